@@ -1,0 +1,87 @@
+"""nagen's exceptions.
+
+Every public entry point validates its input and raises one of these, with a message that says
+what was wrong, what was received and what is allowed. Each class also derives from the builtin
+exception a caller would otherwise expect (``ValueError``, ``KeyError``, ...), so generic
+``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "NagenError",
+    "InvalidArchitectureError",
+    "UnknownOpError",
+    "UnknownSpaceError",
+    "UnknownMetricError",
+    "ArchitectureNotInTableError",
+    "InvalidSpecError",
+    "EncodingError",
+    "NotEnumerableError",
+    "DuplicateRegistrationError",
+    "MissingDependencyError",
+    "choices_hint",
+]
+
+
+def choices_hint(choices: Iterable[str], limit: int = 30) -> str:
+    """Format valid choices for an error message, e.g. ``{'a', 'b'}`` (truncated past ``limit``)."""
+    items = sorted(str(c) for c in choices)
+    shown = ", ".join(repr(c) for c in items[:limit])
+    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+    return "{" + shown + more + "}"
+
+
+class NagenError(Exception):
+    """Base class of every error nagen raises on purpose."""
+
+
+class InvalidArchitectureError(NagenError, ValueError):
+    """An architecture is not a valid member of the space (or not a well-formed DAG)."""
+
+
+class UnknownOpError(InvalidArchitectureError):
+    """An operation name is not in the space's op vocabulary."""
+
+
+class UnknownSpaceError(NagenError, KeyError):
+    """A search-space name is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownMetricError(NagenError, KeyError):
+    """A metric name is not a column of the benchmark table."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ArchitectureNotInTableError(NagenError, KeyError):
+    """A valid architecture has no row in the benchmark table."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidSpecError(NagenError, ValueError):
+    """A user-defined space spec (dict or JSON file) is malformed."""
+
+
+class EncodingError(NagenError, ValueError):
+    """Tensors given to ``encode``/``decode`` have the wrong shape, dtype or values."""
+
+
+class NotEnumerableError(NagenError, ValueError):
+    """``enumerate()`` was called on a space too large (or infinite) to list."""
+
+
+class DuplicateRegistrationError(NagenError, ValueError):
+    """A name is registered twice in one registry."""
+
+
+class MissingDependencyError(NagenError, ImportError):
+    """An optional dependency (an extra such as ``dgl`` or ``ray``) is not installed."""

@@ -1,0 +1,88 @@
+"""A small name -> object registry shared by spaces, predictors and generators.
+
+Modelled on BoTorch's decorator registries (duplicates are refused) and PyG's resolver (an
+unknown name lists the valid choices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from nagen.errors import DuplicateRegistrationError, NagenError, choices_hint
+
+T = TypeVar("T")
+
+__all__ = ["Registry"]
+
+
+class Registry(Generic[T]):
+    """Maps names to objects (classes, factories or instances).
+
+    Args:
+        kind: what the registry holds, used in messages (``"search space"``).
+        error: the exception raised for an unknown name (a ``NagenError`` subclass).
+        discover: optional callable run once before the first lookup, e.g. to import every
+            module of a package so that their ``@register`` decorators run.
+    """
+
+    def __init__(
+        self, kind: str, error: type[NagenError] = NagenError, discover: Callable[[], None] | None = None
+    ) -> None:
+        self.kind = kind
+        self._error = error
+        self._items: dict[str, T] = {}
+        self._discover = discover
+        self._discovered = discover is None
+
+    def _ensure(self) -> None:
+        if not self._discovered:
+            self._discovered = True  # set first: discovery imports modules that register
+            assert self._discover is not None
+            self._discover()
+
+    def add(self, name: str, obj: T, *, overwrite: bool = False) -> T:
+        """Register ``obj`` under ``name``; refuses an existing name unless ``overwrite``."""
+        if not isinstance(name, str) or not name:
+            raise DuplicateRegistrationError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._items and not overwrite:
+            raise DuplicateRegistrationError(
+                f"a {self.kind} named {name!r} is already registered; pick another name or pass overwrite=True"
+            )
+        self._items[name] = obj
+        return obj
+
+    def register(self, name: str, *, overwrite: bool = False) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`."""
+
+        def deco(obj: T) -> T:
+            return self.add(name, obj, overwrite=overwrite)
+
+        return deco
+
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (unknown names raise)."""
+        self.resolve(name)
+        del self._items[name]
+
+    def resolve(self, name: str) -> T:
+        """The object registered as ``name``; unknown names raise with the valid choices."""
+        self._ensure()
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise self._error(
+                f"could not resolve {self.kind} {name!r} among choices {choices_hint(self._items)}"
+            ) from None
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        self._ensure()
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        self._ensure()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,81 @@
+"""Search spaces and their registry.
+
+>>> import nagen.spaces as spaces
+>>> spaces.names()                      # doctest: +SKIP
+['mbv3', 'nb101', 'nb201']
+>>> nb201 = spaces.get("nb201")
+>>> spaces.register_space(spaces.from_spec({...}))   # a user's space, in one line  # doctest: +SKIP
+
+Every module in this package that defines a space registers it with ``@register("name")``;
+the package imports its modules on first lookup, so a new built-in space is one new file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+from nagen.errors import InvalidSpecError, UnknownSpaceError
+from nagen.registry import Registry
+from nagen.spaces.base import SearchSpace
+
+__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry"]
+
+
+def _discover() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_") and mod.name != "base":
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+#: name -> zero-argument factory returning a ``SearchSpace``
+registry: Registry[Callable[[], SearchSpace]] = Registry("search space", UnknownSpaceError, _discover)
+_instances: dict[str, SearchSpace] = {}
+
+
+def register(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
+    """Class decorator: register a ``SearchSpace`` subclass (constructible without arguments)."""
+
+    def deco(cls: type[SearchSpace]) -> type[SearchSpace]:
+        registry.add(name, cls)
+        return cls
+
+    return deco
+
+
+def register_space(space: SearchSpace, *, overwrite: bool = False) -> SearchSpace:
+    """Register an existing space instance under ``space.name`` (e.g. one made by ``from_spec``)."""
+    if not isinstance(space, SearchSpace):
+        raise InvalidSpecError(f"register_space() takes a SearchSpace instance, got {type(space).__name__}")
+    registry.add(space.name, lambda: space, overwrite=overwrite)
+    _instances[space.name] = space
+    return space
+
+
+def get(name: str | SearchSpace) -> SearchSpace:
+    """The registered space called ``name`` (a ``SearchSpace`` passes through unchanged).
+
+    Raises:
+        UnknownSpaceError: no such space; the message lists the registered names.
+    """
+    if isinstance(name, SearchSpace):
+        return name
+    factory = registry.resolve(name)
+    space = _instances.get(name)
+    if space is None:
+        space = _instances[name] = factory()
+    return space
+
+
+def names() -> list[str]:
+    """Names of all registered spaces, sorted."""
+    return registry.names()
+
+
+def from_spec(spec: dict[str, Any] | str) -> SearchSpace:
+    """A user-defined DAG space from a plain spec (a dict or a JSON file path); see ``nagen.spaces.custom``."""
+    from nagen.spaces.custom import CustomSpace
+
+    return CustomSpace.from_spec(spec)

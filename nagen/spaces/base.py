@@ -1,0 +1,359 @@
+"""The ``SearchSpace`` protocol every space implements.
+
+A space supplies only what differs between spaces (its op choices, its validity rules, its
+sampler and its network builder); the base class owns the invariants: input validation, the
+fixed-shape tensor encoding the generators diffuse over, decoding with a reason for every
+rejected sample, one-edit neighbours and exact cost counting.
+
+Tensor encoding (``encode``/``decode``), for a space with ``N = max_nodes`` and vocabulary
+``V = vocab = ("input", *ops, "output")``:
+
+* ``X``: ``batch x N x |V|`` float one-hot ops;
+* ``A``: ``batch x N x N`` float 0/1 adjacency, strictly upper-triangular.
+
+An architecture with ``n < N`` nodes fills rows ``0..n-2`` with its first ``n-1`` nodes and
+row ``N-1`` with its output; the rows in between are padding (all-zero in ``X`` and ``A``).
+So the output always sits in the last row and every encoded graph is a DAG in node order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from nagen.errors import (
+    EncodingError,
+    InvalidArchitectureError,
+    NotEnumerableError,
+    UnknownOpError,
+    choices_hint,
+)
+from nagen.graph import INPUT, OUTPUT, ArchGraph
+
+__all__ = ["SearchSpace", "RNGLike", "as_rng", "ENUMERATE_LIMIT"]
+
+RNGLike = np.random.Generator | int | None
+#: ``enumerate()`` refuses spaces larger than this (use ``sample`` instead).
+ENUMERATE_LIMIT = 1_000_000
+
+
+def as_rng(rng: RNGLike) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a generator, an integer seed or ``None`` (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+class SearchSpace(ABC):
+    """A set of architectures, with sampling, tensor encoding, validity and a network builder.
+
+    Subclasses set :attr:`name`, :attr:`ops`, :attr:`max_nodes` and :attr:`fixed_topology`
+    and implement :meth:`_check`, :meth:`_sample_one` and :meth:`_build`. Everything else has
+    a working default that subclasses may override for speed.
+    """
+
+    #: registry name, e.g. ``"nb201"``
+    name: str
+    #: op choices of the non-input/output nodes
+    ops: tuple[str, ...]
+    #: the largest number of nodes (input and output included); the encoding's ``N``
+    max_nodes: int
+    #: True when every architecture shares one DAG and only ops vary
+    fixed_topology: bool
+    #: input shape (without batch) used by :meth:`cost` when none is given
+    default_input_shape: tuple[int, ...] = (3, 32, 32)
+    #: classes used by :meth:`cost` when none is given
+    default_num_classes: int = 10
+    #: short human description for ``nagen info``
+    description: ClassVar[str] = ""
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _check(self, arch: ArchGraph) -> None:
+        """Raise ``InvalidArchitectureError`` saying why ``arch`` is not in the space.
+
+        Called after the base checks (ops in the vocabulary, node count, types).
+        """
+
+    @abstractmethod
+    def _sample_one(self, rng: np.random.Generator) -> ArchGraph:
+        """One valid architecture drawn with ``rng``."""
+
+    @abstractmethod
+    def _build(self, arch: ArchGraph, num_classes: int, **options: Any) -> nn.Module:
+        """The trainable network for a validated ``arch``."""
+
+    @property
+    def size(self) -> int | None:
+        """Number of distinct architectures (``ArchGraph`` objects) in the space, or None if unknown."""
+        return None
+
+    def _enumerate(self) -> Iterator[ArchGraph]:
+        raise NotEnumerableError(f"space {self.name!r} does not support enumerate(); use sample()")
+
+    # ------------------------------------------------------------------ vocabulary
+    @property
+    def vocab(self) -> tuple[str, ...]:
+        """Node vocabulary of the one-hot encoding: ``("input", *ops, "output")``."""
+        return (INPUT, *self.ops, OUTPUT)
+
+    @property
+    def _vocab_index(self) -> dict[str, int]:
+        cache = self.__dict__.get("_vocab_index_cache")
+        if cache is None:
+            cache = {op: k for k, op in enumerate(self.vocab)}
+            self.__dict__["_vocab_index_cache"] = cache
+        return cache
+
+    # ------------------------------------------------------------------ strings
+    def format(self, arch: ArchGraph) -> str:
+        """The space's string for ``arch`` (generic ``ArchGraph`` string unless overridden)."""
+        return arch.to_string()
+
+    def parse(self, text: str) -> ArchGraph:
+        """Parse and validate a string produced by :meth:`format` or ``ArchGraph.to_string``."""
+        return self.validate(ArchGraph.from_string(text))
+
+    def _coerce(self, arch: ArchGraph | str) -> ArchGraph:
+        if isinstance(arch, ArchGraph):
+            return arch
+        if isinstance(arch, str):
+            return self.parse(arch)
+        raise InvalidArchitectureError(
+            f"expected an ArchGraph or an architecture string for space {self.name!r}, got {type(arch).__name__}"
+        )
+
+    # ------------------------------------------------------------------ validity
+    def validate(self, arch: ArchGraph | str) -> ArchGraph:
+        """Return ``arch`` (parsed if a string) or raise ``InvalidArchitectureError`` saying why.
+
+        Raises:
+            UnknownOpError: an op is not one of :attr:`ops`.
+            InvalidArchitectureError: any other violation of the space's rules.
+        """
+        arch = self._coerce(arch)
+        if arch.num_nodes > self.max_nodes:
+            raise InvalidArchitectureError(
+                f"space {self.name!r} allows at most {self.max_nodes} nodes, got {arch.num_nodes}"
+            )
+        index = self._vocab_index
+        for k, op in enumerate(arch.ops[1:-1], start=1):
+            if op not in index:
+                raise UnknownOpError(
+                    f"node {k}: op {op!r} is not in space {self.name!r}; allowed ops are {choices_hint(self.ops)}"
+                )
+        self._check(arch)
+        return arch
+
+    def is_valid(self, arch: ArchGraph | str) -> bool:
+        """Whether ``arch`` belongs to the space (never raises for bad architectures)."""
+        try:
+            self.validate(arch)
+        except InvalidArchitectureError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, rng: RNGLike = None) -> list[ArchGraph]:
+        """``n`` architectures drawn (with replacement) from the space's sampling distribution.
+
+        Args:
+            n: how many, ``>= 0``.
+            rng: a ``numpy.random.Generator`` or an integer seed; same seed, same samples.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        gen = as_rng(rng)
+        return [self._sample_one(gen) for _ in range(int(n))]
+
+    def enumerate(self) -> Iterator[ArchGraph]:
+        """Every architecture of the space, in a fixed order (finite, small spaces only).
+
+        Raises:
+            NotEnumerableError: the space is infinite, unknown in size or above ``ENUMERATE_LIMIT``.
+        """
+        size = self.size
+        if size is None or size > ENUMERATE_LIMIT:
+            raise NotEnumerableError(
+                f"space {self.name!r} has {'an unknown number of' if size is None else f'{size:,}'} "
+                f"architectures, more than enumerate() lists (limit {ENUMERATE_LIMIT:,}); use sample() instead"
+            )
+        return self._enumerate()
+
+    # ------------------------------------------------------------------ mutations
+    def neighbours(self, arch: ArchGraph | str) -> list[ArchGraph]:
+        """All valid architectures one edit away: one node's op changed or, for variable
+        topologies, one edge added or removed. Sorted by string for determinism."""
+        arch = self.validate(arch)
+        out: set[ArchGraph] = set()
+        for k in range(1, arch.num_nodes - 1):
+            for op in self.ops:
+                if op != arch.ops[k]:
+                    cand = arch.with_op(k, op)
+                    if self.is_valid(cand):
+                        out.add(cand)
+        if not self.fixed_topology:
+            present = set(arch.edges)
+            for i in range(arch.num_nodes):
+                for j in range(i + 1, arch.num_nodes):
+                    cand = arch.with_edge(i, j, (i, j) not in present)
+                    if self.is_valid(cand):
+                        out.add(cand)
+        return sorted(out, key=ArchGraph.to_string)
+
+    # ------------------------------------------------------------------ tensors
+    def encode(self, archs: Sequence[ArchGraph | str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batched one-hot ops and adjacency of fixed shape (see module docstring).
+
+        Returns:
+            ``X``: ``batch x max_nodes x len(vocab)`` float32 one-hots;
+            ``A``: ``batch x max_nodes x max_nodes`` float32 0/1, strictly upper-triangular.
+        """
+        if isinstance(archs, (ArchGraph, str)):
+            raise EncodingError("encode() takes a sequence of architectures; wrap a single one in a list")
+        archs = [self.validate(a) for a in archs]
+        b, n_max, v = len(archs), self.max_nodes, len(self.vocab)
+        x = np.zeros((b, n_max, v), dtype=np.float32)
+        a = np.zeros((b, n_max, n_max), dtype=np.float32)
+        index = self._vocab_index
+        for k, arch in enumerate(archs):
+            rows = self._rows(arch.num_nodes)
+            x[k, rows, [index[op] for op in arch.ops]] = 1.0
+            if arch.edges:
+                e = np.asarray(arch.edges)
+                a[k, rows[e[:, 0]], rows[e[:, 1]]] = 1.0
+        return torch.from_numpy(x), torch.from_numpy(a)
+
+    def _rows(self, n: int) -> np.ndarray:
+        """Encoding row of each of an ``n``-node architecture's nodes."""
+        rows = np.arange(n)
+        rows[-1] = self.max_nodes - 1
+        return rows
+
+    def try_decode(self, X: torch.Tensor, A: torch.Tensor) -> list[ArchGraph | InvalidArchitectureError]:
+        """Decode a batch, returning for each sample its ``ArchGraph`` or the error saying why not.
+
+        ``X`` may hold soft op probabilities or noisy one-hots (each row's argmax is its op;
+        an all-zero row is padding); ``A`` is thresholded at 0.5 and only its strictly
+        upper-triangular part is read. In variable-topology spaces a middle node with no
+        edge at all is treated as absent.
+        """
+        x, adj = self._check_tensors(X, A)
+        n_max = self.max_nodes
+        ops_idx = x.argmax(-1)
+        present = np.abs(x).sum(-1) > 1e-8
+        upper = np.triu(adj > 0.5, k=1)
+        vocab = self.vocab
+        results: list[ArchGraph | InvalidArchitectureError] = []
+        for k in range(x.shape[0]):
+            keep = present[k].copy()
+            if not self.fixed_topology:
+                degree = upper[k].sum(0) + upper[k].sum(1)
+                keep[1:-1] &= degree[1:-1] > 0
+            keep[0] = keep[-1] = True
+            rows = np.flatnonzero(keep)
+            pos = {r: i for i, r in enumerate(rows)}
+            src, dst = np.nonzero(upper[k])
+            dropped = [(s, d) for s, d in zip(src.tolist(), dst.tolist()) if s not in pos or d not in pos]
+            try:
+                if dropped:
+                    raise InvalidArchitectureError(
+                        f"sample {k}: edges {dropped[:5]} touch padding rows (all-zero op rows)"
+                    )
+                if not present[k][0] or not present[k][-1]:
+                    raise InvalidArchitectureError(
+                        f"sample {k}: row 0 (input) and row {n_max - 1} (output) must hold an op"
+                    )
+                ops = [vocab[i] for i in ops_idx[k][rows]]
+                edges = [(pos[s], pos[d]) for s, d in zip(src.tolist(), dst.tolist())]
+                arch = ArchGraph(ops, edges)
+                results.append(self.validate(arch))
+            except InvalidArchitectureError as e:
+                msg = str(e)
+                results.append(type(e)(msg if msg.startswith(f"sample {k}") else f"sample {k}: {msg}"))
+        return results
+
+    def decode(self, X: torch.Tensor, A: torch.Tensor) -> list[ArchGraph]:
+        """Decode a batch of ``(X, A)`` into architectures (see :meth:`try_decode`).
+
+        Raises:
+            InvalidArchitectureError: for the first sample that is not a valid architecture,
+                naming its index and the reason.
+        """
+        out = self.try_decode(X, A)
+        for r in out:
+            if isinstance(r, InvalidArchitectureError):
+                raise r
+        return out  # type: ignore[return-value]
+
+    def _check_tensors(self, X: Any, A: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+        a = A.detach().cpu().numpy() if isinstance(A, torch.Tensor) else np.asarray(A)
+        n, v = self.max_nodes, len(self.vocab)
+        if x.ndim == 2:
+            x = x[None]
+        if a.ndim == 2:
+            a = a[None]
+        if x.ndim != 3 or x.shape[1:] != (n, v):
+            raise EncodingError(
+                f"X must be batch x {n} x {v} (nodes x vocab of space {self.name!r}), got shape {tuple(x.shape)}"
+            )
+        if a.ndim != 3 or a.shape[1:] != (n, n):
+            raise EncodingError(f"A must be batch x {n} x {n}, got shape {tuple(a.shape)}")
+        if x.shape[0] != a.shape[0]:
+            raise EncodingError(f"X and A batch sizes differ: {x.shape[0]} vs {a.shape[0]}")
+        if not (np.isfinite(x).all() and np.isfinite(a).all()):
+            raise EncodingError("X and A must be finite (found NaN or inf)")
+        return x, a
+
+    # ------------------------------------------------------------------ networks
+    def build(self, arch: ArchGraph | str, num_classes: int | None = None, **options: Any) -> nn.Module:
+        """The trainable ``torch.nn.Module`` for ``arch`` (input: ``batch x default_input_shape``).
+
+        Args:
+            arch: a valid architecture (or its string).
+            num_classes: classifier outputs; defaults to :attr:`default_num_classes`.
+            **options: space-specific builder options (documented by each space).
+        """
+        arch = self.validate(arch)
+        num_classes = self.default_num_classes if num_classes is None else num_classes
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        return self._build(arch, int(num_classes), **options)
+
+    def cost(
+        self,
+        arch: ArchGraph | str,
+        num_classes: int | None = None,
+        input_shape: Sequence[int] | None = None,
+        **options: Any,
+    ) -> dict[str, int]:
+        """Exact ``{"params": ..., "flops": ...}`` counted on the built network (see ``nagen.profile``)."""
+        from nagen.profile import count_cost
+
+        net = self.build(arch, num_classes, **options)
+        return count_cost(net, tuple(input_shape or self.default_input_shape))
+
+    # ------------------------------------------------------------------ description
+    def describe(self) -> dict[str, Any]:
+        """Plain-data summary for ``nagen info``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "ops": list(self.ops),
+            "vocab": list(self.vocab),
+            "max_nodes": self.max_nodes,
+            "fixed_topology": self.fixed_topology,
+            "size": self.size,
+            "default_input_shape": list(self.default_input_shape),
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
