@@ -16,8 +16,10 @@ __all__ = [
     "UnknownOpError",
     "UnknownSpaceError",
     "UnknownMetricError",
+    "UnknownBenchmarkError",
     "ArchitectureNotInTableError",
     "InvalidSpecError",
+    "InvalidTableError",
     "EncodingError",
     "NotEnumerableError",
     "DuplicateRegistrationError",
@@ -60,6 +62,13 @@ class UnknownMetricError(NagenError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownBenchmarkError(NagenError, KeyError):
+    """A benchmark-table name is not known to ``nagen.benchmarks.load``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class ArchitectureNotInTableError(NagenError, KeyError):
     """A valid architecture has no row in the benchmark table."""
 
@@ -69,6 +78,10 @@ class ArchitectureNotInTableError(NagenError, KeyError):
 
 class InvalidSpecError(NagenError, ValueError):
     """A user-defined space spec (dict or JSON file) is malformed."""
+
+
+class InvalidTableError(NagenError, ValueError):
+    """A benchmark table (e.g. a user's CSV) is malformed: missing columns, duplicates, bad numbers."""
 
 
 class EncodingError(NagenError, ValueError):

@@ -1,0 +1,113 @@
+"""Search-space facts and speeds: size, equivalence classes, encode/decode throughput, build+cost time.
+
+    python benchmarks/spaces.py [--spaces nb201,nb101,mbv3] [--samples 10000] [--repeats 5]
+
+Throughputs are medians over ``--repeats`` runs of a 1,000-architecture batch on this machine
+(single process; torch threads as configured). "canonical classes" counts distinct
+``ArchGraph.canonical_hash`` values: over the whole space for NB201, over ``--samples`` uniform
+samples for the others. For NB201 it also prints NB201's own unique-cell count (its
+``to_unique_str``, which in addition treats ``skip_connect`` as the identity and expands shared
+nodes into expression trees), for comparison with the paper's 6,466.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import nagen.spaces
+from nagen.spaces.base import SearchSpace
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def nb201_unique_str_count(space: SearchSpace) -> int:
+    """NB201's ``CellStructure.to_unique_str(consider_zero=True)`` count over the whole space."""
+    cell_edges = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+    seen = set()
+    for arch in space.enumerate():
+        nodes = {0: "0"}
+        ops = arch.ops[1:7]
+        for target in (1, 2, 3):
+            terms = []
+            for (src, dst), op in zip(cell_edges, ops):
+                if dst != target:
+                    continue
+                if op == "none" or nodes[src] == "#":
+                    terms.append("#")
+                elif op == "skip_connect":
+                    terms.append(nodes[src])
+                else:
+                    terms.append(f"({nodes[src]})@{op}")
+            nodes[target] = "+".join(sorted(terms))
+        seen.add(nodes[3])
+    return len(seen)
+
+
+def row(space: SearchSpace, samples: int, repeats: int) -> dict[str, str]:
+    """Measure one space."""
+    size = space.size
+    t = time.perf_counter()
+    if size is not None and size <= 100_000:
+        archs = list(space.enumerate())
+        scope = "all"
+    else:
+        archs = space.sample(samples, 0)
+        scope = f"{samples:,} samples"
+    classes = len({a.canonical_hash() for a in archs})
+    hash_rate = len(archs) / (time.perf_counter() - t)
+    batch = space.sample(1000, 1)
+    X, A = space.encode(batch)
+    enc = _median_time(lambda: space.encode(batch), repeats)
+    dec = _median_time(lambda: space.decode(X, A), repeats)
+    assert space.decode(X, A) == batch
+    few = space.sample(repeats, 2)
+    build = statistics.median(_median_time(lambda a=a: space.build(a), 1) for a in few)
+    cost = statistics.median(_median_time(lambda a=a: space.cost(a), 1) for a in few)
+    full_cost = statistics.median(_median_time(lambda a=a: SearchSpace.cost(space, a), 1) for a in few)
+    out = {
+        "space": space.name,
+        "size": "unknown" if size is None else (f"{size:.3e}" if size > 1e7 else f"{size:,}"),
+        "canonical classes": f"{classes:,} ({scope})",
+        "hash archs/s": f"{hash_rate:,.0f}",
+        "encode archs/s": f"{1000 / enc:,.0f}",
+        "decode archs/s": f"{1000 / dec:,.0f}",
+        "build s": f"{build:.3f}",
+        "cost s": f"{cost:.4f}",
+        "build+count s": f"{full_cost:.3f}",
+    }
+    if space.name == "nb201":
+        out["canonical classes"] += f"; NB201 to_unique_str: {nb201_unique_str_count(space):,}"
+    return out
+
+
+def main() -> None:
+    """Print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spaces", default=",".join(n for n in ("nb201", "nb101", "mbv3") if n in nagen.spaces.names()))
+    ap.add_argument("--samples", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; medians over {args.repeats} repeats")
+    print("# 'cost s' = space.cost() (NB201: exact additive fast path); 'build+count s' = build the network and count with hooks")
+    rows = [row(nagen.spaces.get(n), args.samples, args.repeats) for n in args.spaces.split(",")]
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in cols}
+    print("| " + " | ".join(c.ljust(widths[c]) for c in cols) + " |")
+    print("|" + "|".join("-" * (widths[c] + 2) for c in cols) + "|")
+    for r in rows:
+        print("| " + " | ".join(r.get(c, "").ljust(widths[c]) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()

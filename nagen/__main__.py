@@ -1,0 +1,3 @@
+from nagen.cli import main
+
+raise SystemExit(main())

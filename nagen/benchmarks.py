@@ -1,0 +1,363 @@
+"""Tabular benchmarks: labels looked up instead of trained.
+
+>>> import nagen.benchmarks
+>>> nb = nagen.benchmarks.load("nb201")
+>>> nb.query("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|", "cifar10_test")
+94.373333
+>>> nb.optimum("cifar10_test").value
+94.373333
+
+The NB201 table ships inside the package (``nagen/data/nb201.csv.gz``, provenance in
+``nagen/data/PROVENANCE.md``); a user's own table for any space loads with
+:meth:`Benchmark.from_csv`. A table is keyed by exact architecture identity (``ArchGraph``
+equality), not by equivalence class: equivalent NB201 cells were trained separately and
+have their own numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from nagen.errors import (
+    ArchitectureNotInTableError,
+    InvalidArchitectureError,
+    InvalidTableError,
+    NagenError,
+    UnknownBenchmarkError,
+    UnknownMetricError,
+    choices_hint,
+)
+from nagen.graph import ArchGraph
+from nagen.registry import Registry
+from nagen.spaces.base import SearchSpace
+
+__all__ = ["Benchmark", "Metric", "Optimum", "load", "names", "register_loader"]
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of a benchmark table.
+
+    Attributes:
+        name: column name, e.g. ``"cifar10_test"``.
+        direction: ``"max"`` for accuracies, ``"min"`` for costs (latency, params, FLOPs).
+        unit: e.g. ``"%"``, ``"ms"``, ``"count"``.
+        description: one line on what was measured.
+    """
+
+    name: str
+    direction: Direction = "max"
+    unit: str = ""
+    description: str = ""
+
+
+class Optimum(NamedTuple):
+    """The best architecture of a table for one metric and its value."""
+
+    arch: ArchGraph
+    value: float
+
+
+def _guess_direction(name: str) -> Direction:
+    lowered = name.lower()
+    cost_words = ("lat", "_ms", "params", "flops", "macs", "energy", "latency", "size", "memory", "time")
+    return "min" if any(w in lowered for w in cost_words) else "max"
+
+
+class Benchmark:
+    """A table of measured metrics for architectures of one space.
+
+    Args:
+        name: table name.
+        space: the space the architectures belong to.
+        archs: one architecture per row (distinct).
+        columns: metric name -> ``len(archs)`` float array (NaN = not measured).
+        metrics: optional ``Metric`` descriptions; missing ones get a direction guessed from
+            the name (``*_ms``, ``lat*``, ``params``, ``flops`` are minimised).
+        provenance: where the numbers come from.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        space: SearchSpace,
+        archs: Sequence[ArchGraph],
+        columns: Mapping[str, np.ndarray],
+        metrics: Mapping[str, Metric] | None = None,
+        provenance: str = "",
+    ) -> None:
+        self.name = name
+        self.space = space
+        self._archs = tuple(archs)
+        self._row: dict[ArchGraph, int] = {}
+        for k, a in enumerate(self._archs):
+            if a in self._row:
+                raise InvalidTableError(
+                    f"table {name!r}: rows {self._row[a]} and {k} hold the same architecture {space.format(a)!r}"
+                )
+            self._row[a] = k
+        if not columns:
+            raise InvalidTableError(f"table {name!r} has no metric columns")
+        self._cols: dict[str, np.ndarray] = {}
+        for m, v in columns.items():
+            arr = np.array(v, dtype=np.float64)
+            if arr.shape != (len(self._archs),):
+                raise InvalidTableError(f"column {m!r} has shape {arr.shape}, expected ({len(self._archs)},)")
+            arr.setflags(write=False)
+            self._cols[m] = arr
+        given = dict(metrics or {})
+        self._metrics = {m: given.get(m) or Metric(m, _guess_direction(m)) for m in self._cols}
+        self.provenance = provenance
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def metrics(self) -> list[str]:
+        """Metric (column) names in table order."""
+        return list(self._cols)
+
+    def metric(self, name: str) -> Metric:
+        """The ``Metric`` description of ``name``."""
+        self._check_metric(name)
+        return self._metrics[name]
+
+    def direction(self, metric: str) -> Direction:
+        """``"max"`` or ``"min"``: which way is better for ``metric``."""
+        return self.metric(metric).direction
+
+    @property
+    def archs(self) -> tuple[ArchGraph, ...]:
+        """The table's architectures, in row order."""
+        return self._archs
+
+    def __len__(self) -> int:
+        return len(self._archs)
+
+    def __contains__(self, arch: object) -> bool:
+        try:
+            self.row(arch)  # type: ignore[arg-type]
+        except NagenError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"Benchmark({self.name!r}, space={self.space.name!r}, rows={len(self)}, metrics={len(self._cols)})"
+
+    # ------------------------------------------------------------------ lookups
+    def _check_metric(self, metric: str) -> None:
+        if metric not in self._cols:
+            raise UnknownMetricError(
+                f"table {self.name!r} has no metric {metric!r}; available metrics are {choices_hint(self._cols, 60)}"
+            )
+
+    def row(self, arch: ArchGraph | str) -> int:
+        """Row index of ``arch`` (an ``ArchGraph`` or a string the space parses).
+
+        Raises:
+            InvalidArchitectureError: the architecture is not valid in the table's space.
+            ArchitectureNotInTableError: it is valid but the table has no row for it.
+        """
+        a = self.space.validate(arch)
+        try:
+            return self._row[a]
+        except KeyError:
+            raise ArchitectureNotInTableError(
+                f"architecture {self.space.format(a)!r} is valid in space {self.space.name!r} "
+                f"but has no row in table {self.name!r} ({len(self)} rows)"
+            ) from None
+
+    def query(self, arch: ArchGraph | str, metric: str) -> float:
+        """The table's value of ``metric`` for ``arch`` (NaN where the table has no measurement)."""
+        self._check_metric(metric)
+        return float(self._cols[metric][self.row(arch)])
+
+    def query_many(self, archs: Iterable[ArchGraph | str], metric: str) -> np.ndarray:
+        """Values of ``metric`` for several architectures, as a float array."""
+        self._check_metric(metric)
+        rows = [self.row(a) for a in archs]
+        return self._cols[metric][rows].copy()
+
+    def values(self, metric: str) -> np.ndarray:
+        """The whole column of ``metric`` (read-only), aligned with :attr:`archs`."""
+        self._check_metric(metric)
+        return self._cols[metric]
+
+    # ------------------------------------------------------------------ summaries
+    def optimum(self, metric: str) -> Optimum:
+        """The best architecture for ``metric`` (max or min by the metric's direction), ties to the first row."""
+        col = self.values(metric)
+        if np.isnan(col).all():
+            raise InvalidTableError(f"metric {metric!r} of table {self.name!r} has no values")
+        k = int(np.nanargmax(col) if self.direction(metric) == "max" else np.nanargmin(col))
+        return Optimum(self._archs[k], float(col[k]))
+
+    def percentile(self, metric: str, value: float) -> float:
+        """Share (in %, 0-100) of the table's architectures that ``value`` is at least as good as.
+
+        For a maximised metric, the share with a value ``<= value``; for a minimised one, the
+        share with a value ``>= value``. The optimum has percentile 100; "top 1%" means
+        ``percentile >= 99``. Unmeasured (NaN) rows are ignored.
+        """
+        if not isinstance(value, (int, float, np.floating, np.integer)) or math.isnan(float(value)):
+            raise ValueError(f"value must be a number, got {value!r}")
+        col = self.values(metric)
+        col = col[~np.isnan(col)]
+        beaten = (col <= value) if self.direction(metric) == "max" else (col >= value)
+        return 100.0 * float(beaten.mean())
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | Path,
+        space: SearchSpace | str,
+        arch_column: str = "arch",
+        metric_columns: Sequence[str] | None = None,
+        *,
+        directions: Mapping[str, Direction] | None = None,
+        name: str | None = None,
+    ) -> Benchmark:
+        """Load a user's table (plain or ``.gz`` CSV with a header row) for any space.
+
+        Args:
+            path: the CSV file.
+            space: the space (or its registered name) whose ``parse`` reads ``arch_column``.
+            arch_column: column with architecture strings (space format or generic ``ArchGraph``).
+            metric_columns: columns to load as metrics; default every column except ``arch_column``
+                whose values are all numbers (empty cells become NaN).
+            directions: ``"max"``/``"min"`` per metric; unspecified ones are guessed from the name.
+            name: table name (default: the file stem).
+
+        Raises:
+            InvalidTableError: missing file or column, a non-numeric value, a duplicate architecture,
+                or an architecture string that is not valid in ``space`` (the row is named).
+        """
+        import nagen.spaces
+
+        space = nagen.spaces.get(space)
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidTableError(f"no such CSV file: {str(p)!r}")
+        opener: Callable[..., io.TextIOBase] = gzip.open if p.suffix == ".gz" else open  # type: ignore[assignment]
+        with opener(p, "rt", newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+        if arch_column not in header:
+            raise InvalidTableError(f"{p.name}: no column {arch_column!r}; columns are {header}")
+        if metric_columns is None:
+            metric_columns = [c for c in header if c != arch_column and all(_is_number(r[c]) for r in rows)]
+        else:
+            missing = [c for c in metric_columns if c not in header]
+            if missing:
+                raise InvalidTableError(f"{p.name}: metric columns {missing} not in the header {header}")
+        if not metric_columns:
+            raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}")
+        archs: list[ArchGraph] = []
+        cols = {c: np.empty(len(rows)) for c in metric_columns}
+        for k, r in enumerate(rows):
+            line = k + 2  # header is line 1
+            try:
+                archs.append(space.parse(r[arch_column]))
+            except InvalidArchitectureError as e:
+                raise InvalidTableError(f"{p.name} line {line}: {e}") from e
+            for c in metric_columns:
+                text = (r[c] or "").strip()
+                if not _is_number(text):
+                    raise InvalidTableError(f"{p.name} line {line}: column {c!r} holds {text!r}, not a number")
+                cols[c][k] = float(text) if text else math.nan
+        dirs = dict(directions or {})
+        unknown = set(dirs) - set(metric_columns)
+        if unknown:
+            raise InvalidTableError(f"directions given for {sorted(unknown)}, which are not metric columns {list(metric_columns)}")
+        bad = {m: d for m, d in dirs.items() if d not in ("max", "min")}
+        if bad:
+            raise InvalidTableError(f"directions must be 'max' or 'min', got {bad}")
+        metrics = {c: Metric(c, dirs.get(c, _guess_direction(c))) for c in metric_columns}
+        return cls(name or p.name.split(".")[0], space, archs, cols, metrics, provenance=f"user table {p}")
+
+
+def _is_number(text: str | None) -> bool:
+    if text is None or not text.strip():
+        return True  # an empty cell is a missing measurement
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------- shipped tables
+_loaders: Registry[Callable[[], Benchmark]] = Registry("benchmark table", UnknownBenchmarkError)
+
+
+def register_loader(name: str, loader: Callable[[], Benchmark]) -> None:
+    """Make ``load(name)`` return ``loader()`` (called once, then cached)."""
+    _loaders.add(name, loader)
+
+
+def names() -> list[str]:
+    """Names of the tables ``load`` knows."""
+    return _loaders.names()
+
+
+@cache
+def load(name: str = "nb201") -> Benchmark:
+    """A shipped benchmark table (loaded once per process).
+
+    Raises:
+        UnknownBenchmarkError: no table of that name (the message lists the available ones).
+    """
+    return _loaders.resolve(name)()
+
+
+_NB201_METRICS = {
+    "cifar10_test": Metric("cifar10_test", "max", "%", "CIFAR-10 test accuracy after 200 epochs (train on 50k)"),
+    "cifar100_test": Metric("cifar100_test", "max", "%", "CIFAR-100 x-test accuracy after 200 epochs"),
+    "imagenet16_test": Metric("imagenet16_test", "max", "%", "ImageNet16-120 x-test accuracy after 200 epochs"),
+    "params": Metric("params", "min", "count", "parameters of the CIFAR-10 network (C=16, N=5)"),
+    "flops": Metric("flops", "min", "multiply-adds", "FLOPs of the CIFAR-10 network on one 3x32x32 input"),
+}
+
+
+def _load_nb201() -> Benchmark:
+    import nagen.spaces
+
+    space = nagen.spaces.get("nb201")
+    raw = resources.files("nagen.data").joinpath("nb201.csv.gz").read_bytes()
+    text = gzip.decompress(raw).decode()
+    lines = text.splitlines()
+    header = lines[0].split(",")
+    # "arch" strings contain no commas, so a plain split is exact and ~5x faster than csv
+    body = [ln.split(",") for ln in lines[1:]]
+    i_ops = header.index("ops")
+    metric_names = header[3:]
+    values = np.array([r[3:] for r in body], dtype=np.float64)
+    archs = [space.from_op_ids([int(v) for v in r[i_ops].split("-")]) for r in body]
+    metrics = {}
+    for m in metric_names:
+        if m in _NB201_METRICS:
+            metrics[m] = _NB201_METRICS[m]
+        elif m.endswith("_12ep"):
+            ds, split = m.split("_")[0], m.split("_")[1]
+            metrics[m] = Metric(m, "max", "%", f"{ds} {split} accuracy of the 12-epoch schedule (hp=12)")
+        elif m.startswith("lat_"):
+            metrics[m] = Metric(m, "min", "ms", f"latency on {m[4:-3]} (HW-NAS-Bench / HELP)")
+    cols = {m: values[:, k] for k, m in enumerate(metric_names)}
+    provenance = resources.files("nagen.data").joinpath("PROVENANCE.md").read_text()
+    return Benchmark("nb201", space, archs, cols, metrics, provenance)
+
+
+register_loader("nb201", _load_nb201)

@@ -1,0 +1,137 @@
+"""The ``nagen`` command line.
+
+Every command that returns data takes ``--json``; bad input exits with code 2 and one line on
+stderr saying what was wrong. Examples::
+
+    nagen spaces
+    nagen info --space nb201 --json
+    nagen sample --space nb201 --n 5 --seed 0 --metric cifar10_test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nagen.errors import NagenError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2 (like NagenError)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"nagen: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _emit(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    print(json.dumps(obj) if as_json else text(obj))
+
+
+def _cmd_spaces(args: argparse.Namespace) -> None:
+    import nagen.spaces
+
+    rows = []
+    for name in nagen.spaces.names():
+        s = nagen.spaces.get(name)
+        rows.append({"name": name, "size": s.size, "max_nodes": s.max_nodes, "description": s.description})
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+        return
+    for r in rows:
+        size = "unknown" if r["size"] is None else f"{r['size']:.4g}" if r["size"] > 1e9 else f"{r['size']:,}"
+        print(f"{r['name']:<10} size {size:<12} {r['description']}")
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    import nagen.benchmarks
+    import nagen.spaces
+
+    space = nagen.spaces.get(args.space)
+    info = space.describe()
+    example = space.sample(1, 0)[0]
+    info["example"] = space.format(example)
+    info["example_cost"] = space.cost(example)
+    info["benchmarks"] = [b for b in nagen.benchmarks.names() if nagen.benchmarks.load(b).space is space]
+
+    def text(d: dict[str, Any]) -> str:
+        return "\n".join(f"{k:<20} {v}" for k, v in d.items())
+
+    _emit(info, args.json, text)
+
+
+def _cmd_sample(args: argparse.Namespace) -> None:
+    import nagen.benchmarks
+    import nagen.spaces
+
+    space = nagen.spaces.get(args.space)
+    if args.n < 0:
+        raise NagenError(f"--n must be >= 0, got {args.n}")
+    table = None
+    if args.metric:
+        table = nagen.benchmarks.load(args.benchmark or args.space)
+        for m in args.metric:
+            table.metric(m)  # validate before printing anything
+    for arch in space.sample(args.n, args.seed):
+        rec: dict[str, Any] = {"arch": space.format(arch), "hash": arch.canonical_hash()}
+        if table is not None:
+            rec.update({m: table.query(arch, m) for m in args.metric})
+        if args.json:
+            print(json.dumps(rec))
+        else:
+            print("  ".join(f"{k}={v}" for k, v in rec.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nagen`` command (subcommands documented with examples)."""
+    p = _Parser(prog="nagen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"nagen {__import__('nagen').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sp = sub.add_parser("spaces", help="list registered search spaces", epilog="example: nagen spaces --json")
+    sp.add_argument("--json", action="store_true", help="one JSON object per line")
+    sp.set_defaults(func=_cmd_spaces)
+
+    sp = sub.add_parser("info", help="describe one search space", epilog="example: nagen info --space nb201")
+    sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_info)
+
+    sp = sub.add_parser(
+        "sample",
+        help="sample architectures uniformly from a space",
+        epilog="example: nagen sample --space nb201 --n 5 --seed 0 --metric cifar10_test --json",
+    )
+    sp.add_argument("--space", required=True)
+    sp.add_argument("--n", type=int, default=10, help="how many (default 10)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable)")
+    sp.add_argument("--benchmark", help="table to read --metric from (default: the space's own)")
+    sp.add_argument("--json", action="store_true", help="JSON lines: {\"arch\": ..., \"hash\": ..., metric: value}")
+    sp.set_defaults(func=_cmd_sample)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nagen`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NagenError as e:
+        sys.stderr.write(f"nagen: error: {e}\n")
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `nagen sample ... | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

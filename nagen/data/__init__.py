@@ -1,0 +1,1 @@
+"""Package data: shipped benchmark tables and checkpoints (see PROVENANCE.md)."""

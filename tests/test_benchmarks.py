@@ -1,0 +1,133 @@
+"""Benchmark tables: the shipped NB201 table and user CSVs."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pytest
+
+import nagen.benchmarks
+import nagen.spaces
+from nagen.benchmarks import Benchmark
+from nagen.errors import (
+    ArchitectureNotInTableError,
+    InvalidArchitectureError,
+    InvalidTableError,
+    UnknownBenchmarkError,
+    UnknownMetricError,
+)
+
+BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+BEST_C100 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return nagen.benchmarks.load("nb201")
+
+
+def test_shipped_table_matches_published_optima(nb) -> None:
+    assert len(nb) == 15625 and "nb201" in nagen.benchmarks.names()
+    assert nb.optimum("cifar10_test") == (nb.space.parse(BEST_C10), 94.373333)
+    assert nb.optimum("cifar100_test").value == 73.513333
+    assert nb.space.format(nb.optimum("cifar100_test").arch) == BEST_C100
+    assert nb.optimum("imagenet16_test").value == 47.311111
+    assert nb.archs[6111] == nb.space.parse(BEST_C10)  # row order is the NB201 index
+
+
+def test_all_columns_are_shipped(nb) -> None:
+    accs = {f"{d}_test" for d in ("cifar10", "cifar100", "imagenet16")}
+    accs |= {f"{d}_{s}_12ep" for d in ("cifar10", "cifar100", "imagenet16") for s in ("valid", "test")}
+    lats = {m for m in nb.metrics if m.startswith("lat_")}
+    assert accs <= set(nb.metrics) and {"params", "flops"} <= set(nb.metrics)
+    assert len(lats) == 27 and {"lat_pixel2_ms", "lat_eyeriss_ms", "lat_titan_rtx_256_ms"} <= lats
+    assert all(nb.direction(m) == "min" for m in lats | {"params", "flops"})
+    assert all(nb.direction(m) == "max" for m in accs)
+    assert not any(np.isnan(nb.values(m)).any() for m in nb.metrics)
+
+
+def test_values_digit_for_digit(nb) -> None:
+    """Row 0 of ../shared/data/nb201.csv and nb201_latency.csv, and the official params/FLOPs."""
+    a = nb.archs[0]
+    assert nb.query(a, "cifar10_test") == 85.863333
+    assert nb.query(a, "cifar10_valid_12ep") == 63.364
+    assert nb.query(a, "lat_raspi4_ms") == 10.481977
+    assert nb.query(a, "lat_1080ti_1_ms") == 10.754371
+    assert nb.query(a, "params") == 129306 and nb.query(a, "flops") == 15647370
+    assert nb.query(a, "params") == nb.space.cost(a)["params"]
+
+
+def test_query_accepts_strings_and_many(nb) -> None:
+    v = nb.query_many([BEST_C10, nb.archs[0]], "cifar10_test")
+    assert v.tolist() == [94.373333, 85.863333]
+    assert BEST_C10 in nb and "garbage" not in nb
+
+
+def test_percentile(nb) -> None:
+    assert nb.percentile("cifar10_test", 94.373333) == 100.0
+    assert nb.percentile("cifar10_test", 0.0) == 0.0
+    assert 40 < nb.percentile("cifar10_test", float(np.median(nb.values("cifar10_test")))) < 60
+    fastest = nb.optimum("lat_pixel2_ms").value
+    assert nb.percentile("lat_pixel2_ms", fastest) == 100.0
+    with pytest.raises(ValueError):
+        nb.percentile("cifar10_test", float("nan"))
+
+
+def test_values_are_read_only(nb) -> None:
+    with pytest.raises(ValueError):
+        nb.values("cifar10_test")[0] = 0.0
+
+
+def test_errors(nb) -> None:
+    with pytest.raises(UnknownMetricError, match="available metrics"):
+        nb.query(BEST_C10, "cifar10_accuracy")
+    with pytest.raises(InvalidArchitectureError):
+        nb.query("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "cifar10_test")
+    with pytest.raises(UnknownBenchmarkError, match="nb201"):
+        nagen.benchmarks.load("nb999")
+
+
+CSV = """arch,acc,lat_ms,note
+|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|,91.5,3.2,a
+|skip_connect~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|,88.0,,b
+"input;nor_conv_1x1<0;none<0;none<1;none<0;none<1;none<2,3;output<4,5,6",70.0,1.0,c
+"""
+
+
+def test_from_csv(tmp_path) -> None:
+    p = tmp_path / "mine.csv.gz"
+    with gzip.open(p, "wt") as f:
+        f.write(CSV)
+    t = Benchmark.from_csv(p, "nb201", directions={"acc": "max"})
+    assert t.name == "mine" and t.metrics == ["acc", "lat_ms"] and len(t) == 3
+    assert t.direction("lat_ms") == "min"
+    assert math.isnan(t.query("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|", "lat_ms"))
+    assert t.optimum("lat_ms").value == 1.0 and t.optimum("acc").value == 91.5
+    with pytest.raises(ArchitectureNotInTableError, match="no row"):
+        t.query(BEST_C10, "acc")
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, fragment",
+    [
+        ("arch,acc\n|bad|,1\n", {}, "line 2"),
+        ("name,acc\nx,1\n", {}, "no column 'arch'"),
+        (CSV, {"metric_columns": ["acc", "nope"]}, "not in the header"),
+        (CSV, {"metric_columns": ["note"]}, "not a number"),
+        (CSV + CSV.splitlines()[1] + "\n", {}, "same architecture"),
+        (CSV, {"directions": {"acc": "up"}}, "'max' or 'min'"),
+        (CSV, {"directions": {"zzz": "max"}}, "not metric columns"),
+    ],
+)
+def test_from_csv_errors(tmp_path, text, kwargs, fragment) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(text)
+    with pytest.raises(InvalidTableError, match=fragment):
+        Benchmark.from_csv(p, nagen.spaces.get("nb201"), **kwargs)
+
+
+def test_from_csv_missing_file(tmp_path) -> None:
+    with pytest.raises(InvalidTableError, match="no such CSV"):
+        Benchmark.from_csv(tmp_path / "absent.csv", "nb201")

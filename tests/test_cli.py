@@ -1,0 +1,63 @@
+"""The ``nagen`` command line: output formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nagen.cli import main
+
+
+def test_spaces_json(capsys) -> None:
+    assert main(["spaces", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"nb201", "nb101", "mbv3"} <= {r["name"] for r in rows}
+    assert next(r for r in rows if r["name"] == "nb201")["size"] == 15625
+
+
+def test_info(capsys) -> None:
+    assert main(["info", "--space", "nb201", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["max_nodes"] == 8 and info["benchmarks"] == ["nb201"]
+    assert set(info["example_cost"]) == {"params", "flops"}
+
+
+def test_sample_json_lines_are_seeded(capsys) -> None:
+    assert main(["sample", "--space", "nb201", "--n", "4", "--seed", "3", "--metric", "cifar10_test", "--json"]) == 0
+    first = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert main(["sample", "--space", "nb201", "--n", "4", "--seed", "3", "--metric", "cifar10_test", "--json"]) == 0
+    second = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert first == second and len(first) == 4
+    assert all(r["arch"].startswith("|") and 0 < r["cifar10_test"] < 100 and len(r["hash"]) == 32 for r in first)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["sample", "--space", "nope"], "could not resolve search space 'nope'"),
+        (["sample", "--space", "nb201", "--metric", "acc"], "no metric 'acc'"),
+        (["sample", "--space", "nb201", "--n", "-1"], "--n must be >= 0"),
+        (["sample", "--space", "nb201", "--n", "x"], "invalid int value"),
+        (["info"], "required: --space"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err and err.count("\n") == 1 and err.startswith("nagen: error:")
+
+
+def test_console_script_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "nagen", "sample", "--space", "nb201", "--n", "2", "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert len(out.splitlines()) == 2

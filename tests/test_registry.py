@@ -1,0 +1,48 @@
+"""The space registry: lookup, listing, one-line registration, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+import nagen
+import nagen.spaces
+from nagen.errors import DuplicateRegistrationError, UnknownSpaceError
+from nagen.registry import Registry
+
+
+def test_builtin_spaces_listed() -> None:
+    assert {"nb201", "nb101", "mbv3"} <= set(nagen.spaces.names())
+    assert nagen.spaces.get("nb201") is nagen.spaces.get("nb201")
+    sp = nagen.spaces.get("nb201")
+    assert nagen.spaces.get(sp) is sp
+
+
+def test_unknown_space_lists_choices() -> None:
+    with pytest.raises(UnknownSpaceError, match=r"could not resolve search space 'nb9' among choices \{.*'nb201'"):
+        nagen.spaces.get("nb9")
+    with pytest.raises(KeyError):  # also a KeyError for generic callers
+        nagen.spaces.get("nb9")
+
+
+def test_registry_refuses_duplicates() -> None:
+    r: Registry[int] = Registry("thing")
+    r.add("a", 1)
+    with pytest.raises(DuplicateRegistrationError, match="already registered"):
+        r.add("a", 2)
+    r.add("a", 3, overwrite=True)
+    assert r.resolve("a") == 3 and r.names() == ["a"] and "a" in r
+    r.remove("a")
+    assert "a" not in r
+    with pytest.raises(DuplicateRegistrationError, match="non-empty string"):
+        r.add("", 1)
+
+
+def test_import_nagen_is_light() -> None:
+    """``import nagen`` must not pull in torch, botorch, ray or torchgfn (checked in a fresh process)."""
+    import subprocess
+    import sys
+
+    code = "import sys, nagen; print(sorted(m for m in ('torch', 'botorch', 'ray', 'gfn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    assert nagen.ArchGraph is not None
