@@ -339,7 +339,10 @@ class SearchSpace(ABC):
         from nagen.profile import count_cost
 
         net = self.build(arch, num_classes, **options)
-        return count_cost(net, tuple(input_shape or self.default_input_shape))
+        shape = tuple(input_shape or self.default_input_shape)
+        if input_shape is None and "in_channels" in options:  # keep the default resolution, change channels
+            shape = (int(options["in_channels"]), *shape[1:])
+        return count_cost(net, shape)
 
     # ------------------------------------------------------------------ description
     def describe(self) -> dict[str, Any]:
