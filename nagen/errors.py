@@ -17,6 +17,7 @@ __all__ = [
     "UnknownSpaceError",
     "UnknownMetricError",
     "UnknownBenchmarkError",
+    "UnknownPredictorError",
     "ArchitectureNotInTableError",
     "InvalidSpecError",
     "InvalidTableError",
@@ -24,6 +25,9 @@ __all__ = [
     "NotEnumerableError",
     "DuplicateRegistrationError",
     "MissingDependencyError",
+    "NotFittedError",
+    "InvalidTrainingDataError",
+    "NotDifferentiableError",
     "choices_hint",
 ]
 
@@ -69,6 +73,13 @@ class UnknownBenchmarkError(NagenError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownPredictorError(NagenError, KeyError):
+    """A predictor name is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class ArchitectureNotInTableError(NagenError, KeyError):
     """A valid architecture has no row in the benchmark table."""
 
@@ -98,3 +109,15 @@ class DuplicateRegistrationError(NagenError, ValueError):
 
 class MissingDependencyError(NagenError, ImportError):
     """An optional dependency (an extra such as ``dgl`` or ``ray``) is not installed."""
+
+
+class NotFittedError(NagenError, RuntimeError):
+    """A model was asked to predict before ``fit`` was called."""
+
+
+class InvalidTrainingDataError(NagenError, ValueError):
+    """Training data is empty, mismatched in length, or holds NaN/inf values."""
+
+
+class NotDifferentiableError(NagenError, TypeError):
+    """``score`` was called on a predictor that has no differentiable form."""

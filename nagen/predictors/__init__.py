@@ -1,0 +1,52 @@
+"""Predictors and surrogates: ``fit`` / ``predict`` / differentiable ``score``.
+
+>>> import nagen.predictors as P
+>>> P.names()                                  # doctest: +SKIP
+>>> model = P.get("gnn", "nb201", seed=0).fit(archs, values)   # doctest: +SKIP
+
+Each module in this package registers its models with ``@register("name")``; the package
+imports its modules on first lookup, so a new predictor is one new file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+from nagen.errors import UnknownPredictorError
+from nagen.predictors.base import Prediction, Predictor, check_state
+from nagen.registry import Registry
+
+__all__ = ["Predictor", "Prediction", "check_state", "get", "names", "register", "registry"]
+
+
+def _discover() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_") and mod.name != "base":
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+#: name -> predictor class (called as ``cls(space, **kwargs)``)
+registry: Registry[Callable[..., Predictor]] = Registry("predictor", UnknownPredictorError, _discover)
+
+
+def register(name: str) -> Callable[[type[Predictor]], type[Predictor]]:
+    """Class decorator registering a ``Predictor`` subclass under ``name``."""
+
+    def deco(cls: type[Predictor]) -> type[Predictor]:
+        registry.add(name, cls)
+        return cls
+
+    return deco
+
+
+def get(name: str, space: Any, **kwargs: Any) -> Predictor:
+    """A new, unfitted predictor ``name`` for ``space`` (keyword arguments go to its constructor)."""
+    return registry.resolve(name)(space, **kwargs)
+
+
+def names() -> list[str]:
+    """Registered predictor names, sorted."""
+    return registry.names()

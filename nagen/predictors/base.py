@@ -1,0 +1,179 @@
+"""The ``Predictor`` protocol: ``fit``, ``predict`` and, for guidance, a differentiable ``score``.
+
+The base class owns the invariants (input validation, fitted state, shape checks of the
+continuous state), subclasses implement ``_fit``, ``_predict`` and optionally ``_score``
+(template methods, as BoTorch's acquisition functions do). Predictors never import
+generators; a generator calls ``score(X, A, t)`` on its continuous state.
+
+Shapes (for a space with ``N = space.max_nodes`` and ``V = len(space.vocab)``):
+
+* ``X``: ``batch x N x V`` soft op probabilities or noisy one-hots;
+* ``A``: ``batch x N x N`` adjacency (0/1 or soft), strictly upper-triangular;
+* ``t``: ``None`` (clean inputs), a float, or a ``batch`` tensor of diffusion times in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from nagen.errors import (
+    EncodingError,
+    InvalidTrainingDataError,
+    NotDifferentiableError,
+    NotFittedError,
+)
+from nagen.graph import ArchGraph
+from nagen.spaces.base import SearchSpace
+
+__all__ = ["Predictor", "Prediction", "check_state"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted values for ``n`` architectures.
+
+    Attributes:
+        mean: ``n`` float array, in the units of the training values.
+        std: ``n`` float array of predictive standard deviations, or None when the model has none.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray | None = None
+
+    def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
+        if self.std is None:
+            raise NotDifferentiableError("this prediction has no std, so no interval")
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + level / 2))
+        return self.mean - z * self.std, self.mean + z * self.std
+
+
+def check_state(space: SearchSpace, X: Any, A: Any, t: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Validate a continuous state ``(X, A, t)`` for ``space``; returns float tensors (``t``: ``batch``).
+
+    Raises:
+        EncodingError: wrong types, ranks, node or op counts, batch mismatch, non-finite values.
+    """
+    if not isinstance(X, torch.Tensor) or not isinstance(A, torch.Tensor):
+        raise EncodingError(f"X and A must be torch tensors, got {type(X).__name__} and {type(A).__name__}")
+    n, v = space.max_nodes, len(space.vocab)
+    if X.dim() != 3 or X.shape[1:] != (n, v):
+        raise EncodingError(
+            f"X must be batch x {n} x {v} (nodes x ops of space {space.name!r}), got shape {tuple(X.shape)}"
+        )
+    if A.dim() != 3 or A.shape[1:] != (n, n):
+        raise EncodingError(f"A must be batch x {n} x {n}, got shape {tuple(A.shape)}")
+    if X.shape[0] != A.shape[0]:
+        raise EncodingError(f"X and A batch sizes differ: {X.shape[0]} vs {A.shape[0]}")
+    if not (torch.isfinite(X).all() and torch.isfinite(A).all()):
+        raise EncodingError("X and A must be finite (found NaN or inf)")
+    tt = None
+    if t is not None:
+        tt = torch.as_tensor(t, dtype=X.dtype)
+        if tt.dim() == 0:
+            tt = tt.expand(X.shape[0])
+        if tt.shape != (X.shape[0],) or not torch.isfinite(tt).all() or (tt < 0).any() or (tt > 1).any():
+            raise EncodingError(f"t must be a float or a batch ({X.shape[0]}) tensor in [0, 1], got {t!r}")
+    return X.float(), A.float(), tt
+
+
+class Predictor(ABC):
+    """Predicts a metric of architectures of one space from labelled examples.
+
+    Args:
+        space: the space (or its registered name).
+        seed: seeds every random choice of fitting (weights, minibatches, noise).
+    """
+
+    #: True when ``score`` is implemented (gradients w.r.t. ``X`` flow)
+    differentiable: ClassVar[bool] = False
+    #: True when the model has a predictive std
+    probabilistic: ClassVar[bool] = False
+
+    def __init__(self, space: SearchSpace | str, *, seed: int = 0) -> None:
+        import nagen.spaces
+
+        self.space = nagen.spaces.get(space)
+        self.seed = int(seed)
+        self._fitted = False
+        self.y_mean = 0.0
+        self.y_std = 1.0
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
+        """Fit on validated architectures and finite values ``y`` (``n``)."""
+
+    @abstractmethod
+    def _predict(self, archs: list[ArchGraph]) -> Prediction:
+        """Predict for validated architectures."""
+
+    def _score(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        raise NotDifferentiableError(
+            f"{type(self).__name__} has no differentiable score; use a differentiable predictor (e.g. 'gnn') for guidance"
+        )
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, archs: Sequence[ArchGraph | str], values: Sequence[float] | np.ndarray) -> Predictor:
+        """Fit on architectures and their measured values; returns ``self``.
+
+        Raises:
+            InvalidTrainingDataError: empty set, length mismatch, or NaN/inf values.
+            InvalidArchitectureError: an architecture is not valid in the space.
+        """
+        archs = self._validate_archs(archs)
+        y = np.asarray(values, dtype=np.float64)
+        if y.ndim != 1:
+            raise InvalidTrainingDataError(f"values must be one number per architecture (1-D), got shape {y.shape}")
+        if len(archs) == 0:
+            raise InvalidTrainingDataError("the training set is empty; fit needs at least 2 labelled architectures")
+        if len(y) != len(archs):
+            raise InvalidTrainingDataError(f"got {len(archs)} architectures but {len(y)} values")
+        bad = np.flatnonzero(~np.isfinite(y))
+        if bad.size:
+            raise InvalidTrainingDataError(f"values must be finite; NaN/inf at positions {bad[:10].tolist()}")
+        if len(archs) < 2:
+            raise InvalidTrainingDataError("fit needs at least 2 labelled architectures")
+        self.y_mean = float(y.mean())
+        self.y_std = float(y.std()) or 1.0
+        self._fit(archs, y)
+        self._fitted = True
+        return self
+
+    def predict(self, archs: Sequence[ArchGraph | str]) -> Prediction:
+        """Predicted mean (and std for probabilistic models) for each architecture."""
+        self._check_fitted()
+        archs = self._validate_archs(archs)
+        if not archs:
+            return Prediction(np.zeros(0), np.zeros(0) if self.probabilistic else None)
+        return self._predict(archs)
+
+    def score(self, X: torch.Tensor, A: torch.Tensor, t: float | torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable predicted value (training units) of a continuous state: ``batch``.
+
+        Gradients flow to ``X`` (and ``A``), so a generator can follow ``d score / d X``.
+        """
+        self._check_fitted()
+        X, A, tt = check_state(self.space, X, A, t)
+        return self._score(X, A, tt)
+
+    # ------------------------------------------------------------------ helpers
+    def _validate_archs(self, archs: Sequence[ArchGraph | str]) -> list[ArchGraph]:
+        if isinstance(archs, (ArchGraph, str)):
+            raise InvalidTrainingDataError("pass a sequence of architectures; wrap a single one in a list")
+        return [self.space.validate(a) for a in archs]
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(archs, values) first")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(space={self.space.name!r}, fitted={self._fitted})"
