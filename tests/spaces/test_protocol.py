@@ -1,0 +1,85 @@
+"""Every space, built-in or user-defined, honours the SearchSpace protocol (property tests)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nagen.spaces
+from nagen.errors import InvalidArchitectureError, NotEnumerableError
+from nagen.graph import ArchGraph
+
+CUSTOM = {
+    "fixed": {"name": "proto_fixed", "ops": ["conv3x3", "skip", "none"], "num_nodes": 5, "topology": "fixed",
+              "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [1, 4]]},
+    "variable": {"name": "proto_var", "ops": ["conv3x3", "conv1x1", "maxpool3x3"], "num_nodes": 6,
+                 "topology": "variable", "max_edges": 7},
+}
+
+
+def _spaces():
+    out = [nagen.spaces.get(n) for n in ("nb201", "nb101", "mbv3")]
+    out += [nagen.spaces.from_spec(spec) for spec in CUSTOM.values()]
+    return out
+
+
+SPACES = _spaces()
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_sample_encode_decode_format_round_trip(space, seed) -> None:
+    archs = space.sample(8, seed)
+    assert archs == space.sample(8, seed)
+    X, A = space.encode(archs)
+    assert X.shape == (8, space.max_nodes, len(space.vocab)) and A.shape == (8, space.max_nodes, space.max_nodes)
+    assert torch.equal(A, torch.triu(A, 1))
+    assert space.decode(X, A) == archs
+    for a in archs:
+        assert space.validate(a) is a
+        assert space.parse(space.format(a)) == a
+        assert space.parse(a.to_string()) == a
+        assert ArchGraph.from_string(a.to_string()) == a
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_neighbours_are_valid_single_edits(space) -> None:
+    a = space.sample(1, 11)[0]
+    nbrs = space.neighbours(a)
+    assert nbrs and a not in nbrs
+    for b in nbrs:
+        assert space.is_valid(b)
+        op_changes = sum(x != y for x, y in zip(a.ops, b.ops)) if a.num_nodes == b.num_nodes else None
+        edge_changes = len(set(a.edges) ^ set(b.edges))
+        assert (op_changes == 1 and edge_changes == 0) or (op_changes in (0, None) and edge_changes >= 1)
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_enumerate_or_refuse(space) -> None:
+    if space.size is not None and space.size <= 100_000:
+        items = list(space.enumerate())
+        assert len(items) == space.size == len(set(items))
+    else:
+        with pytest.raises(NotEnumerableError, match="use sample"):
+            space.enumerate()
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_rejects_foreign_architectures(space) -> None:
+    with pytest.raises(InvalidArchitectureError):
+        space.validate(ArchGraph(["input"] + ["not_an_op"] * 2 + ["output"], [(0, 1), (1, 2), (2, 3)]))
+    with pytest.raises(InvalidArchitectureError):
+        space.validate(42)  # type: ignore[arg-type]
+
+
+def test_missing_optional_dependency_is_named(monkeypatch) -> None:
+    import sys
+
+    from nagen.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "dgl", None)  # makes `import dgl` raise ImportError
+    with pytest.raises(MissingDependencyError, match=r"nagen\[dgl\]"):
+        ArchGraph.from_string("input;conv<0;output<1").to_dgl()
