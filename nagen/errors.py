@@ -18,6 +18,9 @@ __all__ = [
     "UnknownMetricError",
     "UnknownBenchmarkError",
     "UnknownPredictorError",
+    "UnknownGeneratorError",
+    "UnknownProxyError",
+    "InvalidGuidanceError",
     "ArchitectureNotInTableError",
     "InvalidSpecError",
     "InvalidTableError",
@@ -78,6 +81,24 @@ class UnknownPredictorError(NagenError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownGeneratorError(NagenError, KeyError):
+    """A generator (method) name is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownProxyError(NagenError, KeyError):
+    """A zero-cost proxy name is not one of the known training-free metrics."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidGuidanceError(NagenError, ValueError):
+    """A guidance or constraint spec is malformed (unknown metric, negative weight, wrong space)."""
 
 
 class ArchitectureNotInTableError(NagenError, KeyError):
