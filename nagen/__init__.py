@@ -13,12 +13,15 @@ from nagen.errors import NagenError
 from nagen.graph import ArchGraph
 
 __version__ = "0.1.0"
-__all__ = ["ArchGraph", "NagenError", "spaces", "benchmarks", "errors", "profile", "__version__"]
+__all__ = ["ArchGraph", "NagenError", "generate", "spaces", "benchmarks", "predictors", "generators", "errors", "profile", "__version__"]
 
-_LAZY = {"spaces", "benchmarks", "errors", "profile", "cli"}
+_LAZY = {"spaces", "benchmarks", "errors", "profile", "cli", "predictors", "generators", "api", "noise"}
+_API = {"generate": "nagen.api"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"nagen.{name}")
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'nagen' has no attribute {name!r}")

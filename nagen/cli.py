@@ -90,6 +90,45 @@ def _cmd_sample(args: argparse.Namespace) -> None:
             print("  ".join(f"{k}={v}" for k, v in rec.items()))
 
 
+def _cmd_generate(args: argparse.Namespace) -> None:
+    import nagen.api
+
+    constraints = {}
+    if args.max_params is not None:
+        constraints["params"] = args.max_params
+    if args.max_flops is not None:
+        constraints["flops"] = args.max_flops
+    for c in args.constraint or []:
+        metric, sep, bound = c.partition("<=")
+        if not sep:
+            metric, sep, bound = c.partition(">=")
+        try:
+            constraints[metric.strip()] = float(bound)
+        except ValueError:
+            raise NagenError(f"--constraint must look like METRIC<=VALUE or METRIC>=VALUE, got {c!r}") from None
+    result = nagen.api.generate(
+        space=args.space,
+        n=args.n,
+        method=args.method,
+        guide=args.guide,
+        constraints=constraints,
+        seed=args.seed,
+        scale=args.scale,
+        guide_labels=args.guide_labels,
+        steps=args.steps,
+        progress=not args.quiet,
+    )
+    for g in result:
+        rec = {"arch": g.string, **{f"pred_{k}": v for k, v in g.predicted.items()}}
+        print(json.dumps(rec) if args.json else "  ".join(f"{k}={v}" for k, v in rec.items()))
+    st = result.stats
+    if st is not None and not args.quiet:
+        sys.stderr.write(
+            f"nagen: {len(result)} architectures, validity {st.validity:.3f}, {st.filtered} filtered, "
+            f"{result.labels_used} labels used, {st.seconds:.1f} s\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nagen`` command (subcommands documented with examples)."""
     p = _Parser(prog="nagen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,6 +156,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--benchmark", help="table to read --metric from (default: the space's own)")
     sp.add_argument("--json", action="store_true", help="JSON lines: {\"arch\": ..., \"hash\": ..., metric: value}")
     sp.set_defaults(func=_cmd_sample)
+
+    sp = sub.add_parser(
+        "generate",
+        help="generate architectures (optionally guided toward a metric, under cost limits)",
+        epilog="examples:\n  nagen generate --space nb201 --n 100 --seed 0 --json\n"
+        "  nagen generate --space nb201 --guide cifar10_valid_12ep --scale 2 --max-params 1e6 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--method", default="diffusion", help="generator: diffusion (default), random, ...")
+    sp.add_argument("--n", type=int, default=100)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--guide", action="append", help="benchmark metric to steer toward (repeatable)")
+    sp.add_argument("--scale", type=float, default=1.0, help="guidance weight per metric (default 1)")
+    sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
+    sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
+    sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
+    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor")
+    sp.add_argument("--steps", type=int, default=100, help="reverse-diffusion steps")
+    sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
+    sp.set_defaults(func=_cmd_generate)
     return p
 
 

@@ -67,6 +67,8 @@ class SearchSpace(ABC):
     max_nodes: int
     #: True when every architecture shares one DAG and only ops vary
     fixed_topology: bool
+    #: edge limit of variable-topology spaces (None: no limit beyond the node count)
+    max_edges: int | None = None
     #: input shape (without batch) used by :meth:`cost` when none is given
     default_input_shape: tuple[int, ...] = (3, 32, 32)
     #: classes used by :meth:`cost` when none is given
@@ -354,6 +356,7 @@ class SearchSpace(ABC):
             "vocab": list(self.vocab),
             "max_nodes": self.max_nodes,
             "fixed_topology": self.fixed_topology,
+            "max_edges": self.max_edges,
             "size": self.size,
             "default_input_shape": list(self.default_input_shape),
         }

@@ -430,6 +430,7 @@ class CustomSpace(SearchSpace):
             self._edges = ()
             self._min_nodes = s["min_nodes"]
             self._max_edges = s["max_edges"]
+            self.max_edges = self._max_edges
             # node counts an architecture can actually have: n nodes all on paths need >= n - 1 edges
             self._n_hi = min(self.max_nodes, self._max_edges + 1)
         self._codes: dict[int, np.ndarray] = {}

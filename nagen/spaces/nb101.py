@@ -249,6 +249,7 @@ class NB101Space(SearchSpace):
     ops = NB101_OPS
     max_nodes = MAX_NODES
     fixed_topology = False
+    max_edges = MAX_EDGES
     default_input_shape = (3, 32, 32)
     default_num_classes = 10
     description = "NAS-Bench-101 cell: up to 7 nodes and 9 edges, 3 ops (423,624 unique cells up to isomorphism)"

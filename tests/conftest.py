@@ -1,11 +1,16 @@
-"""Shared fixtures: a small labelled NB201 split (train/held-out) with fixed seeds."""
+"""Shared test setup: one torch thread, and a small labelled NB201 split with fixed seeds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import nagen.benchmarks
+
+# Tests use tiny models: one intra-op thread avoids oversubscription when pytest shares the
+# two cores with other processes (two threads were 10-50x slower under load on these machines).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,175 @@
+"""The public one-call API: ``nagen.generate``.
+
+>>> import nagen
+>>> out = nagen.generate(space="nb201", n=10, method="diffusion",
+...                      guide="cifar10_valid_12ep", constraints={"params": 1.0e6}, seed=0)  # doctest: +SKIP
+>>> out[0].arch, out[0].predicted                                                          # doctest: +SKIP
+
+Guidance by a metric name fits a noise-aware GNN predictor on ``guide_labels`` random cells
+labelled from the space's benchmark table; those labels are paid for and reported
+(``labels_used``). Cost constraints on ``params``/``flops`` are exact: a linear surrogate
+guides sampling and the exact count filters the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nagen.errors import InvalidGuidanceError, NagenError, UnknownMetricError, choices_hint
+from nagen.graph import ArchGraph
+
+__all__ = ["generate", "Generated", "GenerationResult"]
+
+_EXACT_COSTS = ("params", "flops")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One generated architecture with the values its guides predict for it."""
+
+    arch: ArchGraph
+    string: str
+    predicted: dict[str, float] = field(default_factory=dict)
+
+
+class GenerationResult(list):
+    """A list of ``Generated`` plus how it was made (``labels_used``, ``stats``, ``method``)."""
+
+    labels_used: int = 0
+    method: str = ""
+    stats: Any = None
+
+
+def _resolve_generator(space: Any, method: str, seed: int, progress: bool, generator: Any) -> Any:
+    import nagen.generators as G
+
+    if generator is not None:
+        if generator.space is not space:
+            raise InvalidGuidanceError(f"generator samples space {generator.space.name!r}, not {space.name!r}")
+        return generator
+    if method == "diffusion":
+        from nagen.generators.diffusion import DiffusionGenerator
+
+        try:
+            return DiffusionGenerator.pretrained(space.name)
+        except NagenError:
+            return DiffusionGenerator(space, seed=seed).fit(progress=progress)
+    return G.get(method, space, seed=seed).fit()
+
+
+def generate(
+    space: Any = "nb201",
+    n: int = 100,
+    method: str = "diffusion",
+    guide: str | Sequence[str] | Any = None,
+    constraints: Mapping[str, float] | None = None,
+    seed: int = 0,
+    *,
+    scale: float = 1.0,
+    benchmark: str | None = None,
+    guide_labels: int = 100,
+    steps: int = 100,
+    generator: Any = None,
+    progress: bool = False,
+) -> GenerationResult:
+    """Generate ``n`` architectures of ``space``, optionally steered toward metrics and under constraints.
+
+    Args:
+        space: a space name or ``SearchSpace``.
+        n: number of architectures.
+        method: a registered generator (``"diffusion"``, ``"random"``, ...).
+        guide: what to steer toward: a metric name of the space's benchmark table (maximised or
+            minimised by its direction), a list of names, or ``nagen.generators.guidance.Guide``
+            objects built from your own predictors.
+        constraints: ``{metric: upper bound}`` for minimised metrics (``params``, ``flops``,
+            a latency column) or lower bound for maximised ones; guidance plus a hard filter.
+        seed: same seed, same output.
+        scale: weight of each metric guide.
+        benchmark: table that labels metric guides (default: the space's own table).
+        guide_labels: labelled random cells used to fit each metric predictor (labels paid).
+        steps: reverse-diffusion steps.
+        generator: an already fitted generator to use instead of the default for ``method``.
+        progress: show progress bars.
+
+    Returns:
+        A ``GenerationResult`` (a list of ``Generated``) with ``labels_used`` and ``stats``.
+    """
+    import nagen.spaces
+    from nagen.generators.guidance import Guide
+
+    sp = nagen.spaces.get(space)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise NagenError(f"n must be a non-negative integer, got {n!r}")
+    if not (isinstance(scale, (int, float)) and scale >= 0):
+        raise InvalidGuidanceError(f"scale must be a number >= 0, got {scale!r}")
+    guide_items: list[Any] = [] if guide is None else [guide] if isinstance(guide, (str, Guide)) else list(guide)
+    constraints = dict(constraints or {})
+    metric_names = [g for g in guide_items if isinstance(g, str)] + [m for m in constraints if m not in _EXACT_COSTS]
+    table = None
+    if metric_names:
+        import nagen.benchmarks
+
+        table = nagen.benchmarks.load(benchmark or sp.name)
+        for m in metric_names:
+            if m not in table.metrics:
+                raise UnknownMetricError(
+                    f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
+                )
+    for m, v in constraints.items():
+        if not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")
+
+    rng_seed = int(seed)
+    labelled: list[ArchGraph] = []
+    if table is not None:
+        labelled = sp.sample(guide_labels, rng_seed + 1)
+        labelled = list(dict.fromkeys(labelled))
+    labels_used = 0
+
+    def metric_predictor(metric: str) -> Any:
+        nonlocal labels_used
+        import nagen.predictors as P
+        from nagen.noise import VPSchedule
+
+        assert table is not None
+        y = table.query_many(labelled, metric)
+        labels_used += len(labelled)
+        kind = "cost" if table.direction(metric) == "min" else "gnn"
+        return P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
+
+    guides: list[Guide] = []
+    for g in guide_items:
+        if isinstance(g, Guide):
+            guides.append(g)
+        elif isinstance(g, str):
+            assert table is not None
+            target = "max" if table.direction(g) == "max" else "min"
+            guides.append(Guide(metric_predictor(g), scale, target, name=g))
+        else:
+            raise InvalidGuidanceError(f"guide must be a metric name or a Guide, got {type(g).__name__}")
+    for m, bound in constraints.items():
+        if m in _EXACT_COSTS:
+            import nagen.predictors as P
+
+            pred = P.get("exact_cost", sp, metric=m, seed=rng_seed)
+            guides.append(Guide(pred, max(scale, 1.0), "le", float(bound), hard=True, name=m))
+        else:
+            assert table is not None
+            target = "le" if table.direction(m) == "min" else "ge"
+            guides.append(Guide(metric_predictor(m), max(scale, 1.0), target, float(bound), hard=True, name=m))
+
+    gen = _resolve_generator(sp, method, rng_seed, progress, generator)
+    options = {"steps": steps} if method == "diffusion" or generator is not None and hasattr(generator, "sample_state") else {}
+    archs = gen.sample(n, seed=rng_seed, guides=guides, **options)
+    preds = {g.name or f"guide{k}": g.predictor.predict(archs).mean if archs else np.zeros(0) for k, g in enumerate(guides)}
+    result = GenerationResult(
+        Generated(a, sp.format(a), {k: float(v[i]) for k, v in preds.items()}) for i, a in enumerate(archs)
+    )
+    result.labels_used = labels_used
+    result.method = method
+    result.stats = gen.last_stats
+    return result

@@ -1,0 +1,126 @@
+"""The ``Generator`` protocol: learn a space's architecture distribution, then sample from it.
+
+The base class validates the request (``n``, guides belong to this space) and applies the
+hard filters of guides after sampling, so no generator can skip them; subclasses implement
+``fit`` and ``_sample``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nagen.errors import InvalidGuidanceError
+from nagen.generators.guidance import Guide
+from nagen.graph import ArchGraph
+from nagen.spaces.base import SearchSpace
+
+__all__ = ["Generator", "SampleStats"]
+
+
+@dataclass
+class SampleStats:
+    """What happened in the last ``sample`` call.
+
+    Attributes:
+        drawn: raw samples drawn from the model.
+        invalid: drawn samples that did not decode to a valid architecture.
+        reasons: rejection reason -> count (decoding errors, failed hard constraints).
+        filtered: valid samples dropped by hard guides.
+        repaired: drawn samples whose edge count was cut to the space's ``max_edges``.
+        seconds: wall time of the call.
+    """
+
+    drawn: int = 0
+    invalid: int = 0
+    filtered: int = 0
+    repaired: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def validity(self) -> float:
+        """Share of drawn samples that decoded to valid architectures."""
+        return 1.0 - self.invalid / self.drawn if self.drawn else float("nan")
+
+
+class Generator(ABC):
+    """Samples architectures of one space.
+
+    Args:
+        space: the space (or its registered name).
+        seed: default seed of fitting and sampling.
+    """
+
+    #: True when ``sample`` accepts guides
+    supports_guidance: ClassVar[bool] = False
+
+    def __init__(self, space: SearchSpace | str, *, seed: int = 0) -> None:
+        import nagen.spaces
+
+        self.space = nagen.spaces.get(space)
+        self.seed = int(seed)
+        self.last_stats = SampleStats()
+
+    @abstractmethod
+    def fit(self, archs: Sequence[ArchGraph | str] | None = None, **options: Any) -> Generator:
+        """Learn the distribution of ``archs`` (default: the whole space, or a large sample of it)."""
+
+    @abstractmethod
+    def _sample(self, n: int, seed: int, guides: Sequence[Guide], **options: Any) -> list[ArchGraph]:
+        """Draw up to ``n`` valid architectures (recording ``self.last_stats``)."""
+
+    def sample(
+        self, n: int, *, seed: int | None = None, guides: Sequence[Guide] = (), max_rounds: int = 20, **options: Any
+    ) -> list[ArchGraph]:
+        """``n`` valid architectures (fewer only if ``max_rounds`` of drawing could not find them).
+
+        Args:
+            n: how many.
+            seed: sampling seed (default: the generator's seed); same seed, same output.
+            guides: guidance terms (generators without guidance support refuse non-empty guides).
+            max_rounds: redraw rounds allowed to replace invalid or filtered samples.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        guides = list(guides)
+        for g in guides:
+            if not isinstance(g, Guide):
+                raise InvalidGuidanceError(f"guides must be nagen Guide objects, got {type(g).__name__}")
+            if g.predictor.space is not self.space:
+                raise InvalidGuidanceError(
+                    f"guide {g.name or type(g.predictor).__name__!r} predicts for space {g.predictor.space.name!r}, "
+                    f"but this generator samples space {self.space.name!r}"
+                )
+        if guides and not self.supports_guidance:
+            raise InvalidGuidanceError(f"{type(self).__name__} does not support guidance; use method 'diffusion'")
+        import time
+
+        t0 = time.perf_counter()
+        self.last_stats = SampleStats()
+        base_seed = self.seed if seed is None else int(seed)
+        out: list[ArchGraph] = []
+        hard = [g for g in guides if g.hard]
+        for r in range(max_rounds):
+            if len(out) >= n:
+                break
+            need = n - len(out)
+            # oversample a little after the first round, when we know some will be rejected
+            batch = self._sample(need if r == 0 else max(need * 2, 16), base_seed + 7919 * r, guides, **options)
+            for g in hard:
+                if not batch:
+                    break
+                ok = g.satisfied(g.predictor.predict(batch).mean)
+                dropped = int((~ok).sum())
+                if dropped:
+                    key = f"violates {g.name or 'constraint'} {g.target} {g.value}"
+                    self.last_stats.reasons[key] = self.last_stats.reasons.get(key, 0) + dropped
+                    self.last_stats.filtered += dropped
+                batch = [a for a, keep in zip(batch, ok) if keep]
+            out.extend(batch[: n - len(out)])
+        self.last_stats.seconds = time.perf_counter() - t0
+        return out

@@ -1,0 +1,503 @@
+"""Score-based graph diffusion over architecture DAGs, with predictor guidance (DiffusionNAG-style).
+
+An, Lee, Kim, Hwang, "DiffusionNAG: Predictor-guided Neural Architecture Generation with
+Diffusion Models", ICLR 2024; Song et al., "Score-Based Generative Modeling through SDEs",
+ICLR 2021.
+
+* **State.** The node-op matrix ``X`` (``N x V`` one-hots, the space's ``encode``) and, for
+  variable-topology spaces, the strictly upper-triangular part of ``A``; fixed-topology spaces
+  keep their one DAG. Only upper-triangular entries are ever diffused, so every sample is a DAG
+  in node order by construction.
+* **Noise.** The VP SDE of ``nagen.noise.VPSchedule`` (shared with noise-aware predictors).
+* **Score network.** A transformer over nodes with learned positional encodings of the
+  topological order, a time embedding, and attention biased per head by the (current)
+  adjacency in both directions, so messages follow the DAG; it predicts the noise
+  (``score = -eps / sigma``). A bilinear head predicts the adjacency noise.
+* **Sampling.** Euler-Maruyama on the reverse SDE, optionally followed at each step by a
+  Langevin corrector (predictor-corrector). Guidance adds ``sum_i w_i grad log p_i(y | x_t)``
+  of each ``Guide`` to the score; noise-aware predictors see ``(x_t, t)``, others the
+  denoised estimate ``x0_hat`` (Tweedie).
+* **Decoding.** Masked argmax: row 0 is the input, row ``N-1`` the output, middle rows take
+  their best op choice; the space then validates, and every rejected sample's reason is
+  counted in ``last_stats.reasons``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch import nn
+
+from nagen.errors import InvalidArchitectureError, NagenError
+from nagen.generators import register
+from nagen.generators.base import Generator
+from nagen.generators.guidance import Guide
+from nagen.graph import ZERO_OPS, ArchGraph
+from nagen.noise import VPSchedule
+
+__all__ = ["DiffusionGenerator", "ScoreNetwork"]
+
+_FORMAT_VERSION = 1
+_QUOTED = re.compile(r"'[^']*[;|<][^']*'")  # architecture strings inside error messages
+
+
+def _sinusoidal(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """``batch`` times in [0, 1] -> ``batch x dim`` sinusoidal features."""
+    half = dim // 2
+    freqs = torch.exp(torch.arange(half, dtype=t.dtype) * (-math.log(10000.0) / max(half - 1, 1)))
+    ang = (1000.0 * t)[:, None] * freqs[None]
+    return torch.cat([ang.sin(), ang.cos()], dim=-1)
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block whose attention logits get a per-head DAG bias."""
+
+    def __init__(self, hidden: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        # bias per head for: edge i->j, edge j->i, self
+        self.struct = nn.Parameter(torch.zeros(3, heads))
+        self.norm2 = nn.LayerNorm(hidden)
+        self.mlp = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.SiLU(), nn.Linear(2 * hidden, hidden))
+        self.time = nn.Linear(hidden, hidden)
+
+    def forward(self, h: torch.Tensor, A: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = h + self.time(temb)[:, None]
+        q, k, v = rearrange(self.qkv(self.norm1(h)), "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        eye = torch.eye(A.shape[-1], dtype=A.dtype)
+        bias = (
+            self.struct[0][None, :, None, None] * A[:, None]
+            + self.struct[1][None, :, None, None] * A.transpose(1, 2)[:, None]
+            + self.struct[2][None, :, None, None] * eye[None, None]
+        )
+        att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        h = h + self.proj(rearrange(att, "b h n d -> b n (h d)"))
+        return h + self.mlp(self.norm2(h))
+
+
+class ScoreNetwork(nn.Module):
+    """Noise predictor for ``(X_t, A_t, t)``.
+
+    Args:
+        num_nodes: ``N``. num_ops: ``V``. hidden, layers, heads: transformer size.
+        diffuse_adjacency: also predict the adjacency noise (variable-topology spaces).
+
+    Shapes:
+        X: ``batch x N x V``; A: ``batch x N x N``; t: ``batch`` ->
+        eps_X ``batch x N x V`` and eps_A ``batch x N x N`` (zeros below the diagonal) or None.
+    """
+
+    def __init__(self, num_nodes: int, num_ops: int, hidden: int = 64, layers: int = 3, heads: int = 4, diffuse_adjacency: bool = False) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.hidden = hidden
+        self.inp = nn.Linear(num_ops, hidden)
+        self.pos = nn.Parameter(torch.randn(num_nodes, hidden) * 0.1)
+        self.temb = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.blocks = nn.ModuleList([_Block(hidden, heads) for _ in range(layers)])
+        self.norm = nn.LayerNorm(hidden)
+        self.out_x = nn.Linear(hidden, num_ops)
+        self.diffuse_adjacency = diffuse_adjacency
+        if diffuse_adjacency:
+            self.edge_src = nn.Linear(hidden, hidden)
+            self.edge_dst = nn.Linear(hidden, hidden)
+            self.edge_in = nn.Parameter(torch.zeros(1))  # lets eps_A depend on the noisy entry itself
+        self.register_buffer("upper", torch.triu(torch.ones(num_nodes, num_nodes), 1), persistent=False)
+
+    def forward(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        temb = self.temb(_sinusoidal(t, self.hidden))
+        h = self.inp(X) + self.pos[None]
+        for blk in self.blocks:
+            h = blk(h, A, temb)
+        h = self.norm(h)
+        eps_x = self.out_x(h)
+        if not self.diffuse_adjacency:
+            return eps_x, None
+        eps_a = torch.einsum("bid,bjd->bij", self.edge_src(h), self.edge_dst(h)) / math.sqrt(self.hidden)
+        eps_a = (eps_a + self.edge_in * A) * self.upper
+        return eps_x, eps_a
+
+
+@register("diffusion")
+class DiffusionGenerator(Generator):
+    """Graph diffusion generator with classifier guidance.
+
+    Args:
+        space: the search space.
+        hidden, layers, heads: score-network size.
+        schedule: the VP noise schedule (share it with noise-aware predictors).
+        seed: default seed of fitting and sampling.
+    """
+
+    supports_guidance = True
+
+    def __init__(
+        self,
+        space: Any,
+        *,
+        hidden: int = 64,
+        layers: int = 3,
+        heads: int = 4,
+        schedule: VPSchedule | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(space, seed=seed)
+        self.config = {"hidden": hidden, "layers": layers, "heads": heads}
+        self.schedule = schedule or VPSchedule()
+        self.diffuse_adjacency = not self.space.fixed_topology
+        self.net = ScoreNetwork(self.space.max_nodes, len(self.space.vocab), hidden, layers, heads, self.diffuse_adjacency)
+        self.fixed_A: torch.Tensor | None = None
+        if self.space.fixed_topology:
+            self.fixed_A = self.space.encode(self.space.sample(1, 0))[1][0]
+        self.trained_on: int = 0
+        self.loss_history: list[float] = []
+        self._op_mask = self._make_op_mask()
+        self._zero_op_idx = [k for k, op in enumerate(self.space.vocab) if op in ZERO_OPS]
+
+    # ------------------------------------------------------------------ training
+    def _make_op_mask(self) -> torch.Tensor:
+        """``N x V`` additive mask: row 0 must be 'input', row N-1 'output', others an op."""
+        n, v = self.space.max_nodes, len(self.space.vocab)
+        mask = torch.full((n, v), -1e9)
+        mask[1:-1, 1:-1] = 0.0
+        mask[0, 0] = 0.0
+        mask[-1, -1] = 0.0
+        return mask
+
+    def fit(
+        self,
+        archs: Sequence[ArchGraph | str] | None = None,
+        *,
+        steps: int = 3000,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        max_archs: int = 50_000,
+        progress: bool = False,
+    ) -> DiffusionGenerator:
+        """Train the score network by denoising score matching on ``archs``.
+
+        Args:
+            archs: training architectures; default: the whole space when enumerable, else
+                ``max_archs`` uniform samples.
+            steps: optimiser steps. batch_size: minibatch size. lr: AdamW learning rate.
+            progress: show a tqdm bar with the running loss.
+        """
+        if archs is None:
+            size = self.space.size
+            archs = list(self.space.enumerate()) if size is not None and size <= max_archs else self.space.sample(max_archs, self.seed)
+        archs = [self.space.validate(a) for a in archs]
+        if len(archs) < 2:
+            raise NagenError(f"fit needs at least 2 architectures, got {len(archs)}")
+        X0, A0 = self.space.encode(archs)
+        gen = torch.Generator().manual_seed(self.seed)
+        torch.manual_seed(self.seed)
+        self.net.train()
+        opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc=f"fit diffusion on {len(archs):,} archs", leave=False)
+        self.loss_history = []
+        running = None
+        for _ in range(steps):
+            idx = torch.randint(len(archs), (batch_size,), generator=gen)
+            x0, a0 = X0[idx], A0[idx]
+            t = self.schedule.sample_t(batch_size, gen)
+            xt, ex = self.schedule.perturb(x0, t, gen)
+            if self.diffuse_adjacency:
+                at, ea = self.schedule.perturb(a0, t, gen)
+                upper = self.net.upper
+                at, ea = at * upper, ea * upper
+            else:
+                at, ea = a0, None
+            px, pa = self.net(xt, at, t)
+            loss = ((px - ex) ** 2).mean()
+            if ea is not None and pa is not None:
+                n = self.space.max_nodes
+                loss = loss + ((pa - ea) ** 2).sum(dim=(1, 2)).mean() / (n * (n - 1) / 2)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            self.loss_history.append(loss.item())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}")
+        if bar is not None:
+            bar.close()
+        self.net.eval()
+        self.trained_on = len(archs)
+        return self
+
+    # ------------------------------------------------------------------ sampling
+    def _guidance_grad(
+        self, guides: Sequence[Guide], x: torch.Tensor, a: torch.Tensor, t: torch.Tensor, eps_x: torch.Tensor
+    ) -> torch.Tensor:
+        """``sum_i w_i d log p_i / d x_t`` (``batch x N x V``)."""
+        alpha, sigma = self.schedule.alpha_sigma(t)
+        a_view, s_view = alpha.view(-1, 1, 1), sigma.view(-1, 1, 1)
+        total = torch.zeros_like(x)
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            obj = torch.zeros(x.shape[0])
+            for g in guides:
+                if g.weight == 0:
+                    continue
+                if getattr(g.predictor, "noise", None) is not None:
+                    obj = obj + g.weight * g.log_density(xg, a, t)
+                else:
+                    # clean predictors see Tweedie's denoised estimate; eps is held fixed (cheap DPS)
+                    x0_hat = (xg - s_view * eps_x.detach()) / a_view
+                    obj = obj + g.weight * g.log_density(x0_hat, a, None)
+            if obj.requires_grad:
+                (grad,) = torch.autograd.grad(obj.sum(), xg)
+                total = grad
+        return total
+
+    @torch.no_grad()
+    def sample_state(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        guides: Sequence[Guide] = (),
+        steps: int = 100,
+        corrector_steps: int = 0,
+        snr: float = 0.1,
+        sampler: str = "em",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the reverse process; returns the final continuous ``(X, A)`` (``n x N x V``, ``n x N x N``).
+
+        ``sampler="em"``: Euler-Maruyama on the reverse SDE (stochastic; optional Langevin
+        corrector). ``sampler="ddim"``: the deterministic DDIM update (Song, Meng & Ermon, ICLR
+        2021), accurate with far fewer steps; guidance then shifts the predicted noise by
+        ``-sigma * grad log p(y | x_t)`` (Dhariwal & Nichol 2021, eq. 14). Fixed-topology
+        spaces only for DDIM (the adjacency is not diffused there).
+        """
+        if sampler == "ddim" and self.diffuse_adjacency:
+            raise ValueError("sampler='ddim' is implemented for fixed-topology spaces; use 'em'")
+        gen = torch.Generator().manual_seed(int(seed))
+        N, V = self.space.max_nodes, len(self.space.vocab)
+        x = torch.randn(n, N, V, generator=gen)
+        if self.diffuse_adjacency:
+            a = torch.randn(n, N, N, generator=gen) * self.net.upper
+        else:
+            assert self.fixed_A is not None
+            a = self.fixed_A.expand(n, N, N)
+        ts = torch.linspace(1.0, self.schedule.eps, steps + 1)
+        if sampler == "ddim":
+            return self._ddim(x, a, ts, guides), a
+        if sampler != "em":
+            raise ValueError(f"sampler must be 'em' or 'ddim', got {sampler!r}")
+        for i in range(steps):
+            t_now, dt = ts[i], ts[i] - ts[i + 1]
+            t = t_now.expand(n)
+            beta = self.schedule.beta(t_now)
+            _, sigma = self.schedule.alpha_sigma(t_now)
+            ex, ea = self.net(x, a, t)
+            score_x = -ex / sigma
+            if guides:
+                score_x = score_x + self._guidance_grad(guides, x, a, t, ex)
+            last = i == steps - 1
+            zx = torch.zeros_like(x) if last else torch.randn(x.shape, generator=gen)
+            x = x + (0.5 * beta * x + beta * score_x) * dt + torch.sqrt(beta * dt) * zx
+            if self.diffuse_adjacency:
+                assert ea is not None
+                za = torch.zeros_like(a) if last else torch.randn(a.shape, generator=gen)
+                a = (a + (0.5 * beta * a - beta * ea / sigma) * dt + torch.sqrt(beta * dt) * za) * self.net.upper
+            for _ in range(corrector_steps if not last else 0):
+                # Langevin corrector (Song et al. 2021, Alg. 5) on X with the signal-to-noise step size
+                t2 = ts[i + 1].expand(n)
+                _, s2 = self.schedule.alpha_sigma(ts[i + 1])
+                ex2, _ = self.net(x, a, t2)
+                sc = -ex2 / s2
+                if guides:
+                    sc = sc + self._guidance_grad(guides, x, a, t2, ex2)
+                z = torch.randn(x.shape, generator=gen)
+                step = 2 * (snr * z.norm() / sc.norm().clamp_min(1e-12)) ** 2
+                x = x + step * sc + torch.sqrt(2 * step) * z
+        return x, a
+
+    def _ddim(self, x: torch.Tensor, a: torch.Tensor, ts: torch.Tensor, guides: Sequence[Guide]) -> torch.Tensor:
+        n = x.shape[0]
+        for i in range(len(ts) - 1):
+            t = ts[i].expand(n)
+            alpha, sigma = self.schedule.alpha_sigma(ts[i])
+            alpha_next, sigma_next = self.schedule.alpha_sigma(ts[i + 1])
+            eps, _ = self.net(x, a, t)
+            if guides:
+                eps = eps - sigma * self._guidance_grad(guides, x, a, t, eps)
+            x0_hat = (x - sigma * eps) / alpha
+            x = alpha_next * x0_hat + sigma_next * eps
+        return x
+
+    def decode_state(self, X: torch.Tensor, A: torch.Tensor) -> list[ArchGraph | InvalidArchitectureError]:
+        """Masked-argmax decoding of continuous states, then the space's validation.
+
+        In variable-topology spaces, nodes that cannot influence the output (no path from the
+        input or to the output, or a zero op) are removed first, as ``ArchGraph.pruned`` does
+        and as NAS-Bench-101 prunes its cells: the decoded function is unchanged. A sample with
+        more edges than ``space.max_edges`` keeps its most confident edges (counted in
+        ``last_stats.repaired``). The space then judges the remaining graph.
+        """
+        idx = (X + self._op_mask[None]).argmax(-1)
+        hard_x = nn.functional.one_hot(idx, X.shape[-1]).float()
+        upper = torch.triu(torch.ones_like(A[0]), 1)
+        hard_a = (A > 0.5).float() * upper
+        if self.diffuse_adjacency:
+            limit = self.space.max_edges
+            if limit is not None:
+                # keep the sample's `limit` most confident edges: a rank threshold, not a new sample
+                scores = torch.where(upper.bool(), A, torch.full_like(A, -torch.inf)).flatten(1)
+                kth = scores.topk(min(limit, scores.shape[1]), dim=1).values[:, -1:]
+                over = hard_a.flatten(1).sum(1) > limit
+                self.last_stats.repaired += int(over.sum())
+                capped = (scores >= kth).float().view_as(A) * hard_a
+                hard_a = torch.where(over[:, None, None], capped, hard_a)
+            hard_a = torch.from_numpy(_prune_dead(idx.numpy(), hard_a.numpy() > 0, self._zero_op_idx)).float()
+        return self.space.try_decode(hard_x, hard_a)
+
+    def _sample(
+        self,
+        n: int,
+        seed: int,
+        guides: Sequence[Guide],
+        steps: int = 50,
+        corrector_steps: int = 0,
+        batch_size: int = 1000,
+        sampler: str | None = None,
+        **options: Any,
+    ) -> list[ArchGraph]:
+        if options:
+            raise TypeError(
+                f"unknown sampling options {sorted(options)}; allowed: steps, corrector_steps, batch_size, sampler"
+            )
+        if sampler is None:
+            sampler = "em" if self.diffuse_adjacency else "ddim"
+        if self.trained_on == 0:
+            raise NagenError("the diffusion generator is not trained; call fit() or load a checkpoint first")
+        out: list[ArchGraph] = []
+        for k, start in enumerate(range(0, n, batch_size)):
+            m = min(batch_size, n - start)
+            X, A = self.sample_state(
+                m, seed=seed * 100_003 + k, guides=guides, steps=steps, corrector_steps=corrector_steps, sampler=sampler
+            )
+            self.last_stats.drawn += m
+            for r in self.decode_state(X, A):
+                if isinstance(r, ArchGraph):
+                    out.append(r)
+                else:
+                    self.last_stats.invalid += 1
+                    reason = _QUOTED.sub("'...'", str(r).split(": ", 1)[-1])
+                    self.last_stats.reasons[reason] = self.last_stats.reasons.get(reason, 0) + 1
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model (weights + constructor config, plain tensors and numbers) atomically."""
+        import os
+        import tempfile
+
+        p = Path(path)
+        blob = {
+            "format": _FORMAT_VERSION,
+            "space": self.space.name,
+            "config": dict(self.config),
+            "schedule": [self.schedule.beta_min, self.schedule.beta_max, self.schedule.eps],
+            "trained_on": self.trained_on,
+            "seed": self.seed,
+            "state_dict": self.net.state_dict(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(blob, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path, space: Any = None) -> DiffusionGenerator:
+        """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        import nagen.spaces
+
+        try:
+            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise NagenError(f"no diffusion checkpoint at {str(path)!r}") from None
+        if not isinstance(blob, dict) or blob.get("format") != _FORMAT_VERSION:
+            raise NagenError(f"{str(path)!r} is not a nagen diffusion checkpoint (format {_FORMAT_VERSION})")
+        sp = nagen.spaces.get(space if space is not None else blob["space"])
+        if sp.name != blob["space"]:
+            raise NagenError(f"checkpoint was trained on space {blob['space']!r}, not {sp.name!r}")
+        bmin, bmax, eps = blob["schedule"]
+        gen = cls(sp, schedule=VPSchedule(float(bmin), float(bmax), float(eps)), seed=int(blob["seed"]), **blob["config"])
+        gen.net.load_state_dict(blob["state_dict"])
+        gen.net.eval()
+        gen.trained_on = int(blob["trained_on"])
+        return gen
+
+    @classmethod
+    def pretrained(cls, space: str = "nb201") -> DiffusionGenerator:
+        """The checkpoint shipped in the package for ``space`` (trained on the whole space)."""
+        from importlib import resources
+
+        ref = resources.files("nagen.data").joinpath(f"diffusion_{space}.pt")
+        if not ref.is_file():
+            raise NagenError(f"no shipped diffusion checkpoint for space {space!r}; train one with fit()")
+        with resources.as_file(ref) as p:
+            return cls.load(p, space)
+
+
+def _prune_dead(op_idx: np.ndarray, adj: np.ndarray, zero_ops: Sequence[int]) -> np.ndarray:
+    """Drop the edges of nodes on no input->output path (batched ``ArchGraph.pruned``).
+
+    Args:
+        op_idx: ``batch x N`` vocabulary indices. adj: ``batch x N x N`` bool, upper-triangular.
+    Returns:
+        the pruned adjacency (samples with no live input->output path are left unchanged, so
+        validation reports that).
+    """
+    b, n = op_idx.shape
+    alive = ~np.isin(op_idx, list(zero_ops))
+    alive[:, 0] = alive[:, -1] = True
+    fwd = np.zeros((b, n), dtype=bool)
+    fwd[:, 0] = True
+    for j in range(1, n):
+        fwd[:, j] = alive[:, j] & (adj[:, :j, j] & fwd[:, :j]).any(1)
+    bwd = np.zeros((b, n), dtype=bool)
+    bwd[:, -1] = True
+    for i in range(n - 2, -1, -1):
+        bwd[:, i] = alive[:, i] & (adj[:, i, i + 1 :] & bwd[:, i + 1 :]).any(1)
+    keep = fwd & bwd
+    connected = keep[:, -1]
+    pruned = adj & keep[:, :, None] & keep[:, None, :]
+    return np.where(connected[:, None, None], pruned, adj)
+
+
+def op_frequencies(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
+    """Frequency of each op of ``space.ops`` over the middle nodes of ``archs``: ``len(ops)``."""
+    counts = np.zeros(len(space.ops))
+    index = {op: k for k, op in enumerate(space.ops)}
+    for a in archs:
+        for op in a.ops[1:-1]:
+            counts[index[op]] += 1
+    return counts / max(counts.sum(), 1)

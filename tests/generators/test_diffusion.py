@@ -1,0 +1,127 @@
+"""Diffusion generator: learns toward its data, guidance works, seeded, valid DAGs, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nagen.generators as G
+import nagen.predictors as P
+from nagen.errors import InvalidGuidanceError, NagenError, NotDifferentiableError, UnknownGeneratorError
+from nagen.generators.diffusion import DiffusionGenerator, op_frequencies
+from nagen.generators.guidance import Guide
+from nagen.noise import VPSchedule
+
+
+@pytest.fixture(scope="module")
+def conv_heavy(nb201):
+    """A tiny model trained only on cells whose ops are convolutions (not the space's mix)."""
+    archs = [a for a in nb201.archs if all(op in ("nor_conv_3x3", "nor_conv_1x1") for op in a.ops[1:-1])]
+    assert len(archs) == 64
+    return DiffusionGenerator("nb201", hidden=32, layers=2, seed=0).fit(archs, steps=400, batch_size=64)
+
+
+def test_training_shifts_samples_toward_the_data(conv_heavy, nb201) -> None:
+    samples = conv_heavy.sample(200, seed=1, steps=40)
+    assert len(samples) == 200 and conv_heavy.last_stats.validity == 1.0
+    freq = op_frequencies(conv_heavy.space, samples)
+    ops = list(conv_heavy.space.ops)
+    conv_share = freq[ops.index("nor_conv_3x3")] + freq[ops.index("nor_conv_1x1")]
+    assert conv_share > 0.8  # the space's own share is 0.4
+    assert conv_heavy.loss_history[-1] < conv_heavy.loss_history[0]
+
+
+def test_same_seed_same_output(conv_heavy) -> None:
+    a = conv_heavy.sample(30, seed=3, steps=20)
+    b = conv_heavy.sample(30, seed=3, steps=20)
+    c = conv_heavy.sample(30, seed=4, steps=20)
+    assert a == b and a != c
+
+
+def test_guidance_raises_the_guided_value(nb201) -> None:
+    gen = DiffusionGenerator("nb201", hidden=32, layers=2, seed=0).fit(nb201.archs[:3000], steps=300, batch_size=128)
+    labelled = nb201.archs[5000:5100]
+    y = nb201.query_many(labelled, "cifar10_valid_12ep")
+    pred = P.get("gnn", "nb201", epochs=60, hidden=32, noise=VPSchedule(), seed=0).fit(labelled, y)
+    plain = gen.sample(150, seed=5, steps=40)
+    guided = gen.sample(150, seed=5, steps=40, guides=[Guide(pred, weight=5.0)])
+    assert pred.predict(guided).mean.mean() > pred.predict(plain).mean.mean() + 1.0
+    assert nb201.query_many(guided, "cifar10_valid_12ep").mean() > nb201.query_many(plain, "cifar10_valid_12ep").mean()
+
+
+def test_hard_cost_constraint_is_respected(conv_heavy) -> None:
+    cost = P.get("exact_cost", "nb201", metric="params", surrogate_samples=64)
+    budget = 600_000.0
+    out = conv_heavy.sample(40, seed=2, steps=20, guides=[Guide(cost, 1.0, "le", budget, hard=True, name="params")])
+    assert out and all(conv_heavy.space.cost(a)["params"] <= budget for a in out)
+
+
+@pytest.mark.parametrize("space_name", ["nb101", "custom"])
+def test_variable_topology_samples_are_valid_dags(space_name) -> None:
+    import nagen.spaces
+
+    space = nagen.spaces.get("nb101") if space_name == "nb101" else nagen.spaces.from_spec(
+        {"name": "gen_var", "ops": ["conv3x3", "conv1x1", "maxpool3x3"], "num_nodes": 5, "topology": "variable", "max_edges": 6}
+    )
+    gen = DiffusionGenerator(space, hidden=32, layers=2, seed=0).fit(space.sample(500, 0), steps=300, batch_size=64)
+    out = gen.sample(50, seed=0, steps=30)
+    st = gen.last_stats
+    assert len(out) == 50 and all(space.is_valid(a) for a in out)
+    assert all(i < j for a in out for i, j in a.edges)
+    assert st.drawn >= len(out) + st.invalid
+    if st.invalid:  # every rejection is explained
+        assert sum(st.reasons.values()) == st.invalid and all(st.reasons)
+
+
+def test_save_load_round_trip(conv_heavy, tmp_path) -> None:
+    p = conv_heavy.save(tmp_path / "m.pt")
+    loaded = DiffusionGenerator.load(p)
+    assert loaded.sample(10, seed=9, steps=10) == conv_heavy.sample(10, seed=9, steps=10)
+    with pytest.raises(NagenError, match="no diffusion checkpoint"):
+        DiffusionGenerator.load(tmp_path / "absent.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception):
+        DiffusionGenerator.load(tmp_path / "junk.pt")
+
+
+def test_bad_guidance_specs(conv_heavy, split) -> None:
+    train, ytr, _, _ = split
+    pred = P.get("gnn", "nb201", epochs=2, hidden=8).fit(train, ytr)
+    with pytest.raises(InvalidGuidanceError, match="weight"):
+        Guide(pred, weight=-1.0)
+    with pytest.raises(InvalidGuidanceError, match="target"):
+        Guide(pred, target="above")  # type: ignore[arg-type]
+    with pytest.raises(InvalidGuidanceError, match="threshold"):
+        Guide(pred, target="ge")
+    other = P.get("gnn", "nb101", epochs=1, hidden=8)
+    nb101 = other.space.sample(4, 0)
+    other.fit(nb101, [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(InvalidGuidanceError, match="space 'nb101'"):
+        conv_heavy.sample(5, guides=[Guide(other)])
+    with pytest.raises(InvalidGuidanceError, match="does not support guidance"):
+        G.get("random", "nb201").sample(5, guides=[Guide(pred)])
+    with pytest.raises(UnknownGeneratorError):
+        G.get("difusion", "nb201")
+    untrained = DiffusionGenerator("nb201", hidden=8, layers=1)
+    with pytest.raises(NagenError, match="not trained"):
+        untrained.sample(3)
+
+
+def test_non_differentiable_predictor_cannot_guide() -> None:
+    class Flat(P.Predictor):
+        def _fit(self, archs, y):
+            pass
+
+        def _predict(self, archs):
+            return P.Prediction(np.zeros(len(archs)))
+
+    flat = Flat("nb201")
+    with pytest.raises(InvalidGuidanceError, match="differentiable"):
+        Guide(flat)
+    flat.fit(flat.space.sample(3, 0), [1.0, 2.0, 3.0])
+    with pytest.raises(NotDifferentiableError):
+        flat.score(*flat.space.encode(flat.space.sample(2, 0)))
+    assert torch.is_tensor(flat.space.encode(flat.space.sample(1, 0))[0])
+
+
