@@ -1,0 +1,178 @@
+"""GP surrogates: each encoding learns NB201, is calibrated, exposes its BoTorch model, and fails loudly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+import nagen.predictors as P
+import nagen.spaces
+from nagen.errors import (
+    InvalidSpecError,
+    InvalidTrainingDataError,
+    NotDifferentiableError,
+    NotFittedError,
+    UnknownPredictorError,
+)
+from nagen.predictors.gp import GPPredictor, WLKernel, YeoJohnson
+
+ENCODINGS = ("onehot", "path", "wl", "deep")
+SMALL_GNN = {"gnn_epochs": 60, "gnn_options": {"hidden": 32}}
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    train, ytr, _, _ = split
+    return {enc: P.get(f"gp_{enc}", "nb201", seed=0, **(SMALL_GNN if enc == "deep" else {})).fit(train, ytr) for enc in ENCODINGS}
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_learns_and_is_calibrated(fitted, split, encoding) -> None:
+    _, ytr, test, yte = split
+    model = fitted[encoding]
+    pred = model.predict(test)
+    assert pred.mean.shape == pred.std.shape == (len(test),)
+    assert spearmanr(pred.mean, yte)[0] > 0.3
+    assert np.mean((pred.mean - yte) ** 2) < np.mean((ytr.mean() - yte) ** 2)
+    assert (pred.std > 0).all() and np.isfinite(pred.std).all()
+    assert 0.6 <= model.calibration(test, yte, level=0.9) <= 1.0
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_model_and_features_are_the_botorch_view(fitted, split, encoding) -> None:
+    _, _, test, _ = split
+    model = fitted[encoding]
+    X = model.features(test[:7])
+    assert X.dtype == torch.float64 and X.shape[0] == 7
+    pred = model.predict(test[:7])
+    with torch.no_grad():
+        post = model.model.posterior(X, observation_noise=True)
+        assert np.allclose(post.mean.squeeze(-1).numpy(), pred.mean)
+        assert np.allclose(post.variance.squeeze(-1).sqrt().numpy(), pred.std)
+        assert post.rsample(torch.Size([4])).shape == (4, 7, 1)
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "deep"])
+def test_score_is_differentiable_and_matches_predict(fitted, split, encoding) -> None:
+    _, _, test, _ = split
+    model = fitted[encoding]
+    assert model.differentiable
+    X, A = model.space.encode(test[:6])
+    X = X.clone().requires_grad_(True)
+    s = model.score(X, A)
+    assert s.shape == (6,)
+    assert np.allclose(s.detach().numpy(), model.predict(test[:6]).mean, rtol=1e-4)
+    s.sum().backward()
+    assert X.grad is not None and torch.isfinite(X.grad).all() and X.grad.abs().sum() > 0
+    soft = torch.softmax(torch.randn(3, 8, 7), -1).requires_grad_(True)
+    model.score(soft, A[:3], t=0.3).sum().backward()
+    assert torch.isfinite(soft.grad).all() and soft.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("encoding", ["path", "wl"])
+def test_path_and_wl_have_no_score(fitted, split, encoding) -> None:
+    model = fitted[encoding]
+    assert not model.differentiable and GPPredictor.differentiable is False
+    X, A = model.space.encode(split[2][:2])
+    with pytest.raises(NotDifferentiableError):
+        model.score(X, A)
+
+
+def test_seeded_fits_are_identical(split) -> None:
+    train, ytr, test, _ = split
+    a = P.get("gp_wl", "nb201", seed=3).fit(train[:30], ytr[:30]).predict(test[:20])
+    b = P.get("gp", "nb201", encoding="wl", seed=3).fit(train[:30], ytr[:30]).predict(test[:20])
+    assert np.array_equal(a.mean, b.mean) and np.array_equal(a.std, b.std)
+
+
+def test_unwarped_gp_is_plain_standardize(split) -> None:
+    train, ytr, test, yte = split
+    model = P.get("gp_onehot", "nb201", warp=False).fit(train, ytr)
+    assert type(model.model.outcome_transform).__name__ == "Standardize"
+    assert spearmanr(model.predict(test).mean, yte)[0] > 0.2
+
+
+def test_variable_topology_space() -> None:
+    try:
+        space = nagen.spaces.get("nb101")
+    except KeyError:
+        space = nagen.spaces.from_spec(
+            {"name": "t", "ops": ["conv3x3", "conv1x1", "maxpool3x3"], "num_nodes": 6, "topology": "variable", "max_edges": 8}
+        )
+    archs = space.sample(40, rng=0)
+    y = np.array([sum(op == space.ops[0] for op in a.ops) + 0.5 * len(a.edges) for a in archs], dtype=float)
+    for enc in ("onehot", "path", "wl"):
+        pred = P.get("gp", space, encoding=enc).fit(archs[:30], y[:30]).predict(archs[30:])
+        assert np.isfinite(pred.mean).all() and (pred.std > 0).all()
+    model = P.get("gp_onehot", space).fit(archs[:30], y[:30])
+    X, A = space.encode(archs[30:])
+    A = A.clone().requires_grad_(True)
+    model.score(X, A).sum().backward()
+    assert torch.isfinite(A.grad).all()
+
+
+# ---------------------------------------------------------------------- errors
+def test_errors(split) -> None:
+    train, ytr, test, yte = split
+    model = P.get("gp", "nb201")
+    X, A = model.space.encode(test[:2])
+    for call in (lambda: model.predict(test), lambda: model.score(X, A), lambda: model.features(test), lambda: model.calibration(test, yte)):
+        with pytest.raises(NotFittedError):
+            call()
+    with pytest.raises(InvalidTrainingDataError):
+        model.fit([], [])
+    with pytest.raises(InvalidTrainingDataError):
+        model.fit(train[:3], [90.0, float("nan"), 80.0])
+    with pytest.raises(UnknownPredictorError, match="gp_wl"):
+        P.get("gp_bogus", "nb201")
+    with pytest.raises(InvalidSpecError, match="'onehot'") as info:
+        P.get("gp", "nb201", encoding="graph")
+    assert isinstance(info.value, ValueError) and "'wl'" in str(info.value)
+    with pytest.raises(InvalidSpecError, match="kernel"):
+        P.get("gp", "nb201", kernel="linear")
+    with pytest.raises(InvalidSpecError, match="fixes encoding"):
+        P.get("gp_wl", "nb201", encoding="path")
+    fitted = P.get("gp_path", "nb201").fit(train[:20], ytr[:20])
+    with pytest.raises(InvalidTrainingDataError):
+        fitted.calibration(test[:3], yte[:2])
+    with pytest.raises(ValueError, match="level"):
+        fitted.calibration(test[:3], yte[:3], level=1.5)
+
+
+def test_registered_names() -> None:
+    assert {"gp", "gp_onehot", "gp_path", "gp_wl", "gp_deep"} <= set(P.names())
+    assert P.get("gp_deep", "nb201").differentiable and not P.get("gp_path", "nb201").differentiable
+
+
+# ---------------------------------------------------------------------- building blocks
+def test_wl_kernel_is_normalised_psd_and_supports_diag_and_batches() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (2, 6, 9), generator=g).double()
+    x[..., 0] += 1  # every histogram non-empty
+    k = WLKernel([2, 3, 4], learn_weights=True, batch_shape=torch.Size([2]))
+    with torch.no_grad():
+        k.raw_weights.copy_(torch.randn(2, 3, generator=g))
+        full = k(x).to_dense()
+        assert full.shape == (2, 6, 6)
+        assert torch.allclose(full.diagonal(dim1=-2, dim2=-1), torch.ones(2, 6, dtype=torch.float64))
+        assert torch.allclose(k(x, diag=True), full.diagonal(dim1=-2, dim2=-1))
+        assert torch.allclose(full, full.transpose(-1, -2)) and torch.linalg.eigvalsh(full).min() > -1e-10
+        cross = k(x[:, :2], x[:, 2:]).to_dense()
+        assert torch.allclose(cross, full[:, :2, 2:])
+        # the unbatched fast path (sparse products) agrees with the batched dense one
+        single = WLKernel([2, 3, 4])
+        assert torch.allclose(single(x[0], x[1]).to_dense(), single(x, x.flip(0)).to_dense()[0])
+    assert k.weights.shape == (2, 3) and torch.allclose(k.weights.sum(-1), torch.ones(2, dtype=k.weights.dtype))
+
+
+def test_yeo_johnson_round_trips_and_keeps_order() -> None:
+    for y in (torch.randn(60).exp() * 10, 95 - torch.randn(60).exp() * 10, torch.randn(60)):
+        t = YeoJohnson()
+        Y = y.double().unsqueeze(-1)
+        z, _ = t(Y)
+        t.eval()
+        assert torch.allclose(t.untransform(z)[0], Y, atol=1e-8)
+        order = torch.argsort(Y.squeeze(-1))
+        assert (z.squeeze(-1)[order].diff() >= 0).all()
