@@ -1,6 +1,6 @@
 """Train the diffusion generator on a whole space and ship the checkpoint as package data.
 
-    python scripts/train_diffusion.py [--space nb201] [--steps 3000] [--hidden 48] [--layers 2]
+    python scripts/train_diffusion.py [--space nb201] [--steps 3000] [--hidden 32] [--layers 2]
 
 Writes ``nagen/data/diffusion_<space>.pt`` (loaded by ``DiffusionGenerator.pretrained``) and
 prints the training time and final loss. Deterministic for a given seed and torch version.
@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--space", default="nb201")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--hidden", type=int, default=48)
+    ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)

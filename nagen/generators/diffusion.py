@@ -377,7 +377,7 @@ class DiffusionGenerator(Generator):
         n: int,
         seed: int,
         guides: Sequence[Guide],
-        steps: int = 50,
+        steps: int | None = None,
         corrector_steps: int = 0,
         batch_size: int = 1000,
         sampler: str | None = None,
@@ -389,6 +389,10 @@ class DiffusionGenerator(Generator):
             )
         if sampler is None:
             sampler = "em" if self.diffuse_adjacency else "ddim"
+        if steps is None:
+            # DDIM's deterministic update matches 50-step quality at 20 steps on NB201 (op-frequency
+            # TV 0.017 vs 0.019, same uniqueness); the stochastic SDE needs many more
+            steps = 20 if sampler == "ddim" else 100
         if self.trained_on == 0:
             raise NagenError("the diffusion generator is not trained; call fit() or load a checkpoint first")
         out: list[ArchGraph] = []

@@ -1,0 +1,66 @@
+"""``nagen.generate`` and ``nagen generate``: the shipped checkpoint, guidance, constraints, seeds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import nagen
+from nagen.cli import main
+from nagen.errors import InvalidGuidanceError, UnknownMetricError
+
+
+def test_unguided_generation_uses_shipped_model_and_is_seeded() -> None:
+    a = nagen.generate(space="nb201", n=200, seed=3)
+    b = nagen.generate(space="nb201", n=200, seed=3)
+    c = nagen.generate(space="nb201", n=200, seed=4)
+    assert [g.string for g in a] == [g.string for g in b]
+    assert [g.string for g in a] != [g.string for g in c]
+    assert len(a) == 200 and a.labels_used == 0 and a.stats.validity == 1.0
+    assert len({g.arch for g in a}) >= 180  # the shipped model is not collapsed
+    space = nagen.spaces.get("nb201")
+    assert all(space.is_valid(g.arch) for g in a)
+
+
+def test_guided_generation_under_exact_params_budget(nb201) -> None:
+    budget = 0.8e6
+    out = nagen.generate(
+        space="nb201", n=40, guide="cifar10_valid_12ep", constraints={"params": budget}, seed=0, guide_labels=40
+    )
+    assert len(out) == 40 and out.labels_used == 40
+    space = nagen.spaces.get("nb201")
+    # the hard filter is exact: the real network's parameter count, not a prediction
+    assert all(space.cost(g.arch)["params"] <= budget for g in out)
+    assert all(set(g.predicted) == {"cifar10_valid_12ep", "params"} for g in out)
+    plain = nagen.generate(space="nb201", n=40, seed=0)
+    guided_acc = nb201.query_many([g.arch for g in out], "cifar10_valid_12ep").mean()
+    plain_acc = nb201.query_many([g.arch for g in plain], "cifar10_valid_12ep").mean()
+    assert guided_acc > plain_acc
+
+
+def test_bad_requests_raise_named_errors() -> None:
+    with pytest.raises(UnknownMetricError, match="cifar10_test"):
+        nagen.generate(space="nb201", n=2, guide="accuracy")
+    with pytest.raises(InvalidGuidanceError, match="finite bound"):
+        nagen.generate(space="nb201", n=2, constraints={"params": float("nan")})
+    with pytest.raises(InvalidGuidanceError, match="scale"):
+        nagen.generate(space="nb201", n=2, scale=-1.0)
+
+
+def test_cli_generate_json_lines(capsys) -> None:
+    argv = ["generate", "--space", "nb201", "--n", "5", "--seed", "1", "--max-params", "1e6", "--json", "--quiet"]
+    assert main(argv) == 0
+    first = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert main(argv) == 0
+    second = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert first == second and len(first) == 5
+    assert all(r["arch"].startswith("|") and r["pred_params"] <= 1e6 for r in first)
+    assert np.isfinite([r["pred_params"] for r in first]).all()
+
+
+def test_cli_generate_bad_constraint_exits_2(capsys) -> None:
+    assert main(["generate", "--space", "nb201", "--n", "2", "--constraint", "params<1e6"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nagen: error:") and "METRIC<=VALUE" in err and err.count("\n") == 1
