@@ -69,8 +69,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,50,100,500")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--models", default="gnn,gp_onehot,gp_path,gp_wl,gp_deep,zero_cost,meta")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     nb = nagen.benchmarks.load("nb201")
     sizes = [int(s) for s in args.sizes.split(",")]
     models = args.models.split(",")

@@ -129,6 +129,91 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         )
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    if args.steps < 1:
+        raise NagenError(f"--steps must be >= 1, got {args.steps}")
+    gen = DiffusionGenerator(args.space, hidden=args.hidden, layers=args.layers, seed=args.seed)
+    gen.fit(steps=args.steps, progress=not args.quiet)
+    out = gen.save(args.out)
+    rec = {"out": str(out), "space": gen.space.name, "trained_on": gen.trained_on,
+           "final_loss": float(sum(gen.loss_history[-100:]) / max(len(gen.loss_history[-100:]), 1))}
+    _emit(rec, args.json, lambda d: "  ".join(f"{k}={v}" for k, v in d.items()))
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise NagenError(f"cannot read {path!r}: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        try:  # JSON lines (e.g. the output of 'nagen generate --json')
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise NagenError(f"{path!r} is neither JSON nor JSON lines: {e}") from None
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: the CLI never opens a window
+    import numpy as np
+
+    import nagen.plot as NP
+    import nagen.spaces
+
+    kind = args.kind
+    if kind == "arch":
+        if not args.arch:
+            raise NagenError("'nagen plot arch' needs --arch STRING")
+        ax = NP.draw_arch(args.arch, args.space, pruned=args.pruned)
+    elif kind == "ops":
+        sp = nagen.spaces.get(args.space)
+        groups: dict[str, list] = {}
+        for path in args.input or []:
+            data = _read_json(path)
+            rows = data.get("history", []) if isinstance(data, dict) else data
+            groups[path] = [sp.parse(r["arch"]) for r in rows]
+        if not groups:
+            import nagen.api
+
+            groups["diffusion"] = [g.arch for g in nagen.api.generate(space=sp, n=args.n, seed=args.seed)]
+        ax = NP.op_distribution(sp, groups)
+    elif kind == "trace":
+        if not args.input:
+            raise NagenError("'nagen plot trace' needs --input FILE (outputs of 'nagen search --json'), repeatable")
+        traces: dict[str, list] = {}
+        for path in args.input:
+            data = _read_json(path)
+            if not isinstance(data, dict) or "history" not in data:
+                raise NagenError(f"{path!r} is not the output of 'nagen search --json' (no \"history\")")
+            label = data.get("method") or path
+            traces.setdefault(label, []).append([r["value"] for r in data["history"]])
+        ax = NP.search_traces(traces, maximize=not args.minimize)
+    else:  # pareto
+        if not args.input or len(args.input) != 1:
+            raise NagenError("'nagen plot pareto' needs exactly one --input FILE (output of 'nagen pareto --json')")
+        data = _read_json(args.input[0])
+        if not isinstance(data, dict) or "history" not in data:
+            raise NagenError(f"{args.input[0]!r} is not the output of 'nagen pareto --json' (no \"history\")")
+        specs = data.get("objectives") or (args.objectives.split(",") if args.objectives else None)
+        if not specs:
+            raise NagenError("name the objectives: --objectives METRIC:max,METRIC:min (the file does not list them)")
+        names = [str(o).split(":")[0] for o in specs]
+        dirs = [str(o).split(":")[1] if ":" in str(o) else "max" for o in specs]
+        if len(names) != 2:
+            raise NagenError(f"'nagen plot pareto' draws two objectives, got {len(names)}")
+        pts = np.array([[r["values"][n] for n in names] for r in data["history"]], dtype=float)
+        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=data.get("ref_point"))
+    out = NP.save(ax.figure, args.out)
+    if not args.quiet:
+        sys.stderr.write(f"nagen: wrote {out}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nagen`` command (subcommands documented with examples)."""
     p = _Parser(prog="nagen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,6 +263,45 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
     sp.set_defaults(func=_cmd_generate)
+
+    sp = sub.add_parser(
+        "train",
+        help="train a diffusion generator on a whole space and save the checkpoint",
+        epilog="example:\n  nagen train --space nb201 --steps 3000 --out nb201.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--steps", type=int, default=3000, help="optimiser steps (default 3000)")
+    sp.add_argument("--hidden", type=int, default=32, help="score-network width (default 32)")
+    sp.add_argument("--layers", type=int, default=2, help="transformer blocks (default 2)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_train)
+
+    sp = sub.add_parser(
+        "plot",
+        help="draw an architecture, op distributions, search traces or a Pareto front to PNG/SVG",
+        epilog="examples:\n"
+        "  nagen plot arch --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|' --out cell.png\n"
+        "  nagen plot ops --space nb201 --n 1000 --out ops.svg\n"
+        "  nagen plot trace --input bo.json --input re.json --out trace.png\n"
+        "  nagen plot pareto --input pareto.json --out front.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument("kind", choices=("arch", "ops", "trace", "pareto"), help="what to draw")
+    sp.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
+    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--arch", help="architecture string (kind 'arch')")
+    sp.add_argument("--pruned", action="store_true", help="draw the pruned, computationally equivalent graph")
+    sp.add_argument("--input", action="append", help="JSON output of search/pareto/generate (repeatable)")
+    sp.add_argument("--objectives", help="METRIC:max,METRIC:min when the pareto file does not list them")
+    sp.add_argument("--minimize", action="store_true", help="trace of a minimised objective")
+    sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=_cmd_plot)
     return p
 
 

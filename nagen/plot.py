@@ -1,0 +1,317 @@
+"""Figures: architecture drawings, search traces, Pareto fronts, op distributions (matplotlib).
+
+>>> import nagen.plot as NP
+>>> ax = NP.draw_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|")  # doctest: +SKIP
+>>> NP.save(ax.figure, "cell.png")                                                                      # doctest: +SKIP
+
+Every function draws into ``ax`` when given (so figures compose) and otherwise makes a new
+figure; each returns the ``Axes``. matplotlib is imported on first use, so ``import nagen``
+stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nagen.errors import NagenError
+from nagen.graph import ArchGraph
+
+__all__ = ["draw_arch", "op_distribution", "search_traces", "pareto_front", "save", "best_so_far"]
+
+#: a fixed colour per common op, so the same op looks the same in every figure
+_OP_COLOURS = {
+    "input": "#d9d9d9",
+    "output": "#d9d9d9",
+    "none": "#ffffff",
+    "skip_connect": "#8dd3c7",
+    "nor_conv_1x1": "#80b1d3",
+    "nor_conv_3x3": "#fb8072",
+    "avg_pool_3x3": "#fdb462",
+    "conv1x1-bn-relu": "#80b1d3",
+    "conv3x3-bn-relu": "#fb8072",
+    "maxpool3x3": "#fdb462",
+}
+_PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower().startswith("qt") and not _has_display():
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - matplotlib is in the notebooks/dev extras
+        from nagen.errors import MissingDependencyError
+
+        raise MissingDependencyError("plotting needs matplotlib: pip install 'nagen[notebooks]'") from e
+    return plt
+
+
+def _has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
+    if ax is not None:
+        return ax
+    _, ax = _plt().subplots(figsize=figsize)
+    return ax
+
+
+def _arch(arch: ArchGraph | str, space: Any) -> tuple[ArchGraph, str]:
+    """The graph and its display string (the space's own format when the space is known)."""
+    import nagen.spaces
+
+    if space is not None:
+        sp = nagen.spaces.get(space)
+        g = sp.validate(arch)
+        return g, sp.format(g)
+    if isinstance(arch, ArchGraph):
+        nb = nagen.spaces.get("nb201")
+        return arch, nb.format(arch) if nb.is_valid(arch) else arch.to_string()
+    try:
+        nb = nagen.spaces.get("nb201")
+        g = nb.parse(arch)
+        return g, nb.format(g)
+    except NagenError:
+        g = ArchGraph.from_string(arch)
+        return g, g.to_string()
+
+
+def _layers(g: ArchGraph) -> list[int]:
+    """Longest-path depth of each node: a layered drawing where every edge points right."""
+    depth = [0] * g.num_nodes
+    for j in range(g.num_nodes):
+        preds = g.predecessors(j)
+        depth[j] = max((depth[i] + 1 for i in preds), default=0)
+    return depth
+
+
+def draw_arch(
+    arch: ArchGraph | str, space: Any = None, *, ax: Any = None, title: str | None = None, pruned: bool = False
+) -> Any:
+    """Draw an architecture DAG left to right, one box per node labelled with its op.
+
+    Args:
+        arch: an ``ArchGraph`` or a string of ``space`` (NB201 strings are recognised by default).
+        space: the space that parses ``arch`` when it is a string.
+        ax: draw into these axes (default: a new figure).
+        title: axes title (default: the architecture's string, shortened).
+        pruned: draw the computationally equivalent pruned graph (dead nodes removed).
+    """
+    g, text = _arch(arch, space)
+    if pruned:
+        g = g.pruned()
+    depth = _layers(g)
+    ax = _axes(ax, (1.6 + 1.5 * (max(depth) + 1), 3.2))
+    by_layer: dict[int, list[int]] = {}
+    for node, d in enumerate(depth):
+        by_layer.setdefault(d, []).append(node)
+    pos = {}
+    for d, nodes in by_layer.items():
+        for k, node in enumerate(nodes):
+            pos[node] = (d, (len(nodes) - 1) / 2 - k)
+    for i, j in g.edges:
+        (x0, y0), (x1, y1) = pos[i], pos[j]
+        ax.annotate(
+            "", xy=(x1, y1), xytext=(x0, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.0, "shrinkA": 18, "shrinkB": 18,
+                        "connectionstyle": "arc3,rad=0.08"},
+        )
+    for node, (x, y) in pos.items():
+        op = g.ops[node]
+        dead = op == "none"
+        ax.text(
+            x, y, op.replace("_", "\n", 1) if len(op) > 10 else op, ha="center", va="center", fontsize=7.5,
+            bbox={"boxstyle": "round,pad=0.35", "fc": _OP_COLOURS.get(op, "#e5e5e5"), "ec": "#999999" if dead else "#333333",
+                  "ls": "--" if dead else "-"},
+        )
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.set_axis_off()
+    text = title if title is not None else text
+    import textwrap
+
+    ax.set_title("\n".join(textwrap.wrap(text, 80, break_on_hyphens=False)), fontsize=8)
+    return ax
+
+
+def op_distribution(
+    space: Any, samples: Mapping[str, Sequence[ArchGraph]] | Sequence[ArchGraph], *, ax: Any = None, reference: bool = True
+) -> Any:
+    """Grouped bars of op frequencies over the non-input/output nodes of each sample set.
+
+    Args:
+        space: the space (name or object); its ``ops`` are the bars.
+        samples: ``{label: archs}`` (or one list, labelled "generated").
+        reference: add the whole space's frequencies (enumerated when the space is finite,
+            otherwise 5,000 uniform samples) as the first group.
+    """
+    import nagen.spaces
+
+    sp = nagen.spaces.get(space)
+    groups = dict(samples) if isinstance(samples, Mapping) else {"generated": list(samples)}
+    if reference:
+        ref = list(sp.enumerate()) if sp.size is not None and sp.size <= 50_000 else sp.sample(5000, 0)
+        groups = {"space": ref, **groups}
+    ops = list(sp.ops)
+    ax = _axes(ax, (1.2 + 1.1 * len(ops), 3.2))
+    width = 0.8 / len(groups)
+    for k, (label, archs) in enumerate(groups.items()):
+        counts = np.zeros(len(ops))
+        index = {op: i for i, op in enumerate(ops)}
+        for a in archs:
+            for op in a.ops[1:-1]:
+                if op in index:
+                    counts[index[op]] += 1
+        freq = counts / max(counts.sum(), 1)
+        ax.bar(np.arange(len(ops)) + (k - (len(groups) - 1) / 2) * width, freq, width, label=f"{label} ({len(archs):,})",
+               color=_PALETTE[k % len(_PALETTE)])
+    ax.set_xticks(np.arange(len(ops)), [o.replace("_", " ") for o in ops], fontsize=8)
+    ax.set_ylabel("share of op nodes")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"op distribution in {sp.name}", fontsize=9)
+    return ax
+
+
+def best_so_far(values: Sequence[float], maximize: bool = True) -> np.ndarray:
+    """Running best of ``values`` in label order (NaN, i.e. failed trials, are skipped)."""
+    v = np.asarray(values, dtype=float)
+    v = np.where(np.isnan(v), -np.inf if maximize else np.inf, v)
+    out = np.maximum.accumulate(v) if maximize else np.minimum.accumulate(v)
+    return np.where(np.isinf(out), np.nan, out)
+
+
+def search_traces(
+    traces: Mapping[str, Sequence[Sequence[float]]],
+    *,
+    ax: Any = None,
+    maximize: bool = True,
+    optimum: float | None = None,
+    ylabel: str = "best value found",
+    regret: bool = False,
+) -> Any:
+    """Best-so-far curves of several methods over labels; seeds as a band (25-75% quantiles).
+
+    Args:
+        traces: ``{method: [values of seed 0 in label order, values of seed 1, ...]}``; seeds
+            may have different lengths (curves stop where the shortest seed stops).
+        maximize: direction of the objective.
+        optimum: the table's optimum, drawn as a dashed line (or subtracted with ``regret``).
+        regret: plot ``|optimum - best so far|`` on a log axis instead (needs ``optimum``).
+    """
+    if regret and optimum is None:
+        raise NagenError("regret=True needs the optimum")
+    ax = _axes(ax, (5.5, 3.6))
+    for k, (method, seeds) in enumerate(traces.items()):
+        if not len(seeds):
+            continue
+        curves = [best_so_far(s, maximize) for s in seeds]
+        n = min(len(c) for c in curves)
+        m = np.stack([c[:n] for c in curves])  # seeds x labels
+        if regret:
+            m = np.abs(optimum - m)  # type: ignore[operator]
+        x = np.arange(1, n + 1)
+        colour = _PALETTE[k % len(_PALETTE)]
+        ax.plot(x, np.nanmedian(m, 0), color=colour, label=f"{method} ({len(seeds)} seeds)")
+        ax.fill_between(x, np.nanquantile(m, 0.25, 0), np.nanquantile(m, 0.75, 0), color=colour, alpha=0.2, lw=0)
+    if optimum is not None and not regret:
+        ax.axhline(optimum, ls="--", color="k", lw=0.8, label="table optimum")
+    if regret:
+        ax.set_yscale("log")
+    ax.set_xlabel("labels paid")
+    ax.set_ylabel("regret" if regret else ylabel)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def pareto_front(
+    points: Any,
+    *,
+    directions: Sequence[str] = ("max", "min"),
+    names: Sequence[str] = ("objective 1", "objective 2"),
+    ref_point: Sequence[float] | None = None,
+    true_front: Any = None,
+    ax: Any = None,
+    label: str = "labelled",
+) -> Any:
+    """Two objectives: labelled points (dominated faded), their non-dominated front as a staircase,
+    the reference point and, if given, the true front.
+
+    Args:
+        points: ``n x 2`` values in the objectives' own units.
+        directions: ``"max"``/``"min"`` per objective.
+        names: axis labels.
+        ref_point: the hypervolume reference point (drawn as a cross, with the dominated region shaded).
+        true_front: ``m x 2`` values of the space's true front, for comparison.
+    """
+    P = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(directions) != 2 or any(d not in ("max", "min") for d in directions):
+        raise NagenError(f"directions must be two of 'max'/'min', got {list(directions)}")
+    sign = np.array([1.0 if d == "max" else -1.0 for d in directions])
+    front = _non_dominated(P * sign)
+    ax = _axes(ax, (5.2, 3.8))
+    # plot with the cost on x and the accuracy on y when the first objective is maximised
+    xi, yi = (1, 0) if directions[0] == "max" else (0, 1)
+    ax.scatter(P[~front, xi], P[~front, yi], s=10, color="#bbbbbb", label=f"{label}: dominated ({int((~front).sum())})")
+    F = P[front][np.argsort(P[front][:, xi])]
+    ax.scatter(F[:, xi], F[:, yi], s=22, color=_PALETTE[0], zorder=3, label=f"{label}: front ({len(F)})")
+    ax.step(F[:, xi], F[:, yi], where="post", color=_PALETTE[0], lw=1)
+    if true_front is not None:
+        T = np.asarray(true_front, dtype=float).reshape(-1, 2)
+        T = T[np.argsort(T[:, xi])]
+        ax.step(T[:, xi], T[:, yi], where="post", color="k", lw=0.8, ls="--", label=f"true front ({len(T)})")
+    if ref_point is not None:
+        r = np.asarray(ref_point, dtype=float)
+        # the region the front dominates up to the reference point: its area is the hypervolume
+        inside = F[(F[:, yi] * sign[yi] >= r[yi] * sign[yi]) & (F[:, xi] * sign[xi] >= r[xi] * sign[xi])]
+        if len(inside):
+            xs = np.r_[inside[:, xi], r[xi]]
+            ys = np.r_[inside[:, yi], inside[-1, yi]]
+            ax.fill_between(xs, ys, r[yi], step="post", color=_PALETTE[0], alpha=0.12, lw=0, label="dominated region (hypervolume)")
+        # zoom on the part of the plane that counts: points far below the reference point only squash it
+        lo = min(r[yi], F[:, yi].min())
+        hi = max(P[:, yi].max(), r[yi])
+        pad = 0.08 * (hi - lo or 1.0)
+        hidden = int((P[:, yi] < lo - pad).sum())
+        ax.set_ylim(lo - pad, hi + pad)
+        if hidden:
+            ax.text(0.99, 0.01, f"{hidden} points below the axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        ax.scatter([r[xi]], [r[yi]], marker="x", color="r", s=40, zorder=4, label="reference point")
+        ax.axhline(r[yi], color="r", lw=0.5, ls=":")
+        ax.axvline(r[xi], color="r", lw=0.5, ls=":")
+    ax.set_xlabel(f"{names[xi]} ({directions[xi]})")
+    ax.set_ylabel(f"{names[yi]} ({directions[yi]})")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def _non_dominated(V: np.ndarray) -> np.ndarray:
+    """Mask of rows of ``V`` (maximised in every column) that no other row dominates."""
+    n = len(V)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        ge = (V >= V[i]).all(1) & (V > V[i]).any(1)
+        mask[i] = not ge.any()
+    return mask
+
+
+def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix: .png, .svg, .pdf) with a tight layout."""
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise NagenError(f"plot path must end in .png, .svg or .pdf, got {str(p)!r}")
+    fig.tight_layout()
+    fig.savefig(p, dpi=dpi)
+    return p
