@@ -70,6 +70,7 @@ def generate(
     seed: int = 0,
     *,
     scale: float = 10.0,
+    constraint_scale: float = 1.0,
     benchmark: str | None = None,
     guide_labels: int = 100,
     steps: int | None = None,
@@ -90,6 +91,8 @@ def generate(
         seed: same seed, same output.
         scale: weight of each metric guide (10 trades mean accuracy against diversity well on NB201;
             larger values concentrate the samples on the predictor's favourite cells).
+        constraint_scale: guidance weight of each constraint (the hard filter applies regardless;
+            on NB201 weight 1 keeps the accuracy of filter-only sampling and needs ~5x fewer draws).
         benchmark: table that labels metric guides (default: the space's own table).
         guide_labels: labelled random cells used to fit each metric predictor (labels paid).
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
@@ -105,8 +108,9 @@ def generate(
     sp = nagen.spaces.get(space)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise NagenError(f"n must be a non-negative integer, got {n!r}")
-    if not (isinstance(scale, (int, float)) and scale >= 0):
-        raise InvalidGuidanceError(f"scale must be a number >= 0, got {scale!r}")
+    for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InvalidGuidanceError(f"{label} must be a number >= 0, got {value!r}")
     guide_items: list[Any] = [] if guide is None else [guide] if isinstance(guide, (str, Guide)) else list(guide)
     constraints = dict(constraints or {})
     metric_names = [g for g in guide_items if isinstance(g, str)] + [m for m in constraints if m not in _EXACT_COSTS]
@@ -157,11 +161,11 @@ def generate(
             import nagen.predictors as P
 
             pred = P.get("exact_cost", sp, metric=m, seed=rng_seed)
-            guides.append(Guide(pred, max(scale, 1.0), "le", float(bound), hard=True, name=m))
+            guides.append(Guide(pred, constraint_scale, "le", float(bound), hard=True, name=m))
         else:
             assert table is not None
             target = "le" if table.direction(m) == "min" else "ge"
-            guides.append(Guide(metric_predictor(m), max(scale, 1.0), target, float(bound), hard=True, name=m))
+            guides.append(Guide(metric_predictor(m), constraint_scale, target, float(bound), hard=True, name=m))
 
     gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     uses_steps = method == "diffusion" or generator is not None and hasattr(generator, "sample_state")

@@ -114,6 +114,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         constraints=constraints,
         seed=args.seed,
         scale=args.scale,
+        constraint_scale=args.constraint_scale,
         guide_labels=args.guide_labels,
         steps=args.steps,
         progress=not args.quiet,
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--guide", action="append", help="benchmark metric to steer toward (repeatable)")
     sp.add_argument("--scale", type=float, default=10.0, help="guidance weight per metric (default 10)")
+    sp.add_argument("--constraint-scale", type=float, default=1.0, help="guidance weight per constraint (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")

@@ -261,9 +261,16 @@ class DiffusionGenerator(Generator):
                 if getattr(g.predictor, "noise", None) is not None:
                     obj = obj + g.weight * g.log_density(xg, a, t)
                 else:
-                    # clean predictors see Tweedie's denoised estimate; eps is held fixed (cheap DPS)
-                    x0_hat = (xg - s_view * eps_x.detach()) / a_view
-                    obj = obj + g.weight * g.log_density(x0_hat, a, None)
+                    # clean predictors see Tweedie's denoised estimate (eps held fixed: cheap DPS),
+                    # mapped to per-node op probabilities: early in the reverse process x0_hat is
+                    # far off the one-hot simplex (it is divided by a tiny alpha), where a clean
+                    # predictor's value and gradient mean nothing and would swamp the other terms
+                    # the gradient is taken w.r.t. x0 (straight through, no 1/alpha factor):
+                    # d x0_hat / d x_t = 1/alpha is ~150 at t = 1 and would make early steps
+                    # jump to the guide's extreme regardless of its weight
+                    x0_hat = ((xg - s_view * eps_x.detach()) / a_view).detach() + (xg - xg.detach())
+                    x0_soft = torch.softmax((x0_hat + self._op_mask[None]) / _X0_TEMPERATURE, dim=-1)
+                    obj = obj + g.weight * g.log_density(x0_soft, a, None)
             if obj.requires_grad:
                 (grad,) = torch.autograd.grad(obj.sum(), xg)
                 total = grad
@@ -469,6 +476,10 @@ class DiffusionGenerator(Generator):
             raise NagenError(f"no shipped diffusion checkpoint for space {space!r}; train one with fit()")
         with resources.as_file(ref) as p:
             return cls.load(p, space)
+
+
+#: temperature of the op-probability map applied to Tweedie's estimate for clean guides
+_X0_TEMPERATURE = 0.25
 
 
 def _prune_dead(op_idx: np.ndarray, adj: np.ndarray, zero_ops: Sequence[int]) -> np.ndarray:

@@ -90,6 +90,9 @@ class ExactCostPredictor(Predictor):
         self.surrogate_r2 = float(1 - resid.var() / max(y.var(), 1e-12))
         self._weights = torch.tensor(coef[:-1], dtype=torch.float32).reshape(X.shape[1], X.shape[2])
         self._bias = float(coef[-1])
+        # guidance measures margins in units of the cost's spread; left at 1 (raw parameter
+        # counts) a threshold guide's gradient would be ~1e5x too steep and swamp every other term
+        self.y_mean, self.y_std = float(y.mean()), float(y.std()) or 1.0
 
     def _score(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
         self._ensure_surrogate()
