@@ -6,6 +6,10 @@ stderr saying what was wrong. Examples::
     nagen spaces
     nagen info --space nb201 --json
     nagen sample --space nb201 --n 5 --seed 0 --metric cifar10_test
+    nagen generate --space nb201 --guide cifar10_valid_12ep --max-params 1e6 --n 10 --json
+    nagen search --space nb201 --objective cifar10_test --budget 50 --seed 0 --json
+    nagen pareto --space nb201 --objectives cifar10_test:max,params:min --budget 200 --json
+    nagen plot pareto --input pareto.json --out front.png
 """
 
 from __future__ import annotations
@@ -128,6 +132,67 @@ def _cmd_generate(args: argparse.Namespace) -> None:
             f"nagen: {len(result)} architectures, validity {st.validity:.3f}, {st.filtered} filtered, "
             f"{result.labels_used} labels used, {st.seconds:.1f} s\n"
         )
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    import nagen.search
+
+    if args.budget < 1:
+        raise NagenError(f"--budget must be >= 1, got {args.budget}")
+    if args.batch_size < 1:
+        raise NagenError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.study is not None and args.storage is None:
+        raise NagenError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
+    result = nagen.search.search(
+        space=args.space,
+        objective=args.objective,
+        budget=args.budget,
+        seed=args.seed,
+        method=args.method,
+        transfer_from=args.transfer_from,
+        batch_size=args.batch_size,
+        storage=args.storage,
+        study=args.study,
+        progress=not args.quiet,
+    )
+    out = result.to_json()
+    if args.json:
+        print(json.dumps(out))
+        return
+    for k, rec in enumerate(out["history"], 1):
+        print(f"{k:>4}  {rec['value']:10.4f}  {rec['arch']}")
+    if out["best"] is not None:
+        print(f"best: {out['best']['value']:.4f}  {out['best']['arch']}")
+
+
+def _cmd_pareto(args: argparse.Namespace) -> None:
+    import nagen.pareto
+
+    if args.budget < 1:
+        raise NagenError(f"--budget must be >= 1, got {args.budget}")
+    ref = None
+    if args.ref_point:
+        try:
+            ref = [float(v) for v in args.ref_point.split(",")]
+        except ValueError:
+            raise NagenError(f"--ref-point must be comma-separated numbers, got {args.ref_point!r}") from None
+    result = nagen.pareto.pareto(
+        space=args.space,
+        objectives=args.objectives,
+        budget=args.budget,
+        seed=args.seed,
+        method=args.method,
+        ref_point=ref,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    out = result.to_dict()
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{len(out['history'])} labelled, {len(out['front'])} on the front, hypervolume {out['hypervolume']:.6g}")
+    for rec in out["front"]:
+        print("  ".join(f"{k}={v:.6g}" for k, v in rec["values"].items()) + f"  {rec['arch']}")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -265,6 +330,45 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
     sp.set_defaults(func=_cmd_generate)
+
+    sp = sub.add_parser(
+        "search",
+        help="search a space for the best value of a benchmark metric with a label budget",
+        epilog="examples:\n  nagen search --space nb201 --objective cifar10_test --budget 50 --seed 0 --json\n"
+        "  nagen search --objective cifar10_test --method re --budget 100\n"
+        "  nagen search --objective cifar10_test --transfer-from cifar100_test,imagenet16_test --budget 10\n"
+        "  nagen search --objective cifar10_test --budget 50 --storage sqlite:///nagen.db --study c10  # resumable",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--objective", required=True, help="table metric to optimise (its direction decides max/min)")
+    sp.add_argument("--budget", type=int, default=50, help="labels to pay (default 50)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--method", default="bo", help="bo (default), opgfn, diffusion, re, random")
+    sp.add_argument("--transfer-from", help="comma-separated source metrics: a transferable-NAS task")
+    sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
+    sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
+    sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
+    sp.set_defaults(func=_cmd_search)
+
+    sp = sub.add_parser(
+        "pareto",
+        help="sample the Pareto front of several objectives with a label budget",
+        epilog="example:\n  nagen pareto --space nb201 --objectives cifar10_test:max,params:min --budget 200 --seed 0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--objectives", required=True, help="comma-separated METRIC:max|min, at least two")
+    sp.add_argument("--budget", type=int, default=200, help="labels to pay (default 200)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--method", default="opgfn", help="opgfn (default), evolution, random")
+    sp.add_argument("--batch-size", type=int, default=10, help="labels per round (default 10)")
+    sp.add_argument("--ref-point", help="hypervolume reference, one number per objective (default: see docs)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume"}')
+    sp.set_defaults(func=_cmd_pareto)
 
     sp = sub.add_parser(
         "train",
