@@ -187,6 +187,9 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     out = result.to_dict()
+    # extra keys so that 'nagen plot pareto' can draw the file without being told the objectives
+    out["objectives"] = [str(o) for o in result.objectives]
+    out["ref_point"] = [float(v) for v in result.ref_point.values()]
     if args.json:
         print(json.dumps(out))
         return
