@@ -1,0 +1,205 @@
+"""LatencyPredictor: few-shot transfer to a held-out device, guidance gradients, user tables, no leakage, errors."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+import nagen.benchmarks
+import nagen.predictors as P
+from nagen.benchmarks import Benchmark
+from nagen.errors import InvalidTrainingDataError, NotFittedError, UnknownMetricError
+from nagen.noise import VPSchedule
+from nagen.predictors.latency import HELP_TEST, DeviceLeakError, LatencyPredictor, device_metric
+
+# a tiny model on a 700-cell slice of the table: the tests check mechanics and a clear transfer
+# signal, not the benchmark numbers (benchmarks/latency.py measures those)
+TINY = dict(hidden=16, layers=2, free_features=4, steps_per_epoch=20, episodes_per_step=4, query_size=32, batch_size=64)
+SOURCES = ["1080ti_1", "silver_4114", "samsung_a50"]
+TARGET = "titanx_32"  # a HELP validation device, never a source here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared, loaded 2-core machine
+    OpenMP barriers make them far slower; restored after this module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class CountingBenchmark:
+    """A benchmark wrapper that records every metric whose values are read."""
+
+    def __init__(self, inner: Benchmark) -> None:
+        self.inner, self.read = inner, []
+        self.name, self.space, self.archs, self.metrics = inner.name, inner.space, inner.archs, inner.metrics
+
+    def values(self, metric: str) -> np.ndarray:
+        self.read.append(metric)
+        return self.inner.values(metric)
+
+    def query_many(self, archs, metric: str) -> np.ndarray:
+        self.read.append(metric)
+        return self.inner.query_many(archs, metric)
+
+    def query(self, arch, metric: str) -> float:
+        self.read.append(metric)
+        return self.inner.query(arch, metric)
+
+
+@pytest.fixture(scope="module")
+def table() -> Benchmark:
+    """700 random NB201 cells with every latency column (a literal slice of the shipped table)."""
+    nb = nagen.benchmarks.load("nb201")
+    idx = np.random.default_rng(0).permutation(len(nb))[:700]
+    archs = [nb.archs[i] for i in idx]
+    cols = {m: nb.values(m)[idx] for m in nb.metrics if m.startswith("lat_")}
+    return Benchmark("nb201_slice", nb.space, archs, cols)
+
+
+@pytest.fixture(scope="module")
+def counted(table) -> tuple[LatencyPredictor, CountingBenchmark]:
+    bench = CountingBenchmark(table)
+    model = LatencyPredictor("nb201", seed=0, **TINY).meta_fit(bench, devices=SOURCES, epochs=3)
+    return model, bench
+
+
+@pytest.fixture(scope="module")
+def model(counted) -> LatencyPredictor:
+    return counted[0]
+
+
+def _heldout_rho(model: LatencyPredictor, table: Benchmark, device: str, k: int = 10) -> float:
+    col = table.values(device_metric(table, device))
+    archs = list(table.archs)
+    support = np.random.default_rng(1).permutation(len(archs))[:k]
+    model.adapt({archs[i]: float(col[i]) for i in support})
+    rest = np.setdiff1d(np.arange(len(archs)), support)
+    pred = model.predict([archs[i] for i in rest]).mean
+    return float(spearmanr(pred, col[rest])[0])
+
+
+def test_registered_under_latency() -> None:
+    assert "latency" in P.names()
+    assert isinstance(P.get("latency", "nb201", hidden=8), LatencyPredictor)
+
+
+def test_adapts_to_heldout_device_with_k10(model, table) -> None:
+    # a constant predictor has no ranking at all (Spearman undefined / 0)
+    rho = _heldout_rho(model, table, TARGET, k=10)
+    assert rho > 0.6, rho
+    pred = model.predict(list(table.archs[:50])).mean
+    assert pred.shape == (50,) and (pred > 0).all()
+    assert model.device_embedding.shape == (len(SOURCES) + TINY["free_features"] + 1,)
+
+
+def test_meta_fit_reads_only_source_columns(counted) -> None:
+    model, bench = counted
+    assert set(bench.read) == {f"lat_{d}_ms" for d in SOURCES}
+    assert model.validation_history == []  # explicit devices: no default validation devices
+
+
+def test_score_is_differentiable_and_matches_predict(model, table) -> None:
+    archs = list(table.archs[:6])
+    X, A = model.space.encode(archs)
+    X = X.clone().requires_grad_(True)
+    s = model.score(X, A)
+    assert s.shape == (6,)
+    s.sum().backward()
+    assert X.grad is not None and torch.isfinite(X.grad).all() and X.grad.abs().sum() > 0
+    np.testing.assert_allclose(s.detach().numpy(), model.predict(archs).mean, rtol=1e-4)
+
+
+def test_reference_archs_are_distinct_and_deterministic(model) -> None:
+    refs = model.reference_archs(8)
+    assert len(set(refs)) == 8
+    assert refs == model.reference_archs(8)
+    assert all(a.pruned().num_nodes > 2 for a in refs)  # never a cell whose output is cut off
+
+
+def test_one_outlier_measurement_barely_moves_the_ranking(model, table) -> None:
+    archs = list(table.archs[:12])
+    col = table.values(device_metric(table, TARGET))[:12].copy()
+    model.adapt(dict(zip(archs, col)))
+    clean = model.predict(list(table.archs[12:300])).mean
+    col[3] /= 1000.0  # a cell timed as (almost) free, as some devices do with degenerate cells
+    model.adapt(dict(zip(archs, col)))
+    assert spearmanr(clean, model.predict(list(table.archs[12:300])).mean)[0] > 0.9
+
+
+def test_huber_solve_resists_an_outlier(model) -> None:
+    """The device regression's IRLS steps bound one wild residual; plain ridge follows it."""
+    g = torch.Generator().manual_seed(0)
+    d = model.net.w0.shape[0]
+    phi = torch.randn(1, 30, d, generator=g)
+    w_true = torch.randn(d, generator=g)
+    z = phi @ w_true
+    z_bad = z.clone()
+    z_bad[0, 0] += 40.0
+    err = {steps: (model.net.solve(phi, z_bad, robust_steps=steps)[0] - model.net.solve(phi, z, robust_steps=steps)[0]).norm() for steps in (0, 3)}
+    assert err[3] < 0.5 * err[0], err
+
+
+def test_user_csv_latency_columns(tmp_path, table) -> None:
+    """Meta-fit and adapt from a user's own columns loaded with ``Benchmark.from_csv``."""
+    path = tmp_path / "my_latencies.csv"
+    cols = {"gpu_ms": "lat_1080ti_32_ms", "cpu_ms": "lat_silver_4210r_ms", "phone_ms": "lat_essential_ph_1_ms"}
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", *cols])
+        for i, a in enumerate(table.archs[:300]):
+            w.writerow([table.space.format(a), *(table.values(src)[i] for src in cols.values())])
+    mine = Benchmark.from_csv(path, "nb201")
+    model = LatencyPredictor("nb201", seed=0, **TINY).meta_fit(mine, devices=["gpu_ms", "cpu_ms"], epochs=2)
+    assert model.source_devices == ["gpu_ms", "cpu_ms"]
+    assert _heldout_rho(model, mine, "phone_ms", k=10) > 0.5
+
+
+def test_noise_aware_score_takes_time(table) -> None:
+    model = LatencyPredictor("nb201", seed=0, noise=VPSchedule(), **{**TINY, "steps_per_epoch": 5})
+    model.meta_fit(table, devices=SOURCES[:2], epochs=1)
+    model.adapt({a: float(v) for a, v in zip(table.archs[:10], table.values("lat_pixel3_ms")[:10])})
+    X, A = model.space.encode(list(table.archs[:4]))
+    X = X.clone().requires_grad_(True)
+    model.score(X, A, t=torch.full((4,), 0.5)).sum().backward()
+    assert torch.isfinite(X.grad).all()
+
+
+# ---------------------------------------------------------------------- errors
+def test_unknown_device_lists_choices(table) -> None:
+    with pytest.raises(UnknownMetricError, match="pixel3") as e:
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["1080ti_1", "pixel9"], epochs=1)
+    assert "pixel9" in str(e.value)
+
+
+def test_test_device_in_meta_train_set_is_refused(table) -> None:
+    with pytest.raises(DeviceLeakError, match="held out"):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["1080ti_1", HELP_TEST[3]], epochs=1)
+    with pytest.raises(DeviceLeakError):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=SOURCES, validation=["lat_fpga_ms"], epochs=1)
+
+
+def test_adapt_before_meta_fit() -> None:
+    with pytest.raises(NotFittedError, match="meta_fit"):
+        LatencyPredictor("nb201").adapt({"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1.0})
+    with pytest.raises(NotFittedError):
+        LatencyPredictor("nb201").reference_archs(5)
+
+
+def test_bad_measurements(model, table) -> None:
+    a = list(table.archs[:3])
+    with pytest.raises(InvalidTrainingDataError):
+        model.adapt({})
+    with pytest.raises(InvalidTrainingDataError):
+        model.adapt({a[0]: 1.0, a[1]: math.nan, a[2]: 2.0})
+    with pytest.raises(InvalidTrainingDataError, match="> 0"):
+        model.adapt({a[0]: 1.0, a[1]: 0.0, a[2]: 2.0})
+    with pytest.raises(InvalidTrainingDataError, match="mapping"):
+        model.adapt([(a[0], 1.0)])  # type: ignore[arg-type]
