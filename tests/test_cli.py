@@ -61,3 +61,39 @@ def test_console_script_runs() -> None:
         capture_output=True, text=True, check=True,
     ).stdout
     assert len(out.splitlines()) == 2
+
+
+def test_search_json_contract(capsys) -> None:
+    argv = ["search", "--space", "nb201", "--objective", "cifar10_test", "--budget", "6", "--seed", "0", "--method", "re", "--json", "--quiet"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    values = [r["value"] for r in out["history"]]
+    assert len(values) == 6 and all(r["arch"].startswith("|") for r in out["history"])
+    assert out["best"]["value"] == max(values)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == out  # same seed, same search
+
+
+def test_pareto_json_contract(capsys) -> None:
+    argv = ["pareto", "--objectives", "cifar10_test:max,params:min", "--budget", "12", "--method", "random", "--json", "--quiet"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["history"]) == 12 and 1 <= len(out["front"]) <= 12 and out["hypervolume"] >= 0
+    assert set(out["history"][0]["values"]) == {"cifar10_test", "params"}
+    assert out["objectives"] == ["cifar10_test:max", "params:min"] and len(out["ref_point"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["pareto", "--objectives", "cifar10_test:max"], "at least two"),
+        (["pareto", "--objectives", "cifar10_test,params:min"], "no direction"),
+        (["search", "--objective", "accuracy", "--budget", "3"], "accuracy"),
+        (["search", "--objective", "cifar10_test", "--method", "magic"], "magic"),
+        (["search", "--objective", "cifar10_test", "--study", "x"], "--storage"),
+    ],
+)
+def test_search_and_pareto_bad_input(capsys, argv, fragment) -> None:
+    assert main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1

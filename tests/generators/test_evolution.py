@@ -1,0 +1,85 @@
+"""Regularised evolution: ask/tell contract (new cells only, aging, NaN), seeding, MO selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nagen.spaces
+from nagen.generators.evolution import (
+    MORegularizedEvolution,
+    RegularizedEvolution,
+    mo_regularized_evolution,
+    regularized_evolution,
+)
+
+CHAIN = {"name": "evo_chain", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
+         "edges": [[0, 1], [1, 2], [2, 3], [3, 4]], "buildable": False}
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return nagen.spaces.from_spec(dict(CHAIN))  # 27 cells, all pairwise non-equivalent
+
+
+def n_a(archs) -> np.ndarray:
+    """Toy objective: how many slots hold op 'a'."""
+    return np.array([sum(op == "a" for op in x.ops) for x in archs], dtype=float)
+
+
+def test_ask_fills_population_then_mutates_neighbours(nb201) -> None:
+    space = nb201.space
+    re_ = RegularizedEvolution(space, population=8, tournament=3, seed=0)
+    first = re_.ask(8)
+    assert len({a.canonical_hash() for a in first}) == 8
+    re_.tell(first, nb201.query_many(first, "cifar10_test"))
+    members = set(first)
+    for _ in range(10):
+        (child,) = re_.ask(1)
+        assert any(child in space.neighbours(m) for m in members)  # one edit from a living member
+        re_.tell([child], nb201.query_many([child], "cifar10_test"))
+        members = {a for a, _ in re_.population}
+    assert len(re_.population) == 8  # aging keeps the size fixed
+
+
+def test_never_proposes_excluded_or_told(chain) -> None:
+    told = chain.sample(5, 0)
+    exclude = {a.canonical_hash() for a in chain.sample(10, 1)}
+    re_ = RegularizedEvolution(chain, population=4, tournament=2, seed=0)
+    re_.tell(told, n_a(told))
+    out = re_.ask(100, exclude=exclude)
+    hashes = [a.canonical_hash() for a in out]
+    assert len(hashes) == len(set(hashes))
+    assert not set(hashes) & (exclude | {a.canonical_hash() for a in told})
+    assert len(out) == 27 - len(exclude | {a.canonical_hash() for a in told})  # the rest of the space, then none
+    assert re_.ask(3, exclude=exclude) == []
+
+
+def test_failed_labels_stay_out_of_the_population(chain) -> None:
+    re_ = RegularizedEvolution(chain, population=4, seed=0)
+    archs = re_.ask(3)
+    re_.tell(archs, [1.0, float("nan"), 2.0])
+    assert [a for a, _ in re_.population] == [archs[0], archs[2]]
+    assert len(re_.history) == 3 and re_.best() == (archs[2], 2.0)
+
+
+def test_seeded_and_improves(chain) -> None:
+    h1 = regularized_evolution(chain, n_a, 15, seed=3, population=5, tournament=3)
+    h2 = regularized_evolution(chain, n_a, 15, seed=3, population=5, tournament=3)
+    assert h1 == h2 and len(h1) == 15
+    assert max(v for _, v in h1) == 3.0  # 'a;a;a' found within 15 of 27 labels
+    low = regularized_evolution(chain, lambda a: -n_a(a), 15, seed=3, population=5, tournament=3, maximize=True)
+    assert min(n_a([a for a, _ in low])) == 0.0
+
+
+def test_mo_tournament_prefers_the_front(chain) -> None:
+    mo = MORegularizedEvolution(chain, ["max", "min"], population=4, tournament=4, seed=0)
+    archs = chain.sample(4, 2)
+    # 0 and 1 are non-dominated, 2 and 3 dominated: a full tournament must pick 0 or 1
+    mo.tell(archs, [[3.0, 1.0], [1.0, 0.0], [1.0, 2.0], [0.0, 3.0]])
+    assert mo._select([0, 1, 2, 3]) in (0, 1) and mo._select([2, 3]) == 2
+    hist = mo_regularized_evolution(chain, lambda a: np.stack([n_a(a), 3 - n_a(a) + 0.5 * np.arange(len(a))], 1), 12,
+                                    ["max", "min"], seed=0, population=4)
+    assert len(hist) == 12 and hist[0][1].shape == (2,)
+    with pytest.raises(ValueError, match="n x 2"):
+        mo.tell(archs[:1], [1.0])

@@ -1,0 +1,157 @@
+"""OP-GFN: the learned reward preserves the order (and only uses the order), sampling moves
+toward higher-ranked states, Pareto orders, valid seeded samples on nb201/mbv3, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nagen.generators as G
+import nagen.spaces
+from nagen.errors import InvalidTrainingDataError, NotFittedError
+from nagen.generators.opgfn import OPGFNGenerator, UnsupportedSpaceError, opgfn_search, order_preserving_loss
+
+TINY = {"name": "opgfn_tiny", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
+        "edges": [[0, 1], [1, 2], [2, 3], [3, 4]], "buildable": False}
+FAST = dict(gfn_steps=80, reward_steps=150, trajectories=32, hidden=32, reward_hidden=32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return nagen.spaces.from_spec(dict(TINY))  # 3 slots x 3 ops = 27 cells
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny):
+    archs = list(tiny.enumerate())
+    # a hidden additive score: distinct for every cell (a total order), 'a' good, 'c' bad
+    w = {"a": 9.0, "b": 3.0, "c": 1.0}
+    values = np.array([sum(w[op] * 10.0**k for k, op in enumerate(x.ops[1:-1])) for x in archs])
+    assert len(set(values)) == 27
+    return archs, values
+
+
+def concordance(score: np.ndarray, values: np.ndarray) -> float:
+    i, j = np.triu_indices(len(values), 1)
+    return float(np.mean(np.sign(score[i] - score[j]) == np.sign(values[i] - values[j])))
+
+
+def test_learned_reward_preserves_order_and_ignores_scale(tiny, tiny_data) -> None:
+    archs, values = tiny_data
+    fast = {**FAST, "gfn_steps": 1}  # only the reward model matters here
+    gen = OPGFNGenerator(tiny, seed=0, **fast).fit(archs, values)
+    assert concordance(gen.score(archs), values) >= 0.97
+    # only comparisons enter: a monotone transform of the values gives the very same model
+    other = OPGFNGenerator(tiny, seed=0, **fast).fit(archs, np.exp(values / 100.0) - 5.0)
+    np.testing.assert_allclose(other.score(archs), gen.score(archs))
+    # minimising the negated values is the same order too
+    neg = OPGFNGenerator(tiny, seed=0, **fast).fit(archs, -values, directions=["min"])
+    np.testing.assert_allclose(neg.score(archs), gen.score(archs))
+
+
+def test_sampling_moves_toward_higher_ranked_states(tiny, tiny_data) -> None:
+    archs, values = tiny_data
+    plain = OPGFNGenerator(tiny, seed=0, **FAST).fit()  # no values: uniform reward
+    lp0 = plain.log_probs(archs)
+    assert np.exp(lp0).sum() == pytest.approx(1.0, abs=1e-4)
+    assert np.abs(lp0 - np.log(1 / 27)).max() < 0.35  # close to uniform
+    labelled = [archs[k] for k in range(0, 27, 2)]  # train on half; the rest is unseen
+    gen = OPGFNGenerator(tiny, seed=0, beta=3.0, **FAST).fit(labelled, values[::2])
+    lp = gen.log_probs(archs)
+    assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-4)
+    order = np.argsort(-values)
+    top5, bottom5 = order[:5], order[-5:]
+    assert np.exp(lp[top5]).sum() > 0.5 > np.exp(lp0[top5]).sum()  # 5 of 27 cells hold most of the mass
+    assert lp[top5].min() > lp[bottom5].max()
+    assert np.corrcoef(lp, np.argsort(np.argsort(values)))[0, 1] > 0.7
+    samples = gen.sample(200, seed=0)
+    assert np.mean([values[archs.index(a)] for a in samples]) > values.mean() + values.std()
+
+
+def test_pareto_order_concentrates_on_the_non_dominated(tiny, tiny_data) -> None:
+    archs, _ = tiny_data
+    n_a = np.array([x.ops.count("a") for x in archs], dtype=float)
+    n_c = np.array([x.ops.count("c") for x in archs], dtype=float)
+    # maximise #a, minimise #c; cells with no 'c' are the non-dominated ones (b's never hurt)
+    Y = np.stack([n_a, n_c], 1)
+    gen = OPGFNGenerator(tiny, seed=0, beta=3.0, **FAST).fit(archs, Y, directions=["max", "min"])
+    front = n_c == 0
+    p = np.exp(gen.log_probs(archs))
+    assert p[front].sum() > 0.6 > front.mean()
+    s = gen.score(archs)
+    assert s[front].mean() > s[~front].mean()
+
+
+def test_order_preserving_loss_is_smaller_for_consistent_scores() -> None:
+    beats = torch.tensor([[[False, True, True], [False, False, True], [False, False, False]]])
+    good = order_preserving_loss(torch.tensor([[3.0, 1.0, 0.0]]), beats)
+    bad = order_preserving_loss(torch.tensor([[0.0, 1.0, 3.0]]), beats)
+    assert good < bad
+
+
+def test_nb201_and_mbv3_samples_are_valid_and_seeded() -> None:
+    gen = G.get("opgfn", "nb201", seed=0, gfn_steps=5, trajectories=8)
+    with pytest.raises(NotFittedError):
+        gen.sample(3)
+    gen.fit()
+    a, b, c = gen.sample(20, seed=1), gen.sample(20, seed=1), gen.sample(20, seed=2)
+    assert a == b and a != c and all(gen.space.is_valid(x) for x in a)
+    mbv3 = OPGFNGenerator("mbv3", seed=0, gfn_steps=5, trajectories=8).fit()
+    out = mbv3.sample(30, seed=0)
+    assert len(out) == 30 and mbv3.last_stats.invalid == 0  # masks make every sample valid
+    depths = {sum(op != "skip" for op in x.ops[1 + 4 * s : 5 + 4 * s]) for x in out for s in range(5)}
+    assert depths == {2, 3, 4}
+
+
+def test_errors() -> None:
+    with pytest.raises(UnsupportedSpaceError, match="variable topology"):
+        OPGFNGenerator("nb101")
+    gen = OPGFNGenerator("nb201", gfn_steps=2)
+    archs = gen.space.sample(3, 0)
+    with pytest.raises(InvalidTrainingDataError, match="3 architectures"):
+        gen.fit(archs, [1.0, 2.0])
+    with pytest.raises(InvalidTrainingDataError, match="at least 2"):
+        gen.fit(archs, [1.0, np.nan, np.nan])
+    with pytest.raises(InvalidTrainingDataError, match="one objective"):
+        OPGFNGenerator("nb201", reward="raw").fit(archs, np.ones((3, 2)))
+
+
+def test_active_search_labels_new_cells_in_order(nb201) -> None:
+    f = lambda archs: nb201.query_many(archs, "cifar10_test")  # noqa: E731
+    kw = dict(batch_size=10, n_init=10, gfn_steps=30, reward_steps=60, refit_gfn_steps=20, trajectories=32)
+    hist = opgfn_search("nb201", f, 30, seed=0, **kw)
+    assert len(hist) == 30 and len({a.canonical_hash() for a, _ in hist}) == 30
+    assert [v[0] for _, v in hist] == list(f([a for a, _ in hist]))
+    vals = np.array([v[0] for _, v in hist])
+    assert vals[10:].mean() > vals[:10].mean()  # proposals after the random start are better
+    again = opgfn_search("nb201", f, 20, seed=0, **kw)
+    assert [a for a, _ in again] == [a for a, _ in hist[:20]]  # seeded; a shorter budget is a prefix
+    raw = opgfn_search("nb201", f, 20, seed=0, reward="raw", beta=64.0, **kw)
+    assert len(raw) == 20
+
+
+def test_torchgfn_engine_matches_the_hand_written_tree_tb() -> None:
+    gen = OPGFNGenerator("mbv3", seed=0, engine="torchgfn", gfn_steps=3, trajectories=8).fit()
+    archs = gen.sample(6, seed=0)
+    assert len(archs) == 6 and gen.last_stats.invalid == 0  # torchgfn's forward masks keep mbv3 valid
+    slots = gen.slots(archs)  # [6, 20]
+    # torchgfn's forward policy along each trajectory (exit included) = the hand-written log P_F
+    total = torch.zeros(len(slots))
+    with torch.no_grad():
+        for t in range(gen.n_slots + 1):
+            prefix = slots.clone()
+            prefix[:, t:] = -1
+            states = gen._env.states_from_tensor(prefix)
+            dist = gen._gfn.pf.to_probability_distribution(states, gen._gfn.pf(states))
+            action = slots[:, t] if t < gen.n_slots else torch.full((len(slots),), gen.n_ops)
+            total += dist.log_prob(action[:, None]).reshape(-1)
+    np.testing.assert_allclose(total.numpy(), gen.log_probs(archs), rtol=1e-5, atol=1e-5)
+    # and its TB loss on its own trajectories is ours
+    gen._log_reward = lambda s: -0.1 * s.sum(-1).float()
+    traj = gen._gfn.sample_trajectories(gen._env, n=8)
+    x = traj.terminating_states.tensor
+    with torch.no_grad():
+        ours = (gen._logZ + gen._trajectory_log_pf(x) - gen._log_reward(x)).pow(2).mean()
+        theirs = gen._gfn.loss(gen._env, traj, recalculate_all_logprobs=True)
+    assert float(theirs) == pytest.approx(float(ours), rel=1e-4)

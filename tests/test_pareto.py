@@ -1,0 +1,105 @@
+"""Pareto utilities on hand-made points, hypervolume, objective specs and ``pareto`` itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nagen.errors import NagenError, UnknownGeneratorError, UnknownMetricError
+from nagen.pareto import (
+    InvalidDirectionError,
+    MissingDirectionError,
+    Objective,
+    TooFewObjectivesError,
+    UnknownObjectiveError,
+    crowding_distance,
+    default_ref_point,
+    dominates,
+    hypervolume,
+    non_dominated,
+    pareto,
+    pareto_ranks,
+    parse_objectives,
+)
+
+# accuracy (max), params (min)
+POINTS = np.array([
+    [90.0, 3.0],  # 0 front
+    [80.0, 1.0],  # 1 front
+    [85.0, 2.0],  # 2 front
+    [84.0, 2.0],  # 3 dominated by 2
+    [80.0, 3.0],  # 4 dominated by 0, 1, 2, 3
+    [90.0, 3.0],  # 5 duplicate of 0: front too
+])
+DIRS = ["max", "min"]
+
+
+def test_pareto_order_on_hand_made_points() -> None:
+    assert non_dominated(POINTS, DIRS).tolist() == [True, True, True, False, False, True]
+    assert pareto_ranks(POINTS, DIRS).tolist() == [0, 0, 0, 1, 2, 0]
+    assert dominates(POINTS[2], POINTS[3], DIRS) and not dominates(POINTS[3], POINTS[2], DIRS)
+    assert not dominates(POINTS[0], POINTS[5], DIRS)  # equal points do not dominate each other
+    assert not non_dominated(POINTS, ["max", "max"])[1]  # direction matters: (80, 1) is dominated when params is maximised
+    d = crowding_distance(POINTS[[0, 1, 2]])
+    assert np.isinf(d[0]) and np.isinf(d[1]) and d[2] == pytest.approx(2.0)
+
+
+def test_hypervolume_of_hand_made_points() -> None:
+    # ref (70, 4): rectangles [70,90]x[3,4] + [70,85]x[2,3] + [70,80]x[1,2] = 20 + 15 + 10
+    assert hypervolume(POINTS, DIRS, [70.0, 4.0]) == pytest.approx(45.0)
+    assert hypervolume(POINTS[[4]], DIRS, [80.0, 4.0]) == 0.0  # on the reference: adds nothing
+    assert hypervolume(np.zeros((0, 2)), DIRS, [0.0, 0.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "match"),
+    [
+        (["cifar10_test:max", "not_a_metric:min"], UnknownObjectiveError, "choices are"),
+        (["cifar10_test", "params:min"], MissingDirectionError, "cifar10_test:max"),
+        (["cifar10_test:up", "params:min"], InvalidDirectionError, "'up'"),
+        (["cifar10_test:max"], TooFewObjectivesError, "at least two"),
+        ("cifar10_test:max", TooFewObjectivesError, "at least two"),
+    ],
+)
+def test_bad_objective_specs_raise_named_errors(spec, error, match) -> None:
+    with pytest.raises(error, match=match) as info:
+        pareto("nb201", spec, budget=5, method="random")
+    assert isinstance(info.value, NagenError)
+    assert isinstance(info.value, KeyError if error is UnknownObjectiveError else ValueError)
+
+
+def test_unknown_metric_is_an_unknown_metric_error_and_method_is_checked() -> None:
+    with pytest.raises(UnknownMetricError):
+        parse_objectives("cifar10_test:max,nope:min", ["cifar10_test", "params"])
+    with pytest.raises(UnknownGeneratorError, match="opgfn"):
+        pareto("nb201", ["cifar10_test:max", "params:min"], budget=5, method="nope")
+    assert parse_objectives(" cifar10_test:MAX , params:min") == [Objective("cifar10_test", "max"), Objective("params", "min")]
+
+
+def test_default_reference_point(nb201) -> None:
+    objs = parse_objectives(["cifar10_test:max", "params:min"])
+    ref = default_ref_point(nb201, objs)
+    assert ref == [pytest.approx(np.median(nb201.values("cifar10_test"))), pytest.approx(1.1 * nb201.values("params").max())]
+
+
+def test_pareto_random_result_is_consistent(nb201) -> None:
+    res = pareto("nb201", "cifar10_test:max,params:min", budget=30, seed=1, method="random")
+    out = json.loads(res.to_json())
+    assert set(out) == {"history", "front", "hypervolume"} and len(out["history"]) == 30
+    archs = [nb201.space.parse(h["arch"]) for h in out["history"]]
+    assert len({a.canonical_hash() for a in archs}) == 30  # each label paid once
+    assert out["history"][0]["values"]["params"] == nb201.query(archs[0], "params")
+    Y = np.array([[h["values"]["cifar10_test"], h["values"]["params"]] for h in out["history"]])
+    assert [h for h, keep in zip(out["history"], non_dominated(Y, DIRS)) if keep] == out["front"]
+    assert out["hypervolume"] == pytest.approx(hypervolume(Y, DIRS, list(res.ref_point.values())))
+    assert pareto("nb201", "cifar10_test:max,params:min", budget=30, seed=1, method="random").to_dict() == out
+
+
+def test_pareto_opgfn_and_evolution_run(nb201) -> None:
+    kw = dict(space="nb201", objectives=["cifar10_test:max", "flops:min"], budget=24, seed=0)
+    res = pareto(**kw, method="opgfn", batch_size=7, n_init=10, gfn_steps=20, reward_steps=20)
+    assert len(res.history) == 24 and res.front and res.hypervolume > 0
+    evo = pareto(**kw, method="evolution", population=8)
+    assert len(evo.history) == 24 and evo.hypervolume > 0
