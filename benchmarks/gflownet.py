@@ -47,7 +47,7 @@ import nagen.benchmarks
 import nagen.spaces
 from nagen.generators.evolution import mo_regularized_evolution, regularized_evolution
 from nagen.generators.opgfn import opgfn_search
-from nagen.pareto import default_ref_point, hypervolume, non_dominated, parse_objectives, random_search
+from nagen.multiobjective import default_ref_point, hypervolume, non_dominated, parse_objectives, random_search
 
 METHODS = ("OP-GFN", "TB-GFN raw^beta", "RE", "random")
 DATASETS = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16": "imagenet16_test"}

@@ -13,10 +13,22 @@ from nagen.errors import NagenError
 from nagen.graph import ArchGraph
 
 __version__ = "0.1.0"
-__all__ = ["ArchGraph", "NagenError", "generate", "spaces", "benchmarks", "predictors", "generators", "errors", "profile", "__version__"]
+__all__ = ["ArchGraph", "NagenError", "generate", "search", "pareto", "Study", "load_study", "TransferTask", "spaces", "benchmarks", "predictors", "generators", "errors", "profile", "__version__"]
 
-_LAZY = {"spaces", "benchmarks", "errors", "profile", "cli", "predictors", "generators", "api", "noise"}
-_API = {"generate": "nagen.api"}
+_LAZY = {
+    "spaces", "benchmarks", "errors", "profile", "cli", "predictors", "generators", "api", "noise", "plot",
+    "multiobjective", "study", "storage", "labellers", "executors", "transfer",
+}
+# public functions and classes; their modules are named differently so that importing a module
+# never shadows the function of the same name on the package (``nagen.search`` stays callable)
+_API = {
+    "generate": "nagen.api",
+    "search": "nagen.search_api",
+    "pareto": "nagen.multiobjective",
+    "Study": "nagen.study",
+    "load_study": "nagen.study",
+    "TransferTask": "nagen.transfer",
+}
 
 
 def __getattr__(name: str) -> Any:

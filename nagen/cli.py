@@ -135,7 +135,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    import nagen.search
+    import nagen.search_api
 
     if args.budget < 1:
         raise NagenError(f"--budget must be >= 1, got {args.budget}")
@@ -143,7 +143,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         raise NagenError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.study is not None and args.storage is None:
         raise NagenError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
-    result = nagen.search.search(
+    result = nagen.search_api.search(
         space=args.space,
         objective=args.objective,
         budget=args.budget,
@@ -166,7 +166,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> None:
-    import nagen.pareto
+    import nagen.multiobjective
 
     if args.budget < 1:
         raise NagenError(f"--budget must be >= 1, got {args.budget}")
@@ -176,7 +176,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
             ref = [float(v) for v in args.ref_point.split(",")]
         except ValueError:
             raise NagenError(f"--ref-point must be comma-separated numbers, got {args.ref_point!r}") from None
-    result = nagen.pareto.pareto(
+    result = nagen.multiobjective.pareto(
         space=args.space,
         objectives=args.objectives,
         budget=args.budget,

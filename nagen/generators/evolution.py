@@ -179,7 +179,7 @@ class MORegularizedEvolution(_EvolutionBase):
         seed: int = 0,
         selection: str = "rank",
     ) -> None:
-        from nagen.pareto import check_directions
+        from nagen.multiobjective import check_directions
 
         super().__init__(space, population=population, tournament=tournament, seed=seed)
         self.directions = check_directions(directions)
@@ -189,12 +189,12 @@ class MORegularizedEvolution(_EvolutionBase):
 
     def _population_matrix(self) -> np.ndarray:
         """``P x k`` population objectives, signed so every column is maximised."""
-        from nagen.pareto import to_maximize
+        from nagen.multiobjective import to_maximize
 
         return to_maximize(np.array([v for _, v in self.population], dtype=float), self.directions)
 
     def _select(self, contestants: list[int]) -> int:
-        from nagen.pareto import crowding_distance, pareto_ranks
+        from nagen.multiobjective import crowding_distance, pareto_ranks
 
         Y = self._population_matrix()  # [P, k]
         if self.selection == "rank":

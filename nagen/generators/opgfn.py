@@ -204,7 +204,7 @@ def dominance_matrix(values: np.ndarray, directions: Sequence[str]) -> np.ndarra
 
     One objective: strictly better. Several: Pareto dominance (no worse everywhere, better once).
     """
-    from nagen.pareto import to_maximize
+    from nagen.multiobjective import to_maximize
 
     Y = to_maximize(values, directions)  # [n, k]
     ge = (Y[:, None, :] >= Y[None, :, :]).all(-1)  # [n, n]
@@ -398,7 +398,7 @@ class OPGFNGenerator(Generator):
             self._raw_scale = (float(mu), float(sd), float(y.max()))
             return
         if self.pareto_order == "rank" and values.shape[1] > 1:
-            from nagen.pareto import pareto_ranks
+            from nagen.multiobjective import pareto_ranks
 
             ranks = pareto_ranks(values, directions)  # [n] non-dominated sorting of all labels
             beats = torch.as_tensor(ranks[:, None] < ranks[None, :])  # [n, n]
@@ -521,7 +521,7 @@ class OPGFNGenerator(Generator):
     def _check_data(
         self, archs: Sequence[ArchGraph | str] | None, values: Any, directions: Sequence[str] | None
     ) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-        from nagen.pareto import check_directions
+        from nagen.multiobjective import check_directions
 
         if archs is None:
             raise InvalidTrainingDataError("values were given without the architectures they label")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nagen.errors import NagenError, UnknownGeneratorError, UnknownMetricError
-from nagen.pareto import (
+from nagen.multiobjective import (
     InvalidDirectionError,
     MissingDirectionError,
     Objective,

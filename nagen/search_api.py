@@ -1,0 +1,118 @@
+"""One call to search a space's benchmark table: the engine of ``nagen search``.
+
+>>> from nagen.search_api import search
+>>> result = search(space="nb201", objective="cifar10_test", budget=50, seed=0, method="bo")  # doctest: +SKIP
+>>> result.to_json()["best"]                                                                   # doctest: +SKIP
+{'arch': '|nor_conv_3x3~0|+...', 'value': 94.37}
+
+The JSON contract (stable, used by scripts): ``{"history": [{"arch": "<string>", "value": <float>},
+...], "best": {"arch": ..., "value": ...}}``, the labelled architectures in label order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from nagen.errors import InvalidSpecError, choices_hint
+from nagen.study import METHODS, Study
+
+__all__ = ["search", "SearchResult"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search labelled.
+
+    Attributes:
+        history: ``[(arch string, value), ...]`` of the successful labels, in label order.
+        best: the best ``(arch string, value)`` (by the objective's direction), or None.
+        failed: ``[(arch string, reason), ...]`` of failed labels.
+        study: the study name; storage: its storage URL.
+    """
+
+    history: list[tuple[str, float]]
+    best: tuple[str, float] | None
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    study: str = ""
+    storage: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"} or None}``."""
+        return {
+            "history": [{"arch": a, "value": float(v)} for a, v in self.history],
+            "best": None if self.best is None else {"arch": self.best[0], "value": float(self.best[1])},
+        }
+
+
+def search(
+    space: Any = "nb201",
+    objective: str = "cifar10_test",
+    budget: int = 50,
+    seed: int = 0,
+    method: str = "bo",
+    transfer_from: str | list[str] | None = None,
+    batch_size: int = 1,
+    storage: str | None = None,
+    study: str | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> SearchResult:
+    """Search ``space`` for the best ``objective`` of its benchmark table with ``budget`` labels.
+
+    Args:
+        space: space name (its table labels, e.g. ``nb201``).
+        objective: the table column to optimise (its direction decides max or min).
+        budget: total labels.
+        seed: same seed, same search.
+        method: ``"bo"``, ``"opgfn"``, ``"diffusion"``, ``"re"`` or ``"random"``.
+        transfer_from: source metrics (a list or comma-separated string); when given, the
+            search is a :class:`~nagen.transfer.TransferTask` (``method`` is ignored).
+        batch_size: labels per round.
+        storage: study storage URL; None keeps the study in memory (not resumable).
+        study: study name (with ``storage``: re-using it resumes the search).
+        progress: show progress bars.
+        options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
+
+    Raises:
+        InvalidSpecError: unknown method.
+        UnknownMetricError: the objective (or a source) is not a table column.
+    """
+    from nagen.labellers import TableLabeller
+
+    if method not in METHODS:
+        raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)}")
+    url = storage or "sqlite:///:memory:"
+    options.setdefault("executor", "inline")  # table lookups: worker processes would only add start-up time
+    if transfer_from:
+        from nagen.transfer import TransferTask
+
+        sources = [s.strip() for s in transfer_from.split(",")] if isinstance(transfer_from, str) else list(transfer_from)
+        task = TransferTask(sources, objective, space, seed=seed)
+        st = task.study(storage=url, name=study, **options)
+        st.optimize(budget, batch_size=batch_size, progress=progress)
+    else:
+        import nagen.spaces
+
+        sp = nagen.spaces.get(space)
+        labeller = TableLabeller(sp.name, objective)
+        st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
+        st.optimize(budget, batch_size=batch_size, progress=progress)
+    return _result(st)
+
+
+def _result(st: Study) -> SearchResult:
+    obj = st.objectives[0]
+    sign = 1.0 if st.directions[0] == "max" else -1.0
+    history, failed = [], []
+    for t in st.history:
+        if t.state == "complete":
+            history.append((t.arch, t.values[obj]))
+        else:
+            failed.append((t.arch, t.reason))
+    best = None
+    for a, v in history:
+        if best is None or sign * v > sign * best[1] or (math.isnan(best[1]) and not math.isnan(v)):
+            best = (a, v)
+    return SearchResult(history, best, failed, st.name, st.storage.url)

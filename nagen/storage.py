@@ -1,0 +1,491 @@
+"""Study storage: an embedded SQLite database that loses no label.
+
+>>> from nagen.storage import get_storage
+>>> store = get_storage("sqlite:///nagen.db")          # doctest: +SKIP
+>>> store.trials("my-study")                           # doctest: +SKIP
+
+Supported URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+``sqlite:///:memory:`` (one process only) and plain file paths. Other SQLAlchemy URLs
+(``postgresql://``, ``mysql://``) are **not** supported: the backend is the standard-library
+``sqlite3`` module, so no server and no extra dependency is needed.
+
+Guarantees (as Optuna's RDB storage, ``optuna/storages/_rdb``):
+
+* every write is one ``BEGIN IMMEDIATE`` transaction, and the database runs in WAL mode with
+  ``synchronous=FULL``, so a label is on disk before the next proposal and a process killed at
+  any instant leaves the file consistent;
+* two processes (or threads with their own ``SQLiteStorage``) on one study serialise their
+  writes; the ``UNIQUE(study, hash)`` constraint makes a second reservation of an equivalent
+  architecture impossible, so no architecture is labelled twice;
+* finished trials (``complete``/``failed``) are immutable;
+* a ``running`` trial whose owning process died (same host, pid gone) holds no label; a
+  resumed study takes it over (:meth:`SQLiteStorage.adopt_stale`) and labels it.
+
+The schema carries a version; opening a database written by another schema version fails with
+the exact fix (:class:`StorageVersionError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from nagen.errors import NagenError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SQLiteStorage",
+    "StorageError",
+    "StorageVersionError",
+    "StudyNotFoundError",
+    "DuplicateStudyError",
+    "TrialRecord",
+    "TrialState",
+    "get_storage",
+    "owner_id",
+    "upgrade",
+]
+
+#: the schema this module writes; bump it and add a step to ``_MIGRATIONS`` when tables change
+SCHEMA_VERSION = 1
+
+TrialState = Literal["running", "complete", "failed"]
+_STATES = ("running", "complete", "failed")
+
+
+class StorageError(NagenError, RuntimeError):
+    """The study database could not be read or written (the SQLite error is chained)."""
+
+
+class StorageVersionError(StorageError):
+    """The database was written by another schema version; the message gives the fix."""
+
+
+class StudyNotFoundError(NagenError, KeyError):
+    """No study of that name in the storage."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateStudyError(NagenError, ValueError):
+    """A study of that name exists with a different configuration."""
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a study, as stored.
+
+    Attributes:
+        number: position in proposal order (0, 1, ...).
+        arch: the architecture string (``space.format``).
+        hash: its canonical hash (equal for equivalent architectures).
+        state: ``"running"``, ``"complete"`` or ``"failed"``.
+        values: objective name -> value (empty unless complete).
+        reason: why a failed trial failed (empty otherwise).
+        owner: ``host:pid`` of the process that reserved it.
+        started, finished: UNIX timestamps (``finished`` is None while running).
+    """
+
+    number: int
+    arch: str
+    hash: str
+    state: TrialState
+    values: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    owner: str = ""
+    started: float = 0.0
+    finished: float | None = None
+
+
+def owner_id() -> str:
+    """``host:pid`` of this process: the owner recorded on the trials it reserves."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """False only when ``owner`` is a process of this host that no longer exists.
+
+    Owners on other hosts cannot be checked and are assumed alive.
+    """
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nagen_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
+    value_json TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    finished REAL,
+    PRIMARY KEY (study, number),
+    UNIQUE (study, hash)
+);
+"""
+
+# version -> SQL that brings a database from that version to version + 1
+_MIGRATIONS: dict[int, str] = {}
+
+
+def _parse_url(url: str | os.PathLike[str]) -> str:
+    """The sqlite3 database argument for a ``sqlite:///`` URL or a plain path."""
+    text = os.fspath(url)
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    if scheme != "sqlite":
+        raise StorageError(
+            f"unsupported storage URL {text!r}: nagen stores studies in SQLite only; "
+            "use 'sqlite:///path/to/file.db' or a plain file path"
+        )
+    if not rest.startswith("/"):
+        raise StorageError(f"malformed SQLite URL {text!r}; write 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
+    path = rest[1:]
+    if not path:
+        raise StorageError(f"SQLite URL {text!r} names no file; write 'sqlite:///nagen.db'")
+    return path
+
+
+class SQLiteStorage:
+    """Studies and trials in one SQLite file.
+
+    Args:
+        url: ``sqlite:///path``, a plain path, or ``sqlite:///:memory:`` (that process only).
+        timeout: seconds a writer waits for another process's transaction to finish.
+
+    Raises:
+        StorageError: bad URL, unreadable file.
+        StorageVersionError: the file was written by another schema version.
+
+    Thread-safety: one connection per object guarded by a lock; use one object per process
+    (it is re-opened after pickling, so it can be sent to workers).
+    """
+
+    def __init__(self, url: str | os.PathLike[str] = "sqlite:///nagen.db", *, timeout: float = 120.0) -> None:
+        self.url = os.fspath(url)
+        self.path = _parse_url(self.url)
+        self.timeout = float(timeout)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def in_memory(self) -> bool:
+        """True for ``:memory:`` databases (not shareable between processes)."""
+        return self.path == ":memory:"
+
+    @property
+    def directory(self) -> Path:
+        """The folder holding the database (the working directory for in-memory ones)."""
+        return Path.cwd() if self.in_memory else Path(self.path).resolve().parent
+
+    def _connect(self) -> None:
+        if not self.in_memory:
+            parent = Path(self.path).parent
+            if str(parent) and not parent.exists():
+                raise StorageError(f"cannot create study database {self.path!r}: folder {str(parent)!r} does not exist")
+        try:
+            # isolation_level=None: autocommit; every write opens its own BEGIN IMMEDIATE below
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            if not self.in_memory:
+                conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            conn.execute("PRAGMA synchronous=FULL")  # a committed label survives a crash
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+            with self._write() as c:
+                # statement by statement: executescript() would COMMIT the open transaction
+                for stmt in _SCHEMA.strip().split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                row = c.execute("SELECT version FROM nagen_schema").fetchone()
+                if row is None:
+                    c.execute("INSERT INTO nagen_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+                    version = SCHEMA_VERSION
+                else:
+                    version = int(row[0])
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot open study database {self.url!r}: {e}") from e
+        if version != SCHEMA_VERSION:
+            self.close()
+            if version < SCHEMA_VERSION:
+                fix = (
+                    f"back it up, then run: python -c \"import nagen.storage as s; s.upgrade({self.url!r})\""
+                )
+            else:
+                fix = "upgrade nagen (pip install -U nagen) or open it with the nagen version that wrote it"
+            raise StorageVersionError(
+                f"study database {self.url!r} has schema version {version}, this nagen reads version {SCHEMA_VERSION}; {fix}"
+            )
+
+    def close(self) -> None:
+        """Close the connection (the object re-opens it when pickled and loaded elsewhere)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.in_memory:
+            raise StorageError("an in-memory study database cannot be shared with another process; use a file")
+        return {"url": self.url, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], timeout=state["timeout"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self.url!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: takes the write lock up front, so a read-check-write
+        sequence (e.g. "is this hash free? then insert") cannot interleave with another process."""
+        with self._lock:
+            conn = self._check_open()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def _check_open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError(f"storage {self.url!r} is closed")
+        return self._conn
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._check_open().execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise StorageError(f"reading {self.url!r} failed: {e}") from e
+
+    # ------------------------------------------------------------------ studies
+    def create_study(self, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Create study ``name`` with ``config`` or return the stored config when it exists.
+
+        Raises:
+            DuplicateStudyError: it exists with a different config (the differing keys are named).
+        """
+        text = json.dumps(dict(config), sort_keys=True)
+        try:
+            with self._write() as c:
+                row = c.execute("SELECT config FROM studies WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    c.execute("INSERT INTO studies (name, config, created) VALUES (?, ?, ?)", (name, text, time.time()))
+                    return json.loads(text)
+        except sqlite3.Error as e:
+            raise StorageError(f"creating study {name!r} in {self.url!r} failed: {e}") from e
+        stored = json.loads(row[0])
+        wanted = json.loads(text)
+        if stored != wanted:
+            diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+            detail = ", ".join(f"{k}: stored {stored.get(k)!r}, given {wanted.get(k)!r}" for k in diff)
+            raise DuplicateStudyError(
+                f"study {name!r} already exists in {self.url!r} with another configuration ({detail}); "
+                "re-open it with the same arguments (or nagen.study.load_study), or pick another name"
+            )
+        return stored
+
+    def study_config(self, name: str) -> dict[str, Any]:
+        """The stored config of study ``name``.
+
+        Raises:
+            StudyNotFoundError: no such study (the message lists the stored ones).
+        """
+        rows = self._read("SELECT config FROM studies WHERE name = ?", (name,))
+        if not rows:
+            from nagen.errors import choices_hint
+
+            raise StudyNotFoundError(
+                f"no study named {name!r} in {self.url!r}; stored studies are {choices_hint(self.study_names())}"
+            )
+        return json.loads(rows[0][0])
+
+    def study_names(self) -> list[str]:
+        """Names of the stored studies, sorted."""
+        return [r[0] for r in self._read("SELECT name FROM studies ORDER BY name")]
+
+    def delete_study(self, name: str) -> None:
+        """Delete a study and its trials."""
+        self.study_config(name)
+        with self._write() as c:
+            c.execute("DELETE FROM trials WHERE study = ?", (name,))
+            c.execute("DELETE FROM studies WHERE name = ?", (name,))
+
+    # ------------------------------------------------------------------ trials
+    def trials(self, study: str, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
+        """Trials of ``study`` in proposal (``number``) order, optionally only some states."""
+        rows = self._read(
+            "SELECT number, arch, hash, state, value_json, reason, owner, started, finished "
+            "FROM trials WHERE study = ? ORDER BY number",
+            (study,),
+        )
+        out = []
+        for number, arch, h, state, vj, reason, owner, started, finished in rows:
+            if states is not None and state not in states:
+                continue
+            values = {k: float(v) for k, v in json.loads(vj).items()} if vj else {}
+            out.append(TrialRecord(number, arch, h, state, values, reason, owner, started, finished))
+        return out
+
+    def reserve(
+        self, study: str, candidates: Sequence[tuple[str, str]], budget: int | None = None, owner: str | None = None
+    ) -> list[TrialRecord]:
+        """Atomically reserve trials for ``(arch string, canonical hash)`` candidates.
+
+        In one ``BEGIN IMMEDIATE`` transaction: skip candidates whose hash the study already
+        holds (in any state), stop when the study would exceed ``budget`` trials, insert the
+        rest as ``running``. Returns the reserved trials (possibly fewer than asked, or none).
+        """
+        owner = owner or owner_id()
+        now = time.time()
+        out: list[TrialRecord] = []
+        try:
+            with self._write() as c:
+                if c.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
+                    raise StudyNotFoundError(f"no study named {study!r} in {self.url!r}")
+                taken = {r[0] for r in c.execute("SELECT hash FROM trials WHERE study = ?", (study,))}
+                count = len(taken)
+                row = c.execute("SELECT MAX(number) FROM trials WHERE study = ?", (study,)).fetchone()
+                number = -1 if row[0] is None else int(row[0])
+                for arch, h in candidates:
+                    if budget is not None and count >= budget:
+                        break
+                    if h in taken:
+                        continue
+                    number += 1
+                    c.execute(
+                        "INSERT INTO trials (study, number, arch, hash, state, owner, started) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                        (study, number, arch, h, owner, now),
+                    )
+                    taken.add(h)
+                    count += 1
+                    out.append(TrialRecord(number, arch, h, "running", {}, "", owner, now, None))
+        except sqlite3.Error as e:
+            raise StorageError(f"reserving trials of study {study!r} in {self.url!r} failed: {e}") from e
+        return out
+
+    def finish(
+        self, study: str, number: int, state: TrialState, values: Mapping[str, float] | None = None, reason: str = ""
+    ) -> None:
+        """Record the outcome of a running trial (committed before this returns).
+
+        Raises:
+            StorageError: the trial is not running (finished trials are immutable) or unknown.
+        """
+        if state not in ("complete", "failed"):
+            raise ValueError(f"a trial finishes as 'complete' or 'failed', not {state!r}")
+        vj = None
+        if state == "complete":
+            vals = {k: float(v) for k, v in (values or {}).items()}
+            if not vals or not all(math.isfinite(v) for v in vals.values()):
+                raise ValueError(f"a complete trial needs finite values, got {values!r}")
+            vj = json.dumps(vals, sort_keys=True)
+        try:
+            with self._write() as c:
+                row = c.execute("SELECT state FROM trials WHERE study = ? AND number = ?", (study, number)).fetchone()
+                if row is None:
+                    raise StorageError(f"study {study!r} has no trial {number}")
+                if row[0] != "running":
+                    raise StorageError(f"trial {number} of study {study!r} is already {row[0]}; finished trials are immutable")
+                c.execute(
+                    "UPDATE trials SET state = ?, value_json = ?, reason = ?, finished = ? WHERE study = ? AND number = ?",
+                    (state, vj, str(reason), time.time(), study, number),
+                )
+        except sqlite3.Error as e:
+            raise StorageError(f"recording trial {number} of study {study!r} in {self.url!r} failed: {e}") from e
+
+    def adopt_stale(self, study: str, owner: str | None = None) -> list[TrialRecord]:
+        """Take over ``running`` trials whose owner process is gone (same host); returns them.
+
+        Such a trial was reserved but its label was never recorded (its process was killed).
+        The caller labels it now, so a resumed study finishes exactly the batch the killed one
+        started, and ends where an uninterrupted run would.
+        """
+        owner = owner or owner_id()
+        try:
+            with self._write() as c:
+                rows = c.execute(
+                    "SELECT number, owner FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
+                ).fetchall()
+                dead = [n for n, o in rows if o != owner and not _owner_alive(o)]
+                for n in dead:
+                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
+        except sqlite3.Error as e:
+            raise StorageError(f"adopting stale trials of study {study!r} in {self.url!r} failed: {e}") from e
+        if not dead:
+            return []
+        return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
+
+
+def get_storage(storage: str | os.PathLike[str] | SQLiteStorage | None) -> SQLiteStorage:
+    """A storage object from a URL, a path, an existing storage, or None (``sqlite:///nagen.db``)."""
+    if isinstance(storage, SQLiteStorage):
+        return storage
+    return SQLiteStorage("sqlite:///nagen.db" if storage is None else storage)
+
+
+def upgrade(url: str | os.PathLike[str]) -> int:
+    """Migrate a database written by an older schema to :data:`SCHEMA_VERSION`; returns the new version.
+
+    Raises:
+        StorageVersionError: the database is newer than this nagen, or no migration path exists.
+    """
+    path = _parse_url(url)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT version FROM nagen_schema").fetchone()
+        version = SCHEMA_VERSION if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            raise StorageVersionError(f"{os.fspath(url)!r} is schema {version}, newer than this nagen ({SCHEMA_VERSION})")
+        while version < SCHEMA_VERSION:
+            if version not in _MIGRATIONS:
+                conn.execute("ROLLBACK")
+                raise StorageVersionError(
+                    f"no migration from schema {version} to {SCHEMA_VERSION}; export the trials with the nagen "
+                    "version that wrote the file and start a new database"
+                )
+            for stmt in _MIGRATIONS[version].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            version += 1
+        conn.execute("UPDATE nagen_schema SET version = ?", (version,))
+        conn.execute("COMMIT")
+        return version
+    finally:
+        conn.close()

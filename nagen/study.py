@@ -1,0 +1,898 @@
+"""BO-NAS studies: propose, label, refit, resumable and parallel.
+
+>>> from nagen.study import Study
+>>> from nagen.labellers import TableLabeller
+>>> study = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"),
+...               storage="sqlite:///nagen.db", name="c10", seed=0)             # doctest: +SKIP
+>>> study.optimize(50, batch_size=1).best                                         # doctest: +SKIP
+
+Each round of ``optimize`` (method ``"bo"``, ``"opgfn"``, ``"diffusion"``):
+
+1. re-read every trial from storage (nothing is cached between rounds: resuming a study is
+   just re-opening it, as with Optuna's stateless samplers);
+2. fit one BoTorch GP surrogate per objective on all labels the study paid for
+   (``nagen.predictors.get("gp", space, encoding="onehot")``);
+3. ask the proposer for a candidate pool (every unlabelled cell of an enumerable space such as
+   NB201, mutations of the best plus random samples, OP-GFN samples, or acquisition-guided
+   diffusion samples), minus everything already labelled or reserved (canonical hash);
+4. pick ``q`` with ``qLogNoisyExpectedImprovement`` (one objective) or
+   ``qLogNoisyExpectedHypervolumeImprovement`` (several) by ``optimize_acqf_discrete``;
+5. reserve, label (process pool, inline or Ray), commit each label.
+
+Methods ``"re"`` (regularised evolution) and ``"random"`` propose directly, without a surrogate.
+The first ``n_initial`` labels are random. All randomness of a round is derived from
+``(seed, number of trials so far)``, so a study killed at any point and resumed ends with the
+same trials as an uninterrupted run; trials reserved by a killed process are labelled by the
+resuming one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nagen.errors import InvalidSpecError, NagenError, choices_hint
+from nagen.graph import ArchGraph
+from nagen.labellers import Labeller, from_spec
+from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id
+
+__all__ = [
+    "Study",
+    "load_study",
+    "Proposer",
+    "ProposalContext",
+    "RandomProposer",
+    "EvolutionProposer",
+    "PoolProposer",
+    "OPGFNProposer",
+    "DiffusionProposer",
+    "register_proposer",
+    "get_proposer",
+    "METHODS",
+    "StudyError",
+]
+
+
+class StudyError(NagenError, RuntimeError):
+    """A study cannot continue (no labeller to resume with, search space exhausted, ...)."""
+
+
+# ---------------------------------------------------------------------------------- helpers
+def round_seed(seed: int, n_trials: int, salt: int = 0) -> int:
+    """The seed of the round that starts with ``n_trials`` trials in the study (a 31-bit int)."""
+    return int(np.random.SeedSequence([int(seed), int(n_trials), int(salt)]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@contextlib.contextmanager
+def _torch_round(seed: int) -> Iterator[None]:
+    """Seeded torch RNG and one intra-op thread for a round's model fitting and acquisition.
+
+    One thread because floating-point reductions differ with the thread count, and a resumed
+    study must reproduce the interrupted one's choices exactly; GPs on a few hundred points are
+    not faster with more threads anyway. The caller's RNG state and thread count are restored.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _non_dominated(Y: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``Y`` (``n x k``, maximised) that no other row dominates."""
+    n = len(Y)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        dom = np.all(Y >= Y[i], axis=1) & np.any(Y > Y[i], axis=1)
+        mask[i] = not dom.any()
+    return mask
+
+
+_SPACE_CACHE: dict[str, tuple[list[ArchGraph], list[str]]] = {}
+#: spaces up to this size are enumerated and their whole unlabelled remainder is the BO pool
+ENUMERATE_LIMIT = 50_000
+
+
+def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
+    """(one architecture per canonical class, its hash) of an enumerable space, cached; else None."""
+    size = space.size
+    if size is None or size > ENUMERATE_LIMIT:
+        return None
+    if space.name not in _SPACE_CACHE:
+        archs, hashes, seen = [], [], set()
+        for a in space.enumerate():
+            h = a.canonical_hash()
+            if h not in seen:  # the first member in enumeration order represents its class
+                seen.add(h)
+                archs.append(a)
+                hashes.append(h)
+        _SPACE_CACHE[space.name] = (archs, hashes)
+    return _SPACE_CACHE[space.name]
+
+
+#: valid ``surrogate=`` values of a study
+SURROGATES = ("gp", "gp+zc")
+_PROXY_SCALE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
+    """Data-free zero-cost proxies (log synflow, log params) of ``archs``, scaled to about ``[0, 1]``: ``n x 2``.
+
+    These are computed from the untrained network, not measured on any task: they cost no
+    label. The scale comes from a fixed sample of the space, so it is the same in every round.
+    """
+    from nagen.predictors.zero_cost import ZeroCostPredictor
+
+    zc = ZeroCostPredictor(space, proxies=("synflow", "params"))
+
+    def raw(a: Sequence[ArchGraph]) -> np.ndarray:
+        return np.log1p(np.maximum(zc.features(a), 0.0))
+
+    if space.name not in _PROXY_SCALE:
+        ref = raw(space.sample(2000, 0))
+        _PROXY_SCALE[space.name] = (ref.min(0), np.maximum(ref.max(0) - ref.min(0), 1e-9))
+    low, span = _PROXY_SCALE[space.name]
+    return (raw(list(archs)) - low) / span
+
+
+def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
+    """An unfitted per-objective surrogate: the onehot GP, or the onehot GP whose inputs also
+    hold the data-free proxies (``"gp+zc"``)."""
+    import nagen.predictors as P
+
+    if kind == "gp":
+        return P.get("gp", space, encoding="onehot", seed=seed)
+    from nagen.predictors.gp import GPPredictor
+
+    class ProxyAugmentedGP(GPPredictor):
+        """Onehot GP whose inputs are ``[onehot, scaled log synflow, scaled log params]``: ``n x (d + 2)``."""
+
+        differentiable = False  # the proxies have no gradient w.r.t. the continuous state
+
+        def _features(self, archs: list[ArchGraph]) -> Any:
+            import torch
+
+            return torch.cat([super()._features(archs), torch.from_numpy(_proxy_features(self.space, archs))], dim=1)
+
+    return ProxyAugmentedGP(space, encoding="onehot", seed=seed)
+
+
+# ---------------------------------------------------------------------------------- proposers
+@dataclass
+class ProposalContext:
+    """Everything a proposer may use in one round (rebuilt from storage every round).
+
+    Attributes:
+        space: the search space.
+        objectives: objective names; directions: ``"max"``/``"min"`` for each.
+        archs: labelled architectures (complete trials) in trial order.
+        Y: ``n x k`` their values, signed so that every column is maximised.
+        failed: architectures whose label failed.
+        exclude: canonical hashes of every trial (complete, failed, running): never propose these.
+        pending: architectures reserved by running trials (labels in flight).
+        seed: this round's seed.
+        surrogates: fitted per-objective predictors (trained on ``Y``) when the method uses a surrogate.
+    """
+
+    space: Any
+    objectives: list[str]
+    directions: list[str]
+    archs: list[ArchGraph]
+    Y: np.ndarray
+    failed: list[ArchGraph]
+    exclude: set[str]
+    pending: list[ArchGraph]
+    seed: int
+    surrogates: list[Any] = field(default_factory=list)
+
+    def rng(self, salt: int = 0) -> np.random.Generator:
+        """A numpy generator for this round (``salt`` separates independent streams)."""
+        return np.random.default_rng([self.seed, salt])
+
+    def unlabelled(self, archs: Sequence[ArchGraph]) -> list[ArchGraph]:
+        """``archs`` without excluded ones and without equivalent duplicates, order kept."""
+        out, seen = [], set(self.exclude)
+        for a in archs:
+            h = a.canonical_hash()
+            if h not in seen:
+                seen.add(h)
+                out.append(a)
+        return out
+
+    def random(self, n: int, salt: int = 0) -> list[ArchGraph]:
+        """Up to ``n`` random unlabelled architectures."""
+        rng = self.rng(salt)
+        out: list[ArchGraph] = []
+        seen = set(self.exclude)
+        for _ in range(50):
+            if len(out) >= n:
+                break
+            for a in self.space.sample(max(2 * (n - len(out)), 8), rng):
+                h = a.canonical_hash()
+                if h not in seen and len(out) < n:
+                    seen.add(h)
+                    out.append(a)
+        if len(out) < n:  # nearly exhausted: fall back to the enumeration, if any
+            en = _enumerated(self.space)
+            if en is not None:
+                rest = [a for a, h in zip(*en) if h not in seen]
+                pick = rng.permutation(len(rest))[: n - len(out)]
+                out.extend(rest[i] for i in sorted(pick))
+        return out
+
+
+class Proposer(ABC):
+    """Proposes architectures for one round.
+
+    A *direct* proposer (``uses_surrogate = False``) returns the ``q`` architectures to label.
+    A *pool* proposer returns a candidate pool from which the study picks ``q`` by acquisition
+    on the GP surrogates (fitted before :meth:`propose` is called, in ``ctx.surrogates``).
+    Proposers hold no history: everything comes from the context, every round.
+    """
+
+    #: registered name, recorded in the study's config
+    name: str = ""
+    #: True: return a pool for acquisition; False: return the picks
+    uses_surrogate: bool = True
+
+    @abstractmethod
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """``n`` picks (direct) or a pool of about ``n`` candidates (pool proposer)."""
+
+    def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """The picks of a round before the surrogate can be fitted (default: random)."""
+        return ctx.random(n, salt=1)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able settings stored with the study (a re-opened study must match them)."""
+        return {}
+
+
+_PROPOSERS: dict[str, type[Proposer]] = {}
+
+
+def register_proposer(name: str) -> Any:
+    """Class decorator registering a ``Proposer`` under ``name`` (duplicates are refused)."""
+
+    def deco(cls: type[Proposer]) -> type[Proposer]:
+        if name in _PROPOSERS:
+            raise InvalidSpecError(f"a proposer named {name!r} is already registered")
+        cls.name = name
+        _PROPOSERS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_proposer(proposer: str | Proposer, **options: Any) -> Proposer:
+    """A proposer from a registered name or a ``Proposer`` instance (returned as is).
+
+    Raises:
+        InvalidSpecError: unknown name (the message lists the choices).
+    """
+    if isinstance(proposer, Proposer):
+        return proposer
+    if proposer not in _PROPOSERS:
+        raise InvalidSpecError(f"could not resolve proposer {proposer!r} among choices {choices_hint(_PROPOSERS)}")
+    return _PROPOSERS[proposer](**options)
+
+
+@register_proposer("random")
+class RandomProposer(Proposer):
+    """Uniform random search over unlabelled architectures."""
+
+    uses_surrogate = False
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """``n`` random unlabelled architectures."""
+        return ctx.random(n, salt=2)
+
+    def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """Random, as every other round."""
+        return ctx.random(n, salt=2)
+
+
+@register_proposer("re")
+class EvolutionProposer(Proposer):
+    """Regularised evolution (Real et al. 2019): aging population, tournament, one-edit mutation.
+
+    The optimiser is rebuilt every round from the trial history (told in trial order, failed
+    labels as NaN), so its population is the last ``population`` labels, as in a run that
+    kept it in memory.
+
+    Args:
+        population: aging population size. tournament: tournament size.
+    """
+
+    uses_surrogate = False
+
+    def __init__(self, population: int = 20, tournament: int = 5) -> None:
+        self.population, self.tournament = int(population), int(tournament)
+
+    def config(self) -> dict[str, Any]:
+        """Population and tournament sizes."""
+        return {"population": self.population, "tournament": self.tournament}
+
+    def _history(self, ctx: ProposalContext) -> tuple[list[ArchGraph], np.ndarray]:
+        k = ctx.Y.shape[1]
+        archs = list(ctx.archs) + list(ctx.failed)
+        Y = np.vstack([ctx.Y, np.full((len(ctx.failed), k), np.nan)]) if ctx.failed else ctx.Y
+        return archs, Y
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """``n`` children (random samples while the population is not yet full)."""
+        archs, Y = self._history(ctx)
+        if Y.shape[1] == 1:
+            from nagen.generators.evolution import RegularizedEvolution
+
+            opt: Any = RegularizedEvolution(
+                ctx.space, population=self.population, tournament=self.tournament, seed=ctx.seed, maximize=True
+            )
+            if archs:
+                opt.tell(archs, Y[:, 0])
+        else:
+            from nagen.generators.evolution import MORegularizedEvolution
+
+            opt = MORegularizedEvolution(
+                ctx.space, ["max"] * Y.shape[1], population=self.population, tournament=self.tournament, seed=ctx.seed
+            )
+            if archs:
+                opt.tell(archs, Y)
+        return opt.ask(n, exclude=ctx.exclude | {a.canonical_hash() for a in ctx.pending})
+
+    def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """Evolution's own start (random until the population fills)."""
+        return self.propose(ctx, n)
+
+
+@register_proposer("bo")
+class PoolProposer(Proposer):
+    """The default BO pool: every unlabelled architecture of an enumerable space (NB201: all of
+    its 8,765 canonical classes), otherwise one- and two-edit mutations of the best labelled
+    architectures plus random samples.
+
+    Args:
+        pool_size: candidates for non-enumerable spaces.
+        parents: how many of the best labelled architectures are mutated.
+    """
+
+    def __init__(self, pool_size: int = 2000, parents: int = 10) -> None:
+        self.pool_size, self.parents = int(pool_size), int(parents)
+
+    def config(self) -> dict[str, Any]:
+        """Pool size and number of mutated parents."""
+        return {"pool_size": self.pool_size, "parents": self.parents}
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """The unlabelled space, or mutations of the best plus random samples."""
+        en = _enumerated(ctx.space)
+        if en is not None:
+            return [a for a, h in zip(*en) if h not in ctx.exclude]
+        return self.mutations(ctx, n)
+
+    def mutations(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """Neighbours (and neighbours of neighbours) of the best labelled, topped up with random samples."""
+        rng = ctx.rng(3)
+        order = np.argsort(-ctx.Y.sum(1) if len(ctx.Y) else np.zeros(0), kind="stable")
+        if ctx.Y.shape[1] > 1 and len(ctx.Y):
+            order = np.flatnonzero(_non_dominated(ctx.Y))  # mutate the front
+        pool: list[ArchGraph] = []
+        for i in order[: self.parents]:
+            first = ctx.space.neighbours(ctx.archs[int(i)])
+            pool.extend(first)
+            for j in rng.permutation(len(first))[:5]:
+                pool.extend(ctx.space.neighbours(first[int(j)]))
+        pool = ctx.unlabelled(pool)
+        if len(pool) > n // 2:
+            pool = [pool[int(i)] for i in sorted(rng.choice(len(pool), n // 2, replace=False))]
+        return ctx.unlabelled(pool + ctx.random(n - len(pool), salt=4))
+
+
+@register_proposer("opgfn")
+class OPGFNProposer(PoolProposer):
+    """Pool from an order-preserving GFlowNet fitted each round on the labels (``nagen.generators.opgfn``),
+    plus mutations of the best, so the acquisition still sees the neighbourhood of the incumbent."""
+
+    def __init__(self, pool_size: int = 1000, parents: int = 5, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(pool_size, parents)
+        self.options = dict(options or {})
+
+    def config(self) -> dict[str, Any]:
+        """Pool settings and OP-GFN options."""
+        return {**super().config(), "options": self.options}
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """OP-GFN samples (half the pool) and mutations of the best (the rest)."""
+        try:
+            from nagen.generators.opgfn import OPGFNGenerator
+        except ImportError as e:
+            raise StudyError("method 'opgfn' needs nagen.generators.opgfn, which this install does not have") from e
+        gen = OPGFNGenerator(ctx.space, seed=ctx.seed, **self.options)
+        gen.fit(ctx.archs, ctx.Y if ctx.Y.shape[1] > 1 else ctx.Y[:, 0], directions=["max"] * ctx.Y.shape[1])
+        samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed))
+        return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
+
+
+_DIFFUSION_CACHE: dict[tuple[str, int], Any] = {}
+
+
+@register_proposer("diffusion")
+class DiffusionProposer(PoolProposer):
+    """Pool from the graph-diffusion generator guided by the GP surrogates' posterior means
+    (classifier guidance with the surrogate as the classifier), plus mutations of the best.
+
+    The unconditional generator is the shipped checkpoint when there is one, else trained once
+    per process on the space (``DiffusionGenerator(space, seed).fit()``) and kept in memory.
+
+    Args:
+        pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps.
+    """
+
+    def __init__(self, pool_size: int = 1000, parents: int = 5, guidance: float = 2.0, steps: int = 50) -> None:
+        super().__init__(pool_size, parents)
+        self.guidance, self.steps = float(guidance), int(steps)
+
+    def config(self) -> dict[str, Any]:
+        """Pool and guidance settings."""
+        return {**super().config(), "guidance": self.guidance, "steps": self.steps}
+
+    @staticmethod
+    def generator(space: Any, seed: int = 0) -> Any:
+        """The unconditional diffusion generator for ``space`` (cached per process)."""
+        key = (space.name, int(seed))
+        if key not in _DIFFUSION_CACHE:
+            from nagen.generators.diffusion import DiffusionGenerator
+
+            try:
+                _DIFFUSION_CACHE[key] = DiffusionGenerator.pretrained(space.name)
+            except NagenError:
+                _DIFFUSION_CACHE[key] = DiffusionGenerator(space, seed=seed).fit()
+        return _DIFFUSION_CACHE[key]
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """Guided samples (half the pool) and mutations of the best (the rest)."""
+        from nagen.generators.guidance import Guide
+
+        gen = self.generator(ctx.space)
+        m = len(ctx.surrogates)
+        guides = [Guide(p, self.guidance / m, "max", name=o) for p, o in zip(ctx.surrogates, ctx.objectives) if p.differentiable]
+        samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed, guides=guides, steps=self.steps))
+        return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
+
+
+#: built-in method names
+METHODS = ("bo", "opgfn", "diffusion", "re", "random")
+
+
+# ---------------------------------------------------------------------------------- study
+def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[str], list[str]]:
+    """(names, directions) from a name, a list of names / (name, direction) pairs, or a dict."""
+    if isinstance(objectives, str):
+        items: list[tuple[str, str | None]] = [(objectives, None)]
+    elif isinstance(objectives, Mapping):
+        items = [(str(k), v) for k, v in objectives.items()]
+    else:
+        items = []
+        for o in objectives:
+            if isinstance(o, str):
+                items.append((o, None))
+            elif isinstance(o, Sequence) and len(o) == 2:
+                items.append((str(o[0]), o[1]))
+            else:
+                raise InvalidSpecError(f"an objective is a name or (name, 'max'|'min'), got {o!r}")
+    if not items:
+        raise InvalidSpecError("a study needs at least one objective")
+    known = labeller.directions() if labeller is not None else {}
+    names, dirs = [], []
+    for name, d in items:
+        d = d or known.get(name, "max")
+        if d not in ("max", "min"):
+            raise InvalidSpecError(f"direction of objective {name!r} must be 'max' or 'min', got {d!r}")
+        names.append(name)
+        dirs.append(d)
+    if len(set(names)) != len(names):
+        raise InvalidSpecError(f"objective names must be distinct, got {names}")
+    return names, dirs
+
+
+class Study:
+    """A resumable, parallel-safe BO-NAS study stored in SQLite.
+
+    Args:
+        space: search space (name or ``SearchSpace``).
+        objectives: an objective name, names, ``(name, "max"|"min")`` pairs or ``{name: direction}``
+            (directions default to the labeller's, else ``"max"``).
+        labeller: what pays for labels (:mod:`nagen.labellers`); may be None when re-opening a
+            study whose labeller can be rebuilt from storage (table labellers).
+        proposer: ``"bo"`` (default), ``"opgfn"``, ``"diffusion"``, ``"re"``, ``"random"`` or a
+            ``Proposer`` instance.
+        storage: ``sqlite:///path``, a path, or a ``SQLiteStorage``.
+        name: study name; default derived from space, objectives, method and seed, so the same
+            arguments re-open (and resume) the same study.
+        seed: seeds every round (with the number of trials so far).
+        executor: ``"process"`` (default), ``"inline"``, ``"ray"`` or an ``Executor``.
+        timeout: seconds allowed per label (None: no limit).
+        n_initial: random labels before the first surrogate fit (>= 2 for surrogate methods).
+        max_acquisition_pool: when a pool is larger, the acquisition is evaluated only on the
+            union of the top candidates by posterior mean and by upper confidence bounds
+            (``mean + beta * std``, ``beta`` in 0.5, 1, 2, 3), which contains the maximisers of
+            expected improvement for any incumbent (EI grows with both mean and std).
+        mc_samples: quasi-MC samples of the acquisition.
+        surrogate: ``"gp"`` (onehot GP) or ``"gp+zc"`` (onehot plus the data-free zero-cost
+            proxies synflow and params as GP inputs; they are computed from the untrained
+            network, so they cost no label; on NB201 they come from the shipped table).
+        initial: ``"random"`` first labels, or ``"zc"``: the best by synflow among
+            ``20 * n_initial`` random unlabelled cells (a data-free prior, again no labels).
+        executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).
+
+    Raises:
+        DuplicateStudyError: ``name`` exists in ``storage`` with another configuration.
+        StorageVersionError: the storage was written by another schema version.
+    """
+
+    def __init__(
+        self,
+        space: Any,
+        objectives: Any,
+        labeller: Labeller | None = None,
+        proposer: str | Proposer = "bo",
+        storage: Any = "sqlite:///nagen.db",
+        name: str | None = None,
+        seed: int = 0,
+        *,
+        executor: Any = "process",
+        timeout: float | None = None,
+        n_initial: int = 5,
+        max_acquisition_pool: int = 512,
+        mc_samples: int = 128,
+        surrogate: str = "gp",
+        initial: str = "random",
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        import nagen.spaces
+
+        self.space = nagen.spaces.get(space)
+        self.labeller = labeller
+        self.objectives, self.directions = _objective_spec(objectives, labeller)
+        self.proposer = get_proposer(proposer)
+        self.seed = int(seed)
+        if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):
+            raise InvalidSpecError(f"n_initial must be >= 2 for surrogate methods (a GP needs 2 labels), got {n_initial}")
+        self.n_initial = int(n_initial)
+        self.max_acquisition_pool = int(max_acquisition_pool)
+        self.mc_samples = int(mc_samples)
+        if surrogate not in SURROGATES:
+            raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
+        if initial not in ("random", "zc"):
+            raise InvalidSpecError(f"could not resolve initial design {initial!r} among choices {{'random', 'zc'}}")
+        self.surrogate, self.initial = surrogate, initial
+        self.storage: SQLiteStorage = get_storage(storage)
+        self._executor_spec = executor
+        self._executor_options = dict(executor_options or {})
+        self.timeout = timeout
+        if self.labeller is None and name is not None and name in self.storage.study_names():
+            spec = self.storage.study_config(name).get("labeller")
+            self.labeller = from_spec(spec) if spec else None
+        config = self._config()
+        self.name = name or self._default_name(config)
+        self.storage.create_study(self.name, config)
+
+    def _config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "space": self.space.name,
+            "objectives": self.objectives,
+            "directions": self.directions,
+            "seed": self.seed,
+            "method": self.proposer.name or type(self.proposer).__name__,
+            "proposer": self.proposer.config(),
+            "n_initial": self.n_initial,
+            "surrogate": self.surrogate,
+            "initial": self.initial,
+        }
+        spec = self.labeller.spec() if self.labeller is not None else None
+        if spec is not None:
+            cfg["labeller"] = spec
+        return cfg
+
+    def _default_name(self, config: Mapping[str, Any]) -> str:
+        digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.space.name}-{'+'.join(self.objectives)}-{config['method']}-seed{self.seed}-{digest}"
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, space={self.space.name!r}, objectives={self.objectives}, trials={len(self.trials)})"
+
+    # ------------------------------------------------------------------ results
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial (running, complete, failed) in trial order, read from storage."""
+        return self.storage.trials(self.name)
+
+    @property
+    def history(self) -> list[TrialRecord]:
+        """Finished trials (complete and failed) in trial order."""
+        return [t for t in self.trials if t.state != "running"]
+
+    def _signed(self, trials: Sequence[TrialRecord]) -> np.ndarray:
+        """``n x k`` values of complete trials, signed so every column is maximised."""
+        sign = np.array([1.0 if d == "max" else -1.0 for d in self.directions])
+        if not trials:
+            return np.zeros((0, len(self.objectives)))
+        return np.array([[t.values[o] for o in self.objectives] for t in trials], dtype=np.float64) * sign
+
+    @property
+    def best(self) -> TrialRecord:
+        """The best complete trial (single objective; first one on ties).
+
+        Raises:
+            StudyError: no complete trial yet, or several objectives (use :attr:`front`).
+        """
+        if len(self.objectives) > 1:
+            raise StudyError(f"study {self.name!r} has {len(self.objectives)} objectives; use study.front for the Pareto front")
+        done = [t for t in self.trials if t.state == "complete"]
+        if not done:
+            raise StudyError(f"study {self.name!r} has no complete trial yet; call optimize(budget) first")
+        return done[int(np.argmax(self._signed(done)[:, 0]))]
+
+    @property
+    def front(self) -> list[TrialRecord]:
+        """Complete trials no other complete trial dominates (all of them optimal for one objective)."""
+        done = [t for t in self.trials if t.state == "complete"]
+        if not done:
+            return []
+        return [t for t, keep in zip(done, _non_dominated(self._signed(done))) if keep]
+
+    # ------------------------------------------------------------------ the loop
+    def optimize(self, budget: int, batch_size: int = 1, progress: bool = False) -> Study:
+        """Label until the study holds ``budget`` trials in total (complete or failed); returns ``self``.
+
+        ``budget`` counts the study's trials across all sessions and processes, so calling
+        ``optimize(50)`` on a study re-opened after 30 labels pays for 20 more, and two
+        processes calling ``optimize(50)`` on one study share the 50.
+
+        Args:
+            budget: total number of trials.
+            batch_size: ``q``, architectures proposed and labelled together per round.
+            progress: show a tqdm bar.
+
+        Raises:
+            StudyError: no labeller (re-opened study whose labeller is not stored).
+        """
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+            raise ValueError(f"budget must be a non-negative integer, got {budget!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if self.labeller is None:
+            raise StudyError(
+                f"study {self.name!r} has no labeller; pass labeller=... (only table labellers are stored with a study)"
+            )
+        from nagen.executors import get_executor
+
+        executor = get_executor(self._executor_spec, timeout=self.timeout, **self._executor_options)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=budget, desc=f"study {self.name}", leave=False)
+        me = owner_id()
+        try:
+            # trials a killed process reserved but never labelled: finish them first, exactly as
+            # the killed run would have
+            self._label(executor, self.storage.adopt_stale(self.name, me))
+            stalls = 0
+            while True:
+                trials = self.trials
+                if bar is not None:
+                    bar.n = sum(t.state != "running" for t in trials)
+                    bar.refresh()
+                if len(trials) >= budget:
+                    break
+                q = min(int(batch_size), budget - len(trials))
+                picks = self._propose(trials, q)
+                if not picks:
+                    raise StudyError(f"study {self.name!r}: the proposer found no unlabelled architecture (space exhausted?)")
+                reserved = self.storage.reserve(
+                    self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me
+                )
+                if not reserved:
+                    # another process reserved the same candidates first: re-read and propose again
+                    stalls += 1
+                    if stalls > 100:
+                        raise StudyError(f"study {self.name!r}: 100 proposal rounds in a row were taken by other processes")
+                    continue
+                stalls = 0
+                self._label(executor, reserved)
+            # running trials of other processes still count toward the budget; wait is theirs
+        finally:
+            if bar is not None:
+                bar.n = sum(t.state != "running" for t in self.trials)
+                bar.close()
+            executor.close()
+        return self
+
+    def _label(self, executor: Any, reserved: Sequence[TrialRecord]) -> None:
+        """Label reserved trials and commit each outcome."""
+        if not reserved:
+            return
+        outcomes = executor.run(self.labeller, [t.arch for t in reserved], self.space.name, self.objectives)
+        for t, o in zip(reserved, outcomes):
+            if o.ok:
+                self.storage.finish(self.name, t.number, "complete", o.values)
+            else:
+                self.storage.finish(self.name, t.number, "failed", reason=o.reason)
+
+    def context(self, trials: Sequence[TrialRecord] | None = None) -> ProposalContext:
+        """The proposal context of the next round (for custom proposers and debugging)."""
+        trials = self.trials if trials is None else list(trials)
+        parse = self.space.parse
+        done = [t for t in trials if t.state == "complete"]
+        return ProposalContext(
+            space=self.space,
+            objectives=list(self.objectives),
+            directions=list(self.directions),
+            archs=[parse(t.arch) for t in done],
+            Y=self._signed(done),
+            failed=[parse(t.arch) for t in trials if t.state == "failed"],
+            exclude={t.hash for t in trials},
+            pending=[parse(t.arch) for t in trials if t.state == "running"],
+            seed=round_seed(self.seed, len(trials)),
+        )
+
+    def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:
+        ctx = self.context(trials)
+        n_done = len(ctx.archs)
+        if not self.proposer.uses_surrogate:
+            return self.proposer.propose(ctx, q)[:q]
+        if n_done < max(self.n_initial, 2):
+            n = min(q, max(self.n_initial, 2) - n_done)
+            if self.initial == "zc":
+                cands = ctx.random(20 * self.n_initial, salt=6)
+                score = _proxy_features(self.space, cands)[:, 0]
+                return [cands[i] for i in np.argsort(-score, kind="stable")[:n]]
+            return self.proposer.initial(ctx, n)[:q] or ctx.random(q, salt=5)
+        with _torch_round(ctx.seed):
+            ctx.surrogates = self._fit_surrogates(ctx)
+            pending = {p.canonical_hash() for p in ctx.pending}
+            pool = [a for a in ctx.unlabelled(self.proposer.propose(ctx, q)) if a.canonical_hash() not in pending]
+            if len(pool) <= q:
+                return pool
+            return self._acquire(ctx, pool, q)
+
+    def _fit_surrogates(self, ctx: ProposalContext) -> list[Any]:
+        """One GP per objective on the signed values (seeded by the round)."""
+        return [
+            _make_surrogate(self.surrogate, self.space, ctx.seed).fit(ctx.archs, ctx.Y[:, j]) for j in range(ctx.Y.shape[1])
+        ]
+
+    def _prefilter(self, ctx: ProposalContext, pool: list[ArchGraph], X: Any) -> Any:
+        """Indices (sorted) of the pool rows the acquisition is evaluated on."""
+        import torch
+
+        if len(pool) <= self.max_acquisition_pool:
+            return torch.arange(len(pool))
+        k = ctx.Y.shape[1]
+        scores = []
+        with torch.no_grad():
+            for p in ctx.surrogates:
+                means, stds = [], []
+                for i in range(0, len(X), 4096):
+                    # b x 1 x d: marginals only, never the b x b joint covariance
+                    post = p.model.posterior(X[i : i + 4096].unsqueeze(-2))
+                    means.append(post.mean.reshape(-1))
+                    stds.append(post.variance.clamp_min(0).sqrt().reshape(-1))
+                mu, sd = torch.cat(means), torch.cat(stds)
+                scores.append([mu + beta * sd for beta in (0.0, 0.5, 1.0, 2.0, 3.0)])
+        keep: set[int] = set()
+        per = max(1, self.max_acquisition_pool // (5 * k + (4 if k > 1 else 0)))
+        for obj in scores:
+            for s in obj:
+                keep.update(torch.topk(s, min(per, len(s))).indices.tolist())
+        if k > 1:  # random Chebyshev scalarisations cover the middle of the front
+            gen = torch.Generator().manual_seed(ctx.seed)
+            S = torch.stack([obj[2] for obj in scores], -1)  # [n, k] UCB(beta=1)
+            S = (S - S.min(0).values) / (S.max(0).values - S.min(0).values).clamp_min(1e-12)
+            for _ in range(4):
+                w = torch.rand(k, generator=gen)
+                w = w / w.sum()
+                keep.update(torch.topk((w * S).min(-1).values, min(per, len(S))).indices.tolist())
+        return torch.tensor(sorted(keep))
+
+    def _acquire(self, ctx: ProposalContext, pool: list[ArchGraph], q: int) -> list[ArchGraph]:
+        """``q`` pool members maximising the (hypervolume) noisy expected improvement."""
+        import torch
+        from botorch.optim import optimize_acqf_discrete
+        from botorch.sampling import SobolQMCNormalSampler
+
+        first = ctx.surrogates[0]
+        X = first.features(pool)  # [n_pool, d] float64
+        idx = self._prefilter(ctx, pool, X)
+        choices = X[idx]
+        X_base = first.features(ctx.archs)
+        X_pending = first.features(ctx.pending) if ctx.pending else None
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=ctx.seed)
+        if len(ctx.surrogates) == 1:
+            from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+
+            acq = qLogNoisyExpectedImprovement(
+                first.model, X_baseline=X_base, sampler=sampler, X_pending=X_pending, prune_baseline=True, cache_root=False
+            )
+        else:
+            from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+            from botorch.models import ModelListGP
+
+            Y = torch.as_tensor(ctx.Y)
+            span = (Y.max(0).values - Y.min(0).values).clamp_min(1e-9)
+            ref = Y.min(0).values - 0.1 * span  # just worse than every label seen
+            from botorch.sampling.list_sampler import ListSampler
+
+            samplers = [
+                SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=ctx.seed + j)
+                for j in range(len(ctx.surrogates))
+            ]
+            acq = qLogNoisyExpectedHypervolumeImprovement(
+                ModelListGP(*[p.model for p in ctx.surrogates]),
+                ref_point=ref.tolist(),
+                X_baseline=X_base,
+                sampler=ListSampler(*samplers),
+                X_pending=X_pending,
+                prune_baseline=True,
+                cache_root=False,
+            )
+        with torch.no_grad():
+            cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=256, unique=True)
+        rows = {tuple(r): int(i) for i, r in zip(idx.tolist(), choices.tolist())}
+        out = []
+        for r in cand.tolist():
+            i = rows.get(tuple(r))
+            if i is None:  # float round trip failed: nearest choice
+                i = int(idx[int(torch.cdist(torch.tensor([r], dtype=choices.dtype), choices).argmin())])
+            out.append(pool[i])
+        return out
+
+
+def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labeller | None = None, **options: Any) -> Study:
+    """Re-open a stored study by name (its space, objectives, method, seed come from storage).
+
+    Args:
+        name: the study name.
+        storage: where it is stored.
+        labeller: needed to continue labelling unless the stored study has a table labeller.
+        options: other ``Study`` keyword arguments (executor, timeout, ...).
+
+    Raises:
+        StudyNotFoundError: no such study (the message lists the stored ones).
+    """
+    store = get_storage(storage)
+    cfg = store.study_config(name)
+    method = cfg["method"]
+    proposer: str | Proposer = method
+    if method in _PROPOSERS:
+        proposer = _PROPOSERS[method](**cfg.get("proposer", {}))
+    elif "proposer" not in options:
+        raise StudyError(f"study {name!r} used proposer {method!r}, which is not registered; pass proposer=...")
+    if labeller is None and cfg.get("labeller"):
+        labeller = from_spec(cfg["labeller"])
+    return Study(
+        cfg["space"],
+        list(zip(cfg["objectives"], cfg["directions"])),
+        labeller,
+        proposer=options.pop("proposer", proposer),
+        storage=store,
+        name=name,
+        seed=cfg["seed"],
+        n_initial=cfg["n_initial"],
+        surrogate=cfg.get("surrogate", "gp"),
+        initial=cfg.get("initial", "random"),
+        **options,
+    )

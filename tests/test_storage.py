@@ -1,0 +1,115 @@
+"""SQLite study storage: URLs, schema version, atomic reservations, immutability, stale trials."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from nagen.storage import (
+    DuplicateStudyError,
+    SQLiteStorage,
+    StorageError,
+    StorageVersionError,
+    StudyNotFoundError,
+    get_storage,
+)
+
+
+@pytest.fixture(params=["file", "path", "memory"])
+def store(request, tmp_path):
+    """Every storage mode runs the same tests (Optuna's STORAGE_MODES)."""
+    if request.param == "file":
+        return SQLiteStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    if request.param == "path":
+        return SQLiteStorage(tmp_path / "b.db")
+    return SQLiteStorage("sqlite:///:memory:")
+
+
+def test_create_reopen_and_conflict(store):
+    cfg = {"space": "nb201", "seed": 0}
+    assert store.create_study("s", cfg) == cfg
+    assert store.create_study("s", cfg) == cfg  # re-open: same config
+    with pytest.raises(DuplicateStudyError, match="seed: stored 0, given 1"):
+        store.create_study("s", {"space": "nb201", "seed": 1})
+    assert store.study_names() == ["s"]
+    with pytest.raises(StudyNotFoundError, match="stored studies are"):
+        store.study_config("nope")
+
+
+def test_reserve_dedups_by_hash_and_respects_budget(store):
+    store.create_study("s", {})
+    got = store.reserve("s", [("a", "h1"), ("b", "h2"), ("a2", "h1")], budget=10)
+    assert [(t.number, t.arch) for t in got] == [(0, "a"), (1, "b")]  # h1 twice: reserved once
+    assert store.reserve("s", [("c", "h2")]) == []  # equivalent to a reserved trial
+    got = store.reserve("s", [("c", "h3"), ("d", "h4")], budget=3)
+    assert [t.arch for t in got] == ["c"]  # budget counts every trial
+
+
+def test_finish_is_committed_and_immutable(store):
+    store.create_study("s", {})
+    (t,) = store.reserve("s", [("a", "h1")])
+    store.finish("s", t.number, "complete", {"acc": 90.5})
+    (r,) = store.trials("s")
+    assert r.state == "complete" and r.values == {"acc": 90.5} and r.finished is not None
+    with pytest.raises(StorageError, match="immutable"):
+        store.finish("s", t.number, "failed", reason="x")
+    with pytest.raises(ValueError, match="finite"):
+        (u,) = store.reserve("s", [("b", "h2")])
+        store.finish("s", u.number, "complete", {"acc": float("nan")})
+    store.finish("s", u.number, "failed", reason="boom")
+    assert [t.state for t in store.trials("s")] == ["complete", "failed"]
+    assert store.trials("s", ["failed"])[0].reason == "boom"
+
+
+def test_adopts_running_trials_of_dead_processes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    store = SQLiteStorage(url)
+    store.create_study("s", {})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    import socket
+
+    store.reserve("s", [("a", "h1")], owner=f"{socket.gethostname()}:{pid}")  # that process has exited
+    store.reserve("s", [("b", "h2")], owner="otherhost:1")  # cannot be checked: assumed alive
+    adopted = store.adopt_stale("s")
+    assert [t.arch for t in adopted] == ["a"]
+    assert store.adopt_stale("s") == []
+
+
+def test_schema_version_mismatch_names_the_fix(tmp_path):
+    path = tmp_path / "old.db"
+    SQLiteStorage(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE nagen_schema SET version = 0")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageVersionError, match=r"schema version 0.*s\.upgrade\("):
+        SQLiteStorage(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE nagen_schema SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageVersionError, match="pip install -U nagen"):
+        SQLiteStorage(path)
+
+
+def test_bad_urls():
+    with pytest.raises(StorageError, match="SQLite only"):
+        SQLiteStorage("postgresql://u@h/db")
+    with pytest.raises(StorageError, match="does not exist"):
+        SQLiteStorage("sqlite:///no/such/folder/x.db")
+    assert isinstance(get_storage("sqlite:///:memory:"), SQLiteStorage)
+
+
+def test_pickle_reopens(tmp_path):
+    import pickle
+
+    store = SQLiteStorage(tmp_path / "p.db")
+    store.create_study("s", {"k": 1})
+    again = pickle.loads(pickle.dumps(store))
+    assert again.study_config("s") == {"k": 1}
+    with pytest.raises(StorageError, match="in-memory"):
+        pickle.dumps(SQLiteStorage("sqlite:///:memory:"))

@@ -1,0 +1,213 @@
+"""Studies: BO rounds, failures, multi-objective, resuming after SIGKILL, two processes on one study."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import nagen.spaces
+from nagen.errors import InvalidSpecError
+from nagen.labellers import CallableLabeller, TableLabeller
+from nagen.storage import DuplicateStudyError
+from nagen.study import Study, load_study, round_seed
+
+NB201 = nagen.spaces.get("nb201")
+
+
+def n_convs(arch):
+    convs = sum(op.startswith("nor_conv") for op in arch.ops)
+    if convs == 0:
+        raise RuntimeError("no conv")
+    return float("nan") if convs == 6 else float(convs)
+
+
+def _unique(study):
+    hashes = [t.hash for t in study.trials]
+    return len(hashes) == len(set(hashes))
+
+
+def test_bo_study_labels_new_cells_and_resumes_by_name(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    lab = TableLabeller("nb201", "cifar10_test")
+    st = Study("nb201", "cifar10_test", lab, storage=url, name="c10", seed=3, executor="inline", n_initial=3)
+    st.optimize(6, batch_size=2)
+    assert len(st.history) == 6 and _unique(st)
+    assert all(t.state == "complete" for t in st.history)
+    assert st.best.values["cifar10_test"] == max(t.values["cifar10_test"] for t in st.history)
+    first = [t.arch for t in st.history]
+    # re-open by name (labeller rebuilt from storage) and pay for two more labels
+    again = load_study("c10", url, executor="inline")
+    again.optimize(8)
+    assert [t.arch for t in again.history[:6]] == first
+    assert len(again.history) == 8 and _unique(again)
+    with pytest.raises(DuplicateStudyError, match="seed"):
+        Study("nb201", "cifar10_test", lab, storage=url, name="c10", seed=4)
+
+
+def test_failures_are_recorded_and_the_study_continues():
+    st = Study(
+        "nb201", "v", CallableLabeller(n_convs), proposer="random", storage="sqlite:///:memory:", seed=0, executor="inline"
+    )
+    st.optimize(40)
+    failed = [t for t in st.history if t.state == "failed"]
+    assert len(st.history) == 40 and failed
+    assert {t.reason.split(":")[0] for t in failed} <= {"labeller raised RuntimeError", "labeller returned nan for 'v'"}
+    assert _unique(st)
+
+
+@pytest.mark.parametrize("method", ["re", "random"])
+def test_direct_methods(method):
+    st = Study(
+        "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=method,
+        storage="sqlite:///:memory:", seed=1, executor="inline",
+    )
+    st.optimize(25)
+    assert len(st.history) == 25 and _unique(st)
+
+
+def test_multi_objective_front():
+    lab = TableLabeller("nb201", ["cifar10_test", "params"])
+    st = Study(
+        "nb201", ["cifar10_test", "params"], lab, storage="sqlite:///:memory:", seed=0, executor="inline", n_initial=4,
+        max_acquisition_pool=64, mc_samples=32,  # small: this checks the wiring, not the optimiser
+    )
+    assert st.directions == ["max", "min"]
+    st.optimize(6, batch_size=2)  # the last round runs qLogNEHVI
+    front = st.front
+    assert front and _unique(st)
+    for a in front:
+        for b in st.history:
+            assert not (b.values["cifar10_test"] > a.values["cifar10_test"] and b.values["params"] < a.values["params"])
+    with pytest.raises(Exception, match="front"):
+        st.best
+
+
+def test_opgfn_proposer_when_available():
+    pytest.importorskip("nagen.generators.opgfn")
+    st = Study(
+        "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="opgfn",
+        storage="sqlite:///:memory:", seed=0, executor="inline", n_initial=3,
+    )
+    st.optimize(4)
+    assert len(st.history) == 4 and _unique(st)
+
+
+def test_diffusion_proposer_with_a_small_generator():
+    from nagen.generators.diffusion import DiffusionGenerator
+    from nagen.study import _DIFFUSION_CACHE
+
+    # a tiny, briefly trained generator stands in for the full one (the proposer caches per space)
+    key = ("nb201", 0)
+    saved = _DIFFUSION_CACHE.get(key)
+    _DIFFUSION_CACHE[key] = DiffusionGenerator("nb201", hidden=16, layers=1, seed=0).fit(NB201.sample(200, 0), steps=20)
+    try:
+        from nagen.study import DiffusionProposer
+
+        st = Study(
+            "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"),
+            proposer=DiffusionProposer(pool_size=40, steps=5), storage="sqlite:///:memory:", seed=0, executor="inline",
+            n_initial=3,
+        )
+        st.optimize(4)
+        assert len(st.history) == 4 and _unique(st)
+    finally:
+        if saved is None:
+            _DIFFUSION_CACHE.pop(key, None)
+        else:
+            _DIFFUSION_CACHE[key] = saved
+
+
+def test_bad_arguments():
+    lab = TableLabeller("nb201", "cifar10_test")
+    with pytest.raises(InvalidSpecError, match="among choices"):
+        Study("nb201", "cifar10_test", lab, proposer="nope", storage="sqlite:///:memory:")
+    with pytest.raises(InvalidSpecError, match="n_initial"):
+        Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", n_initial=1)
+    assert round_seed(0, 5) == round_seed(0, 5) != round_seed(0, 6)
+
+
+CHILD = """
+import sys, time
+import nagen.benchmarks
+from nagen.labellers import CallableLabeller
+from nagen.study import Study
+
+TABLE = nagen.benchmarks.load("nb201")
+
+def label(arch):
+    time.sleep({sleep})  # slow enough to be killed mid-label
+    return TABLE.query(arch, "cifar10_test")
+
+st = Study("nb201", "cifar10_test", CallableLabeller(label), storage=sys.argv[1], name="k", seed=7,
+           executor="inline", n_initial=3)
+st.optimize({budget}, batch_size=2)
+"""
+
+
+def _complete(db):
+    try:
+        with sqlite3.connect(db, timeout=30) as c:
+            return c.execute("SELECT COUNT(*) FROM trials WHERE state = 'complete'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _run_child(tmp_path, db, budget, sleep):
+    script = tmp_path / f"child_{sleep}.py"
+    script.write_text(textwrap.dedent(CHILD.format(budget=budget, sleep=sleep)))
+    return subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}"], stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow  # three interpreters, each importing torch and BoTorch
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    budget = 9
+    # uninterrupted reference, same code path, its own database
+    ref_db = tmp_path / "ref.db"
+    ref = _run_child(tmp_path, ref_db, budget, 0.0)
+    # the victim: killed with SIGKILL while labelling, after some labels were committed
+    db = tmp_path / "kill.db"
+    victim = _run_child(tmp_path, db, budget, 0.4)
+    deadline = time.time() + 120
+    while _complete(db) < 4 and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.15)  # inside the next label's sleep
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert ref.wait(timeout=180) == 0, ref.stderr.read()
+    killed_at = _complete(db)
+    assert 4 <= killed_at < budget
+    # resume: the same code, which adopts the killed process's reserved trials
+    resumed = _run_child(tmp_path, db, budget, 0.0)
+    assert resumed.wait(timeout=180) == 0, resumed.stderr.read()
+    from nagen.storage import SQLiteStorage
+
+    a = SQLiteStorage(ref_db).trials("k")
+    b = SQLiteStorage(db).trials("k")
+    assert [(t.number, t.arch, t.state, t.values) for t in b] == [(t.number, t.arch, t.state, t.values) for t in a]
+    assert len(b) == budget and len({t.hash for t in b}) == budget
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study(tmp_path):
+    db = tmp_path / "two.db"
+    script = tmp_path / "two.py"
+    script.write_text(textwrap.dedent(CHILD.format(budget=12, sleep=0.05)).replace('executor="inline", n_initial=3', 'executor="inline", n_initial=3, proposer="re"'))
+    procs = [subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}"], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=240) == 0, p.stderr.read()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = c.execute("SELECT number, hash, state, owner FROM trials WHERE study = 'k'").fetchall()
+    assert len(rows) == 12
+    assert len({r[1] for r in rows}) == 12  # no architecture labelled twice
+    assert {r[2] for r in rows} == {"complete"}
+    assert sorted(r[0] for r in rows) == list(range(12))
+    assert len({r[3] for r in rows}) == 2  # both processes labelled
