@@ -13,6 +13,7 @@ guides sampling and the exact count filters the result.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +38,10 @@ class Generated:
 
 
 class GenerationResult(list):
-    """A list of ``Generated`` plus how it was made (``labels_used``, ``stats``, ``method``)."""
+    """A list of ``Generated`` plus how it was made (``labels_used``, ``device_measurements``, ``stats``, ``method``)."""
 
     labels_used: int = 0
+    device_measurements: int = 0
     method: str = ""
     stats: Any = None
 
@@ -61,6 +63,26 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     return G.get(method, space, seed=seed).fit()
 
 
+_META_LATENCY: dict[tuple[str, str, int], Any] = {}
+
+
+def _meta_latency(table: Any, metric: str, seed: int, progress: bool) -> Any:
+    """A ``LatencyPredictor`` meta-trained on HELP's source devices other than ``metric``'s
+    (cached per process: meta-training takes about a minute on one CPU core)."""
+    from nagen.predictors.latency import HELP_META_TRAIN, HELP_VALIDATION, LatencyPredictor
+
+    key = (table.name, metric, seed)
+    if key not in _META_LATENCY:
+        device = metric[4:-3]
+        sources = [d for d in HELP_META_TRAIN if d != device]
+        validation = [d for d in HELP_VALIDATION if d != device]
+        model = LatencyPredictor(table.space, seed=seed)
+        _META_LATENCY[key] = model.meta_fit(table, sources, validation=validation, held_out=(device,), progress=progress)
+    cached = _META_LATENCY[key]
+    # adapt() changes the model, so hand out copies; the space is shared, not copied (guides check identity)
+    return copy.deepcopy(cached, memo={id(cached.space): cached.space})
+
+
 def generate(
     space: Any = "nb201",
     n: int = 100,
@@ -73,6 +95,7 @@ def generate(
     constraint_scale: float = 1.0,
     benchmark: str | None = None,
     guide_labels: int = 100,
+    device_samples: int | None = None,
     steps: int | None = None,
     generator: Any = None,
     progress: bool = False,
@@ -95,6 +118,11 @@ def generate(
             on NB201 weight 1 keeps the accuracy of filter-only sampling and needs ~5x fewer draws).
         benchmark: table that labels metric guides (default: the space's own table).
         guide_labels: labelled random cells used to fit each metric predictor (labels paid).
+        device_samples: for a latency constraint (a ``lat_<device>_ms`` column): adapt the
+            few-shot ``LatencyPredictor`` (meta-trained on HELP's source devices, never on the
+            constrained one) from this many measurements on the device, chosen by its
+            ``reference_archs``; they are paid and reported as ``device_measurements``. Without
+            it, a latency constraint fits a cost GNN on ``guide_labels`` measured cells.
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
         generator: an already fitted generator to use instead of the default for ``method``.
         progress: show progress bars.
@@ -124,6 +152,8 @@ def generate(
                 raise UnknownMetricError(
                     f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
                 )
+    if device_samples is not None and (isinstance(device_samples, bool) or not isinstance(device_samples, int) or device_samples < 2):
+        raise InvalidGuidanceError(f"device_samples must be an integer >= 2, got {device_samples!r}")
     for m, v in constraints.items():
         if not isinstance(v, (int, float)) or not np.isfinite(v):
             raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")
@@ -146,6 +176,16 @@ def generate(
         kind = "cost" if table.direction(metric) == "min" else "gnn"
         return P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
 
+    device_measurements = 0
+
+    def latency_predictor(metric: str) -> Any:
+        nonlocal device_measurements
+        assert table is not None and device_samples is not None
+        pred = _meta_latency(table, metric, rng_seed, progress)
+        ref = pred.reference_archs(device_samples)
+        device_measurements += len(ref)
+        return pred.adapt(dict(zip(ref, table.query_many(ref, metric))))
+
     guides: list[Guide] = []
     for g in guide_items:
         if isinstance(g, Guide):
@@ -165,7 +205,9 @@ def generate(
         else:
             assert table is not None
             target = "le" if table.direction(m) == "min" else "ge"
-            guides.append(Guide(metric_predictor(m), constraint_scale, target, float(bound), hard=True, name=m))
+            few_shot = device_samples is not None and m.startswith("lat_") and m.endswith("_ms")
+            pred = latency_predictor(m) if few_shot else metric_predictor(m)
+            guides.append(Guide(pred, constraint_scale, target, float(bound), hard=True, name=m))
 
     gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     uses_steps = method == "diffusion" or generator is not None and hasattr(generator, "sample_state")
@@ -176,6 +218,7 @@ def generate(
         Generated(a, sp.format(a), {k: float(v[i]) for k, v in preds.items()}) for i, a in enumerate(archs)
     )
     result.labels_used = labels_used
+    result.device_measurements = device_measurements
     result.method = method
     result.stats = gen.last_stats
     return result

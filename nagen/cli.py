@@ -120,6 +120,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         scale=args.scale,
         constraint_scale=args.constraint_scale,
         guide_labels=args.guide_labels,
+        device_samples=args.device_samples,
         steps=args.steps,
         progress=not args.quiet,
     )
@@ -130,7 +131,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     if st is not None and not args.quiet:
         sys.stderr.write(
             f"nagen: {len(result)} architectures, validity {st.validity:.3f}, {st.filtered} filtered, "
-            f"{result.labels_used} labels used, {st.seconds:.1f} s\n"
+            f"{result.labels_used} labels used, {result.device_measurements} device measurements, {st.seconds:.1f} s\n"
         )
 
 
@@ -329,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
     sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor")
+    sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
