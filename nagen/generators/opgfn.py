@@ -10,7 +10,23 @@ Design with GFlowNets", ICML 2022 (the active loop and the raw-reward baseline).
   tree: ``P_B = 1`` and trajectory balance reads ``log Z + sum_t log P_F(a_t | s_t) = log R(x)``.
   Validity rules that depend on earlier slots (mbv3: a stage's first two blocks are never
   ``skip``; ``skip`` is only followed by ``skip``) are forward masks, so every sample is valid.
-  Variable-DAG spaces (nb101, variable custom specs) raise ``UnsupportedSpaceError``.
+  Variable-DAG spaces (nb101, variable custom specs) are built by a fixed schedule of
+  decisions (``_DagProcess``): for node slot ``k = 1..N-2`` in order, its op or ``stop`` (no
+  more nodes), then one keep/drop decision per candidate edge ``i -> k`` from each earlier
+  node ``i < k``; last, one decision per candidate edge ``i -> output``. Edges only run from
+  earlier to later slots, so the graph is a DAG by construction. Masks force an incoming edge
+  on every node (reachable from the input) and an edge to the output from every node left
+  without a successor (reaches the output), and allow a decision only while the cheapest
+  completion still fits ``space.max_edges`` and reaches the space's fewest nodes; that bound is
+  exact, so on nb101 and custom specs every valid cell is reachable and every terminal is
+  valid (the tests check ``sum P(x) = 1`` over an enumerated space). The decision order is
+  fixed and after ``stop`` the remaining decisions are forced (probability 1), so again each
+  terminal has exactly one trajectory, ``P_B = 1`` and TB is exact; the price is that the
+  policy cannot exploit graph symmetries (isomorphic relabellings are distinct terminals, as
+  they are distinct ``ArchGraph`` objects of the space). The state, and the reward model's
+  input, is the vector of decisions (``-1`` = not made yet). For other variable spaces, whose
+  extra rules the masks may miss, invalid terminals get ``log R = -25`` (reward ~ 0) in
+  training and are dropped and counted in ``last_stats.reasons`` when sampling.
 * **Order-preserving reward.** A small MLP ``f(x)`` on slot one-hots, trained only on
   comparisons among labelled architectures: for random subsets ``S`` of the labelled set the
   OP-GFN listwise loss ``CE(1[x in best(S)] / |best(S)|, softmax_S f)``, where ``best(S)`` is
@@ -54,7 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidTrainingDataError, NagenError, NotFittedError
+from nagen.errors import InvalidArchitectureError, InvalidTrainingDataError, NagenError, NotFittedError
 from nagen.generators import register
 from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
@@ -63,6 +79,17 @@ from nagen.graph import ArchGraph
 __all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "RewardModel"]
 
 _REWARDS = ("order", "raw", "uniform")
+#: ``log R`` of an invalid terminal (variable-DAG spaces whose rules the masks may not cover)
+_INVALID_LOG_REWARD = -25.0
+
+
+def _min_nodes(space: Any) -> int:
+    """Fewest nodes (input and output included) of a variable-topology space's architectures."""
+    for attr in ("min_nodes", "_min_nodes"):
+        v = getattr(space, attr, None)
+        if isinstance(v, int) and v >= 2:
+            return v
+    return 2
 
 
 class UnsupportedSpaceError(NagenError, ValueError):
@@ -167,6 +194,143 @@ def _env_class() -> type:
     return SlotFillingEnv
 
 
+# ---------------------------------------------------------------------- variable-DAG construction
+class _DagProcess:
+    """The fixed decision schedule that builds a variable-topology cell (see the module docstring).
+
+    Node slots ``1..N-2`` (``N = space.max_nodes``) in order: one *op* decision (an op, or
+    ``STOP``: this node and every later one are absent), then one *edge* decision per earlier
+    slot ``i < k`` (``NO``/``YES`` for edge ``i -> k``); last, one edge decision per slot
+    ``i < N-1`` for the output (``i -> out``). After a ``STOP`` the remaining decisions are
+    forced (``STOP``/``NO``, probability 1), so every trajectory has the same length ``D`` and a
+    terminal's decision vector ``[D]`` is its state; the order is fixed, so each terminal has
+    exactly one trajectory. Masks keep every terminal valid: the graph is a DAG because edges
+    only go from earlier to later slots; a node's edge decisions force at least one incoming
+    edge (so it is reachable from the input); the output's decisions force an edge from every
+    node with no successor yet (so every node reaches the output); and every decision is
+    allowed only if the cheapest completion still fits ``max_edges`` and reaches ``min_nodes``
+    (an exact bound, so no reachable state is a dead end and no valid cell is masked out).
+    """
+
+    def __init__(self, n_nodes: int, n_ops: int, max_edges: int, min_nodes: int) -> None:
+        self.N, self.n_ops = n_nodes, n_ops
+        self.E, self.min_nodes = max_edges, min_nodes
+        self.STOP, self.NO, self.YES = n_ops, n_ops + 1, n_ops + 2
+        self.n_actions = n_ops + 3
+        # decision t: (kind, node, src); kind 0: op of `node`; 1: edge src -> node; 2: edge src -> output
+        sched: list[tuple[int, int, int]] = []
+        for k in range(1, n_nodes - 1):
+            sched.append((0, k, -1))
+            sched.extend((1, k, i) for i in range(k))
+        sched.extend((2, n_nodes - 1, i) for i in range(n_nodes - 1))
+        self.kind, self.node, self.src = (list(c) for c in zip(*sched))
+        self.D = len(sched)
+
+    # ------------------------------------------------------------------ running state
+    def init(self, B: int) -> dict[str, torch.Tensor]:
+        present = torch.zeros(B, self.N, dtype=torch.bool)
+        present[:, 0] = True
+        return {
+            "present": present,  # [B, N] slot holds a node (output slot excluded)
+            "succ": torch.zeros(B, self.N, dtype=torch.bool),  # [B, N] node has a successor
+            "has_in": torch.zeros(B, dtype=torch.bool),  # [B] the node being wired has an in-edge
+            "edges": torch.zeros(B, dtype=torch.long),  # [B] edges so far
+        }
+
+    def mask(self, st: dict[str, torch.Tensor], t: int) -> torch.Tensor:
+        """``[B, n_actions]`` bool: allowed actions at decision ``t`` given the running state."""
+        B = len(st["edges"])
+        m = torch.zeros(B, self.n_actions, dtype=torch.bool)
+        kind, k, i = self.kind[t], self.node[t], self.src[t]
+        present, succ, e = st["present"], st["succ"], st["edges"]
+        open_ = present & ~succ  # [B, N] nodes still needing a successor
+        if kind == 0:
+            alive = present[:, k - 1]  # no STOP before
+            open_prev = open_[:, :k].sum(-1)
+            extra = max(0, self.min_nodes - (k + 2))
+            add_ok = alive & (e + open_prev + 1 + extra <= self.E)
+            stop_ok = ~alive | torch.tensor(k + 1 >= self.min_nodes)
+            m[:, : self.n_ops] = add_ok[:, None]
+            m[:, self.STOP] = stop_ok
+            return m
+        if kind == 1:
+            alive = present[:, k]
+            open_prev = open_[:, :k].sum(-1)
+            open_i = open_[:, i]
+            open_rem = open_[:, i + 1 : k].any(-1)
+            extra = max(0, self.min_nodes - (k + 2))
+            ok = []
+            for x in (0, 1):
+                has_in = st["has_in"] | bool(x)
+                op = open_prev - (open_i.long() if x else 0)
+                cost = op + 1 + extra + (~has_in & ~open_rem).long()
+                feasible = has_in | torch.tensor(i < k - 1)
+                ok.append(feasible & (e + x + cost <= self.E))
+            m[:, self.NO] = ~alive | ok[0]
+            m[:, self.YES] = alive & ok[1]
+            return m
+        alive = present[:, i]
+        open_i = open_[:, i]
+        open_rem = open_[:, i + 1 : self.N - 1].sum(-1)
+        m[:, self.NO] = ~alive | ~open_i
+        m[:, self.YES] = alive & (e + 1 + open_rem <= self.E)
+        return m
+
+    def update(self, st: dict[str, torch.Tensor], t: int, a: torch.Tensor) -> None:
+        """Apply actions ``a [B]`` at decision ``t`` to the running state (in place)."""
+        kind, k, i = self.kind[t], self.node[t], self.src[t]
+        if kind == 0:
+            add = a < self.n_ops
+            st["present"][:, k] = add
+            st["has_in"] = torch.zeros_like(add)
+            return
+        yes = a == self.YES
+        st["succ"][:, i] |= yes
+        st["edges"] = st["edges"] + yes.long()
+        if kind == 1:
+            st["has_in"] = st["has_in"] | yes
+
+    def masks(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, D, n_actions]`` masks along the trajectories of terminal decision vectors ``x [B, D]``."""
+        st = self.init(len(x))
+        out = []
+        for t in range(self.D):
+            out.append(self.mask(st, t))
+            self.update(st, t, x[:, t])
+        return torch.stack(out, 1)
+
+    # ------------------------------------------------------------------ conversions
+    def encode(self, arch: ArchGraph, op_index: dict[str, int]) -> list[int]:
+        """The decision vector ``[D]`` of a valid cell."""
+        n = arch.num_nodes
+        present = set(arch.edges)
+        row: list[int] = []
+        for kind, k, i in zip(self.kind, self.node, self.src):
+            if kind == 0:
+                row.append(op_index[arch.ops[k]] if k <= n - 2 else self.STOP)
+            elif kind == 1:
+                row.append(self.YES if k <= n - 2 and (i, k) in present else self.NO)
+            else:
+                row.append(self.YES if i <= n - 2 and (i, n - 1) in present else self.NO)
+        return row
+
+    def decode(self, row: Sequence[int], ops: Sequence[str], first: str, last: str) -> ArchGraph:
+        """The cell of a terminal decision vector."""
+        mid: list[str] = []
+        mid_edges: list[tuple[int, int]] = []
+        out_src: list[int] = []
+        for a, kind, k, i in zip(row, self.kind, self.node, self.src):
+            a = int(a)
+            if kind == 0 and a < self.n_ops and len(mid) == k - 1:
+                mid.append(ops[a])
+            elif kind == 1 and a == self.YES and k <= len(mid):
+                mid_edges.append((i, k))
+            elif kind == 2 and a == self.YES and i <= len(mid):
+                out_src.append(i)
+        out = len(mid) + 1
+        return ArchGraph((first, *mid, last), mid_edges + [(i, out) for i in out_src])
+
+
 # ---------------------------------------------------------------------- modules
 class _PolicyMLP(nn.Module):
     """State ``[B, L]`` (slot ops, ``-1`` unset; float or long) -> ``[B, out]`` logits."""
@@ -230,10 +394,11 @@ def order_preserving_loss(scores: torch.Tensor, beats: torch.Tensor) -> torch.Te
 # ---------------------------------------------------------------------- generator
 @register("opgfn")
 class OPGFNGenerator(Generator):
-    """Order-preserving GFlowNet over a fixed-topology space (see the module docstring).
+    """Order-preserving GFlowNet over a fixed-topology or variable-DAG space (see the module docstring).
 
     Args:
-        space: a space (or name) with fixed topology.
+        space: a space (or name): fixed topology (slot filling) or variable DAG (nb101,
+            variable custom specs: node-and-edge construction).
         seed: seed of fitting and (default) sampling.
         reward: ``"order"`` (OP-GFN), ``"raw"`` (TB on a regressed ``value^beta``) or
             ``"uniform"`` (plain GFlowNet, uniform over the space); ``fit`` without values
@@ -259,7 +424,7 @@ class OPGFNGenerator(Generator):
             non-dominated-sorting rank among *all* labels (a sharper pull to the labelled front).
 
     Raises:
-        UnsupportedSpaceError: the space has variable topology.
+        UnsupportedSpaceError: ``engine="torchgfn"`` with a variable-topology space.
     """
 
     def __init__(
@@ -282,11 +447,10 @@ class OPGFNGenerator(Generator):
         pareto_order: str = "dominance",
     ) -> None:
         super().__init__(space, seed=seed)
-        if not self.space.fixed_topology:
+        if not self.space.fixed_topology and engine == "torchgfn":
             raise UnsupportedSpaceError(
-                f"OP-GFN builds architectures slot by slot and supports fixed-topology spaces only "
-                f"(e.g. 'nb201', 'mbv3'); space {self.space.name!r} has variable topology. "
-                f"Use method 'diffusion' or 'random' for it"
+                f"engine='torchgfn' supports fixed-topology spaces only; space {self.space.name!r} has "
+                "variable topology: use engine='torch' (the default)"
             )
         if reward not in _REWARDS:
             raise ValueError(f"reward must be one of {_REWARDS}, got {reward!r}")
@@ -306,11 +470,28 @@ class OPGFNGenerator(Generator):
             raise ValueError(f"pareto_order must be 'dominance' or 'rank', got {pareto_order!r}")
         self.pareto_order = pareto_order
         self._op_mask = _op_mask_fn(self.space)
-        # fixed topology: every architecture has max_nodes nodes, slots are the middle ones
-        self.n_slots = self.space.max_nodes - 2
         self.n_ops = len(self.space.ops)
         self._op_index = {op: k for k, op in enumerate(self.space.ops)}
-        self._template = self.space.sample(1, 0)[0]
+        self._dag: _DagProcess | None = None
+        if self.space.fixed_topology:
+            # every architecture has max_nodes nodes, slots are the middle ones
+            self.n_slots = self.space.max_nodes - 2
+            self.n_tokens, self.n_out = self.n_ops, self.n_ops + 1
+            self._template = self.space.sample(1, 0)[0]
+        else:
+            # variable DAG: a "slot" is one decision of the fixed schedule (see _DagProcess)
+            n = self.space.max_nodes
+            max_edges = self.space.max_edges if self.space.max_edges is not None else n * (n - 1) // 2
+            self._dag = _DagProcess(n, self.n_ops, int(max_edges), _min_nodes(self.space))
+            self.n_slots = self._dag.D
+            self.n_tokens = self.n_out = self._dag.n_actions
+            self._template = ArchGraph((self.space.vocab[0], self.space.vocab[-1]), [(0, 1)])
+            # the masks encode every rule of nb101 and of custom variable specs; another space may
+            # have more rules, so its invalid terminals get reward 0 and are never returned
+            from nagen.spaces.custom import CustomSpace
+            from nagen.spaces.nb101 import NB101Space
+
+            self._exact_masks = type(self.space) in (NB101Space, CustomSpace)
         self._policy: _PolicyMLP | None = None
         self._logZ: nn.Parameter | None = None
         self._gfn: Any = None  # torchgfn TBGFlowNet (engine="torchgfn")
@@ -322,17 +503,25 @@ class OPGFNGenerator(Generator):
 
     # ------------------------------------------------------------------ conversions
     def slots(self, archs: Sequence[ArchGraph | str]) -> torch.Tensor:
-        """``[B, L]`` long op ids (index into ``space.ops``) of the slots of ``archs``."""
+        """``[B, L]`` long op ids (index into ``space.ops``) of the slots of ``archs``.
+
+        Variable-DAG spaces: the ``[B, D]`` decision vectors (see ``_DagProcess``) instead.
+        """
+        if self._dag is not None:
+            rows = [self._dag.encode(self.space.validate(a), self._op_index) for a in archs]
+            return torch.tensor(rows, dtype=torch.long).reshape(len(rows), self.n_slots)
         rows = [[self._op_index[op] for op in self.space.validate(a).ops[1:-1]] for a in archs]
         return torch.tensor(rows, dtype=torch.long).reshape(len(rows), self.n_slots)
 
     def _to_arch(self, slots: Sequence[int]) -> ArchGraph:
+        if self._dag is not None:
+            return self._dag.decode(slots, self.space.ops, self._template.ops[0], self._template.ops[-1])
         ops = (self._template.ops[0], *(self.space.ops[int(k)] for k in slots), self._template.ops[-1])
         return ArchGraph(ops, self._template.edges)
 
     # ------------------------------------------------------------------ model pieces
     def _build(self) -> None:
-        self._policy = _PolicyMLP(self.n_slots, self.n_ops, self.n_ops + 1, self.hidden)
+        self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden)
         self._logZ = nn.Parameter(torch.zeros(()))
         self._gfn = self._env = None
         if self.engine == "torchgfn":
@@ -355,8 +544,14 @@ class OPGFNGenerator(Generator):
         logits = self._policy(states)[:, : self.n_ops]  # [B, V]
         return torch.log_softmax(logits.masked_fill(~self._op_mask(states), float("-inf")), -1)
 
+    def _masked_log_probs(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Variable DAG: ``[B, D]`` states, ``[B, A]`` allowed actions -> ``[B, A]`` log-probabilities."""
+        return torch.log_softmax(self._policy(states).masked_fill(~mask, float("-inf")), -1)
+
     def _rollout(self, n: int, gen: torch.Generator, epsilon: float = 0.0) -> torch.Tensor:
         """``n`` terminal states ``[n, L]`` sampled from ``P_F`` (epsilon-uniform over allowed ops)."""
+        if self._dag is not None:
+            return self._rollout_dag(n, gen, epsilon)
         states = torch.full((n, self.n_slots), -1, dtype=torch.long)  # [n, L]
         with torch.no_grad():
             for t in range(self.n_slots):
@@ -367,9 +562,36 @@ class OPGFNGenerator(Generator):
                 states[:, t] = torch.multinomial(probs, 1, generator=gen)[:, 0]
         return states
 
+    def _rollout_dag(self, n: int, gen: torch.Generator, epsilon: float) -> torch.Tensor:
+        dag = self._dag
+        states = torch.full((n, dag.D), -1, dtype=torch.long)  # [n, D]
+        st = dag.init(n)
+        with torch.no_grad():
+            for t in range(dag.D):
+                mask = dag.mask(st, t)  # [n, A]
+                forced = mask.sum(-1) == 1
+                if bool(forced.all()):  # e.g. every trajectory stopped early: no policy call
+                    a = mask.float().argmax(-1)
+                else:
+                    probs = self._masked_log_probs(states, mask).exp()  # [n, A]
+                    if epsilon > 0:
+                        allowed = mask.float()
+                        probs = (1 - epsilon) * probs + epsilon * allowed / allowed.sum(-1, keepdim=True)
+                    a = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                states[:, t] = a
+                dag.update(st, t, a)
+        return states
+
     def _trajectory_log_pf(self, slots: torch.Tensor) -> torch.Tensor:
         """``sum_t log P_F(a_t | s_t)`` along the one trajectory of each ``[B, L]`` terminal state -> ``[B]``."""
         B, L = slots.shape
+        if self._dag is not None:
+            masks = self._dag.masks(slots)  # [B, D, A]
+            keep = torch.arange(L)[None, :] < torch.arange(L)[:, None]  # [L, L] step t sees decisions < t
+            prefixes = torch.where(keep[None], slots[:, None, :], torch.full_like(slots[:, None, :], -1))
+            lp = self._masked_log_probs(prefixes.reshape(B * L, L), masks.reshape(B * L, -1))  # [B*L, A]
+            # forced steps give log 1 = 0; an action the masks forbid gives -inf (unreachable)
+            return lp.gather(1, slots.reshape(B * L, 1)).reshape(B, L).sum(-1)
         keep = torch.arange(L)[None, :] < torch.arange(L)[:, None]  # [L, L] step t sees slots < t
         prefixes = torch.where(keep[None], slots[:, None, :], torch.full_like(slots[:, None, :], -1))  # [B, L, L]
         lp = self._step_log_probs(prefixes.reshape(B * L, L))  # [B*L, V]
@@ -380,7 +602,7 @@ class OPGFNGenerator(Generator):
     ) -> None:
         """Train ``f`` (order: listwise OP loss on comparisons; raw: MSE on values)."""
         if self._reward_model is None or not self.warm_start:
-            self._reward_model = RewardModel(self.n_slots, self.n_ops, self.reward_hidden)
+            self._reward_model = RewardModel(self.n_slots, self.n_tokens, self.reward_hidden)
         model = self._reward_model
         opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
         n = len(slots)
@@ -440,6 +662,18 @@ class OPGFNGenerator(Generator):
                 return beta * (model(s) - top) / scale
 
         return order
+
+    def _guard_validity(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Variable DAG with masks that may miss some of the space's rules: ``log R`` of an
+        invalid terminal is ``_INVALID_LOG_REWARD`` (reward ~ 0), so TB learns to avoid it."""
+        if self._dag is None or self._exact_masks:
+            return fn
+
+        def guarded(s: torch.Tensor) -> torch.Tensor:
+            ok = torch.tensor([self.space.is_valid(self._to_arch(row.tolist())) for row in s], dtype=torch.bool)
+            return torch.where(ok, fn(s), torch.full((len(s),), _INVALID_LOG_REWARD))
+
+        return guarded
 
     def _train_gfn(self, steps: int, progress: bool, gen: torch.Generator) -> None:
         opt = torch.optim.Adam(
@@ -513,7 +747,7 @@ class OPGFNGenerator(Generator):
                 slots, vals, dirs = data
                 if self.reward_kind != "uniform":
                     self._fit_reward(slots, vals, dirs, gen, reward_steps)
-            self._log_reward = self._make_log_reward(slots, beta)
+            self._log_reward = self._guard_validity(self._make_log_reward(slots, beta))
             self._train_gfn(gfn_steps, progress, gen)
         self.fitted = True
         return self
@@ -563,10 +797,14 @@ class OPGFNGenerator(Generator):
             final = self._rollout(n, torch.Generator().manual_seed(seed), float(options.get("epsilon", 0.0)))
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
-        valid = [a for a in out if self.space.is_valid(a)]
-        if len(valid) < len(out):
-            self.last_stats.invalid += len(out) - len(valid)
-            self.last_stats.reasons["violates the space's rules"] = len(out) - len(valid)
+        valid = []
+        for a in out:
+            try:
+                valid.append(self.space.validate(a))
+            except InvalidArchitectureError as e:
+                self.last_stats.invalid += 1
+                key = f"violates the space's rules ({type(e).__name__})"
+                self.last_stats.reasons[key] = self.last_stats.reasons.get(key, 0) + 1
         return valid
 
     # ------------------------------------------------------------------ inspection
@@ -574,7 +812,7 @@ class OPGFNGenerator(Generator):
         """``log P(x)`` under the trained sampler (``n`` floats; ``-inf`` for unreachable ones).
 
         The construction DAG is a tree, so ``P(x)`` is the product of the forward policy along
-        ``x``'s one trajectory, exit included.
+        ``x``'s one trajectory, exit included (variable DAGs: along its fixed decision order).
         """
         self._require_fit()
         with torch.no_grad():
@@ -614,7 +852,7 @@ def opgfn_search(
     """Active OP-GFN: label a batch, update the order, refit, sample the next batch; repeat.
 
     Args:
-        space: a fixed-topology space (or name).
+        space: a space (or name), fixed topology or variable DAG.
         objective: labels a list of architectures: ``len(archs)`` (one objective) or
             ``len(archs) x k`` values; NaN marks a failed label (kept in the history, not trained on).
         budget: number of labels; each is a new canonical architecture (``canonical_hash``).

@@ -1,5 +1,6 @@
 """OP-GFN: the learned reward preserves the order (and only uses the order), sampling moves
-toward higher-ranked states, Pareto orders, valid seeded samples on nb201/mbv3, clear errors."""
+toward higher-ranked states, Pareto orders, valid seeded samples on nb201/mbv3, variable DAGs
+(nb101, custom specs) built node by node with exact masks, clear errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 
 import nagen.generators as G
 import nagen.spaces
-from nagen.errors import InvalidTrainingDataError, NotFittedError
+from nagen.errors import InvalidArchitectureError, InvalidTrainingDataError, NotFittedError
+from nagen.spaces.custom import CustomSpace
 from nagen.generators.opgfn import OPGFNGenerator, UnsupportedSpaceError, opgfn_search, order_preserving_loss
 
 TINY = {"name": "opgfn_tiny", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
@@ -106,7 +108,7 @@ def test_nb201_and_mbv3_samples_are_valid_and_seeded() -> None:
 
 def test_errors() -> None:
     with pytest.raises(UnsupportedSpaceError, match="variable topology"):
-        OPGFNGenerator("nb101")
+        OPGFNGenerator("nb101", engine="torchgfn")
     gen = OPGFNGenerator("nb201", gfn_steps=2)
     archs = gen.space.sample(3, 0)
     with pytest.raises(InvalidTrainingDataError, match="3 architectures"):
@@ -155,3 +157,79 @@ def test_torchgfn_engine_matches_the_hand_written_tree_tb() -> None:
         ours = (gen._logZ + gen._trajectory_log_pf(x) - gen._log_reward(x)).pow(2).mean()
         theirs = gen._gfn.loss(gen._env, traj, recalculate_all_logprobs=True)
     assert float(theirs) == pytest.approx(float(ours), rel=1e-4)
+
+
+# ---------------------------------------------------------------------- variable DAGs
+C3 = "conv3x3-bn-relu"
+VAR = {"name": "opgfn_var", "ops": ["a", "b"], "num_nodes": 5, "topology": "variable", "max_edges": 5,
+       "buildable": False}
+
+
+def conv3_share(archs) -> float:
+    return float(np.mean([op == C3 for a in archs for op in a.ops[1:-1]]))
+
+
+def test_nb101_samples_are_valid_distinct_and_seeded() -> None:
+    sp = nagen.spaces.get("nb101")
+    gen = OPGFNGenerator(sp, seed=0, **FAST).fit()  # uniform reward
+    out = gen.sample(200, seed=0)
+    assert len(out) == 200 and gen.last_stats.invalid == 0 and all(sp.is_valid(a) for a in out)
+    assert len(set(out)) >= 170  # 1.3M cells: near-uniform sampling rarely repeats
+    assert max(len(a.edges) for a in out) <= 9 and {a.num_nodes for a in out} >= {6, 7}
+    assert gen.sample(20, seed=3) == gen.sample(20, seed=3) != gen.sample(20, seed=4)
+    # every cell of the space has its one trajectory: decisions round-trip, log P is finite
+    cells = sp.sample(50, 1)
+    assert [gen._to_arch(row.tolist()) for row in gen.slots(cells)] == cells
+    assert np.isfinite(gen.log_probs(cells)).all()
+
+
+def test_nb101_training_raises_the_share_of_favoured_ops() -> None:
+    sp = nagen.spaces.get("nb101")
+    archs = sp.sample(200, 0)
+    values = np.array([a.ops.count(C3) for a in archs], dtype=float)  # more conv3x3 nodes = better
+    plain = OPGFNGenerator(sp, seed=0, **FAST).fit()
+    gen = OPGFNGenerator(sp, seed=0, beta=3.0, **FAST).fit(archs, values)
+    base, trained = gen.sample(300, seed=0), plain.sample(300, seed=0)
+    assert gen.last_stats.invalid == 0 and all(sp.is_valid(a) for a in base)
+    assert conv3_share(base) > max(conv3_share(trained), conv3_share(archs)) + 0.25
+    assert len(set(base)) >= 200  # concentrates on an op, not on a handful of cells
+
+
+def test_custom_variable_space_masks_are_exact() -> None:
+    sp = nagen.spaces.from_spec(dict(VAR))
+    archs = list(sp.enumerate())
+    gen = OPGFNGenerator(sp, seed=0, **{**FAST, "gfn_steps": 60}).fit()
+    lp = gen.log_probs(archs)
+    # every valid cell is reachable and the masks leave no mass on invalid terminals
+    assert np.isfinite(lp).all() and np.exp(lp).sum() == pytest.approx(1.0, abs=1e-4)
+    out = gen.sample(300, seed=0)
+    assert len(out) == 300 and gen.last_stats.invalid == 0 and all(sp.is_valid(a) for a in out)
+    assert max(len(a.edges) for a in out) <= 5
+    # min_nodes is respected too (and trained toward an order on n_a)
+    sp4 = nagen.spaces.from_spec({**VAR, "name": "opgfn_var4", "min_nodes": 4, "max_edges": 10})
+    archs4 = list(sp4.enumerate())
+    n_a = np.array([a.ops.count("a") for a in archs4], dtype=float)
+    gen4 = OPGFNGenerator(sp4, seed=0, beta=3.0, **FAST).fit(archs4[::3], n_a[::3])
+    assert np.exp(gen4.log_probs(archs4)).sum() == pytest.approx(1.0, abs=1e-4)
+    s4 = gen4.sample(200, seed=0)
+    assert min(a.num_nodes for a in s4) >= 4
+    assert np.mean([a.ops.count("a") for a in s4]) > n_a.mean() + 0.5
+
+
+class _NoDoubleB(CustomSpace):
+    """A variable space with a rule the masks do not know: at most one 'b' node."""
+
+    def _check(self, arch) -> None:
+        super()._check(arch)
+        if arch.ops.count("b") > 1:
+            raise InvalidArchitectureError("at most one 'b' node")
+
+
+def test_rules_beyond_the_masks_get_zero_reward_and_are_never_returned() -> None:
+    sp = _NoDoubleB(dict(VAR, name="opgfn_nodoubleb"))
+    gen = OPGFNGenerator(sp, seed=0, **{**FAST, "gfn_steps": 1}).fit()
+    out = gen.sample(200, seed=0)  # an almost untrained policy: many draws break the rule
+    assert all(sp.is_valid(a) for a in out) and gen.last_stats.invalid > 0
+    assert sum(gen.last_stats.reasons.values()) == gen.last_stats.invalid
+    bad = [a for a in nagen.spaces.from_spec(dict(VAR)).enumerate() if a.ops.count("b") > 1][:3]
+    assert (gen._log_reward(torch.tensor([gen._dag.encode(a, gen._op_index) for a in bad])) <= -25).all()
