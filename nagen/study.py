@@ -11,7 +11,7 @@ Each round of ``optimize`` (method ``"bo"``, ``"opgfn"``, ``"diffusion"``):
 1. re-read every trial from storage (nothing is cached between rounds: resuming a study is
    just re-opening it, as with Optuna's stateless samplers);
 2. fit one BoTorch GP surrogate per objective on all labels the study paid for
-   (``nagen.predictors.get("gp", space, encoding="onehot")``);
+   (``surrogate=``: onehot or Weisfeiler-Lehman kernel, optionally with zero-cost proxy inputs);
 3. ask the proposer for a candidate pool (every unlabelled cell of an enumerable space such as
    NB201, mutations of the best plus random samples, OP-GFN samples, or acquisition-guided
    diffusion samples), minus everything already labelled or reserved (canonical hash);
@@ -123,7 +123,7 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
 
 
 #: valid ``surrogate=`` values of a study
-SURROGATES = ("gp", "gp+zc")
+SURROGATES = ("gp", "gp+zc", "gp_wl", "gp_wl+zc")
 _PROXY_SCALE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -148,13 +148,44 @@ def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
 
 
 def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
-    """An unfitted per-objective surrogate: the onehot GP, or the onehot GP whose inputs also
-    hold the data-free proxies (``"gp+zc"``)."""
+    """An unfitted per-objective surrogate.
+
+    ``"gp"``: the onehot GP; ``"gp+zc"``: the onehot GP whose inputs also hold the data-free
+    proxies; ``"gp_wl"``: the Weisfeiler-Lehman subtree-kernel GP (inputs: WL label counts,
+    ``n x d`` float64, vocabulary fixed at fit time); ``"gp_wl+zc"``: the WL kernel on the
+    counts plus a Matern-5/2 ARD kernel on the two scaled proxies (a sum of two scaled kernels).
+    """
     import nagen.predictors as P
 
     if kind == "gp":
         return P.get("gp", space, encoding="onehot", seed=seed)
+    if kind == "gp_wl":
+        return P.get("gp", space, encoding="wl", seed=seed)
     from nagen.predictors.gp import GPPredictor
+
+    if kind == "gp_wl+zc":
+
+        class ProxyAugmentedWLGP(GPPredictor):
+            """WL GP whose inputs are ``[WL counts, scaled log synflow, scaled log params]``: ``n x (d + 2)``;
+            kernel ``s1 * WL(counts) + s2 * Matern(proxies)``."""
+
+            def _features(self, archs: list[ArchGraph]) -> Any:
+                import torch
+
+                return torch.cat([super()._features(archs), torch.from_numpy(_proxy_features(self.space, archs))], dim=1)
+
+            def _covar_module(self, dim: int) -> Any:
+                from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+                from gpytorch.kernels import ScaleKernel
+
+                from nagen.predictors._gp_modules import WLKernel
+
+                d = sum(self._wl_blocks)
+                wl = ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, active_dims=tuple(range(d))))
+                zc = get_covar_module_with_dim_scaled_prior(2, use_rbf_kernel=False, active_dims=(d, d + 1))
+                return wl + ScaleKernel(zc)
+
+        return ProxyAugmentedWLGP(space, encoding="wl", seed=seed)
 
     class ProxyAugmentedGP(GPPredictor):
         """Onehot GP whose inputs are ``[onehot, scaled log synflow, scaled log params]``: ``n x (d + 2)``."""
@@ -530,9 +561,11 @@ class Study:
             (``mean + beta * std``, ``beta`` in 0.5, 1, 2, 3), which contains the maximisers of
             expected improvement for any incumbent (EI grows with both mean and std).
         mc_samples: quasi-MC samples of the acquisition.
-        surrogate: ``"gp"`` (onehot GP) or ``"gp+zc"`` (onehot plus the data-free zero-cost
+        surrogate: ``"gp"`` (onehot GP), ``"gp+zc"`` (onehot plus the data-free zero-cost
             proxies synflow and params as GP inputs; they are computed from the untrained
-            network, so they cost no label; on NB201 they come from the shipped table).
+            network, so they cost no label; on NB201 they come from the shipped table),
+            ``"gp_wl"`` (Weisfeiler-Lehman subtree-kernel GP on WL label counts, NAS-BOWL) or
+            ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed).
         initial: ``"random"`` first labels, or ``"zc"``: the best by synflow among
             ``20 * n_initial`` random unlabelled cells (a data-free prior, again no labels).
         executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).

@@ -100,6 +100,21 @@ def test_opgfn_proposer_when_available():
     assert len(st.history) == 4 and _unique(st)
 
 
+@pytest.mark.parametrize("surrogate", ["gp_wl", "gp_wl+zc"])
+def test_wl_surrogate_runs_and_is_deterministic(surrogate):
+    def picks(seed):
+        st = Study(
+            "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite:///:memory:", seed=seed,
+            executor="inline", n_initial=3, surrogate=surrogate, max_acquisition_pool=64, mc_samples=32,
+        )
+        st.optimize(6)  # three rounds of qLogNEI on WL count features over the whole NB201 pool
+        assert len(st.history) == 6 and _unique(st)
+        assert all(t.state == "complete" for t in st.history)
+        return [t.arch for t in st.history]
+
+    assert picks(0) == picks(0)
+
+
 def test_diffusion_proposer_with_a_small_generator():
     from nagen.generators.diffusion import DiffusionGenerator
     from nagen.study import _DIFFUSION_CACHE
