@@ -214,7 +214,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
 def test_two_processes_share_one_study(tmp_path):
     db = tmp_path / "two.db"
     script = tmp_path / "two.py"
-    script.write_text(textwrap.dedent(CHILD.format(budget=12, sleep=0.05)).replace('executor="inline", n_initial=3', 'executor="inline", n_initial=3, proposer="re"'))
+    script.write_text(textwrap.dedent(CHILD.format(budget=12, sleep=1.0)).replace('executor="inline", n_initial=3', 'executor="inline", n_initial=3, proposer="re"'))
+    # labels of ~1 s keep both processes labelling even when one starts seconds after the other
     procs = [subprocess.Popen([sys.executable, str(script), f"sqlite:///{db}"], stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=240) == 0, p.stderr.read()
