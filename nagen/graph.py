@@ -339,6 +339,16 @@ class ArchGraph:
 
 
 # ---------------------------------------------------------------------- canonical labelling
+def adjacency_lists(n: int, edges: Iterable[tuple[int, int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """``(pred, succ)``: per node of an ``n``-node graph, its predecessors and its successors."""
+    pred: list[list[int]] = [[] for _ in range(n)]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for i, j in edges:
+        pred[j].append(i)
+        succ[i].append(j)
+    return pred, succ
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -361,11 +371,7 @@ def _refine(colours: list[int], pred: list[list[int]], succ: list[list[int]]) ->
 def _canonical_form(g: ArchGraph) -> ArchGraph:
     """Exact canonical relabelling by refinement + individualisation (small graphs)."""
     n = g.num_nodes
-    pred: list[list[int]] = [[] for _ in range(n)]
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for i, j in g.edges:
-        pred[j].append(i)
-        succ[i].append(j)
+    pred, succ = adjacency_lists(n, g.edges)
     op_rank = {op: r for r, op in enumerate(sorted(set(g.ops)))}
     start = _refine([op_rank[o] for o in g.ops], pred, succ)
 

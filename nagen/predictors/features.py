@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from nagen.errors import EncodingError
-from nagen.graph import ZERO_OPS, ArchGraph
+from nagen.graph import ZERO_OPS, ArchGraph, adjacency_lists
 from nagen.predictors.base import check_state
 from nagen.spaces.base import SearchSpace
 
@@ -127,9 +127,7 @@ def _path_counts(arch: ArchGraph) -> Counter[tuple[str, ...]]:
     outputs 0, so no path passes through it.
     """
     n = arch.num_nodes
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for i, j in arch.edges:
-        preds[j].append(i)
+    preds, _ = adjacency_lists(n, arch.edges)
     paths: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(n)]
     paths[0][()] = 1
     for j in range(1, n):
@@ -212,11 +210,7 @@ def _wl_labels(arch: ArchGraph, iterations: int, prune: bool) -> tuple[tuple[int
     """Per WL iteration ``h = 0..iterations``, the 64-bit stable label of every node."""
     g = arch.pruned() if prune else arch
     n = g.num_nodes
-    preds: list[list[int]] = [[] for _ in range(n)]
-    succs: list[list[int]] = [[] for _ in range(n)]
-    for i, j in g.edges:
-        preds[j].append(i)
-        succs[i].append(j)
+    preds, succs = adjacency_lists(n, g.edges)
     labels = [stable_hash("op:" + op) for op in g.ops]
     out = [tuple(labels)]
     for _ in range(iterations):

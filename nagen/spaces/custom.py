@@ -49,7 +49,7 @@ import numpy as np
 from torch import nn
 
 from nagen.errors import InvalidArchitectureError, InvalidSpecError, choices_hint
-from nagen.graph import _OP_NAME, INPUT, OUTPUT, ArchGraph
+from nagen.graph import _OP_NAME, INPUT, OUTPUT, ArchGraph, adjacency_lists
 from nagen.spaces._nn import GENERIC_OPS, CellNetwork, NodeOpCell
 from nagen.spaces.base import SearchSpace
 
@@ -91,11 +91,7 @@ def _off_path_nodes(n: int, edges: Sequence[tuple[int, int]]) -> list[int]:
     A node is on such a path exactly when the input reaches it and it reaches the output;
     nodes are in topological order, so one forward and one backward sweep decide both.
     """
-    succ: list[list[int]] = [[] for _ in range(n)]
-    pred: list[list[int]] = [[] for _ in range(n)]
-    for i, j in edges:
-        succ[i].append(j)
-        pred[j].append(i)
+    pred, succ = adjacency_lists(n, edges)
     fwd = [False] * n
     fwd[0] = True
     for j in range(1, n):

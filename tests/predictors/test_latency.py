@@ -24,16 +24,6 @@ SOURCES = ["1080ti_1", "silver_4114", "samsung_a50"]
 TARGET = "titanx_32"  # a HELP validation device, never a source here
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared, loaded 2-core machine
-    OpenMP barriers make them far slower; restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class CountingBenchmark:
     """A benchmark wrapper that records every metric whose values are read."""
 

@@ -21,15 +21,6 @@ NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 TINY = {"C": 4, "N": 1}  # 2 cells + 2 reduction blocks: a few thousand parameters
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these networks are tiny, and a shared CPU makes thread pools spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def space():
     return nagen.spaces.get("nb201")
