@@ -63,22 +63,12 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     return G.get(method, space, seed=seed).fit()
 
 
-_META_LATENCY: dict[tuple[str, str, int], Any] = {}
-
-
 def _meta_latency(table: Any, metric: str, seed: int, progress: bool) -> Any:
-    """A ``LatencyPredictor`` meta-trained on HELP's source devices other than ``metric``'s
-    (cached per process: meta-training takes about a minute on one CPU core)."""
-    from nagen.predictors.latency import HELP_META_TRAIN, HELP_VALIDATION, LatencyPredictor
+    """A copy of the few-shot latency model meta-trained for ``metric``'s device
+    (:func:`nagen.constraints.meta_latency_model`, cached per process and on disk)."""
+    from nagen.constraints import meta_latency_model
 
-    key = (table.name, metric, seed)
-    if key not in _META_LATENCY:
-        device = metric[4:-3]
-        sources = [d for d in HELP_META_TRAIN if d != device]
-        validation = [d for d in HELP_VALIDATION if d != device]
-        model = LatencyPredictor(table.space, seed=seed)
-        _META_LATENCY[key] = model.meta_fit(table, sources, validation=validation, held_out=(device,), progress=progress)
-    cached = _META_LATENCY[key]
+    cached = meta_latency_model(table, metric, seed=seed, progress=progress)
     # adapt() changes the model, so hand out copies; the space is shared, not copied (guides check identity)
     return copy.deepcopy(cached, memo={id(cached.space): cached.space})
 

@@ -102,14 +102,11 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         constraints["params"] = args.max_params
     if args.max_flops is not None:
         constraints["flops"] = args.max_flops
+    from nagen.constraints import parse_constraint
+
     for c in args.constraint or []:
-        metric, sep, bound = c.partition("<=")
-        if not sep:
-            metric, sep, bound = c.partition(">=")
-        try:
-            constraints[metric.strip()] = float(bound)
-        except ValueError:
-            raise NagenError(f"--constraint must look like METRIC<=VALUE or METRIC>=VALUE, got {c!r}") from None
+        parsed = parse_constraint(c)  # the bound's side follows the metric's direction in generate()
+        constraints[parsed.metric] = parsed.bound
     result = nagen.api.generate(
         space=args.space,
         n=args.n,
@@ -155,6 +152,9 @@ def _cmd_search(args: argparse.Namespace) -> None:
         storage=args.storage,
         study=args.study,
         progress=not args.quiet,
+        constraints=args.constraint or None,
+        device_samples=args.device_samples,
+        report=args.report,
     )
     out = result.to_json()
     if args.json:
@@ -162,8 +162,15 @@ def _cmd_search(args: argparse.Namespace) -> None:
         return
     for k, rec in enumerate(out["history"], 1):
         print(f"{k:>4}  {rec['value']:10.4f}  {rec['arch']}")
-    if out["best"] is not None:
-        print(f"best: {out['best']['value']:.4f}  {out['best']['arch']}")
+    best = out["best"]
+    if best is not None:
+        extra = "".join(f"  {m}={v:.4f} (reported)" for m, v in best.get("report", {}).items())
+        extra += "".join(
+            f"  {m}={c['value']:.4g} ({c['source']}, {'ok' if c['ok'] else 'VIOLATED'})" for m, c in best.get("constraints", {}).items()
+        )
+        print(f"best: {best['value']:.4f}  {best['arch']}{extra}")
+    if "device_measurements" in out:
+        print(f"device measurements spent: {out['device_measurements']}")
 
 
 def _cmd_pareto(args: argparse.Namespace) -> None:
@@ -342,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  nagen search --space nb201 --objective cifar10_test --budget 50 --seed 0 --json\n"
         "  nagen search --objective cifar10_test --method re --budget 100\n"
         "  nagen search --objective cifar10_test --transfer-from cifar100_test,imagenet16_test --budget 10\n"
-        "  nagen search --objective cifar10_test --budget 50 --storage sqlite:///nagen.db --study c10  # resumable",
+        "  nagen search --objective cifar10_test --budget 50 --storage sqlite:///nagen.db --study c10  # resumable\n"
+        "  nagen search --objective cifar100_valid_12ep --report cifar100_test --budget 50  # honest: search valid, report test\n"
+        "  nagen search --objective cifar100_valid_12ep --constraint 'lat_pixel2_ms<=18' --device-samples 10 --report cifar100_test",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("--space", default="nb201")
@@ -354,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
     sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
     sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it")
+    sp.add_argument(
+        "--constraint", action="append",
+        help="METRIC<=VALUE the returned architecture must meet (repeatable): params/flops exactly, or a device "
+        "latency lat_<device>_ms (units ms, s, us) with --device-samples",
+    )
+    sp.add_argument("--device-samples", type=int, help="latency measurements the search may spend per constrained device")
+    sp.add_argument("--report", help="comma-separated table metrics read for the best architecture only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
     sp.set_defaults(func=_cmd_search)

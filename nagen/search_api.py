@@ -37,13 +37,24 @@ class SearchResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
     study: str = ""
     storage: str = ""
+    report: dict[str, float] = field(default_factory=dict)
+    constraints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_measurements: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"} or None}``."""
-        return {
-            "history": [{"arch": a, "value": float(v)} for a, v in self.history],
-            "best": None if self.best is None else {"arch": self.best[0], "value": float(self.best[1])},
-        }
+        """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None}``
+        (plus ``"device_measurements"`` when the search had device constraints)."""
+        best = None
+        if self.best is not None:
+            best = {"arch": self.best[0], "value": float(self.best[1])}
+            if self.report:
+                best["report"] = {k: float(v) for k, v in self.report.items()}
+            if self.constraints:
+                best["constraints"] = self.constraints
+        out: dict[str, Any] = {"history": [{"arch": a, "value": float(v)} for a, v in self.history], "best": best}
+        if self.constraints:
+            out["device_measurements"] = self.device_measurements
+        return out
 
 
 def search(
@@ -57,6 +68,9 @@ def search(
     storage: str | None = None,
     study: str | None = None,
     progress: bool = False,
+    constraints: Any = None,
+    device_samples: int | None = None,
+    report: str | list[str] | None = None,
     **options: Any,
 ) -> SearchResult:
     """Search ``space`` for the best ``objective`` of its benchmark table with ``budget`` labels.
@@ -73,16 +87,37 @@ def search(
         storage: study storage URL; None keeps the study in memory (not resumable).
         study: study name (with ``storage``: re-using it resumes the search).
         progress: show progress bars.
+        constraints: ``"METRIC<=VALUE"`` strings the returned architecture must meet (exact costs,
+            or device latencies with ``device_samples``; see ``Study``). ``best`` is then the best
+            architecture whose true (measured or exact) value meets them.
+        device_samples: latency measurements the search may spend per constrained device.
+        report: table metric(s) looked up for the best architecture only *after* the search
+            ended (e.g. search ``cifar100_valid_12ep``, report ``cifar100_test``): the search never
+            sees them.
         options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
 
     Raises:
-        InvalidSpecError: unknown method.
-        UnknownMetricError: the objective (or a source) is not a table column.
+        InvalidSpecError: unknown method, or constraints with a transfer search.
+        UnknownMetricError: the objective, a source or a report metric is not a table column.
+        ConstraintError, UnknownDeviceError: a malformed constraint or an unknown device.
     """
     from nagen.labellers import TableLabeller
 
     if method not in METHODS:
         raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)}")
+    reports = [] if not report else [r.strip() for r in report.split(",")] if isinstance(report, str) else list(report)
+    import nagen.spaces
+
+    sp = nagen.spaces.get(space)
+    # built (and so checked) before any label is spent; used only after the search
+    reporter = TableLabeller(sp.name, reports) if reports else None
+    if constraints:
+        if transfer_from:
+            raise InvalidSpecError("constraints are not supported with transfer_from; run a constrained search without it")
+        options["constraints"] = constraints
+        options["device_samples"] = device_samples
+    elif device_samples is not None:
+        raise InvalidSpecError("device_samples needs a device latency constraint, e.g. constraints=['lat_pixel2_ms<=18']")
     url = storage or "sqlite:///:memory:"
     options.setdefault("executor", "inline")  # table lookups: worker processes would only add start-up time
     if transfer_from:
@@ -93,13 +128,13 @@ def search(
         st = task.study(storage=url, name=study, **options)
         st.optimize(budget, batch_size=batch_size, progress=progress)
     else:
-        import nagen.spaces
-
-        sp = nagen.spaces.get(space)
         labeller = TableLabeller(sp.name, objective)
         st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
         st.optimize(budget, batch_size=batch_size, progress=progress)
-    return _result(st)
+    res = _result(st)
+    if res.best is not None and reporter is not None:  # the search has ended: now the report may be read
+        res.report.update(reporter.label(sp.parse(res.best[0]), sp))
+    return res
 
 
 def _result(st: Study) -> SearchResult:
@@ -112,7 +147,17 @@ def _result(st: Study) -> SearchResult:
         else:
             failed.append((t.arch, t.reason))
     best = None
-    for a, v in history:
-        if best is None or sign * v > sign * best[1] or (math.isnan(best[1]) and not math.isnan(v)):
-            best = (a, v)
-    return SearchResult(history, best, failed, st.name, st.storage.url)
+    constraints: dict[str, dict[str, Any]] = {}
+    measurements = 0
+    if st.constraints:
+        done = [t for t in st.history if t.state == "complete"]
+        if done:
+            b = st.best
+            best = (b.arch, b.values[obj])
+            constraints = st.constraint_values(b)
+        measurements = len(st.storage.measurements(st.name))
+    else:
+        for a, v in history:
+            if best is None or sign * v > sign * best[1] or (math.isnan(best[1]) and not math.isnan(v)):
+                best = (a, v)
+    return SearchResult(history, best, failed, st.name, st.storage.url, constraints=constraints, device_measurements=measurements)

@@ -151,6 +151,15 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (study, number),
     UNIQUE (study, hash)
 );
+CREATE TABLE IF NOT EXISTS measurements (
+    study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+    metric TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    value REAL,
+    created REAL NOT NULL,
+    PRIMARY KEY (study, metric, hash)
+);
 """
 
 # version -> SQL that brings a database from that version to version + 1
@@ -343,7 +352,46 @@ class SQLiteStorage:
         self.study_config(name)
         with self._write() as c:
             c.execute("DELETE FROM trials WHERE study = ?", (name,))
+            c.execute("DELETE FROM measurements WHERE study = ?", (name,))
             c.execute("DELETE FROM studies WHERE name = ?", (name,))
+
+    # ------------------------------------------------------------------ measurements
+    def reserve_measurement(self, study: str, metric: str, arch: str, hash: str, limit: int) -> bool:
+        """Claim one of ``limit`` measurements of ``metric`` (e.g. a device latency) for ``arch``.
+
+        True when the claim was recorded (fewer than ``limit`` exist and ``arch`` has none);
+        checked and written in one transaction, so two processes never exceed ``limit``.
+        A claim whose value never arrives (the process died) is re-measured by
+        :meth:`measurements` callers via ``pending``.
+        """
+        with self._write() as c:
+            n = c.execute("SELECT COUNT(*) FROM measurements WHERE study = ? AND metric = ?", (study, metric)).fetchone()[0]
+            dup = c.execute(
+                "SELECT 1 FROM measurements WHERE study = ? AND metric = ? AND hash = ?", (study, metric, hash)
+            ).fetchone()
+            if n >= limit or dup:
+                return False
+            c.execute(
+                "INSERT INTO measurements (study, metric, arch, hash, value, created) VALUES (?, ?, ?, ?, NULL, ?)",
+                (study, metric, arch, hash, time.time()),
+            )
+        return True
+
+    def finish_measurement(self, study: str, metric: str, hash: str, value: float) -> None:
+        """Store the measured ``value`` of a claimed measurement (committed before returning)."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE measurements SET value = ? WHERE study = ? AND metric = ? AND hash = ?", (float(value), study, metric, hash)
+            )
+
+    def measurements(self, study: str, metric: str | None = None) -> list[tuple[str, str, str, float | None]]:
+        """``(metric, arch, hash, value)`` of ``study``'s measurements in claim order (value None: not finished)."""
+        sql = "SELECT metric, arch, hash, value FROM measurements WHERE study = ?"
+        args: list[Any] = [study]
+        if metric is not None:
+            sql += " AND metric = ?"
+            args.append(metric)
+        return [tuple(r) for r in self._read(sql + " ORDER BY rowid", args)]  # type: ignore[misc]
 
     # ------------------------------------------------------------------ trials
     def trials(self, study: str, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:

@@ -569,6 +569,19 @@ class Study:
         initial: ``"random"`` first labels, or ``"zc"``: the best by synflow among
             ``20 * n_initial`` random unlabelled cells (a data-free prior, again no labels).
         executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).
+        constraints: ``"METRIC<=VALUE"`` strings (or ``{metric: upper bound}``, see
+            :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
+            Exact costs (``params``, ``flops``) filter candidates exactly; a device latency
+            (``lat_<device>_ms``) needs ``device_samples``: only candidates the few-shot latency
+            predictor (adapted on the device's measurements) predicts feasible are labelled,
+            and :attr:`best` is the best architecture whose *measured* latency meets the bound.
+        device_samples: ``k``, the most latency measurements the study spends on each
+            constrained device (most adapt the predictor, up to 3 verify the final choice:
+            :func:`nagen.constraints.split_measurements`).
+        measurers: ``{metric: Labeller}`` that measures a constrained device metric (default:
+            the space's benchmark table column).
+        latency_models: ``{metric: LatencyPredictor}`` meta-trained models to adapt (default:
+            :func:`nagen.constraints.meta_latency_model`, HELP's source devices).
 
     Raises:
         DuplicateStudyError: ``name`` exists in ``storage`` with another configuration.
@@ -593,6 +606,10 @@ class Study:
         surrogate: str = "gp",
         initial: str = "random",
         executor_options: Mapping[str, Any] | None = None,
+        constraints: Any = None,
+        device_samples: int | None = None,
+        measurers: Mapping[str, Any] | None = None,
+        latency_models: Mapping[str, Any] | None = None,
     ) -> None:
         import nagen.spaces
 
@@ -615,6 +632,7 @@ class Study:
         self._executor_spec = executor
         self._executor_options = dict(executor_options or {})
         self.timeout = timeout
+        self._set_constraints(constraints, device_samples, measurers, latency_models)
         if self.labeller is None and name is not None and name in self.storage.study_names():
             spec = self.storage.study_config(name).get("labeller")
             self.labeller = from_spec(spec) if spec else None
@@ -637,7 +655,170 @@ class Study:
         spec = self.labeller.spec() if self.labeller is not None else None
         if spec is not None:
             cfg["labeller"] = spec
+        if self.constraints:  # only when set, so studies stored before constraints existed still match
+            cfg["constraints"] = [str(c) for c in self.constraints]
+            cfg["device_samples"] = self.device_samples
         return cfg
+
+    # ------------------------------------------------------------------ constraints
+    def _set_constraints(self, constraints: Any, device_samples: int | None, measurers: Any, latency_models: Any) -> None:
+        from nagen.constraints import EXACT_COSTS, parse_constraints
+
+        table = None
+        self.constraints = parse_constraints(constraints)
+        if device_samples is not None and (
+            isinstance(device_samples, bool) or not isinstance(device_samples, (int, np.integer)) or device_samples < 2
+        ):
+            raise InvalidSpecError(f"device_samples must be an integer >= 2, got {device_samples!r}")
+        self.device_samples = None if device_samples is None else int(device_samples)
+        self._measurers = dict(measurers or {})
+        self._latency_models = dict(latency_models or {})
+        for c in self.constraints:
+            if c.metric in EXACT_COSTS:
+                continue
+            if c.device is None:
+                raise InvalidSpecError(
+                    f"constraint {c}: a study can constrain exact costs {choices_hint(EXACT_COSTS)} or device latencies "
+                    "'lat_<device>_ms' (with device_samples); put other metrics among the objectives"
+                )
+            if self.device_samples is None:
+                raise InvalidSpecError(
+                    f"constraint {c} is a device latency: pass device_samples=k, the latency measurements the study may spend on it"
+                )
+            if c.metric not in self._measurers:
+                import nagen.benchmarks
+                from nagen.constraints import parse_constraint
+                from nagen.labellers import TableLabeller
+
+                if table is None:
+                    try:
+                        table = nagen.benchmarks.load(self.space.name)
+                    except NagenError:
+                        raise InvalidSpecError(
+                            f"constraint {c}: space {self.space.name!r} has no benchmark table; pass measurers={{{c.metric!r}: labeller}}"
+                        ) from None
+                parse_constraint(c, table.metrics)  # unknown device -> named error listing the devices
+                self._measurers[c.metric] = TableLabeller(self.space.name, c.metric)
+        self._feas: list[Any] | None = None
+
+    def _measured(self, metric: str) -> dict[str, float]:
+        return {a: v for _, a, _, v in self.storage.measurements(self.name, metric) if v is not None}
+
+    def _feasibility(self) -> list[Any]:
+        """One feasibility model per constraint; device models re-read their measurements from storage
+        and spend the adaptation design on the first call (each measurement committed at once)."""
+        from nagen.constraints import DeviceFeasibility, ExactFeasibility, meta_latency_model, split_measurements
+
+        if self._feas is None:
+            feas: list[Any] = []
+            for c in self.constraints:
+                if c.device is None:
+                    feas.append(ExactFeasibility(c, self.space))
+                    continue
+                meta = self._latency_models.get(c.metric)
+                if meta is None:
+                    import nagen.benchmarks
+
+                    meta = meta_latency_model(nagen.benchmarks.load(self.space.name), c.metric, seed=self.seed)
+                feas.append(DeviceFeasibility(c, meta, int(self.device_samples or 0), {}))
+            self._feas = feas
+        for f in self._feas:
+            if isinstance(f, DeviceFeasibility):
+                f.measured = self._measured(f.constraint.metric)
+                n_adapt = split_measurements(f.budget)[0]
+                for a in f.reference():
+                    if len(f.measured) >= n_adapt:
+                        break
+                    if self.space.format(a) not in f.measured:
+                        self._measure(f, a)
+        return self._feas
+
+    def _measure(self, f: Any, arch: ArchGraph) -> float | None:
+        """Spend one device measurement on ``arch`` (None when the budget is spent)."""
+        from nagen.labellers import run_labeller
+
+        text = self.space.format(arch)
+        key = hashlib.sha1(text.encode()).hexdigest()  # exact cell: equivalent twins may differ in latency
+        metric = f.constraint.metric
+        claimed = self.storage.reserve_measurement(self.name, metric, text, key, f.budget)
+        if not claimed:
+            rows = {h: v for _, _, h, v in self.storage.measurements(self.name, metric)}
+            if key not in rows:
+                return None  # budget spent
+            if rows[key] is not None:
+                f.measured[text] = float(rows[key])
+                return float(rows[key])
+            # claimed by a process that died before storing the value: measure it again
+        out = run_labeller(self._measurers[metric], text, self.space.name, [metric])
+        if not out.ok:
+            raise StudyError(f"study {self.name!r}: measuring {metric} of {text} failed: {out.reason}")
+        value = float(out.values[metric])  # type: ignore[index]
+        self.storage.finish_measurement(self.name, metric, key, value)
+        f.measured[text] = value
+        return value
+
+    def _feasible(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Boolean mask: ``archs`` meeting every constraint (measured or exact values where known,
+        else the adapted predictor's)."""
+        mask = np.ones(len(archs), dtype=bool)
+        if not self.constraints or not len(archs):
+            return mask
+        texts = [self.space.format(a) for a in archs]
+        for f in self._feasibility():
+            pred = f.predict(list(archs))
+            if hasattr(f, "measured"):
+                pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
+            mask &= f.constraint.ok(pred)
+        return mask
+
+    def constraint_values(self, trial: TrialRecord) -> dict[str, dict[str, Any]]:
+        """``{metric: {"value", "source" ("exact" | "measured" | "predicted"), "ok"}}`` of a trial."""
+        arch = self.space.parse(trial.arch)
+        out: dict[str, dict[str, Any]] = {}
+        for f in self._feasibility():
+            known = f.measured.get(trial.arch) if hasattr(f, "measured") else None
+            if hasattr(f, "measured"):
+                v, src = (known, "measured") if known is not None else (float(f.predict([arch])[0]), "predicted")
+            else:
+                v, src = float(f.predict([arch])[0]), "exact"
+            out[f.constraint.metric] = {"value": float(v), "source": src, "ok": bool(f.constraint.ok(v))}
+        return out
+
+    def _verify(self) -> None:
+        """Spend the remaining device measurements on the best labelled candidates, in objective
+        order, until one is measured feasible (each measurement also re-adapts the predictor)."""
+        from nagen.constraints import DeviceFeasibility
+
+        if not self.constraints or len(self.objectives) > 1:
+            return
+        feas = self._feasibility()
+        devs = [f for f in feas if isinstance(f, DeviceFeasibility)]
+        if not devs:
+            return
+        done = [t for t in self.trials if t.state == "complete"]
+        order = np.argsort(-self._signed(done)[:, 0], kind="stable") if done else []
+        for i in order:
+            t = done[int(i)]
+            arch = self.space.parse(t.arch)
+            while True:
+                status = self.constraint_values(t)
+                if any(s["source"] != "predicted" and not s["ok"] for s in status.values()):
+                    break  # known infeasible
+                unknown = [f for f in devs if status[f.constraint.metric]["source"] == "predicted"]
+                if not unknown:
+                    return  # the best candidate is verified feasible
+                if any(not status[f.constraint.metric]["ok"] for f in unknown):
+                    break  # predicted infeasible by the re-adapted model: not worth a measurement
+                f = unknown[0]
+                if f.measurements_left <= 0:
+                    return
+                v = status[f.constraint.metric]["value"]
+                # the last measurement goes to a candidate predicted feasible with a margin of the
+                # predictor's leave-one-out error: a near-bound one is a coin flip
+                if f.measurements_left == 1 and not f.safe(v):
+                    break
+                if self._measure(f, arch) is None:
+                    return
 
     def _default_name(self, config: Mapping[str, Any]) -> str:
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
@@ -676,12 +857,35 @@ class Study:
         done = [t for t in self.trials if t.state == "complete"]
         if not done:
             raise StudyError(f"study {self.name!r} has no complete trial yet; call optimize(budget) first")
+        if self.constraints:
+            return self._best_feasible(done)
         return done[int(np.argmax(self._signed(done)[:, 0]))]
+
+    def _best_feasible(self, done: list[TrialRecord]) -> TrialRecord:
+        """Best trial whose constraint values are all known (exact or measured) and met; if none
+        is known, the best predicted-feasible one, with a warning."""
+        import warnings
+
+        status = [self.constraint_values(t) for t in done]
+        score = self._signed(done)[:, 0]
+        known = [all(s["ok"] and s["source"] != "predicted" for s in st.values()) for st in status]
+        if any(known):
+            return done[max((i for i, k in enumerate(known) if k), key=lambda i: (score[i], -i))]
+        likely = [i for i, st in enumerate(status) if all(s["ok"] for s in st.values())]
+        warnings.warn(
+            f"study {self.name!r}: no labelled architecture has a measured value meeting {[str(c) for c in self.constraints]}; "
+            "returning the best predicted-feasible one (raise device_samples to verify more)",
+            stacklevel=3,
+        )
+        pick = likely or list(range(len(done)))
+        return done[max(pick, key=lambda i: (score[i], -i))]
 
     @property
     def front(self) -> list[TrialRecord]:
         """Complete trials no other complete trial dominates (all of them optimal for one objective)."""
         done = [t for t in self.trials if t.state == "complete"]
+        if self.constraints:
+            done = [t for t in done if all(s["ok"] for s in self.constraint_values(t).values())]
         if not done:
             return []
         return [t for t, keep in zip(done, _non_dominated(self._signed(done))) if keep]
@@ -747,6 +951,8 @@ class Study:
                 stalls = 0
                 self._label(executor, reserved)
             # running trials of other processes still count toward the budget; wait is theirs
+            if self.constraints and sum(t.state != "running" for t in self.trials) >= budget:
+                self._verify()
         finally:
             if bar is not None:
                 bar.n = sum(t.state != "running" for t in self.trials)
@@ -782,22 +988,44 @@ class Study:
             seed=round_seed(self.seed, len(trials)),
         )
 
+    def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
+        """``archs`` (predicted) meeting the constraints, at most ``q``; topped up with feasible
+        random ones when too few are left (a proposer never sees the constraints)."""
+        if not self.constraints:
+            return archs if q is None else archs[:q]
+        out = [a for a, ok in zip(archs, self._feasible(archs)) if ok]
+        want = 1 if q is None else q
+        if len(out) < want:
+            extra = ctx.random(max(50 * want, 500), salt=8)
+            seen = {a.canonical_hash() for a in out}
+            out += [a for a, ok in zip(extra, self._feasible(extra)) if ok and a.canonical_hash() not in seen]
+        return out if q is None else out[:q]
+
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:
         ctx = self.context(trials)
         n_done = len(ctx.archs)
+        # with constraints a direct proposer is asked for more than q, and its first q feasible ones are taken
+        ask = q if not self.constraints else max(20 * q, 50)
+        if self.constraints:
+            self._feasibility()
         if not self.proposer.uses_surrogate:
-            return self.proposer.propose(ctx, q)[:q]
+            return self._keep_feasible(self.proposer.propose(ctx, ask), q, ctx)
         if n_done < max(self.n_initial, 2):
             n = min(q, max(self.n_initial, 2) - n_done)
             if self.initial == "zc":
-                cands = ctx.random(20 * self.n_initial, salt=6)
+                cands = self._keep_feasible(ctx.random(20 * self.n_initial, salt=6), None, ctx)
                 score = _proxy_features(self.space, cands)[:, 0]
                 return [cands[i] for i in np.argsort(-score, kind="stable")[:n]]
-            return self.proposer.initial(ctx, n)[:q] or ctx.random(q, salt=5)
+            return self._keep_feasible(self.proposer.initial(ctx, ask if self.constraints else n), n, ctx) or ctx.random(
+                q, salt=5
+            )
+        if self.constraints:
+            self._feasibility()  # spends the adaptation measurements before the round's RNG is forked
         with _torch_round(ctx.seed):
             ctx.surrogates = self._fit_surrogates(ctx)
             pending = {p.canonical_hash() for p in ctx.pending}
             pool = [a for a in ctx.unlabelled(self.proposer.propose(ctx, q)) if a.canonical_hash() not in pending]
+            pool = self._keep_feasible(pool, None, ctx)
             if len(pool) <= q:
                 return pool
             return self._acquire(ctx, pool, q)
@@ -819,9 +1047,11 @@ class Study:
         with torch.no_grad():
             for p in ctx.surrogates:
                 means, stds = [], []
-                for i in range(0, len(X), 4096):
-                    # b x 1 x d: marginals only, never the b x b joint covariance
-                    post = p.model.posterior(X[i : i + 4096].unsqueeze(-2))
+                for i in range(0, len(X), 1024):
+                    # one joint posterior per chunk, of which only the diagonal is evaluated (the
+                    # covariance is lazy). A batch of 1 x d posteriors instead would make GPyTorch
+                    # rebuild the training kernel once per candidate: 10x slower at 100 labels.
+                    post = p.model.posterior(X[i : i + 1024])
                     means.append(post.mean.reshape(-1))
                     stds.append(post.variance.clamp_min(0).sqrt().reshape(-1))
                 mu, sd = torch.cat(means), torch.cat(stds)
@@ -927,5 +1157,7 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
         n_initial=cfg["n_initial"],
         surrogate=cfg.get("surrogate", "gp"),
         initial=cfg.get("initial", "random"),
+        constraints=cfg.get("constraints"),
+        device_samples=cfg.get("device_samples"),
         **options,
     )

@@ -68,6 +68,7 @@ def test_cli_generate_bad_constraint_exits_2(capsys) -> None:
 
 def test_latency_constraint_with_few_device_samples(monkeypatch) -> None:
     import nagen.api
+    import nagen.constraints
     from nagen.predictors.latency import LatencyPredictor
 
     table = nagen.benchmarks.load("nb201")
@@ -75,7 +76,7 @@ def test_latency_constraint_with_few_device_samples(monkeypatch) -> None:
     tiny = LatencyPredictor(table.space, hidden=16, layers=2, steps_per_epoch=10, seed=0).meta_fit(
         table, devices=["1080ti_1", "silver_4114", "samsung_a50"], validation=[], held_out=("pixel2",), epochs=2
     )
-    monkeypatch.setitem(nagen.api._META_LATENCY, (table.name, "lat_pixel2_ms", 0), tiny)
+    monkeypatch.setitem(nagen.constraints._META_LATENCY, (table.name, "lat_pixel2_ms", 0), tiny)
     out = nagen.generate(n=20, constraints={"lat_pixel2_ms": 15.0}, device_samples=5, seed=0)
     assert out.device_measurements == 5 and out.labels_used == 0 and len(out) == 20
     assert all(g.predicted["lat_pixel2_ms"] <= 15.0 for g in out)  # the filter acts on the adapted prediction

@@ -1,0 +1,358 @@
+"""Constraints on a search: parsing, feasibility models, and the few-shot latency model they use.
+
+>>> from nagen.constraints import parse_constraint
+>>> parse_constraint("lat_pixel2_ms<=18")
+Constraint(metric='lat_pixel2_ms', op='<=', bound=18.0)
+>>> parse_constraint("lat_pixel2_ms <= 0.018 s").bound   # units are converted to the column's
+18.0
+
+A constraint is ``METRIC<=VALUE`` or ``METRIC>=VALUE`` on a column of the space's benchmark
+table. Two kinds are supported inside a :class:`~nagen.study.Study`:
+
+* **exact costs** (``params``, ``flops``): computed from the architecture itself, free, so
+  every candidate is filtered exactly and no measurement is needed;
+* **device latencies** (``lat_<device>_ms``) with ``device_samples=k``: the few-shot
+  :class:`~nagen.predictors.latency.LatencyPredictor`, meta-trained on HELP's source devices
+  (never on the constrained one), is adapted from measurements on the target device; a study
+  spends at most ``k`` of them (see :class:`DeviceFeasibility`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, choices_hint
+from nagen.graph import ArchGraph
+
+__all__ = [
+    "Constraint",
+    "ConstraintError",
+    "UnknownDeviceError",
+    "parse_constraint",
+    "parse_constraints",
+    "EXACT_COSTS",
+    "ExactFeasibility",
+    "DeviceFeasibility",
+    "meta_latency_model",
+    "split_measurements",
+]
+
+#: constraint metrics computed exactly from the architecture (no measurement, no label)
+EXACT_COSTS = ("params", "flops")
+
+#: unit suffix -> factor to milliseconds (latency columns are ``*_ms``)
+_TIME_UNITS = {"ms": 1.0, "s": 1000.0, "sec": 1000.0, "us": 1e-3, "µs": 1e-3}
+#: unit suffix -> factor for count-like columns (params, flops)
+_COUNT_UNITS = {"k": 1e3, "m": 1e6, "g": 1e9}
+
+_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>|==|=)\s*([-+0-9.eE]+)\s*([A-Za-zµ]*)\s*$")
+
+
+class ConstraintError(InvalidSpecError):
+    """A constraint is malformed: bad syntax, operator, number or unit."""
+
+
+class UnknownDeviceError(UnknownMetricError):
+    """A latency constraint names a device the benchmark table has no column for."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op bound``: ``op`` is ``"<="`` (an upper bound) or ``">="`` (a lower bound)."""
+
+    metric: str
+    op: str
+    bound: float
+
+    def ok(self, value: float | np.ndarray) -> Any:
+        """Whether ``value`` (a float or an array) satisfies the constraint (NaN never does)."""
+        v = np.asarray(value, dtype=np.float64)
+        out = v <= self.bound if self.op == "<=" else v >= self.bound
+        return bool(out) if out.ndim == 0 else out
+
+    @property
+    def device(self) -> str | None:
+        """The device of a latency column ``lat_<device>_ms``, else None."""
+        m = self.metric
+        return m[4:-3] if m.startswith("lat_") and m.endswith("_ms") else None
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+
+def _devices(metrics: Sequence[str]) -> list[str]:
+    return [m[4:-3] for m in metrics if m.startswith("lat_") and m.endswith("_ms")]
+
+
+def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | None = None) -> Constraint:
+    """Parse ``"METRIC<=VALUE[unit]"`` / ``"METRIC>=VALUE[unit]"`` (or a ``(metric, op, bound)`` tuple).
+
+    Units: latency columns (``*_ms``) accept ``ms`` (default), ``s`` and ``us``; ``params`` and
+    ``flops`` accept ``k``, ``M``, ``G``. With ``metrics`` (the table's columns) the metric is
+    checked.
+
+    Raises:
+        ConstraintError: bad syntax, ``<``/``>``/``=`` instead of ``<=``/``>=``, a non-finite
+            bound or a unit the metric does not take.
+        UnknownDeviceError: ``lat_<device>_ms`` names a device without a column (lists the devices).
+        UnknownMetricError: another metric that is not a column (lists the metrics).
+    """
+    if isinstance(spec, Constraint):
+        c = spec
+    else:
+        if isinstance(spec, tuple):
+            if len(spec) != 3:
+                raise ConstraintError(f"a constraint tuple is (metric, '<=' or '>=', bound), got {spec!r}")
+            metric, op, number, unit = str(spec[0]), str(spec[1]), spec[2], ""
+        elif isinstance(spec, str):
+            m = _SPEC.match(spec)
+            if m is None:
+                raise ConstraintError(
+                    f"cannot parse constraint {spec!r}; write METRIC<=VALUE or METRIC>=VALUE, e.g. 'lat_pixel2_ms<=18'"
+                )
+            metric, op, number, unit = m.groups()
+        else:
+            raise ConstraintError(f"a constraint is a string like 'lat_pixel2_ms<=18', got {type(spec).__name__}")
+        if op not in ("<=", ">="):
+            raise ConstraintError(
+                f"constraint {spec!r}: operator {op!r} is not allowed; write METRIC<=VALUE or METRIC>=VALUE"
+            )
+        try:
+            bound = float(number)
+        except (TypeError, ValueError):
+            raise ConstraintError(f"constraint {spec!r}: bound {number!r} is not a number") from None
+        if unit:
+            if metric.endswith("_ms"):
+                table = _TIME_UNITS
+            elif metric in EXACT_COSTS:
+                table = _COUNT_UNITS
+            else:
+                raise ConstraintError(f"constraint {spec!r}: metric {metric!r} takes no unit, got {unit!r}")
+            factor = table.get(unit.lower() if unit != "µs" else unit)
+            if factor is None:
+                raise ConstraintError(f"constraint {spec!r}: unknown unit {unit!r} for {metric!r}; use one of {choices_hint(table)}")
+            bound *= factor
+        if not math.isfinite(bound):
+            raise ConstraintError(f"constraint {spec!r} needs a finite bound")
+        c = Constraint(metric, op, bound)
+    if metrics is not None and c.metric not in metrics:
+        if c.device is not None:
+            raise UnknownDeviceError(
+                f"no latency column for device {c.device!r} ({c.metric!r}); devices are {choices_hint(_devices(metrics), 40)}"
+            )
+        raise UnknownMetricError(f"cannot constrain {c.metric!r}: metrics are {choices_hint(metrics, 60)}")
+    return c
+
+
+def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[Constraint]:
+    """Constraints from None, one spec, a list of specs, or ``{metric: bound}`` (an upper bound,
+    or a lower bound for a maximised metric when given as ``{metric: (">=", bound)}``).
+
+    Raises:
+        ConstraintError: as :func:`parse_constraint`, or two constraints on one metric.
+    """
+    if specs is None:
+        return []
+    if isinstance(specs, (str, Constraint, tuple)):
+        items: list[Any] = [specs]
+    elif isinstance(specs, Mapping):
+        items = []
+        for k, v in specs.items():
+            if isinstance(v, tuple) and len(v) == 2:
+                items.append((str(k), v[0], v[1]))
+            else:
+                items.append((str(k), "<=", v))
+    else:
+        items = list(specs)
+    out = [parse_constraint(s, metrics) for s in items]
+    names = [c.metric for c in out]
+    if len(set(names)) != len(names):
+        raise ConstraintError(f"one constraint per metric, got {[str(c) for c in out]}")
+    return out
+
+
+def split_measurements(k: int) -> tuple[int, int]:
+    """``(adaptation, verification)`` measurements out of a device budget ``k >= 2``.
+
+    Most go to adapting the latency predictor (its rank correlation grows with ``k``); up to
+    three are kept to verify the final choice, because a study must return an architecture
+    whose *true* latency meets the bound, and predictions near the bound are coin flips.
+    """
+    verify = min(3, max(0, k // 3))
+    return k - verify, verify
+
+
+# ---------------------------------------------------------------------------------- models
+class ExactFeasibility:
+    """An exact-cost constraint (``params``, ``flops``): predicted = true value, nothing to measure."""
+
+    measurements_left = 0
+
+    def __init__(self, constraint: Constraint, space: Any) -> None:
+        import nagen.predictors as P
+
+        self.constraint = constraint
+        self.predictor = P.get("exact_cost", space, metric=constraint.metric)
+
+    def predict(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Exact values: ``n``."""
+        return np.asarray(self.predictor.predict(list(archs)).mean, dtype=np.float64) if archs else np.zeros(0)
+
+    def known(self, arch: ArchGraph) -> float | None:
+        """The true value (exact)."""
+        return float(self.predict([arch])[0])
+
+
+class DeviceFeasibility:
+    """A device-latency constraint, predicted by a few-shot latency model adapted on measurements.
+
+    The measurements live in the study's storage (``measurements`` table), so a resumed study
+    re-adapts from the same ones and never pays twice. At most ``budget`` are spent: the first
+    ``split_measurements(budget)[0]`` on the meta-model's reference architectures (a D-optimal
+    design, known before any label), the rest on verifying the final choice.
+
+    Args:
+        constraint: the latency constraint.
+        meta: a meta-trained, unadapted ``LatencyPredictor`` (copied, never changed).
+        budget: ``k``, the device measurements the study may spend.
+        measured: ``{arch string: latency}`` already stored.
+    """
+
+    def __init__(self, constraint: Constraint, meta: Any, budget: int, measured: Mapping[str, float]) -> None:
+        self.constraint = constraint
+        self.meta = meta
+        self.budget = int(budget)
+        self.measured = dict(measured)
+        self._model: Any = None
+        self._fitted_on: tuple[str, ...] = ()
+
+    @property
+    def measurements_left(self) -> int:
+        """Device measurements the study may still spend on this constraint."""
+        return self.budget - len(self.measured)
+
+    def reference(self) -> list[ArchGraph]:
+        """The adaptation design: the meta-model's reference architectures (deterministic)."""
+        return self.meta.reference_archs(split_measurements(self.budget)[0])
+
+    def model(self) -> Any:
+        """The latency predictor adapted on every measurement so far (re-fitted when they change)."""
+        key = tuple(sorted(self.measured))
+        if self._model is None or key != self._fitted_on:
+            if len(self.measured) < 2:
+                raise NagenError(f"constraint {self.constraint}: fewer than 2 device measurements to adapt on")
+            # the meta-model is shared (cached per process): adapt a copy, keep the space object
+            m = copy.deepcopy(self.meta, memo={id(self.meta.space): self.meta.space})
+            self._model = m.adapt(dict(self.measured))
+            self._fitted_on = key
+        return self._model
+
+    def predict(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Predicted latency (ms): ``n``."""
+        if not archs:
+            return np.zeros(0)
+        return np.asarray(self.model().predict(list(archs)).mean, dtype=np.float64)
+
+    def error_scale(self, quantile: float = 0.8) -> float:
+        """A ``quantile`` of the leave-one-out ``|log(predicted / measured)|`` over the measurements
+        (0 with fewer than 3): how far off a prediction may be, used to keep a margin from the bound."""
+        if len(self.measured) < 3:
+            return 0.0
+        key = (tuple(sorted(self.measured)), quantile)
+        if getattr(self, "_err_key", None) != key:
+            space = self.meta.space
+            errs = []
+            for held in self.measured:
+                rest = {a: v for a, v in self.measured.items() if a != held}
+                m = copy.deepcopy(self.meta, memo={id(space): space}).adapt(rest)
+                p = float(m.predict([space.parse(held)]).mean[0])
+                errs.append(abs(math.log(max(p, 1e-9) / max(self.measured[held], 1e-9))))
+            self._err_key, self._err = key, float(np.quantile(errs, quantile))
+        return self._err
+
+    def safe(self, predicted: float) -> bool:
+        """Whether a prediction meets the bound with the :meth:`error_scale` margin."""
+        f = math.exp(self.error_scale())
+        return bool(self.constraint.ok(predicted * f if self.constraint.op == "<=" else predicted / f))
+
+    def known(self, arch_text: str) -> float | None:
+        """The measured latency of ``arch_text``, if it was measured."""
+        return self.measured.get(arch_text)
+
+
+# ---------------------------------------------------------------------------------- meta model
+_META_LATENCY: dict[tuple[str, str, int], Any] = {}
+#: bump when the meta-training recipe changes (invalidates disk caches)
+_CACHE_VERSION = 1
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
+
+
+def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = False) -> Any:
+    """A ``LatencyPredictor`` meta-trained on HELP's source devices other than ``metric``'s device,
+    with HELP's validation devices (minus it) for model selection. Unadapted; do not change it.
+
+    Cached in memory and on disk (``$NAGEN_CACHE``, default ``<tmp>/nagen-cache``): meta-training
+    takes about a minute of one CPU core, and a cached model is the same model (same seed).
+    Only the shipped tables are cached on disk (a user's table may change under the same name).
+    """
+    import torch
+
+    from nagen.predictors.latency import HELP_META_TRAIN, HELP_VALIDATION, LatencyPredictor
+
+    key = (table.name, metric, int(seed))
+    if key in _META_LATENCY:
+        return _META_LATENCY[key]
+    device = metric[4:-3] if metric.startswith("lat_") and metric.endswith("_ms") else metric
+    sources = [d for d in HELP_META_TRAIN if d != device]
+    validation = [d for d in HELP_VALIDATION if d != device]
+    info = {"table": table.name, "rows": len(table), "device": device, "seed": int(seed), "v": _CACHE_VERSION}
+    digest = hashlib.sha1(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"latency-{table.name}-{device}-{digest}.pt"
+    shipped = _is_shipped(table)
+    model = None
+    if shipped and path.is_file():
+        try:
+            model = torch.load(path, map_location="cpu", weights_only=False)  # our own pickled predictor
+            model.space = table.space  # guides compare space identity
+        except Exception:  # noqa: BLE001 - a corrupt or stale cache is retrained
+            model = None
+    if model is None:
+        model = LatencyPredictor(table.space, seed=seed).meta_fit(
+            table, sources, validation=validation, held_out=(device,), progress=progress
+        )
+        if shipped:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            os.close(fd)
+            try:
+                torch.save(model, tmp)
+                os.replace(tmp, path)  # atomic: concurrent processes never read a half-written file
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    _META_LATENCY[key] = model
+    return model
+
+
+def _is_shipped(table: Any) -> bool:
+    try:
+        import nagen.benchmarks
+
+        return table.name in nagen.benchmarks.names() and nagen.benchmarks.load(table.name) is table
+    except Exception:  # noqa: BLE001 - unknown: do not cache on disk
+        return False

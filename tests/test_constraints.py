@@ -1,0 +1,192 @@
+"""Constrained searches: constraint parsing, exact-cost and device-latency studies, --report honesty."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nagen.benchmarks
+from nagen.benchmarks import Benchmark
+from nagen.constraints import ConstraintError, UnknownDeviceError, parse_constraint, parse_constraints, split_measurements
+from nagen.errors import InvalidSpecError, UnknownMetricError
+from nagen.labellers import CallableLabeller, TableLabeller
+from nagen.predictors.latency import LatencyPredictor
+from nagen.search_api import search
+from nagen.study import Study, load_study
+
+TINY = dict(hidden=16, layers=2, free_features=4, steps_per_epoch=20, episodes_per_step=4, query_size=32, batch_size=64)
+METRIC = "lat_pixel2_ms"
+
+
+# ---------------------------------------------------------------------------------- parsing
+def test_parse_operators_and_units(nb201) -> None:
+    c = parse_constraint("lat_pixel2_ms<=18", nb201.metrics)
+    assert (c.metric, c.op, c.bound, c.device) == (METRIC, "<=", 18.0, "pixel2")
+    assert parse_constraint("lat_pixel2_ms <= 18ms").bound == 18.0
+    assert parse_constraint("lat_pixel2_ms<=0.018s").bound == pytest.approx(18.0)
+    assert parse_constraint("lat_pixel2_ms<=18000us").bound == pytest.approx(18.0)
+    assert parse_constraint("params<=0.5M").bound == 5e5
+    assert parse_constraint("cifar10_test>=90").op == ">="
+    assert c.ok(17.9) and c.ok(18.0) and not c.ok(18.1) and not c.ok(float("nan"))
+    assert list(c.ok(np.array([1.0, 30.0]))) == [True, False]
+    assert str(c) == "lat_pixel2_ms<=18"
+    assert [x.metric for x in parse_constraints({"params": 1e6, "lat_fpga_ms": 5})] == ["params", "lat_fpga_ms"]
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("lat_pixel2_ms<18", "operator '<' is not allowed"),
+        ("lat_pixel2_ms==18", "operator '==' is not allowed"),
+        ("lat_pixel2_ms<=fast", "cannot parse"),
+        ("lat_pixel2_ms<=18kg", "unknown unit 'kg'"),
+        ("cifar10_test>=90pct", "takes no unit"),
+        ("lat_pixel2_ms<=1e999", "finite"),
+    ],
+)
+def test_malformed_constraints(spec, match) -> None:
+    with pytest.raises(ConstraintError, match=match):
+        parse_constraint(spec)
+
+
+def test_unknown_device_lists_the_devices(nb201) -> None:
+    with pytest.raises(UnknownDeviceError, match="no latency column for device 'pixel9'.*'pixel2'"):
+        parse_constraint("lat_pixel9_ms<=3", nb201.metrics)
+    with pytest.raises(UnknownMetricError, match="cannot constrain 'speed'"):
+        parse_constraint("speed<=3", nb201.metrics)
+    with pytest.raises(ConstraintError, match="one constraint per metric"):
+        parse_constraints(["params<=1e6", "params<=2e6"])
+
+
+def test_measurement_split() -> None:
+    assert split_measurements(10) == (7, 3)
+    assert split_measurements(5) == (4, 1)
+    assert split_measurements(2) == (2, 0)
+
+
+def test_study_rejects_unsupported_constraints() -> None:
+    lab = TableLabeller("nb201", "cifar10_test")
+    with pytest.raises(InvalidSpecError, match="device_samples"):
+        Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", constraints=["lat_pixel2_ms<=18"])
+    with pytest.raises(InvalidSpecError, match="exact costs"):
+        Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", constraints=["cifar100_test>=70"])
+    with pytest.raises(InvalidSpecError, match="device_samples must be an integer >= 2"):
+        Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", constraints=["lat_fpga_ms<=5"], device_samples=1)
+    with pytest.raises(UnknownDeviceError, match="'fpga'"):
+        Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", constraints=["lat_pixel9_ms<=5"], device_samples=5)
+
+
+# ---------------------------------------------------------------------------------- exact costs
+@pytest.mark.parametrize("method", ["bo", "re"])
+def test_exact_cost_constraint_filters_every_label(method, nb201) -> None:
+    bound = 4e5  # about a third of NB201's cells
+    st = Study(
+        "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=method, storage="sqlite:///:memory:",
+        seed=0, executor="inline", n_initial=3, constraints=[f"params<={bound:g}"],
+    )
+    st.optimize(8)
+    params = [nb201.query(t.arch, "params") for t in st.history]
+    assert len(params) == 8 and max(params) <= bound
+    best = st.best
+    assert st.constraint_values(best)["params"] == {"value": pytest.approx(nb201.query(best.arch, "params")), "source": "exact", "ok": True}
+
+
+# ---------------------------------------------------------------------------------- device latency
+@pytest.fixture(scope="module")
+def latency_meta(nb201) -> LatencyPredictor:
+    """A tiny latency model meta-trained on three source devices (never pixel2) of a 700-cell slice."""
+    idx = np.random.default_rng(0).permutation(len(nb201))[:700]
+    cols = {m: nb201.values(m)[idx] for m in ("lat_1080ti_1_ms", "lat_silver_4114_ms", "lat_samsung_a50_ms")}
+    table = Benchmark("nb201_slice", nb201.space, [nb201.archs[i] for i in idx], cols)
+    return LatencyPredictor("nb201", seed=0, **TINY).meta_fit(table, devices=["1080ti_1", "silver_4114", "samsung_a50"], epochs=2)
+
+
+class DeviceMeter:
+    """Measures pixel2 latency from the table and remembers every architecture it was asked about."""
+
+    def __init__(self, table: Benchmark) -> None:
+        self.table, self.calls = table, []
+
+    def __call__(self, arch) -> float:
+        self.calls.append(self.table.space.format(arch))
+        return self.table.query(arch, METRIC)
+
+
+def _device_study(tmp_path, meta, meter, budget: int, name: str = "dev") -> Study:
+    st = Study(
+        "nb201", "cifar100_test", TableLabeller("nb201", "cifar100_test"), proposer="bo", storage=f"sqlite:///{tmp_path}/s.db",
+        name=name, seed=1, executor="inline", n_initial=3, constraints=[f"{METRIC}<=14"], device_samples=6,
+        measurers={METRIC: CallableLabeller(meter)}, latency_models={METRIC: meta},
+    )
+    return st.optimize(budget)
+
+
+def test_device_constraint_spends_at_most_k_measurements(tmp_path, latency_meta, nb201) -> None:
+    meter = DeviceMeter(nb201)
+    st = _device_study(tmp_path, latency_meta, meter, budget=10)
+    stored = st.storage.measurements(st.name, METRIC)
+    # the adaptation used exactly the measured cells, each measured once, within the budget
+    assert 4 <= len(meter.calls) <= 6 and len(set(meter.calls)) == len(meter.calls)
+    assert [a for _, a, _, _ in stored] == meter.calls
+    assert all(v == nb201.query(a, METRIC) for _, a, _, v in stored)
+    best = st.best
+    status = st.constraint_values(best)[METRIC]
+    assert status["source"] == "measured" and status["ok"] and nb201.query(best.arch, METRIC) <= 14
+    # every labelled cell was predicted feasible when it was proposed; re-opening pays nothing new
+    again = load_study(st.name, storage=st.storage, measurers={METRIC: CallableLabeller(meter)}, latency_models={METRIC: latency_meta},
+                       executor="inline")
+    again.optimize(10)
+    assert len(meter.calls) == len(stored) and again.best.arch == best.arch
+
+
+def test_constrained_search_api_reports_measured_best(latency_meta, nb201) -> None:
+    res = search(
+        "nb201", "cifar100_valid_12ep", budget=8, seed=0, method="re", constraints=[f"{METRIC}<=14"], device_samples=6,
+        report="cifar100_test", latency_models={METRIC: latency_meta},
+    )
+    out = res.to_json()
+    assert out["device_measurements"] <= 6
+    best = out["best"]
+    assert best["constraints"][METRIC]["ok"] and nb201.query(best["arch"], METRIC) <= 14
+    assert best["report"] == {"cifar100_test": pytest.approx(nb201.query(best["arch"], "cifar100_test"))}
+
+
+# ---------------------------------------------------------------------------------- report honesty
+def test_report_metric_is_never_read_during_the_search(monkeypatch, nb201) -> None:
+    reads: list[str] = []
+    for name in ("query", "query_many", "values"):
+        original = getattr(Benchmark, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            metric = kwargs.get("metric", args[-1] if args else None)
+            reads.append(metric)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Benchmark, name, spy)
+    res = search("nb201", "cifar10_valid_12ep", budget=12, seed=0, method="bo", report="cifar10_test", n_initial=3)
+    assert "cifar10_test" in reads
+    first = reads.index("cifar10_test")
+    assert reads.count("cifar10_valid_12ep") == 12  # one lookup per paid label
+    assert all(m != "cifar10_valid_12ep" for m in reads[first:])  # nothing searched after the report was read
+    assert reads.count("cifar10_test") == 1
+    assert res.report["cifar10_test"] == nb201.query(res.best[0], "cifar10_test")
+
+
+def test_unknown_report_metric_fails_before_any_label() -> None:
+    with pytest.raises(UnknownMetricError, match="cifar10_tset"):
+        search("nb201", "cifar10_valid_12ep", budget=3, report="cifar10_tset")
+
+
+def test_cli_constraint_and_report(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "nagen.cli", "search", "--objective", "cifar10_valid_12ep", "--budget", "4", "--method", "random",
+           "--constraint", "params<=0.6M", "--report", "cifar10_test", "--json", "--quiet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    best = json.loads(out.stdout)["best"]
+    assert best["constraints"]["params"]["ok"] and set(best["report"]) == {"cifar10_test"}
+    bad = subprocess.run(cmd[:-4] + ["--constraint", "lat_pixel9_ms<=3", "--device-samples", "5"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "pixel9" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
