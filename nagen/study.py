@@ -147,6 +147,31 @@ def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
     return (raw(list(archs)) - low) / span
 
 
+def _has_free_proxies(space: Any) -> bool:
+    """Whether the space's zero-cost proxies are shipped (a table lookup, not network builds)."""
+    if space.name != "nb201":
+        return False
+    from nagen.predictors.zero_cost import _nb201_table
+
+    return _nb201_table() is not None
+
+
+def _resolve_auto(space: Any, proposer: Any, surrogate: str, initial: str) -> tuple[str, str]:
+    """The ``"auto"`` surrogate and initial design: the WL GP, with the zero-cost proxies as extra
+    inputs and as the initial design when they are free (NB201's shipped table; on other spaces
+    they cost network builds every round). The diffusion proposer needs a differentiable
+    surrogate to guide by: the onehot GP."""
+    free = _has_free_proxies(space)
+    if surrogate == "auto":
+        if getattr(proposer, "name", "") == "diffusion":
+            surrogate = "gp"
+        else:
+            surrogate = "gp_wl+zc" if free else "gp_wl"
+    if initial == "auto":
+        initial = "zc" if free else "random"
+    return surrogate, initial
+
+
 def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
     """An unfitted per-objective surrogate.
 
@@ -161,43 +186,10 @@ def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
         return P.get("gp", space, encoding="onehot", seed=seed)
     if kind == "gp_wl":
         return P.get("gp", space, encoding="wl", seed=seed)
-    from nagen.predictors.gp import GPPredictor
+    from nagen.predictors.gp import AugmentedGP
 
-    if kind == "gp_wl+zc":
-
-        class ProxyAugmentedWLGP(GPPredictor):
-            """WL GP whose inputs are ``[WL counts, scaled log synflow, scaled log params]``: ``n x (d + 2)``;
-            kernel ``s1 * WL(counts) + s2 * Matern(proxies)``."""
-
-            def _features(self, archs: list[ArchGraph]) -> Any:
-                import torch
-
-                return torch.cat([super()._features(archs), torch.from_numpy(_proxy_features(self.space, archs))], dim=1)
-
-            def _covar_module(self, dim: int) -> Any:
-                from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-                from gpytorch.kernels import ScaleKernel
-
-                from nagen.predictors._gp_modules import WLKernel
-
-                d = sum(self._wl_blocks)
-                wl = ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, active_dims=tuple(range(d))))
-                zc = get_covar_module_with_dim_scaled_prior(2, use_rbf_kernel=False, active_dims=(d, d + 1))
-                return wl + ScaleKernel(zc)
-
-        return ProxyAugmentedWLGP(space, encoding="wl", seed=seed)
-
-    class ProxyAugmentedGP(GPPredictor):
-        """Onehot GP whose inputs are ``[onehot, scaled log synflow, scaled log params]``: ``n x (d + 2)``."""
-
-        differentiable = False  # the proxies have no gradient w.r.t. the continuous state
-
-        def _features(self, archs: list[ArchGraph]) -> Any:
-            import torch
-
-            return torch.cat([super()._features(archs), torch.from_numpy(_proxy_features(self.space, archs))], dim=1)
-
-    return ProxyAugmentedGP(space, encoding="onehot", seed=seed)
+    encoding = "wl" if kind == "gp_wl+zc" else "onehot"
+    return AugmentedGP(space, extra=_proxy_features, encoding=encoding, seed=seed)
 
 
 # ---------------------------------------------------------------------------------- proposers
@@ -561,12 +553,15 @@ class Study:
             (``mean + beta * std``, ``beta`` in 0.5, 1, 2, 3), which contains the maximisers of
             expected improvement for any incumbent (EI grows with both mean and std).
         mc_samples: quasi-MC samples of the acquisition.
-        surrogate: ``"gp"`` (onehot GP), ``"gp+zc"`` (onehot plus the data-free zero-cost
+        surrogate: ``"auto"`` (default: ``"gp_wl+zc"`` where the proxies are free, as on NB201,
+            else ``"gp_wl"``; ``"gp"`` for the diffusion proposer, which guides by its gradient),
+            ``"gp"`` (onehot GP), ``"gp+zc"`` (onehot plus the data-free zero-cost
             proxies synflow and params as GP inputs; they are computed from the untrained
             network, so they cost no label; on NB201 they come from the shipped table),
             ``"gp_wl"`` (Weisfeiler-Lehman subtree-kernel GP on WL label counts, NAS-BOWL) or
             ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed).
-        initial: ``"random"`` first labels, or ``"zc"``: the best by synflow among
+        initial: ``"auto"`` (``"zc"`` where the proxies are free, else ``"random"``),
+            ``"random"`` first labels, or ``"zc"``: the best by synflow among
             ``20 * n_initial`` random unlabelled cells (a data-free prior, again no labels).
         executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).
         constraints: ``"METRIC<=VALUE"`` strings (or ``{metric: upper bound}``, see
@@ -603,8 +598,8 @@ class Study:
         n_initial: int = 5,
         max_acquisition_pool: int = 512,
         mc_samples: int = 128,
-        surrogate: str = "gp",
-        initial: str = "random",
+        surrogate: str = "auto",
+        initial: str = "auto",
         executor_options: Mapping[str, Any] | None = None,
         constraints: Any = None,
         device_samples: int | None = None,
@@ -623,6 +618,7 @@ class Study:
         self.n_initial = int(n_initial)
         self.max_acquisition_pool = int(max_acquisition_pool)
         self.mc_samples = int(mc_samples)
+        surrogate, initial = _resolve_auto(self.space, self.proposer, surrogate, initial)
         if surrogate not in SURROGATES:
             raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
         if initial not in ("random", "zc"):

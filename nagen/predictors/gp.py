@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from nagen.predictors.gnn import GNNPredictor
 
-__all__ = ["GPPredictor", "OneHotGP", "PathGP", "WLGP", "DeepGP", "WLKernel", "YeoJohnson", "ENCODINGS", "KERNELS"]
+__all__ = ["GPPredictor", "OneHotGP", "PathGP", "WLGP", "DeepGP", "AugmentedGP", "WLKernel", "YeoJohnson", "ENCODINGS", "KERNELS"]
 
 #: valid ``encoding=`` values
 ENCODINGS = ("onehot", "path", "wl", "deep")
@@ -379,3 +379,43 @@ class DeepGP(_PresetGP):
     """``GPPredictor(encoding="deep")``: Matern ARD on frozen GNN embeddings; differentiable ``score``."""
 
     preset = "deep"
+
+
+class AugmentedGP(GPPredictor):
+    """A GP whose inputs are ``[encoding, extra features]``: ``n x (d + e)``.
+
+    ``extra(space, archs) -> n x e`` array, scaled to about ``[0, 1]``: data-free zero-cost
+    proxies, or another task's known values of the architectures (transfer). With the ``wl``
+    encoding the kernel is ``s1 * WL(counts) + s2 * Matern-5/2-ARD(extra)``; with ``onehot`` one
+    Matern ARD kernel covers all inputs. Not differentiable: the extra features have no gradient
+    with respect to a diffusion state.
+
+    Args:
+        space: the search space. extra: the feature function (a module-level function when the
+            predictor is pickled). encoding: ``"wl"`` or ``"onehot"``. options: ``GPPredictor`` arguments.
+    """
+
+    def __init__(self, space: Any, extra: Any, encoding: str = "wl", **options: Any) -> None:
+        if encoding not in ("wl", "onehot"):
+            raise ValueError(f"AugmentedGP supports the 'wl' and 'onehot' encodings, got {encoding!r}")
+        super().__init__(space, encoding=encoding, **options)
+        self.extra = extra
+        self.differentiable = False
+
+    def _features(self, archs: list[ArchGraph]) -> torch.Tensor:
+        extra = torch.as_tensor(np.asarray(self.extra(self.space, archs), dtype=np.float64))
+        return torch.cat([super()._features(archs), extra.reshape(len(archs), -1)], dim=1)
+
+    def _covar_module(self, dim: int) -> torch.nn.Module:
+        if self.encoding != "wl":
+            return super()._covar_module(dim)
+        from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+        from gpytorch.kernels import ScaleKernel
+
+        from nagen.predictors._gp_modules import WLKernel
+
+        d = sum(self._wl_blocks)
+        wl = ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, active_dims=tuple(range(d))))
+        e = dim - d
+        extra = get_covar_module_with_dim_scaled_prior(e, use_rbf_kernel=False, active_dims=tuple(range(d, dim)))
+        return wl + ScaleKernel(extra)
