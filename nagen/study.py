@@ -460,12 +460,13 @@ class DiffusionProposer(PoolProposer):
     per process on the space (``DiffusionGenerator(space, seed).fit()``) and kept in memory.
 
     Args:
-        pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps.
+        pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps
+            (None: the generator's default).
     """
 
-    def __init__(self, pool_size: int = 1000, parents: int = 5, guidance: float = 2.0, steps: int = 50) -> None:
+    def __init__(self, pool_size: int = 1000, parents: int = 5, guidance: float = 2.0, steps: int | None = None) -> None:
         super().__init__(pool_size, parents)
-        self.guidance, self.steps = float(guidance), int(steps)
+        self.guidance, self.steps = float(guidance), None if steps is None else int(steps)
 
     def config(self) -> dict[str, Any]:
         """Pool and guidance settings."""
@@ -491,7 +492,8 @@ class DiffusionProposer(PoolProposer):
         gen = self.generator(ctx.space)
         m = len(ctx.surrogates)
         guides = [Guide(p, self.guidance / m, "max", name=o) for p, o in zip(ctx.surrogates, ctx.objectives) if p.differentiable]
-        samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed, guides=guides, steps=self.steps))
+        options = {} if self.steps is None else {"steps": self.steps}  # default: the generator's own (20 DDIM steps)
+        samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed, guides=guides, **options))
         return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
 
 
