@@ -193,6 +193,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         ref_point=ref,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        report=[r.strip() for r in args.report.split(",")] if args.report else None,
     )
     out = result.to_dict()
     # extra keys so that 'nagen plot pareto' can draw the file without being told the objectives
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--method", default="opgfn", help="opgfn (default), evolution, random")
     sp.add_argument("--batch-size", type=int, default=10, help="labels per round (default 10)")
     sp.add_argument("--ref-point", help="hypervolume reference, one number per objective (default: see docs)")
+    sp.add_argument("--report", help="comma-separated table metrics read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume"}')
     sp.set_defaults(func=_cmd_pareto)

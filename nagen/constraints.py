@@ -245,7 +245,9 @@ class DeviceFeasibility:
 
     def reference(self) -> list[ArchGraph]:
         """The adaptation design: the meta-model's reference architectures (deterministic)."""
-        return self.meta.reference_archs(split_measurements(self.budget)[0])
+        if getattr(self, "_reference", None) is None:  # deterministic and costly (a design over the whole table)
+            self._reference = self.meta.reference_archs(split_measurements(self.budget)[0])
+        return self._reference
 
     def model(self) -> Any:
         """The latency predictor adapted on every measurement so far (re-fitted when they change)."""

@@ -242,11 +242,14 @@ class ParetoResult:
 
     Attributes:
         history: every labelled architecture in label order, ``{"arch": str, "values": {metric: float}}``.
-        front: the non-dominated entries of ``history`` (same form, label order).
+        front: the non-dominated entries of ``history`` (same form, label order); with
+            ``report`` metrics each entry also has ``"report": {metric: float}``.
         hypervolume: of ``front`` w.r.t. ``ref_point`` (objectives' own units).
         ref_point: ``{metric: value}``.
         objectives: the parsed objectives.
         space, method, seed: how it was run.
+        report: ``{arch string: {metric: float}}`` for every front member: the ``report``
+            metrics of ``pareto``, looked up only after the search ended (empty without them).
     """
 
     history: list[dict[str, Any]]
@@ -257,9 +260,11 @@ class ParetoResult:
     space: str = ""
     method: str = ""
     seed: int = 0
+    report: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"history": [...], "front": [...], "hypervolume": float}`` (JSON-serialisable)."""
+        """``{"history": [...], "front": [...], "hypervolume": float}`` (JSON-serialisable);
+        front entries carry their ``"report"`` values when ``pareto`` was given ``report``."""
         return {"history": self.history, "front": self.front, "hypervolume": float(self.hypervolume)}
 
     def to_json(self, **dumps_options: Any) -> str:
@@ -278,12 +283,15 @@ def pareto(
     batch_size: int = 10,
     benchmark: str | None = None,
     progress: bool = False,
+    report: str | Sequence[str] | None = None,
+    exact_costs: bool | None = None,
     **method_options: Any,
 ) -> ParetoResult:
     """Search a space for the Pareto front of several benchmark-table objectives.
 
     Each label is one table lookup of every objective for one new architecture; equivalent
-    architectures (same ``canonical_hash``) are labelled once.
+    architectures (same ``canonical_hash``) are labelled once, except that with exact costs
+    (below) equivalent cells of different cost are different points and each can be labelled.
 
     Args:
         space: a space name or ``SearchSpace``.
@@ -297,12 +305,23 @@ def pareto(
         batch_size: labels per round (``opgfn``; evolution labels one at a time).
         benchmark: table giving the labels (default: the space's own table).
         progress: show a progress bar.
+        report: metric(s) of the table to report for each front member, looked up only after
+            the search has ended (never seen by the search, never counted as labels); e.g.
+            search ``cifar10_valid_12ep`` and report ``cifar10_test``. In ``front[i]["report"]``
+            and ``ParetoResult.report``.
+        exact_costs: treat ``params``/``flops`` objectives as exact costs computed from the
+            architecture (``ExactCostPredictor``, no label) where the search can use them:
+            ``opgfn`` de-duplicates by (canonical hash, exact costs) and conditions its
+            GFlowNet on cost levels (``opgfn_search(exact_objectives=...)``). ``None``: yes when
+            the labels come from the space's own table (whose params/FLOPs are exactly the
+            built network's); a user table's cost columns may count differently.
         method_options: passed to the method (``OPGFNGenerator`` options, or ``population``,
             ``tournament`` of evolution).
 
     Raises:
         TooFewObjectivesError, MissingDirectionError, InvalidDirectionError,
-        UnknownObjectiveError: bad objective specs.
+        UnknownObjectiveError: bad objective specs (also an unknown ``report`` metric), all
+            raised before any label is spent.
         UnknownGeneratorError: unknown ``method``.
     """
     import nagen.benchmarks
@@ -321,6 +340,12 @@ def pareto(
         raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"budget must be a positive integer, got {budget!r}")
+    reports = [report] if isinstance(report, str) else list(report or [])
+    for m in reports:
+        if not isinstance(m, str) or m not in table.metrics:
+            raise UnknownObjectiveError(
+                f"report metric {m!r} is not a column of table {table.name!r}; choices are {choices_hint(table.metrics, 60)}"
+            )
     metrics = [o.metric for o in objs]
     dirs = [o.direction for o in objs]
     if ref_point is None:
@@ -341,6 +366,12 @@ def pareto(
     if method == "opgfn":
         from nagen.generators.opgfn import opgfn_search
 
+        if exact_costs is None:
+            exact_costs = benchmark is None or benchmark == sp.name
+        if exact_costs and "exact_objectives" not in method_options:
+            exact = _exact_cost_fns(sp, metrics)
+            if exact:
+                method_options["exact_objectives"] = exact
         hist = opgfn_search(
             sp, label, budget, seed, batch_size=batch_size, directions=dirs, progress=progress, **method_options
         )
@@ -356,16 +387,43 @@ def pareto(
     ok = ~np.isnan(Y).any(1)
     nd = np.zeros(len(Y), dtype=bool)
     nd[ok] = non_dominated(Y[ok], dirs)
+    front = [dict(h) for h, keep in zip(history, nd) if keep]
+    reported: dict[str, dict[str, float]] = {}
+    if reports and front:
+        # the search is over: only now are the report columns read, for the front members only
+        front_archs = [a for a, keep in zip(archs, nd) if keep]
+        cols = {m: table.query_many(front_archs, m) for m in reports}
+        for k, entry in enumerate(front):
+            entry["report"] = {m: float(cols[m][k]) for m in reports}
+            reported[entry["arch"]] = entry["report"]
     return ParetoResult(
         history=history,
-        front=[h for h, keep in zip(history, nd) if keep],
+        front=front,
         hypervolume=hypervolume(Y[ok], dirs, ref),
         ref_point=dict(zip(metrics, ref)),
         objectives=objs,
         space=sp.name,
         method=method,
         seed=int(seed),
+        report=reported,
     )
+
+
+def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:
+    """``{column: archs -> exact values}`` for the ``params``/``flops`` objectives the space can
+    count itself (``ExactCostPredictor``; empty when the space cannot build networks)."""
+    from nagen.predictors.cost import ExactCostPredictor
+
+    out: dict[int, Any] = {}
+    for j, m in enumerate(metrics):
+        if m in ("params", "flops"):
+            pred = ExactCostPredictor(space, m)
+            try:
+                pred.exact(space.sample(1, 0))
+            except Exception:  # e.g. a JSON space without a network builder: no exact cost
+                continue
+            out[j] = pred.exact
+    return out
 
 
 def random_search(space: Any, objective: Any, budget: int, seed: int = 0) -> list[tuple[Any, np.ndarray]]:

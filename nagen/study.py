@@ -459,18 +459,66 @@ class DiffusionProposer(PoolProposer):
     The unconditional generator is the shipped checkpoint when there is one, else trained once
     per process on the space (``DiffusionGenerator(space, seed).fit()``) and kept in memory.
 
+    Every ``finetune_every`` labels the generator is fine-tuned on the labels so far: a copy of
+    the unconditional model takes ``finetune_steps`` denoising steps on the best quarter of the
+    labelled architectures and their one-edit neighbours (the neighbours keep it from collapsing
+    onto a handful of cells), so its prior moves toward the region the labels favour while the
+    GP guidance does the fine steering. The fine-tuned model depends only on the first
+    ``finetune_every * floor(n / finetune_every)`` labels, so a resumed study rebuilds the same one.
+
     Args:
         pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps
-            (None: the generator's default).
+            (None: the generator's default). finetune_every: labels between fine-tunings (0: never).
+        finetune_steps: optimiser steps of one fine-tuning.
     """
 
-    def __init__(self, pool_size: int = 1000, parents: int = 5, guidance: float = 2.0, steps: int | None = None) -> None:
+    def __init__(
+        self,
+        pool_size: int = 1000,
+        parents: int = 5,
+        guidance: float = 2.0,
+        steps: int | None = None,
+        finetune_every: int = 10,
+        finetune_steps: int = 150,
+    ) -> None:
         super().__init__(pool_size, parents)
         self.guidance, self.steps = float(guidance), None if steps is None else int(steps)
+        self.finetune_every, self.finetune_steps = int(finetune_every), int(finetune_steps)
+        self._tuned: dict[tuple, Any] = {}
 
     def config(self) -> dict[str, Any]:
-        """Pool and guidance settings."""
-        return {**super().config(), "guidance": self.guidance, "steps": self.steps}
+        """Pool, guidance and fine-tuning settings."""
+        return {
+            **super().config(),
+            "guidance": self.guidance,
+            "steps": self.steps,
+            "finetune_every": self.finetune_every,
+            "finetune_steps": self.finetune_steps,
+        }
+
+    def tuned(self, ctx: ProposalContext) -> Any:
+        """The generator fine-tuned on the labels up to the last multiple of ``finetune_every``."""
+        import copy
+
+        base = self.generator(ctx.space)
+        if self.finetune_every <= 0:
+            return base
+        n = (len(ctx.archs) // self.finetune_every) * self.finetune_every
+        if n < self.finetune_every:
+            return base
+        archs, score = ctx.archs[:n], ctx.Y[:n].sum(1)  # the sum of signed objectives ranks several
+        key = (ctx.space.name, tuple(a.canonical_hash() for a in archs), self.finetune_steps)
+        if key not in self._tuned:
+            top = [archs[int(i)] for i in np.argsort(-score, kind="stable")[: max(2, n // 4)]]
+            data = list(top)
+            for a in top:
+                data.extend(ctx.space.neighbours(a))
+            gen = copy.deepcopy(base, memo={id(base.space): base.space})  # guides check space identity
+            gen.seed = round_seed(0, n, salt=11)
+            with _torch_round(gen.seed):
+                gen.fit(data, steps=self.finetune_steps, lr=5e-4, batch_size=128)
+            self._tuned = {key: gen}  # only the latest: earlier ones are never asked for again
+        return self._tuned[key]
 
     @staticmethod
     def generator(space: Any, seed: int = 0) -> Any:
@@ -489,7 +537,7 @@ class DiffusionProposer(PoolProposer):
         """Guided samples (half the pool) and mutations of the best (the rest)."""
         from nagen.generators.guidance import Guide
 
-        gen = self.generator(ctx.space)
+        gen = self.tuned(ctx)
         m = len(ctx.surrogates)
         guides = [Guide(p, self.guidance / m, "max", name=o) for p, o in zip(ctx.surrogates, ctx.objectives) if p.differentiable]
         options = {} if self.steps is None else {"steps": self.steps}  # default: the generator's own (20 DDIM steps)
@@ -717,14 +765,15 @@ class Study:
                 if meta is None:
                     import nagen.benchmarks
 
-                    meta = meta_latency_model(nagen.benchmarks.load(self.space.name), c.metric, seed=self.seed)
+                    # one latency model per device, whatever the study seed (it is meta-trained on other devices only)
+                    meta = meta_latency_model(nagen.benchmarks.load(self.space.name), c.metric, seed=0)
                 feas.append(DeviceFeasibility(c, meta, int(self.device_samples or 0), {}))
             self._feas = feas
         for f in self._feas:
             if isinstance(f, DeviceFeasibility):
                 f.measured = self._measured(f.constraint.metric)
                 n_adapt = split_measurements(f.budget)[0]
-                for a in f.reference():
+                for a in f.reference() if len(f.measured) < n_adapt else []:
                     if len(f.measured) >= n_adapt:
                         break
                     if self.space.format(a) not in f.measured:

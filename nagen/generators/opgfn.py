@@ -50,9 +50,28 @@ Design with GFlowNets", ICML 2022 (the active loop and the raw-reward baseline).
   because torchgfn has no counterpart: the learned reward and its OP loss, and ``log_probs`` of
   given architectures (on a tree, a sum of ``P_F`` terms along the one trajectory). torchgfn is
   imported only by ``engine="torchgfn"``, so ``import nagen`` stays light.
+* **Cost conditioning** (``budget_cost=``; ``opgfn_search(exact_objectives=...)``). Params and
+  FLOPs are exact and free for any architecture; only the other objectives (accuracy) cost a
+  label. So instead of learning the cost from labels, the GFlowNet is conditioned on a cost
+  level ``k`` (default ``budget_mode="upto"``: cells of cost ``<= c_k``, the
+  epsilon-constraint method): policy input = state + a thermometer code of ``k``, one
+  ``log Z_k`` per level, conditional TB with a random level per trajectory, and
+  ``log R(x | k) = beta * (f(x) - top_k) / s`` for cells within the level (``top_k``: best
+  ``f`` among labelled cells within it; ``s``: the spread of ``f`` within levels, pooled),
+  ``-25`` outside. When the cost is additive over slots (NB201 params/FLOPs, checked on
+  random cells) the level is also enforced by exact masks (an op is allowed only if some
+  completion lands in the level), so every sample is within its level. The reward ``f`` is
+  still learned only from orders: for cells within the same budget the Pareto order reduces
+  to dominance on the remaining (labelled) objectives, so each listwise subset is drawn among
+  the labelled cells within one random level and ranked by that dominance. This keeps the
+  OP-GFN principle: if ``x`` Pareto-dominates ``y`` then ``x`` is at least as good as ``y``
+  under every level's order, and the union over levels of each level's best cells is
+  exactly the Pareto front (weakly), so sampling every level concentrates on the front.
 * **Active loop** (``opgfn_search``): label random cells, then repeat: refit the order reward
   and the GFlowNet (warm-started) on every label so far, sample a pool, label the first
-  ``batch_size`` cells not labelled before (``canonical_hash``).
+  ``batch_size`` cells not labelled before (``canonical_hash``; with exact costs, the pair
+  (canonical hash, exact costs), see ``search_key``). Cost-conditioned, each label of a round
+  gets a level (a seeded random cycle over all levels) and is drawn from ``P(x | level)``.
 
 >>> gen = OPGFNGenerator("nb201", seed=0).fit(archs, values)        # doctest: +SKIP
 >>> gen.sample(10)                                                  # doctest: +SKIP
@@ -63,7 +82,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +95,7 @@ from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 
-__all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "RewardModel"]
+__all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "search_key", "RewardModel"]
 
 _REWARDS = ("order", "raw", "uniform")
 #: ``log R`` of an invalid terminal (variable-DAG spaces whose rules the masks may not cover)
@@ -333,19 +352,29 @@ class _DagProcess:
 
 # ---------------------------------------------------------------------- modules
 class _PolicyMLP(nn.Module):
-    """State ``[B, L]`` (slot ops, ``-1`` unset; float or long) -> ``[B, out]`` logits."""
+    """State ``[B, L]`` (slot ops, ``-1`` unset; float or long) -> ``[B, out]`` logits.
 
-    def __init__(self, n_slots: int, n_ops: int, out: int, hidden: int) -> None:
+    With ``cond_dim > 0`` the policy is conditional: ``forward(states, cond)`` also reads a
+    ``[B, cond_dim]`` float condition (the budget encoding of a budget-conditioned OP-GFN).
+    """
+
+    def __init__(self, n_slots: int, n_ops: int, out: int, hidden: int, cond_dim: int = 0) -> None:
         super().__init__()
-        self.n_slots, self.n_ops = n_slots, n_ops
+        self.n_slots, self.n_ops, self.cond_dim = n_slots, n_ops, cond_dim
         self.input_dim = n_slots * (n_ops + 1)
         self.net = nn.Sequential(
-            nn.Linear(self.input_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, out)
+            nn.Linear(self.input_dim + cond_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, out),
         )
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.one_hot(states.long() + 1, self.n_ops + 1).float()  # [B, L, V+1]
-        return self.net(x.flatten(1))
+    def forward(self, states: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        x = nn.functional.one_hot(states.long() + 1, self.n_ops + 1).float().flatten(1)  # [B, L*(V+1)]
+        if self.cond_dim:
+            x = torch.cat([x, cond], 1)  # [B, L*(V+1) + C]
+        return self.net(x)
 
 
 class RewardModel(nn.Module):
@@ -422,9 +451,29 @@ class OPGFNGenerator(Generator):
         pareto_order: with several objectives, ``"dominance"`` (default): a subset's best are
             its members no other member dominates; ``"rank"``: its members of the lowest
             non-dominated-sorting rank among *all* labels (a sharper pull to the labelled front).
+        budget_cost: exact, label-free cost of any architecture (``archs -> n floats``, e.g.
+            ``ExactCostPredictor(space, "params").exact``). Given, the generator is
+            *cost-conditioned* (see ``Cost conditioning`` in the module docstring):
+            ``sample(n, budget=c)`` samples cells of the cost band of ``c`` (``budget_mode=
+            "band"``) or of cost ``<= c`` (``"upto"``), with probability increasing in the
+            learned reward.
+        budget_mode: ``"upto"`` (default): level ``k`` holds the cells with cost ``<= c_k``
+            (an epsilon-constraint), and the order is dominance on the columns other than
+            ``budget_column`` among labelled cells within that budget; ``"band"``: level ``k``
+            holds the cells with cost in ``(c_{k-1}, c_k]``, and the order is Pareto dominance
+            among labelled cells of the same band (measured worse on NB201: the policy
+            collapses onto one prefix in every band; see benchmarks/results/gflownet.md).
+        budget_column: the value column of ``fit`` that *is* ``budget_cost`` (minimised); with
+            ``budget_mode="upto"`` it is left out of the learned order (the budget enforces it
+            exactly). ``None``: every column enters the order.
+        budget_levels: the level edges ``c_k`` (sorted; the largest is treated as ``+inf``).
+            Default: the distinct costs of 2,048 random cells (NB201: the 28 params values), or
+            ``max_budget_levels`` quantiles of them when there are more.
+        max_budget_levels: at most this many default levels.
 
     Raises:
         UnsupportedSpaceError: ``engine="torchgfn"`` with a variable-topology space.
+        ValueError: a budget with ``engine="torchgfn"`` or ``reward="raw"``.
     """
 
     def __init__(
@@ -445,6 +494,11 @@ class OPGFNGenerator(Generator):
         warm_start: bool = True,
         engine: str = "torch",
         pareto_order: str = "dominance",
+        budget_cost: Callable[[Sequence[ArchGraph]], np.ndarray] | None = None,
+        budget_mode: str = "upto",
+        budget_column: int | None = None,
+        budget_levels: Sequence[float] | None = None,
+        max_budget_levels: int = 32,
     ) -> None:
         super().__init__(space, seed=seed)
         if not self.space.fixed_topology and engine == "torchgfn":
@@ -469,6 +523,17 @@ class OPGFNGenerator(Generator):
         if pareto_order not in ("dominance", "rank"):
             raise ValueError(f"pareto_order must be 'dominance' or 'rank', got {pareto_order!r}")
         self.pareto_order = pareto_order
+        if budget_cost is not None and (engine != "torch" or reward == "raw"):
+            raise ValueError("a budget (budget_cost) needs engine='torch' and reward='order' or 'uniform'")
+        if budget_mode not in ("band", "upto"):
+            raise ValueError(f"budget_mode must be 'band' or 'upto', got {budget_mode!r}")
+        self.budget_cost, self.budget_mode = budget_cost, budget_mode
+        self.budget_column = None if budget_column is None else int(budget_column)
+        self.max_budget_levels = int(max_budget_levels)
+        self._budget_levels_arg = None if budget_levels is None else sorted(float(c) for c in budget_levels)
+        self._levels: np.ndarray | None = None  # [K] budgets, the last one +inf (no budget)
+        self._level_cut: np.ndarray | None = None  # [K] the same, last one finite (to map a user's budget)
+        self._cost_cache: dict[tuple[int, ...], float] = {}
         self._op_mask = _op_mask_fn(self.space)
         self.n_ops = len(self.space.ops)
         self._op_index = {op: k for k, op in enumerate(self.space.ops)}
@@ -497,7 +562,7 @@ class OPGFNGenerator(Generator):
         self._gfn: Any = None  # torchgfn TBGFlowNet (engine="torchgfn")
         self._env: Any = None  # torchgfn environment (engine="torchgfn")
         self._reward_model: RewardModel | None = None
-        self._log_reward: Callable[[torch.Tensor], torch.Tensor] = lambda s: torch.zeros(len(s))
+        self._log_reward: Callable[..., torch.Tensor] = lambda s, levels=None: torch.zeros(len(s))
         self.fitted = False
         self.losses: dict[str, list[float]] = {"reward": [], "tb": []}
 
@@ -519,10 +584,120 @@ class OPGFNGenerator(Generator):
         ops = (self._template.ops[0], *(self.space.ops[int(k)] for k in slots), self._template.ops[-1])
         return ArchGraph(ops, self._template.edges)
 
+    # ------------------------------------------------------------------ budgets
+    def _budget_levels(self) -> np.ndarray:
+        """The ``K`` budgets the GFlowNet is conditioned on (sorted; the last is ``+inf``: no budget).
+
+        Costs are free (``budget_cost`` needs no label), so the default levels come from the
+        costs of 2,048 random cells: their distinct values (NB201: the 28 params values), or
+        ``max_budget_levels`` quantiles when there are more (continuous costs).
+        """
+        if self._levels is None:
+            if self.budget_cost is None:
+                raise ValueError("this generator has no budget (construct it with budget_cost=...)")
+            if self._budget_levels_arg:
+                cut = np.asarray(self._budget_levels_arg, dtype=float)
+            else:
+                costs = self._arch_costs(self.space.sample(2048, self.seed))
+                costs = costs[np.isfinite(costs)]
+                cut = np.unique(costs)
+                if len(cut) > self.max_budget_levels:
+                    cut = np.unique(np.quantile(costs, np.linspace(0, 1, self.max_budget_levels)))
+            self._level_cut = cut
+            # the largest level means "no budget": a cell dearer than every sampled one is still
+            # allowed there, so the top level is the unconstrained problem
+            self._levels = np.concatenate([cut[:-1], [np.inf]])
+        return self._levels
+
+    @property
+    def budget_levels(self) -> np.ndarray:
+        """The budgets the GFlowNet is trained for (``K`` floats, the last ``+inf``: no budget)."""
+        return self._budget_levels().copy()
+
+    def budget_level(self, budget: float | None) -> int:
+        """The level of a cost ``budget`` (``None``: the top level).
+
+        ``budget_mode="band"``: the band holding ``budget``; ``"upto"``: the largest level
+        ``<= budget``, so every sample fits ``budget`` (one below the cheapest level maps to
+        level 0, whose samples may exceed it).
+        """
+        levels = self._budget_levels()
+        if budget is None:
+            return len(levels) - 1
+        assert self._level_cut is not None
+        if self.budget_mode == "band":
+            k = np.searchsorted(self._level_cut, float(budget), side="left")
+        else:
+            k = np.searchsorted(self._level_cut, float(budget), side="right") - 1
+        return int(np.clip(k, 0, len(levels) - 1))
+
+    def _fit_matrix(self, costs: torch.Tensor) -> torch.Tensor:
+        """``[K, n]`` bool: cell ``j`` (exact ``costs[j]``) belongs to level ``k`` (band or budget)."""
+        hi = torch.as_tensor(self._budget_levels(), dtype=torch.float64)  # [K]
+        fits = costs[None, :] <= hi[:, None]
+        if self.budget_mode == "band":
+            lo = torch.cat([torch.tensor([-np.inf], dtype=torch.float64), hi[:-1]])  # [K]
+            fits &= costs[None, :] > lo[:, None]
+        return fits
+
+    def _fits(self, costs: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """``[B]`` bool: cell ``b`` belongs to level ``levels[b]``."""
+        hi = torch.as_tensor(self._budget_levels(), dtype=torch.float64)
+        ok = costs <= hi[levels]
+        if self.budget_mode == "band":
+            ok &= (levels == 0) | (costs > hi[(levels - 1).clamp(min=0)])
+        return ok
+
+    def fits_level(self, archs: Sequence[ArchGraph], level: int) -> np.ndarray:
+        """Which of ``archs`` belong to cost level ``level`` (``n`` bools; exact, no label)."""
+        c = torch.as_tensor(self._arch_costs(archs), dtype=torch.float64)
+        return self._fits(c, torch.full((len(c),), int(level), dtype=torch.long)).numpy()
+
+    def _arch_costs(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """``budget_cost`` of ``archs`` (``n`` floats); an architecture it cannot cost gets ``inf``."""
+        assert self.budget_cost is not None
+        try:
+            return np.asarray(self.budget_cost(list(archs)), dtype=float).reshape(len(archs))
+        except Exception:  # a terminal outside the space's rules (only when masks are not exact)
+            out = []
+            for a in archs:
+                try:
+                    out.append(float(np.asarray(self.budget_cost([a]), dtype=float).reshape(-1)[0]))
+                except Exception:
+                    out.append(np.inf)
+            return np.asarray(out, dtype=float)
+
+    def _costs(self, slots: torch.Tensor) -> torch.Tensor:
+        """Exact costs of terminal states ``[B, L]`` -> ``[B]`` float64 (cached: TB asks for the same cells often)."""
+        rows = [tuple(r) for r in slots.tolist()]
+        miss = [r for r in dict.fromkeys(rows) if r not in self._cost_cache]
+        if miss:
+            self._cost_cache.update(zip(miss, self._arch_costs([self._to_arch(r) for r in miss]).tolist()))
+        return torch.tensor([self._cost_cache[r] for r in rows], dtype=torch.float64)
+
+    def _cond(self, levels: torch.Tensor | None, n: int | None = None) -> torch.Tensor | None:
+        """``[B, K]`` thermometer codes of budget indices (``None`` without a budget).
+
+        A thermometer (``code[j] = 1`` for ``j <= level``) makes neighbouring budgets similar
+        inputs, so what the policy learns at one budget carries over to the next.
+        """
+        if self.budget_cost is None:
+            return None
+        K = len(self._budget_levels())
+        if levels is None:
+            levels = torch.full((int(n or 0),), K - 1, dtype=torch.long)
+        return (torch.arange(K)[None, :] <= levels[:, None]).float()
+
     # ------------------------------------------------------------------ model pieces
     def _build(self) -> None:
-        self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden)
-        self._logZ = nn.Parameter(torch.zeros(()))
+        if self.budget_cost is None:
+            self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden)
+            self._logZ = nn.Parameter(torch.zeros(()))
+        else:
+            # budget-conditioned: the policy reads the budget's thermometer code, log Z is one per budget
+            K = len(self._budget_levels())
+            self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden, cond_dim=K)
+            self._logZ = nn.Parameter(torch.zeros(K))
         self._gfn = self._env = None
         if self.engine == "torchgfn":
             from gfn.estimators import DiscretePolicyEstimator
@@ -535,34 +710,105 @@ class OPGFNGenerator(Generator):
             self._gfn = TBGFlowNet(pf=pf, pb=None, constant_pb=True, logZ=self._logZ)
 
     # ------------------------------------------------------------------ hand-written tree TB
-    def _step_log_probs(self, states: torch.Tensor) -> torch.Tensor:
+    def _step_log_probs(
+        self, states: torch.Tensor, cond: torch.Tensor | None = None, levels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``[B, L]`` states with a free slot -> ``[B, V]`` masked log-probabilities of its op.
 
         The exit action (``V``) is never allowed before every slot is set, and is the only
-        action once they are, so it contributes ``log 1 = 0`` and is left out.
+        action once they are, so it contributes ``log 1 = 0`` and is left out. ``cond``,
+        ``levels``: ``[B, C]`` codes and ``[B]`` indices of the cost levels of a cost-conditioned
+        generator (``levels`` adds the exact cost masks when the cost is additive).
         """
-        logits = self._policy(states)[:, : self.n_ops]  # [B, V]
-        return torch.log_softmax(logits.masked_fill(~self._op_mask(states), float("-inf")), -1)
+        logits = self._policy(states, cond)[:, : self.n_ops]  # [B, V]
+        return torch.log_softmax(logits.masked_fill(~self._allowed(states, levels), float("-inf")), -1)
 
-    def _masked_log_probs(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _allowed(self, states: torch.Tensor, levels: torch.Tensor | None) -> torch.Tensor:
+        """``[B, V]`` ops allowed at the next slot: the space's rules and, for an additive exact
+        cost, "some completion still lands in the level" (so every sample is in its level)."""
+        mask = self._op_mask(states)
+        if levels is None or self.budget_cost is None or self._additive() is None:
+            return mask
+        base, w, suffix = self._additive()  # w [L, V]; suffix[t]: sorted reachable sums of slots >= t
+        B, L = states.shape
+        t = (states >= 0).sum(-1)  # [B] next slot
+        hi = torch.as_tensor(self._budget_levels(), dtype=torch.float64)
+        lo = torch.cat([torch.tensor([-np.inf], dtype=torch.float64), hi[:-1]])
+        lo = lo[levels] if self.budget_mode == "band" else torch.full((B,), -np.inf, dtype=torch.float64)
+        hi = hi[levels]  # [B]
+        wt = torch.as_tensor(w)  # [L, V]
+        so_far = base + torch.where(states >= 0, wt.gather(1, states.clamp(min=0).T).T, 0.0).sum(-1)  # [B]
+        out = torch.zeros_like(mask)
+        for tt in t.unique().tolist():
+            if tt >= L:
+                continue
+            rows = (t == tt).nonzero()[:, 0]
+            rest = torch.as_tensor(suffix[tt + 1])  # sorted sums over the slots after tt
+            tot = so_far[rows, None] + wt[tt][None, :]  # [b, V] cost once slot tt is set
+            n_hi = torch.searchsorted(rest, (hi[rows, None] - tot + 1e-6).contiguous(), right=True)
+            n_lo = torch.searchsorted(rest, (lo[rows, None] - tot + 1e-6).contiguous(), right=True)
+            out[rows] = n_hi > n_lo  # some completion has cost in (lo, hi]
+        return mask & out
+
+    def _additive(self) -> tuple[float, np.ndarray, list[np.ndarray]] | None:
+        """``(base, w [L, V], suffix sums)`` when ``budget_cost`` is exactly ``base + sum_t
+        w[t, op_t]`` (NB201: params/FLOPs; checked on 256 random cells), else ``None``.
+
+        Then the cost masks are exact: ``suffix[t]`` holds every sum the slots ``t..L-1`` can
+        reach. Only for fixed topologies without op rules, and while those sets stay small.
+        """
+        if hasattr(self, "_additive_cache"):
+            return self._additive_cache
+        self._additive_cache = None
+        if self._dag is not None or self.budget_cost is None or self.space.name == "mbv3":
+            return None
+        L, V = self.n_slots, self.n_ops
+        zero = [0] * L
+        cells = [zero] + [[a if i == t else 0 for i in range(L)] for t in range(L) for a in range(V)]
+        c = self._arch_costs([self._to_arch(r) for r in cells])
+        base = float(c[0])
+        w = (c[1:] - base).reshape(L, V)
+        probe = self.space.sample(256, self.seed + 1)
+        slots = self.slots(probe).numpy()
+        pred = base + w[np.arange(L)[None, :], slots].sum(1)
+        true = self._arch_costs(probe)
+        if not np.allclose(pred, true, rtol=1e-9, atol=1e-6):
+            return None
+        suffix: list[np.ndarray] = [np.zeros(0)] * (L + 1)
+        suffix[L] = np.zeros(1)
+        for t in range(L - 1, -1, -1):
+            sums = np.unique(np.round((w[t][:, None] + suffix[t + 1][None, :]).ravel(), 6))
+            if len(sums) > 100_000:  # too many distinct sums to keep: fall back to the reward penalty
+                return None
+            suffix[t] = sums
+        self._additive_cache = (base, w, suffix)
+        return self._additive_cache
+
+    def _masked_log_probs(self, states: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Variable DAG: ``[B, D]`` states, ``[B, A]`` allowed actions -> ``[B, A]`` log-probabilities."""
-        return torch.log_softmax(self._policy(states).masked_fill(~mask, float("-inf")), -1)
+        return torch.log_softmax(self._policy(states, cond).masked_fill(~mask, float("-inf")), -1)
 
-    def _rollout(self, n: int, gen: torch.Generator, epsilon: float = 0.0) -> torch.Tensor:
-        """``n`` terminal states ``[n, L]`` sampled from ``P_F`` (epsilon-uniform over allowed ops)."""
+    def _rollout(
+        self, n: int, gen: torch.Generator, epsilon: float = 0.0, levels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``n`` terminal states ``[n, L]`` sampled from ``P_F`` (epsilon-uniform over allowed ops).
+
+        ``levels``: ``[n]`` budget indices (budget-conditioned generator only).
+        """
+        cond = self._cond(levels, n)
         if self._dag is not None:
-            return self._rollout_dag(n, gen, epsilon)
+            return self._rollout_dag(n, gen, epsilon, cond)
         states = torch.full((n, self.n_slots), -1, dtype=torch.long)  # [n, L]
         with torch.no_grad():
             for t in range(self.n_slots):
-                probs = self._step_log_probs(states).exp()  # [n, V]
+                probs = self._step_log_probs(states, cond, levels).exp()  # [n, V]
                 if epsilon > 0:
-                    allowed = self._op_mask(states).float()  # [n, V]
+                    allowed = self._allowed(states, levels).float()  # [n, V]
                     probs = (1 - epsilon) * probs + epsilon * allowed / allowed.sum(-1, keepdim=True)
                 states[:, t] = torch.multinomial(probs, 1, generator=gen)[:, 0]
         return states
 
-    def _rollout_dag(self, n: int, gen: torch.Generator, epsilon: float) -> torch.Tensor:
+    def _rollout_dag(self, n: int, gen: torch.Generator, epsilon: float, cond: torch.Tensor | None = None) -> torch.Tensor:
         dag = self._dag
         states = torch.full((n, dag.D), -1, dtype=torch.long)  # [n, D]
         st = dag.init(n)
@@ -573,7 +819,7 @@ class OPGFNGenerator(Generator):
                 if bool(forced.all()):  # e.g. every trajectory stopped early: no policy call
                     a = mask.float().argmax(-1)
                 else:
-                    probs = self._masked_log_probs(states, mask).exp()  # [n, A]
+                    probs = self._masked_log_probs(states, mask, cond).exp()  # [n, A]
                     if epsilon > 0:
                         allowed = mask.float()
                         probs = (1 - epsilon) * probs + epsilon * allowed / allowed.sum(-1, keepdim=True)
@@ -582,19 +828,26 @@ class OPGFNGenerator(Generator):
                 dag.update(st, t, a)
         return states
 
-    def _trajectory_log_pf(self, slots: torch.Tensor) -> torch.Tensor:
-        """``sum_t log P_F(a_t | s_t)`` along the one trajectory of each ``[B, L]`` terminal state -> ``[B]``."""
+    def _trajectory_log_pf(self, slots: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """``sum_t log P_F(a_t | s_t)`` along the one trajectory of each ``[B, L]`` terminal state -> ``[B]``.
+
+        ``levels``: ``[B]`` budget indices (budget-conditioned generator only).
+        """
         B, L = slots.shape
+        cond = self._cond(levels, B)
+        if cond is not None:
+            cond = cond.repeat_interleave(L, 0)  # [B*L, C], one row per prefix
         if self._dag is not None:
             masks = self._dag.masks(slots)  # [B, D, A]
             keep = torch.arange(L)[None, :] < torch.arange(L)[:, None]  # [L, L] step t sees decisions < t
             prefixes = torch.where(keep[None], slots[:, None, :], torch.full_like(slots[:, None, :], -1))
-            lp = self._masked_log_probs(prefixes.reshape(B * L, L), masks.reshape(B * L, -1))  # [B*L, A]
+            lp = self._masked_log_probs(prefixes.reshape(B * L, L), masks.reshape(B * L, -1), cond)  # [B*L, A]
             # forced steps give log 1 = 0; an action the masks forbid gives -inf (unreachable)
             return lp.gather(1, slots.reshape(B * L, 1)).reshape(B, L).sum(-1)
         keep = torch.arange(L)[None, :] < torch.arange(L)[:, None]  # [L, L] step t sees slots < t
         prefixes = torch.where(keep[None], slots[:, None, :], torch.full_like(slots[:, None, :], -1))  # [B, L, L]
-        lp = self._step_log_probs(prefixes.reshape(B * L, L))  # [B*L, V]
+        lv = None if levels is None else levels.repeat_interleave(L, 0)  # [B*L]
+        lp = self._step_log_probs(prefixes.reshape(B * L, L), cond, lv)  # [B*L, V]
         return lp.gather(1, slots.reshape(B * L, 1)).reshape(B, L).sum(-1)
 
     def _fit_reward(
@@ -619,6 +872,12 @@ class OPGFNGenerator(Generator):
                 self.losses["reward"].append(loss.item())
             self._raw_scale = (float(mu), float(sd), float(y.max()))
             return
+        if self.budget_cost is not None and self.budget_column is not None and self.budget_mode == "upto":
+            # the budget column is known exactly for every cell and enforced by the budget itself:
+            # the order to learn is the one among cells that fit the same budget, i.e. (Pareto)
+            # dominance on the remaining columns
+            keep = [j for j in range(values.shape[1]) if j != self.budget_column]
+            values, directions = values[:, keep], [directions[j] for j in keep]
         if self.pareto_order == "rank" and values.shape[1] > 1:
             from nagen.multiobjective import pareto_ranks
 
@@ -627,19 +886,43 @@ class OPGFNGenerator(Generator):
         else:
             beats = torch.as_tensor(dominance_matrix(values, directions))  # [n, n]
         m = min(self.subset_size, n)
+        feas = None
+        if self.budget_cost is not None:
+            # budget-conditioned: each subset is drawn among the labelled cells that fit one budget
+            # (a random level among those at least 2 cells fit), so the order among cheap cells
+            # is trained as often as the order among dear ones, not swamped by "dearer is better"
+            feas = self._fit_matrix(self._costs(slots))  # [K, n]
+            feas = feas[feas.sum(1) >= 2]  # [K', n]
         for _ in range(steps):
-            # 64 random subsets of m distinct labelled archs
-            sub = torch.rand(64, n, generator=gen).argsort(-1)[:, :m]  # [64, m]
-            loss = order_preserving_loss(model(slots[sub.flatten()]).view(64, m), beats[sub[:, :, None], sub[:, None, :]])
+            if feas is None or not len(feas):
+                # 64 random subsets of m distinct labelled archs
+                sub = torch.rand(64, n, generator=gen).argsort(-1)[:, :m]  # [64, m]
+                loss = order_preserving_loss(model(slots[sub.flatten()]).view(64, m), beats[sub[:, :, None], sub[:, None, :]])
+            else:
+                f_k = feas[torch.randint(len(feas), (64,), generator=gen)]  # [64, n] who fits each subset's budget
+                r = torch.rand(64, n, generator=gen).masked_fill(~f_k, 2.0)  # infeasible sort last
+                sub = r.argsort(-1)[:, :m]  # [64, m]
+                inside = f_k.gather(1, sub)  # [64, m] fewer than m fit: the rest are padding
+                scores = model(slots[sub.flatten()]).view(64, m).masked_fill(~inside, -1e9)
+                b = beats[sub[:, :, None], sub[:, None, :]] & inside[:, :, None] & inside[:, None, :]
+                b = b | (inside[:, :, None] & ~inside[:, None, :])  # padding is beaten, never a target
+                loss = order_preserving_loss(scores, b)
             opt.zero_grad()
             loss.backward()
             opt.step()
             self.losses["reward"].append(loss.item())
 
-    def _make_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``log R`` of terminal states ``[B, L] -> [B]`` from the fitted reward model."""
+    def _make_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[..., torch.Tensor]:
+        """``log R`` of terminal states ``[B, L] -> [B]`` from the fitted reward model.
+
+        Budget-conditioned: ``log R(x | level k) = beta * (f(x) - top_k) / std f`` for cells of
+        cost ``<= budget_k`` (``top_k``: the best ``f`` among labelled cells within that budget)
+        and ``_INVALID_LOG_REWARD`` for dearer ones; the function takes ``(states, levels)``.
+        """
+        if self.budget_cost is not None:
+            return self._make_budget_log_reward(slots, beta)
         if self.reward_kind == "uniform" or self._reward_model is None:
-            return lambda s: torch.zeros(len(s))
+            return lambda s, levels=None: torch.zeros(len(s))
         model = self._reward_model
         with torch.no_grad():
             f_lab = model(slots)  # [n]
@@ -650,28 +933,61 @@ class OPGFNGenerator(Generator):
             # the hundreds and TB spends its steps moving log Z instead of the policy
             log_top = math.log(max(y_max, 1e-6))
 
-            def raw(s: torch.Tensor) -> torch.Tensor:
+            def raw(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
                 with torch.no_grad():
                     return beta * (torch.log((model(s) * sd + mu).clamp(min=1e-6)) - log_top)
 
             return raw
         top, scale = float(f_lab.max()), float(f_lab.std().clamp(min=1e-6)) if len(f_lab) > 1 else 1.0
 
-        def order(s: torch.Tensor) -> torch.Tensor:
+        def order(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
             with torch.no_grad():
                 return beta * (model(s) - top) / scale
 
         return order
 
-    def _guard_validity(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _make_budget_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[..., torch.Tensor]:
+        """The budget-conditioned ``log R(states, levels)`` (see ``_make_log_reward``)."""
+        levels_t = torch.as_tensor(self._budget_levels(), dtype=torch.float64)  # [K]
+        K = len(levels_t)
+        model = None if self.reward_kind == "uniform" else self._reward_model
+        if model is not None and len(slots):
+            with torch.no_grad():
+                f_lab = model(slots)  # [n]
+            feas = self._fit_matrix(self._costs(slots))  # [K, n] labelled cell belongs to level k
+            top = torch.where(feas, f_lab[None, :], torch.tensor(float("-inf"))).max(1).values  # [K]
+            # a budget no labelled cell fits: measure against the best labelled cell overall
+            top = torch.where(torch.isfinite(top), top, f_lab.max())
+            # spread of f among the labelled cells within each budget: beta then sets how sharply
+            # sampling concentrates *among the cells that budget allows*, at every budget alike
+            cnt = feas.sum(1)  # [K]
+            mean = torch.where(feas, f_lab[None, :], torch.tensor(0.0)).sum(1) / cnt.clamp(min=1)
+            var = torch.where(feas, (f_lab[None, :] - mean[:, None]) ** 2, torch.tensor(0.0)).sum(1) / (cnt - 1).clamp(min=1)
+            # pooled over the levels (a level with 2 labelled cells alone would give a wild spread)
+            dof = (cnt - 1).clamp(min=0).float()
+            pooled = ((var * dof).sum() / dof.sum()).sqrt() if dof.sum() > 0 else f_lab.std()
+            scale = torch.full((K,), float(pooled.clamp(min=1e-6)) if len(f_lab) > 1 else 1.0)  # [K]
+        else:
+            top, scale = torch.zeros(K), torch.ones(K)
+
+        def budgeted(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+            lv = torch.full((len(s),), K - 1, dtype=torch.long) if levels is None else levels
+            ok = self._fits(self._costs(s), lv)  # [B] within the level: exact, never learned
+            with torch.no_grad():
+                r = beta * (model(s) - top[lv]) / scale[lv] if model is not None else torch.zeros(len(s))
+            return torch.where(ok, r, torch.full_like(r, _INVALID_LOG_REWARD))
+
+        return budgeted
+
+    def _guard_validity(self, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         """Variable DAG with masks that may miss some of the space's rules: ``log R`` of an
         invalid terminal is ``_INVALID_LOG_REWARD`` (reward ~ 0), so TB learns to avoid it."""
         if self._dag is None or self._exact_masks:
             return fn
 
-        def guarded(s: torch.Tensor) -> torch.Tensor:
+        def guarded(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
             ok = torch.tensor([self.space.is_valid(self._to_arch(row.tolist())) for row in s], dtype=torch.bool)
-            return torch.where(ok, fn(s), torch.full((len(s),), _INVALID_LOG_REWARD))
+            return torch.where(ok, fn(s, levels), torch.full((len(s),), _INVALID_LOG_REWARD))
 
         return guarded
 
@@ -690,8 +1006,14 @@ class OPGFNGenerator(Generator):
                 loss = self._gfn.loss(self._env, traj, recalculate_all_logprobs=True)
             else:
                 # trajectory balance on a tree (P_B = 1): (log Z + sum_t log P_F - log R(x))^2
-                x = self._rollout(self.trajectories, gen, self.epsilon)  # [T, L] off-policy when epsilon > 0
-                loss = (self._logZ + self._trajectory_log_pf(x) - self._log_reward(x)).pow(2).mean()
+                if self.budget_cost is None:
+                    x = self._rollout(self.trajectories, gen, self.epsilon)  # [T, L] off-policy when epsilon > 0
+                    loss = (self._logZ + self._trajectory_log_pf(x) - self._log_reward(x)).pow(2).mean()
+                else:
+                    # conditional TB: each trajectory draws a budget, log Z is that budget's
+                    lv = torch.randint(len(self._logZ), (self.trajectories,), generator=gen)  # [T]
+                    x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
+                    loss = (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -775,6 +1097,13 @@ class OPGFNGenerator(Generator):
             )
         if self.reward_kind == "raw" and dirs[0] != "max":
             raise InvalidTrainingDataError("reward='raw' needs a maximised, positive objective (reward = value^beta)")
+        if self.budget_cost is not None and self.budget_column is not None:
+            if not 0 <= self.budget_column < vals.shape[1] or vals.shape[1] < 2:
+                raise InvalidTrainingDataError(
+                    f"budget_column={self.budget_column} needs it and at least one other of the {vals.shape[1]} value columns"
+                )
+            if dirs[self.budget_column] != "min":
+                raise InvalidTrainingDataError("the budget column is a cost: its direction must be 'min'")
         ok = ~np.isnan(vals).any(1)
         if ok.sum() < 2:
             raise InvalidTrainingDataError(f"need at least 2 labelled architectures without NaN, got {int(ok.sum())}")
@@ -794,7 +1123,17 @@ class OPGFNGenerator(Generator):
                 torch.manual_seed(seed)
                 final = self._gfn.sample_trajectories(self._env, n=n, **options).terminating_states.tensor  # [n, L]
         else:
-            final = self._rollout(n, torch.Generator().manual_seed(seed), float(options.get("epsilon", 0.0)))
+            levels = None
+            g = torch.Generator().manual_seed(seed)
+            if self.budget_cost is not None:
+                K = len(self._budget_levels())
+                if options.get("budget") is None and self.budget_mode == "band":
+                    levels = torch.randint(K, (n,), generator=g)  # no level asked: each sample a random band
+                else:
+                    levels = torch.full((n,), self.budget_level(options.get("budget")), dtype=torch.long)
+            elif options.get("budget") is not None:
+                raise ValueError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
+            final = self._rollout(n, g, float(options.get("epsilon", 0.0)), levels)
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
         valid = []
@@ -808,20 +1147,39 @@ class OPGFNGenerator(Generator):
         return valid
 
     # ------------------------------------------------------------------ inspection
-    def log_probs(self, archs: Sequence[ArchGraph | str]) -> np.ndarray:
+    def _levels_of(self, slots: torch.Tensor, budget: float | None) -> torch.Tensor | None:
+        """Cost levels to evaluate ``slots`` at: that of ``budget``, or (band mode, no budget)
+        each cell's own band."""
+        if self.budget_cost is None:
+            if budget is not None:
+                raise ValueError("budget=... needs a budget-conditioned generator (budget_cost=...)")
+            return None
+        if budget is None and self.budget_mode == "band":
+            return self._fit_matrix(self._costs(slots)).float().argmax(0)  # [n] own band
+        return torch.full((len(slots),), self.budget_level(budget), dtype=torch.long)
+
+    def log_probs(self, archs: Sequence[ArchGraph | str], budget: float | None = None) -> np.ndarray:
         """``log P(x)`` under the trained sampler (``n`` floats; ``-inf`` for unreachable ones).
 
         The construction DAG is a tree, so ``P(x)`` is the product of the forward policy along
         ``x``'s one trajectory, exit included (variable DAGs: along its fixed decision order).
+        ``budget``: condition of a cost-conditioned generator (``None``: no budget; band mode:
+        ``log P(x)`` of ``sample`` without a budget, i.e. ``log P(x | band of x) - log K``).
         """
         self._require_fit()
+        slots = self.slots(archs)
+        levels = self._levels_of(slots, budget)
         with torch.no_grad():
-            return self._trajectory_log_pf(self.slots(archs)).numpy().astype(float)
+            lp = self._trajectory_log_pf(slots, levels)
+        if budget is None and self.budget_cost is not None and self.budget_mode == "band":
+            lp = lp - math.log(len(self._budget_levels()))  # the band is drawn uniformly first
+        return lp.numpy().astype(float)
 
-    def log_reward(self, archs: Sequence[ArchGraph | str]) -> np.ndarray:
-        """The GFlowNet's training target ``log R`` of ``archs`` (``n`` floats)."""
+    def log_reward(self, archs: Sequence[ArchGraph | str], budget: float | None = None) -> np.ndarray:
+        """The GFlowNet's training target ``log R`` of ``archs`` (``n`` floats; ``budget`` as in ``log_probs``)."""
         self._require_fit()
-        return self._log_reward(self.slots(archs)).numpy().astype(float)
+        slots = self.slots(archs)
+        return self._log_reward(slots, self._levels_of(slots, budget)).numpy().astype(float)
 
     def score(self, archs: Sequence[ArchGraph | str]) -> np.ndarray:
         """The learned order score ``f`` of ``archs`` (higher = better ranked), ``n`` floats."""
@@ -846,6 +1204,8 @@ def opgfn_search(
     select: str = "sample",
     refit_gfn_steps: int = 30,
     refit_reward_steps: int = 60,
+    exact_objectives: Mapping[int, Callable[[Sequence[ArchGraph]], np.ndarray]] | None = None,
+    budget_conditioned: bool | None = None,
     progress: bool = False,
     **generator_options: Any,
 ) -> list[tuple[ArchGraph, np.ndarray]]:
@@ -855,18 +1215,32 @@ def opgfn_search(
         space: a space (or name), fixed topology or variable DAG.
         objective: labels a list of architectures: ``len(archs)`` (one objective) or
             ``len(archs) x k`` values; NaN marks a failed label (kept in the history, not trained on).
-        budget: number of labels; each is a new canonical architecture (``canonical_hash``).
+        budget: number of labels; each is a new canonical architecture (``canonical_hash``), or
+            with ``exact_objectives`` a new (canonical architecture, exact values) pair.
         seed: same seed, same run.
         batch_size: labels per round after the first.
         n_init: uniformly random labels of the first round.
         directions: ``"max"``/``"min"`` per objective column (default: all ``"max"``).
-        exclude: canonical hashes never to propose (already labelled elsewhere).
+        exclude: keys (canonical hashes, see ``search_key``) never to propose (labelled elsewhere).
         pool_factor: samples drawn per wanted label, before removing already-labelled ones.
         select: ``"sample"`` labels the first new cells in sampling order (pure GFlowNet
             sampling); ``"top"`` labels the new cells of the pool with the highest learned score
             (GFlowNet as proposal distribution, then a greedy pick, as in Jain et al. 2022).
         refit_gfn_steps, refit_reward_steps: training steps of every fit after the first
             (the networks are warm-started, so a refit only has to follow the updated order).
+        exact_objectives: objective columns whose value is exact and free for *any*
+            architecture, no label needed (params, FLOPs): ``{column index: archs -> n floats}``.
+            Two uses. (1) De-duplication: ``canonical_hash`` merges cells that compute the same
+            function, but ops on dead paths still cost parameters, so equivalent cells can differ
+            in an exact cost; the key becomes (canonical hash, exact values), so a cheaper twin of a
+            labelled cell is still a new point of the objective space and can be labelled, while
+            twins equal in every exact value (identical in every objective up to training noise)
+            are labelled once. (2) Budget conditioning (below).
+        budget_conditioned: condition the GFlowNet on a budget of the first exact, minimised
+            column (``None``: yes when there is one and at least two objectives). Each label
+            of a round is assigned one of the generator's budget levels (a seeded random cycle
+            through all of them), and is the first new cell within that budget drawn from
+            ``P(x | budget)``. See ``Budget conditioning`` in the module docstring.
         progress: show a tqdm bar over labels.
         generator_options: passed to ``OPGFNGenerator`` (``reward``, ``beta``, ``gfn_steps``, ...).
 
@@ -874,10 +1248,20 @@ def opgfn_search(
         ``[(arch, values[k]), ...]`` in label order (``k = 1`` for one objective).
     """
     import nagen.spaces
+    from nagen.multiobjective import check_directions
 
     sp = nagen.spaces.get(space)
     if select not in ("sample", "top"):
         raise ValueError(f"select must be 'sample' or 'top', got {select!r}")
+    exact = dict(exact_objectives or {})
+    dirs = None if directions is None else check_directions(directions)
+    budget_col = next((j for j in sorted(exact) if dirs is not None and j < len(dirs) and dirs[j] == "min"), None)
+    if budget_conditioned is None:
+        budget_conditioned = budget_col is not None and dirs is not None and len(dirs) >= 2
+    if budget_conditioned:
+        if budget_col is None:
+            raise ValueError("budget_conditioned=True needs an exact, minimised objective column (exact_objectives)")
+        generator_options = {"budget_cost": exact[budget_col], "budget_column": budget_col, **generator_options}
     gen = OPGFNGenerator(sp, seed=seed, **generator_options)
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
@@ -888,12 +1272,15 @@ def opgfn_search(
 
         bar = tqdm(total=budget, desc="opgfn search", leave=False)
 
+    def key(a: ArchGraph) -> str:
+        return search_key(a, exact)
+
     def unseen(cands: Sequence[ArchGraph]) -> list[ArchGraph]:
         """``cands`` minus labelled (or excluded) cells and repeats, in order."""
         out: list[ArchGraph] = []
         mine: set[str] = set()
         for a in cands:
-            h = a.canonical_hash()
+            h = key(a)
             if h not in seen and h not in exclude and h not in mine:
                 mine.add(h)
                 out.append(a)
@@ -901,7 +1288,7 @@ def opgfn_search(
 
     def fresh(cands: Sequence[ArchGraph], want: int) -> list[ArchGraph]:
         out = unseen(cands)[:want]
-        seen.update(a.canonical_hash() for a in out)
+        seen.update(key(a) for a in out)
         return out
 
     def label(batch: list[ArchGraph]) -> None:
@@ -909,6 +1296,32 @@ def opgfn_search(
         history.extend((a, v) for a, v in zip(batch, vals))
         if bar is not None:
             bar.update(len(batch))
+
+    cycle: list[int] = []  # cost levels still to visit in the current cycle
+    spent: set[int] = set()  # levels where neither the sampler nor random draws found a new cell
+
+    def next_levels(n: int) -> list[int]:
+        # a seeded random order of all levels, repeated: every level gets labels at the same rate
+        out: list[int] = []
+        live = [k for k in range(len(gen.budget_levels)) if k not in spent]
+        while len(out) < n and live:
+            if not cycle:
+                cycle.extend(k for k in rng.permutation(len(gen.budget_levels)).tolist() if k not in spent)
+            out.append(cycle.pop())
+        return out
+
+    def within(cands: Sequence[ArchGraph], level: int) -> list[ArchGraph]:
+        """The members of ``cands`` whose exact cost belongs to ``level``."""
+        if not cands:
+            return []
+        return [a for a, ok in zip(cands, gen.fits_level(cands, level)) if ok]
+
+    def pick(pool: list[ArchGraph], want: int) -> list[ArchGraph]:
+        if select == "top" and gen._reward_model is not None:
+            pool = unseen(pool)
+            if pool:
+                pool = [pool[k] for k in np.argsort(-gen.score(pool), kind="stable")]
+        return fresh(pool, want)
 
     round_ = 0
     while len(history) < budget:
@@ -924,12 +1337,22 @@ def opgfn_search(
                 gen.fit([a for a, u in zip(archs, usable) if u], Y[usable], directions, **steps)
             else:
                 gen.fit(**steps)
-            pool = gen.sample(want * pool_factor, seed=seed * 100_003 + round_)
-            if select == "top" and gen._reward_model is not None:
-                pool = unseen(pool)
-                if pool:
-                    pool = [pool[k] for k in np.argsort(-gen.score(pool), kind="stable")]
-            batch = fresh(pool, want)
+            sample_seed = seed * 100_003 + round_
+            if not budget_conditioned:
+                batch = pick(gen.sample(want * pool_factor, seed=sample_seed), want)
+            else:
+                batch = []
+                levels = next_levels(want)
+                for lv in sorted(set(levels)):
+                    n_lv = levels.count(lv)
+                    cut = None if lv == len(gen.budget_levels) - 1 else float(gen.budget_levels[lv])
+                    pool = within(gen.sample(n_lv * pool_factor, seed=sample_seed * 97 + lv, budget=cut), lv)
+                    got = pick(pool, n_lv)
+                    if len(got) < n_lv:  # this level's sampler only proposes labelled cells: a random one of it
+                        got += fresh(within(sp.sample(n_lv * pool_factor * 4, rng), lv), n_lv - len(got))
+                    if len(got) < n_lv:  # (nearly) every cell of this level is labelled: stop visiting it
+                        spent.add(lv)
+                    batch += got
         if len(batch) < want:  # the sampler keeps proposing labelled cells: top up at random
             batch += fresh(sp.sample(want * pool_factor * 4, rng), want - len(batch))
         if not batch:
@@ -939,3 +1362,18 @@ def opgfn_search(
     if bar is not None:
         bar.close()
     return history
+
+
+def search_key(arch: ArchGraph, exact_objectives: Mapping[int, Callable[[Sequence[ArchGraph]], np.ndarray]] | None = None) -> str:
+    """The de-duplication key of a search: ``arch.canonical_hash()``, plus the exact values of
+    ``exact_objectives`` (``{column: archs -> n floats}``) when given.
+
+    Equivalent cells (same canonical hash: the same function once dead paths are removed) can
+    still differ in an exact cost, because ops on dead paths are built and counted; such
+    twins are different points of a cost objective, so the key keeps them apart.
+    """
+    h = arch.canonical_hash()
+    if not exact_objectives:
+        return h
+    vals = [float(np.asarray(exact_objectives[j]([arch]), dtype=float).reshape(-1)[0]) for j in sorted(exact_objectives)]
+    return h + "|" + "|".join(repr(v) for v in vals)
