@@ -23,18 +23,16 @@ import copy
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
+from nagen.storage import cache_dir, save_atomic
 
 __all__ = [
     "Constraint",
@@ -300,10 +298,6 @@ _META_LATENCY: dict[tuple[str, str, int], Any] = {}
 _CACHE_VERSION = 1
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
-
-
 def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = False) -> Any:
     """A ``LatencyPredictor`` meta-trained on HELP's source devices other than ``metric``'s device,
     with HELP's validation devices (minus it) for model selection. Unadapted; do not change it.
@@ -324,7 +318,7 @@ def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = 
     validation = [d for d in HELP_VALIDATION if d != device]
     info = {"table": table.name, "rows": len(table), "device": device, "seed": int(seed), "v": _CACHE_VERSION}
     digest = hashlib.sha1(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"latency-{table.name}-{device}-{digest}.pt"
+    path = cache_dir() / f"latency-{table.name}-{device}-{digest}.pt"
     shipped = _is_shipped(table)
     model = None
     if shipped and path.is_file():
@@ -338,15 +332,7 @@ def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = 
             table, sources, validation=validation, held_out=(device,), progress=progress
         )
         if shipped:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            os.close(fd)
-            try:
-                torch.save(model, tmp)
-                os.replace(tmp, path)  # atomic: concurrent processes never read a half-written file
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            save_atomic(model, path)
     _META_LATENCY[key] = model
     return model
 

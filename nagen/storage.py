@@ -537,3 +537,28 @@ def upgrade(url: str | os.PathLike[str]) -> int:
         return version
     finally:
         conn.close()
+
+
+def cache_dir() -> Path:
+    """``$NAGEN_CACHE`` or ``<tmp>/nagen-cache``: where meta-trained models are kept."""
+    import tempfile
+
+    return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save(obj)`` to ``path`` through a temporary file and a rename, so concurrent
+    processes never read a half-written file."""
+    import tempfile
+
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ import numpy as np
 
 from nagen.errors import NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
+from nagen.storage import cache_dir as _cache_dir
+from nagen.storage import save_atomic
 from nagen.study import ProposalContext, Proposer, Study, _enumerated
 
 __all__ = ["TransferTask", "MetaProposer", "default_cache_dir"]
@@ -43,7 +44,7 @@ _CACHE_VERSION = 1
 
 def default_cache_dir() -> Path:
     """``$NAGEN_CACHE`` or ``<tmp>/nagen-cache``: where meta-trained models are kept."""
-    return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
+    return _cache_dir()
 
 
 class MetaProposer(Proposer):
@@ -213,15 +214,7 @@ class TransferTask:
             tasks.append(Task(m, [a for a, keep in zip(archs, ok) if keep], v[ok]))
         meta = MetaPredictor(self.space, task_encoding=self.task_encoding, seed=self.seed, **self.meta_options)
         meta.meta_fit(tasks, epochs=self.epochs, progress=progress)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(meta, tmp)
-            os.replace(tmp, path)  # atomic: concurrent searches never read a half-written file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_atomic(meta, path)
         self._meta = meta
         return meta
 
