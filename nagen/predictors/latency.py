@@ -20,6 +20,19 @@ device's unit and speed drop out):
   adaptation the Gaussian likelihood becomes Huber's (a few reweighted solves), so one
   measured cell the features cannot explain does not drag the whole ranking.
 
+Next to it, an *additive* model (``additive > 0``): NB201-style latency is nearly a sum of
+per-(position, op) costs (a linear fit of raw latency on the op one-hots alone reaches Spearman
+0.99-1.00 on GPUs, CPUs, the FPGA and Eyeriss given all cells), so each device's latency divided
+by its mean is regressed on ``psi(x) = [1, X(x), X(x) * live(x)]`` (the op one-hots, and again
+only where the node lies on an input-output path: some phones skip dead branches). The source
+devices' fitted coefficient vectors give the prior ``N(mu, cov + tau^2 I)`` of a new device's
+coefficients (hierarchical Bayesian linear regression), and ``adapt`` computes their posterior
+mean from the ``k`` measurements. The two predictions are averaged in log space (weight
+``additive``), and ``reference_archs`` is the Bayesian D-optimal design of the additive model.
+Its hyperparameters (``additive``, ``additive_tau``, ``additive_noise``, the feature set) were
+chosen on HELP's validation devices (and leave-one-source-out on the meta-training devices),
+never on a test device (benchmarks/latency.py).
+
 ``meta_fit`` trains episodically: an episode picks a source device (or a convex mixture of two
 in log space), hides that device's own column of ``s`` (it is the unknown), draws ``k`` support
 and disjoint query architectures, solves the regression on the support and is scored on the
@@ -173,6 +186,52 @@ class _LatencyNet(nn.Module):
         return w
 
 
+def _live_nodes(space: Any, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """``batch x N`` 0/1: the node is on a path from the input (row 0) to the output (last row)
+    through nodes whose op is not ``none``. Piecewise constant (from the argmax op), so no gradient."""
+    with torch.no_grad():
+        ops = X.argmax(-1)
+        active = X.sum(-1) > 0  # padding rows are all zero
+        if "none" in space.vocab:
+            active &= ops != space.vocab.index("none")
+        adj = A > 0.5
+        n = X.shape[1]
+        fwd = torch.zeros_like(active)
+        fwd[:, 0] = active[:, 0]
+        for j in range(1, n):  # A is strictly upper-triangular: rows are in topological order
+            fwd[:, j] = active[:, j] & (adj[:, :j, j] & fwd[:, :j]).any(1)
+        bwd = torch.zeros_like(active)
+        bwd[:, n - 1] = active[:, n - 1]
+        for i in range(n - 2, -1, -1):
+            bwd[:, i] = active[:, i] & (adj[:, i, i + 1 :] & bwd[:, i + 1 :]).any(1)
+        return (fwd & bwd).to(X.dtype)
+
+
+def _additive_features(space: Any, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """``psi(x) = [1, X, X * live]`` flattened: ``batch x (1 + 2 N V)``, linear in ``X`` (differentiable).
+
+    The raw one-hots because most devices execute every op, dead branches included (the raw
+    per-op fit explains GPU/CPU/FPGA/Eyeriss latency almost exactly); the live copy because some
+    (HW-NAS-Bench's Pixel 3, Raspberry Pi 4) prune what cannot reach the output.
+    """
+    live = X * _live_nodes(space, X, A)[..., None]
+    return torch.cat([torch.ones_like(X[:, :1, 0]), X.flatten(1), live.flatten(1)], dim=1)
+
+
+@dataclass
+class _AdditivePrior:
+    """Hierarchical prior of the additive model, fitted on the source devices.
+
+    ``cols`` keeps the features that vary over the meta-training table; ``mu``, ``cov`` are the
+    prior of a device's coefficients on ``psi / device mean``; ``noise`` the residual variance.
+    """
+
+    cols: torch.Tensor  # [D] bool
+    mu: torch.Tensor  # [d] float64
+    cov: torch.Tensor  # [d, d] float64
+    noise: float
+
+
 @register("latency")
 class LatencyPredictor(Predictor):
     """Few-shot latency predictor: ``meta_fit`` on source devices, then ``adapt`` with ``k`` measurements.
@@ -196,6 +255,13 @@ class LatencyPredictor(Predictor):
             (in log space); with nine sources this teaches interpolation rather than recognition.
         robust_steps: Huber reweighting steps of the device regression at adaptation and
             validation (0: plain ridge); see ``_LatencyNet.solve``.
+        additive: weight of the additive per-op model in the log-space average of the two
+            predictions (0: the meta-trained network alone, as before; 1: the additive model alone;
+            default 0.75 chosen by leave-one-source-out, benchmarks/latency_loso.py).
+        additive_tau: prior std added to every coefficient of the additive model beyond the
+            source devices' spread (in units of the device's mean latency).
+        additive_noise: the additive model's noise variance as a multiple of the source devices'
+            mean residual variance (below 1: trust the measurements more than the sources' misfit).
         seed: seeds initialisation, episodes, noise and the validation supports.
     """
 
@@ -218,6 +284,9 @@ class LatencyPredictor(Predictor):
         batch_size: int = 256,
         task_mixup: float = 0.5,
         robust_steps: int = 3,
+        additive: float = 0.75,
+        additive_tau: float = 0.01,
+        additive_noise: float = 0.3,
         seed: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
@@ -228,10 +297,18 @@ class LatencyPredictor(Predictor):
             raise ValueError("hidden, layers, query_size, episodes_per_step, steps_per_epoch must be >= 1, free_features >= 0, batch_size >= 2")
         if not 0 <= task_mixup <= 1 or robust_steps < 0:
             raise ValueError(f"task_mixup must be in [0, 1] and robust_steps >= 0, got {task_mixup}, {robust_steps}")
+        if not 0 <= additive <= 1 or additive_tau < 0 or additive_noise <= 0:
+            raise ValueError(
+                f"additive must be in [0, 1], additive_tau >= 0, additive_noise > 0; got {additive}, {additive_tau}, {additive_noise}"
+            )
         self.hidden, self.layers, self.free_features, self.noise = hidden, layers, free_features, noise
         self.lr, self.rank_weight, self.support_range = lr, rank_weight, (k_min, k_max)
         self.query_size, self.episodes_per_step, self.steps_per_epoch = query_size, episodes_per_step, steps_per_epoch
         self.batch_size, self.task_mixup, self.robust_steps = batch_size, task_mixup, robust_steps
+        self.additive, self.additive_tau, self.additive_noise = float(additive), float(additive_tau), float(additive_noise)
+        self._prior: _AdditivePrior | None = None
+        self._add_w: torch.Tensor | None = None  # posterior mean of the additive coefficients
+        self._add_scale = 1.0  # the device's latency unit: prediction (ms) = scale * psi @ w
         self.net: _LatencyNet | None = None
         self.source_devices: list[str] = []
         self.validation_devices: list[str] = []
@@ -322,7 +399,8 @@ class LatencyPredictor(Predictor):
         k_min, k_max = self.support_range
         archs = list(benchmark.archs)
         X, A = self.space.encode(archs)
-        sources = [self._device(d, self._column(benchmark, d)) for d in devices]
+        log_cols = [self._column(benchmark, d) for d in devices]
+        sources = [self._device(d, c) for d, c in zip(devices, log_cols)]
         short = [s.name for s in sources if len(s.rows) < k_min + 2]
         if short:
             raise InvalidTrainingDataError(f"devices {short} have fewer than {k_min + 2} measured architectures")
@@ -377,9 +455,46 @@ class LatencyPredictor(Predictor):
             p.requires_grad_(False)  # frozen after meta-training; score() still differentiates w.r.t. X
         self.source_devices, self.validation_devices = devices, list(validation)
         self._table_archs = archs
-        self._fitted, self._w = False, None  # a new meta-model needs a new adapt on the target
+        self._prior = self._additive_prior(X, A, log_cols)
+        self._fitted, self._w, self._add_w = False, None, None  # a new meta-model needs a new adapt on the target
         self.meta_seconds = time.perf_counter() - start
         return self
+
+    def _additive_prior(self, X: torch.Tensor, A: torch.Tensor, log_cols: list[np.ndarray]) -> _AdditivePrior:
+        """Fit every source device's latency / its mean on ``psi``; their spread is the prior (seconds)."""
+        psi = _additive_features(self.space, X, A).double()
+        cols = psi.std(0) > 0
+        cols[0] = True  # the intercept
+        P = psi[:, cols].numpy()
+        W, res = [], []
+        for lv in log_cols:
+            ok = np.isfinite(lv)
+            v = np.exp(lv[ok])
+            t = v / v.mean()  # a device's unit and overall speed drop out; its op-cost profile stays
+            w = np.linalg.lstsq(P[ok], t, rcond=None)[0]  # minimum norm: one-hot groups are collinear
+            W.append(w)
+            res.append(float(np.mean((t - P[ok] @ w) ** 2)))
+        W = np.asarray(W)
+        cov = np.cov(W.T) if len(W) > 1 else np.zeros((W.shape[1], W.shape[1]))
+        return _AdditivePrior(cols, torch.from_numpy(W.mean(0)), torch.from_numpy(np.atleast_2d(cov)), float(np.mean(res)))
+
+    def _additive_weight(self) -> float:
+        """The additive model's weight; 0 for models pickled before it existed (no prior)."""
+        return self.additive if getattr(self, "_prior", None) is not None else 0.0
+
+    def _prior_terms(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(mu, Sigma, noise variance)`` of the additive model with this predictor's tau and noise."""
+        p = self._prior
+        sig = p.cov + self.additive_tau**2 * torch.eye(len(p.mu), dtype=torch.float64)
+        return p.mu, sig, self.additive_noise * p.noise
+
+    def _psi(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        return _additive_features(self.space, X, A)[:, self._prior.cols]
+
+    def __setstate__(self, state: dict) -> None:
+        # models pickled before the additive model (on-disk caches) load as network-only predictors
+        defaults = {"additive": 0.0, "additive_tau": 0.01, "additive_noise": 0.3, "_prior": None, "_add_w": None, "_add_scale": 1.0}
+        self.__dict__.update({**defaults, **state})
 
     @staticmethod
     def _device(name: str, log_v: np.ndarray) -> _Device:
@@ -498,24 +613,36 @@ class LatencyPredictor(Predictor):
             )
         return self.net
 
-    def reference_archs(self, k: int, candidates: Sequence[ArchGraph | str] | None = None) -> list[ArchGraph]:
+    def reference_archs(
+        self, k: int, candidates: Sequence[ArchGraph | str] | None = None, design: str | None = None
+    ) -> list[ArchGraph]:
         """``k`` architectures to measure on a new device (deterministic for a meta-trained model).
 
-        A greedy D-optimal design for the device regression: each pick maximises the leverage
-        ``phi(x)^T M^-1 phi(x)`` under ``M = Phi_picked^T Phi_picked + diag(lambda)``, so the
-        measurements pin down the device embedding ``w`` best. Uses only the meta-trained
-        network, never a latency. Cells whose output is cut off from the input are never chosen.
+        A greedy Bayesian D-optimal design: each pick maximises the current posterior variance of
+        its prediction, then the posterior is updated as if it were measured (rank one), so the
+        ``k`` measurements pin down the device's coefficients best. ``design="additive"`` (the
+        default when the additive model is on) does this for the additive model's coefficients
+        under the prior from the source devices; ``design="embedding"`` for the network's device
+        embedding ``w`` (the leverage ``phi^T M^-1 phi``, ``M = Phi_picked^T Phi_picked +
+        diag(lambda)``). Uses only the meta-trained model, never a latency. Cells whose output is
+        cut off from the input are never chosen.
 
         Args:
             k: number of architectures (``>= 2``).
             candidates: where to choose from; default the meta-training table's architectures.
+            design: ``"additive"`` or ``"embedding"``; default ``"additive"`` if ``additive > 0``.
 
         Raises:
             NotFittedError: before ``meta_fit``.
+            ValueError: ``k < 2``, more than the candidates, an unknown ``design``.
         """
         net = self._check_meta_fitted()
         if k < 2:
             raise ValueError(f"k must be >= 2, got {k}")
+        if design is None:
+            design = "additive" if self._additive_weight() > 0 else "embedding"
+        if design not in ("additive", "embedding") or (design == "additive" and getattr(self, "_prior", None) is None):
+            raise ValueError(f"design must be 'additive' (needs a model meta-fitted with it) or 'embedding', got {design!r}")
         pool = self._validate_archs(candidates) if candidates is not None else self._table_archs
         # cells whose output is cut off from the input compute a constant; some devices skip them
         # (HW-NAS-Bench's Pixel 3, a source, times them at 0.003 ms), so they say nothing about
@@ -524,6 +651,8 @@ class LatencyPredictor(Predictor):
         if k > len(pool):
             raise ValueError(f"k = {k} exceeds the {len(pool)} candidate architectures")
         X, A = self.space.encode(pool)
+        if design == "additive":
+            return [pool[i] for i in self._additive_design(X, A, k)]
         with torch.no_grad():
             phi = torch.cat([net.features(X[i : i + 4096], A[i : i + 4096]) for i in range(0, len(pool), 4096)]).double()
         Minv = torch.diag(1.0 / net.log_lam.exp().double())
@@ -537,6 +666,24 @@ class LatencyPredictor(Predictor):
             v = Minv @ phi[i]
             Minv = Minv - torch.outer(v, v) / (1.0 + phi[i] @ v)  # Sherman-Morrison rank-one update
         return [pool[i] for i in picked]
+
+    def _additive_design(self, X: torch.Tensor, A: torch.Tensor, k: int) -> list[int]:
+        """Greedy Bayesian D-optimal rows for the additive model (O(n d) per pick)."""
+        _, sig, s2 = self._prior_terms()
+        psi = self._psi(X, A).double()
+        V = psi @ sig  # row j: Sigma psi_j under the current posterior
+        var = (V * psi).sum(1)  # predictive variance of each candidate's coefficient part
+        picked: list[int] = []
+        for _ in range(k):
+            if picked:
+                var[picked] = -math.inf
+            i = int(var.argmax())
+            picked.append(i)
+            v, denom = V[i].clone(), float(var[i]) + s2
+            u = psi @ v
+            var = var - u * u / denom  # rank-one posterior update, as if row i were measured
+            V = V - torch.outer(u, v) / denom
+        return picked
 
     def adapt(self, device_measurements: Mapping[ArchGraph | str, float]) -> LatencyPredictor:
         """Adapt to a new device from its measured latencies; returns ``self`` (a fitted Predictor).
@@ -569,6 +716,31 @@ class LatencyPredictor(Predictor):
         X, A = self.space.encode(archs)
         with torch.no_grad():
             self._w = net.solve(net.features(X, A)[None], z[None], robust_steps=self.robust_steps)[0]
+        self._add_w = None
+        if self._additive_weight() > 0:
+            self._fit_additive(self._psi(X, A).double(), torch.as_tensor(y, dtype=torch.float64))
+
+    def _fit_additive(self, P: torch.Tensor, y: torch.Tensor) -> None:
+        """Posterior mean of the additive coefficients from ``k`` measured latencies ``y`` (ms).
+
+        The device's unit is the scale that makes the prior mean's predictions match the
+        measured mean (so ``t = y / scale`` is in the sources' "latency / mean" units); with
+        ``robust_steps`` the Gaussian likelihood becomes Huber's (threshold 2 source residual
+        stds), as in the network's regression.
+        """
+        mu, sig, s2 = self._prior_terms()
+        prior_mean = float((P @ mu).mean())
+        scale = float(y.mean()) / prior_mean if prior_mean > 0 else float(y.mean())
+        t = y / scale
+        c = 2.0 * math.sqrt(self._prior.noise)
+        weight = torch.ones_like(t)
+        for step in range(self.robust_steps + 1):
+            K = P @ sig @ P.T + torch.diag(s2 / weight)
+            w = mu + sig @ P.T @ torch.linalg.solve(K, t - P @ mu)
+            if step < self.robust_steps:
+                r = (t - P @ w).abs()
+                weight = (c / r.clamp_min(1e-12)).clamp(max=1.0)
+        self._add_w, self._add_scale = w, scale
 
     @property
     def device_embedding(self) -> torch.Tensor:
@@ -577,7 +749,15 @@ class LatencyPredictor(Predictor):
         return self._w.clone()
 
     def _log_ms(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
-        return (self.net.features(X, A, t) @ self._w) * self._log_sd + self._log_mu
+        log_ms = (self.net.features(X, A, t) @ self._w) * self._log_sd + self._log_mu
+        a = self._additive_weight()
+        if a > 0 and self._add_w is not None:
+            add = (self._psi(X, A) @ self._add_w.to(X.dtype)) * self._add_scale
+            # a linear model can predict <= 0 for a cell far outside the measured ones (e.g. a
+            # degenerate cell on a device that skips it): floor it at 0.1% of the device's scale
+            add = add.clamp_min(1e-3 * self._add_scale)
+            log_ms = a * torch.log(add) + (1.0 - a) * log_ms
+        return log_ms
 
     def _predict(self, archs: list[ArchGraph]) -> Prediction:
         X, A = self.space.encode(archs)

@@ -114,6 +114,52 @@ def test_reference_archs_are_distinct_and_deterministic(model) -> None:
     assert all(a.pruned().num_nodes > 2 for a in refs)  # never a cell whose output is cut off
 
 
+def test_additive_design_covers_the_op_costs(model) -> None:
+    """The additive model's design is distinct, deterministic and differs from the embedding one."""
+    refs = model.reference_archs(8, design="additive")
+    assert refs == model.reference_archs(8) and len(set(refs)) == 8  # the default when additive > 0
+    emb = model.reference_archs(8, design="embedding")
+    assert len(set(emb)) == 8 and all(a.pruned().num_nodes > 2 for a in emb)
+    with pytest.raises(ValueError, match="design"):
+        model.reference_archs(8, design="random")
+
+
+def test_additive_weight_mixes_two_predictions(model, table) -> None:
+    """``additive`` in (0, 1) log-averages the network's and the additive model's predictions."""
+    archs = list(table.archs[:12])
+    col = dict(zip(archs, table.values(device_metric(table, TARGET))[:12]))
+    others = list(table.archs[12:200])
+    saved = model.additive
+    try:
+        logs = {}
+        for a in (0.0, 1.0, 0.5):
+            model.additive = a
+            logs[a] = np.log(model.adapt(col).predict(others).mean)
+        np.testing.assert_allclose(logs[0.5], 0.5 * (logs[0.0] + logs[1.0]), rtol=1e-5, atol=1e-5)
+        assert not np.allclose(logs[0.0], logs[1.0])
+    finally:
+        model.additive = saved
+
+
+def test_additive_prior_alone_ranks_a_heldout_device(table) -> None:
+    """The hierarchical per-op model needs no network training to transfer (additive = 1)."""
+    m = LatencyPredictor("nb201", seed=0, additive=1.0, **{**TINY, "steps_per_epoch": 2}).meta_fit(table, devices=SOURCES, epochs=1)
+    assert _heldout_rho(m, table, TARGET, k=10) > 0.8
+
+
+def test_models_pickled_before_the_additive_model_still_load(model, table) -> None:
+    """An on-disk cached model without the additive prior unpickles as the network-only predictor."""
+    state = dict(model.__dict__)
+    for key in ("additive", "additive_tau", "additive_noise", "_prior", "_add_w", "_add_scale"):
+        state.pop(key)
+    old = LatencyPredictor.__new__(LatencyPredictor)
+    old.__setstate__(state)
+    col = table.values(device_metric(table, TARGET))
+    old.adapt({a: float(v) for a, v in zip(table.archs[:10], col[:10])})
+    assert old.predict(list(table.archs[10:20])).mean.shape == (10,)
+    assert old.reference_archs(5) == model.reference_archs(5, design="embedding")
+
+
 def test_one_outlier_measurement_barely_moves_the_ranking(model, table) -> None:
     archs = list(table.archs[:12])
     col = table.values(device_metric(table, TARGET))[:12].copy()
@@ -191,5 +237,7 @@ def test_bad_measurements(model, table) -> None:
         model.adapt({a[0]: 1.0, a[1]: math.nan, a[2]: 2.0})
     with pytest.raises(InvalidTrainingDataError, match="> 0"):
         model.adapt({a[0]: 1.0, a[1]: 0.0, a[2]: 2.0})
+    with pytest.raises(ValueError, match="additive"):
+        LatencyPredictor("nb201", additive=1.5)
     with pytest.raises(InvalidTrainingDataError, match="mapping"):
         model.adapt([(a[0], 1.0)])  # type: ignore[arg-type]
