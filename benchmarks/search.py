@@ -60,13 +60,13 @@ def run(metric: str, seed: int, budget: int, method: str, **study_options) -> li
     return values
 
 
-def run_transfer(metric: str, seed: int, budget: int, epochs: int) -> list[float]:
+def run_transfer(metric: str, seed: int, budget: int, epochs: int, method: str = "consensus") -> list[float]:
     """Values in label order of a transfer search from the other two datasets."""
     from nagen.transfer import TransferTask
 
     nb = nagen.benchmarks.load("nb201")
     opt = nb.optimum(metric).value
-    task = TransferTask([d for d in DATASETS if d != metric], metric, "nb201", seed=seed, epochs=epochs)
+    task = TransferTask([d for d in DATASETS if d != metric], metric, "nb201", seed=seed, epochs=epochs, method=method)
     st = task.study(storage="sqlite:///:memory:", executor="inline")
     values: list[float] = []
     for b in range(1, budget + 1):
@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         "bo-wl+zc (gp_wl+zc, zc initial), opgfn, opgfn-wl+zc, diffusion, re, random, transfer",
     )
     ap.add_argument("--meta-epochs", type=int, default=10, help="meta-training epochs of the transfer rows")
+    ap.add_argument(
+        "--transfer-method", default="consensus", choices=("consensus", "meta"),
+        help="TransferTask method of the transfer rows: consensus (source consensus + GP, default) or meta (meta-predictor only)",
+    )
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line (dataset, method, seed, values) to this file")
     ap.add_argument("--transfer-budget", type=int, default=None, help="labels per transfer run (default: the budget)")
     args = ap.parse_args(argv)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             for s in range(n):
                 try:
                     if m == "transfer":
-                        runs.append(run_transfer(metric, s, args.transfer_budget or budget, args.meta_epochs))
+                        runs.append(run_transfer(metric, s, args.transfer_budget or budget, args.meta_epochs, args.transfer_method))
                     else:
                         proposer, opts = variants[m]
                         runs.append(run(metric, s, budget, proposer, **opts))
@@ -164,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = summarise(runs, metric)
             per = (time.perf_counter() - t0) / len(runs)
-            label = m if m != "transfer" or not args.transfer_budget else f"transfer ({args.transfer_budget} labels max)"
+            label = m
+            if m == "transfer":
+                label = f"transfer ({args.transfer_method}" + (f", {args.transfer_budget} labels max)" if args.transfer_budget else ")")
             print(f"| {metric} | {label} | {len(runs)} | " + " | ".join(row[c] for c in cols) + f" | {per:.0f} |", flush=True)
 
 

@@ -1,22 +1,33 @@
-"""Transferable NAS: meta-train on source tasks, then search a target with a few labels.
+"""Transferable NAS: use source tasks' tables, then search a target with a few labels.
 
 >>> from nagen.transfer import TransferTask
 >>> task = TransferTask(sources=["cifar100_test", "imagenet16_test"], target="cifar10_test")  # doctest: +SKIP
 >>> study = task.search(budget=10)                                                             # doctest: +SKIP
 >>> study.best.values                                                                          # doctest: +SKIP
 
-The task-aware meta-predictor (:class:`nagen.predictors.meta.MetaPredictor`, pairs task
-encoding) is meta-trained on the source tasks' tables. The target search then spends labels
-greedily on the meta-predictor's best unlabelled architecture:
+Two methods (``TransferTask(method=...)``):
 
-* before any target label, the prediction is the meta-predictor's *zero-shot* one (the task
-  embedded from the empty support set), so the first label is its argmax over the space;
-* after ``k >= 2`` labels, the predictor is adapted with ``fit`` (task embedding of the ``k``
-  pairs plus the closed-form ridge correction) and the next label is the new argmax.
+* ``"consensus"`` (default, :class:`ConsensusProposer`): the prior is the *source consensus*,
+  the Borda rank average of the source columns over the table (the sources' whole tables are
+  free: they are other tasks), so the first label is the architecture the sources agree on
+  most. From the second target label on, a GP on the target's (standardised) labels with the
+  consensus as mean function and a Hamming-distance kernel on the architectures' op one-hots
+  re-ranks the unlabelled architectures by posterior mean (greedy). The GP's hyper-parameters
+  are chosen automatically by **leave-one-source-out** on the sources (search source ``B``
+  with ``A``'s column as the prior, for every ordered pair, and keep the setting that reaches
+  ``B``'s best cells in fewest labels), never with the target's table; with one source, fixed
+  defaults. Architectures without any source value (not in the table) get the task-aware
+  meta-predictor's zero-shot prediction mapped onto the consensus' rank scale (the
+  meta-predictor is then meta-trained on the sources, lazily).
+* ``"meta"`` (:class:`MetaProposer`): greedy on the task-aware meta-predictor
+  (:class:`nagen.predictors.meta.MetaPredictor`, pairs task encoding) meta-trained on the source
+  tables: its zero-shot argmax first, then after ``k >= 2`` labels the argmax of the adapted
+  predictor (task embedding of the ``k`` pairs plus the closed-form ridge correction).
 
-Only the target labels the study paid for are used on the target; the sources are other
-tasks' tables. A meta-trained model is cached on disk per (space, sources, seed, epochs,
-encoding), so repeated searches do not meta-train again.
+Only the target labels the study paid for are used on the target. Everything is deterministic
+given the study's labels (the meta-predictor, when used, also depends on the seed). A
+meta-trained model, and the leave-one-source-out choice, are cached on disk per (space,
+sources, seed, epochs, encoding), so repeated searches do not compute them again.
 """
 
 from __future__ import annotations
@@ -36,10 +47,12 @@ from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
 from nagen.study import ProposalContext, Proposer, Study, _enumerated
 
-__all__ = ["TransferTask", "MetaProposer", "default_cache_dir"]
+__all__ = ["TransferTask", "MetaProposer", "ConsensusProposer", "SourceConsensus", "default_cache_dir"]
 
 #: bump when the cached model format or the meta-training recipe changes
 _CACHE_VERSION = 1
+#: bump when the leave-one-source-out choice (grid, criterion, consensus) changes
+_LOSO_VERSION = 1
 
 
 def default_cache_dir() -> Path:
@@ -47,7 +60,39 @@ def default_cache_dir() -> Path:
     return _cache_dir()
 
 
-class MetaProposer(Proposer):
+class _GreedyProposer(Proposer):
+    """Labels the unlabelled architectures a subclass's ``scores`` ranks highest (no random start)."""
+
+    uses_surrogate = False
+    name = "transfer"
+    pool_size = 5000
+
+    def scores(self, ctx: ProposalContext, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Higher is better: ``n``."""
+        raise NotImplementedError
+
+    def candidates(self, ctx: ProposalContext) -> list[ArchGraph]:
+        """Every unlabelled architecture of an enumerable space, else a random pool."""
+        en = _enumerated(ctx.space)
+        if en is not None:
+            pending = {a.canonical_hash() for a in ctx.pending}
+            return [a for a, h in zip(*en) if h not in ctx.exclude and h not in pending]
+        return ctx.random(self.pool_size, salt=7)
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """The ``n`` unlabelled architectures with the highest scores."""
+        pool = self.candidates(ctx)
+        if not pool:
+            return []
+        s = self.scores(ctx, pool)
+        return [pool[i] for i in np.argsort(-s, kind="stable")[:n]]
+
+    def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """The first labels: the prior's (zero-shot / consensus) argmax."""
+        return self.propose(ctx, n)
+
+
+class MetaProposer(_GreedyProposer):
     """Greedy proposals from a meta-trained predictor adapted to the study's labels.
 
     Holds the meta-trained model but no study state: each round adapts it to the labels in
@@ -58,9 +103,6 @@ class MetaProposer(Proposer):
         info: JSON settings recorded in the study config (sources, seed, epochs).
         pool_size: candidates scored in spaces too large to enumerate.
     """
-
-    uses_surrogate = False
-    name = "transfer"
 
     def __init__(self, meta: Any, info: dict[str, Any] | None = None, pool_size: int = 5000) -> None:
         self.meta = meta
@@ -93,29 +135,236 @@ class MetaProposer(Proposer):
                 out.append(net.head_features(net.encoder(X, A, None)[None], task[None])[1][0])  # [b]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
-    def candidates(self, ctx: ProposalContext) -> list[ArchGraph]:
-        """Every unlabelled architecture of an enumerable space, else a random pool."""
-        en = _enumerated(ctx.space)
-        if en is not None:
-            pending = {a.canonical_hash() for a in ctx.pending}
-            return [a for a, h in zip(*en) if h not in ctx.exclude and h not in pending]
-        return ctx.random(self.pool_size, salt=7)
 
-    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
-        """The ``n`` unlabelled architectures the adapted meta-predictor ranks highest."""
-        pool = self.candidates(ctx)
-        if not pool:
-            return []
-        s = self.scores(ctx, pool)
-        return [pool[i] for i in np.argsort(-s, kind="stable")[:n]]
 
-    def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
-        """The zero-shot argmax (no random start)."""
-        return self.propose(ctx, n)
+# ------------------------------------------------------------------------------ source consensus
+#: GP settings tried by leave-one-source-out (w0: weight of the consensus mean, sw: linear kernel
+#: on the per-source scores, sf/l: Hamming kernel amplitude/length-scale, sn: noise; all in
+#: standardised units). The last entry is "no adaptation" (consensus order only).
+_GP_GRID: list[dict[str, float]] = [
+    {"w0": w0, "sw": sw, "sf": sf, "l": ls, "sn": sn}
+    for w0 in (0.25, 0.5, 1.0, 2.0)
+    for sw in (0.0, 0.5)
+    for sf in (0.5, 1.0, 2.0)
+    for ls in (1.0, 2.0, 4.0)
+    for sn in (0.3, 0.7)
+] + [{"w0": 1.0, "sw": 0.0, "sf": 0.0, "l": 1.0, "sn": 0.5}]
+#: the setting used when there is a single source (no pair to choose on)
+_GP_DEFAULT: dict[str, float] = {"w0": 0.5, "sw": 0.0, "sf": 1.0, "l": 2.0, "sn": 0.3}
+#: the consensus is standardised over this many best cells of the table (the region the search labels)
+_TOP = 100
+#: leave-one-source-out: labels simulated per pair, and the ranks j whose "labels to reach the j-th best" are averaged
+_LOSO_BUDGET = 30
+_LOSO_TOP_J = 3
+
+
+def _gauss_rank(score: np.ndarray) -> np.ndarray:
+    """Normal scores of ``score`` (higher is better; ties averaged): ``n``."""
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf((rankdata(score) - 0.5) / len(score))
+
+
+def _hamming(F: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """Pairwise op-one-hot Hamming distances (number of differing ops): ``len(F) x len(G)``."""
+    return 0.5 * (F.sum(1)[:, None] + G.sum(1)[None, :]) - F @ G.T
+
+
+def _gp_mean(cfg: dict[str, float], F: np.ndarray, g: np.ndarray, P: np.ndarray, lab: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Posterior mean over all rows of ``y(x) = w0 g(x) + f(x)``, ``f ~ GP(0, 1 + sw^2 P P' + sf^2 exp(-ham/l))``.
+
+    ``g`` (consensus) and ``P`` (per-source scores) are standardised over the table's top cells,
+    ``y`` holds the labels of rows ``lab`` standardised by their own mean and std.
+    """
+
+    def kern(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        k = 1.0 + cfg["sf"] ** 2 * np.exp(-_hamming(F[a] if a is not None else F, F[b]) / cfg["l"])
+        if cfg["sw"] > 0:
+            k = k + cfg["sw"] ** 2 * ((P[a] if a is not None else P) @ P[b].T)
+        return k
+
+    m = cfg["w0"] * g
+    K = kern(lab, lab) + cfg["sn"] ** 2 * np.eye(len(lab))
+    alpha = np.linalg.solve(K, y - m[lab])
+    return m + kern(None, lab) @ alpha
+
+
+def _posterior(cfg: dict[str, float], F: np.ndarray, g: np.ndarray, P: np.ndarray, lab: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Scores of every row: the consensus ``g`` before 2 labels, else the GP posterior mean given rows ``lab`` valued ``y``."""
+    if len(lab) < 2 or (cfg["sf"] == 0 and cfg["sw"] == 0):
+        return g.copy()
+    sd = y.std()
+    ys = (y - y.mean()) / sd if sd > 0 else np.zeros_like(y)
+    return _gp_mean(cfg, F, g, P, lab, ys)
+
+
+class SourceConsensus:
+    """The source columns of a table over its architectures (one per canonical class).
+
+    Attributes:
+        hashes: canonical hash -> row of the arrays below.
+        F: ``n x d`` op one-hots (:func:`nagen.predictors.features.onehot`).
+        ranks: ``n x s`` rank of each row under each source (1 = best; NaN = not measured).
+        g: ``n`` consensus normal score (Borda: mean rank over the measured sources), standardised
+            over the ``_TOP`` best rows; ``P``: ``n x s`` the same per source.
+    """
+
+    def __init__(self, space: Any, table: Any, sources: Sequence[str]) -> None:
+        from scipy.stats import rankdata
+
+        from nagen.predictors.features import onehot
+
+        self.space, self.sources = space, list(sources)
+        rows, self.hashes = [], {}
+        for i, a in enumerate(table.archs):
+            h = a.canonical_hash()
+            if h not in self.hashes:  # the first row of a class represents it
+                self.hashes[h] = len(rows)
+                rows.append(i)
+        self.archs = [table.archs[i] for i in rows]
+        self.F = onehot(space, self.archs)
+        self.values = {}
+        ranks = []
+        for m in self.sources:
+            v = np.asarray(table.values(m), dtype=float)[rows]
+            sign = 1.0 if table.direction(m) == "max" else -1.0
+            self.values[m] = sign * v
+            r = np.full(len(rows), np.nan)
+            ok = np.isfinite(v)
+            r[ok] = rankdata(-sign * v[ok])  # 1 = best
+            ranks.append(r)
+        self.ranks = np.stack(ranks, 1)
+        self.known = np.isfinite(self.ranks).any(1)
+        count = np.isfinite(self.ranks).sum(1)
+        self.mean_rank = np.where(count > 0, np.nansum(self.ranks, 1) / np.maximum(count, 1), np.nan)
+        self.g, self.P = self._scores(self.mean_rank, self.ranks)
+
+    def _scores(self, mean_rank: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(mean_rank)
+        worst = np.nanmax(mean_rank) + 1 if np.isfinite(mean_rank).any() else 1.0
+        g = _gauss_rank(-np.where(np.isfinite(mean_rank), mean_rank, worst))
+        top = np.argsort(-g, kind="stable")[: min(_TOP, n)]
+        g = (g - g[top].mean()) / (g[top].std() + 1e-12)
+        P = np.stack([_gauss_rank(-np.where(np.isfinite(r), r, np.nanmax(r) + 1)) for r in ranks.T], 1)
+        P = (P - P[top].mean(0)) / (P[top].std(0) + 1e-12)
+        return g, P
+
+    def single(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(g, P) as if source ``j`` were the only one."""
+        r = self.ranks[:, [j]]
+        return self._scores(r[:, 0], r)
+
+    # -------------------------------------------------------------- leave-one-source-out
+    def simulate(self, cfg: dict[str, float], g: np.ndarray, P: np.ndarray, y: np.ndarray, budget: int = _LOSO_BUDGET) -> list[float]:
+        """Greedy search of column ``y`` with prior ``(g, P)``: labels to reach its j-th best value, j = 1.._LOSO_TOP_J."""
+        y = np.where(np.isfinite(y), y, np.nanmin(y))
+        goals = np.sort(y)[::-1][:_LOSO_TOP_J]
+        out = [np.inf] * len(goals)
+        lab: list[int] = []
+        best = -np.inf
+        for k in range(min(budget, len(y))):
+            s = self.score(cfg, g, P, np.array(lab, dtype=int), y[lab])
+            s[lab] = -np.inf
+            i = int(np.argmax(s))
+            lab.append(i)
+            best = max(best, y[i])
+            for j, goal in enumerate(goals):
+                if out[j] == np.inf and best >= goal:
+                    out[j] = k + 1
+            if best >= goals[0]:
+                break
+        return out
+
+    def score(self, cfg: dict[str, float], g: np.ndarray, P: np.ndarray, lab: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Scores of every row given labelled rows ``lab`` with (signed) values ``y``."""
+        return _posterior(cfg, self.F, g, P, lab, y)
+
+    def choose(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """The GP setting chosen by leave-one-source-out (or the default with one source), and a report."""
+        s = len(self.sources)
+        if s < 2:
+            return dict(_GP_DEFAULT), {"rule": "default (one source)"}
+        pairs = [(a, b) for a in range(s) for b in range(s) if a != b]
+        crit = []
+        for cfg in _GP_GRID:
+            labels = []
+            for a, b in pairs:
+                g, P = self.single(a)
+                labels += self.simulate(cfg, g, P, self.values[self.sources[b]])
+            crit.append(float(np.mean(np.log(np.minimum(labels, _LOSO_BUDGET)))))
+        k = int(np.argmin(crit))  # ties: the first in grid order
+        return dict(_GP_GRID[k]), {"rule": "leave-one-source-out", "criterion": crit[k], "pairs": [[self.sources[a], self.sources[b]] for a, b in pairs]}
+
+
+class ConsensusProposer(_GreedyProposer):
+    """Greedy proposals from the source consensus, re-ranked by a GP on the study's labels.
+
+    Args:
+        consensus: the table's source columns (:class:`SourceConsensus`).
+        gp: the GP setting (see :meth:`SourceConsensus.choose`).
+        info: JSON settings recorded in the study config.
+        fallback: a callable returning the meta-predictor-based proposer, used for the zero-shot
+            score of architectures without any source value (called only when one is met).
+        pool_size: candidates scored in spaces too large to enumerate.
+    """
+
+    def __init__(self, consensus: SourceConsensus, gp: dict[str, float], info: dict[str, Any] | None = None,
+                 fallback: Any = None, pool_size: int = 5000) -> None:
+        self.consensus, self.gp = consensus, dict(gp)
+        self.info = dict(info or {})
+        self.fallback = fallback
+        self.pool_size = int(pool_size)
+        self._meta_ranks: np.ndarray | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The transfer settings."""
+        return dict(self.info)
+
+    def _rows(self, archs: Sequence[ArchGraph]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(one-hots F, consensus g, per-source P) of ``archs``; those without source values get meta-predicted scores."""
+        c = self.consensus
+        idx = np.array([c.hashes.get(a.canonical_hash(), -1) for a in archs], dtype=int)
+        known = idx >= 0
+        known[known] = c.known[idx[known]]
+        F = np.zeros((len(archs), c.F.shape[1]))
+        g = np.zeros(len(archs))
+        P = np.zeros((len(archs), c.P.shape[1]))
+        F[known], g[known], P[known] = c.F[idx[known]], c.g[idx[known]], c.P[idx[known]]
+        if not known.all():
+            from nagen.predictors.features import onehot
+
+            rest = [a for a, k in zip(archs, known) if not k]
+            F[~known] = onehot(c.space, rest)
+            g[~known] = self._meta_g(rest)
+            P[~known] = g[~known][:, None]
+        return F, g, P
+
+    def _meta_g(self, archs: list[ArchGraph]) -> np.ndarray:
+        """Consensus scores of architectures without source values, from the meta-predictor's zero-shot ranking."""
+        if self.fallback is None:
+            raise NagenError("an architecture has no source value and no meta-predictor was given")
+        c = self.consensus
+        meta = self.fallback()
+        if self._meta_ranks is None:  # meta zero-shot of the table's known rows, sorted, and their consensus scores
+            z = meta.zero_shot(c.archs)
+            keep = c.known
+            order = np.argsort(z[keep])
+            self._meta_ranks = np.stack([z[keep][order], np.sort(c.g[keep])], 0)
+        zs, gs = self._meta_ranks
+        return np.interp(meta.zero_shot(archs), zs, gs)  # quantile matching: same rank, same score
+
+    def scores(self, ctx: ProposalContext, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Posterior-mean (standardised) value of ``archs`` given the context's labels: ``n``."""
+        if ctx.Y.shape[1] != 1:
+            raise NagenError("transfer search handles one objective")
+        n = len(ctx.archs)
+        F, g, P = self._rows(list(ctx.archs) + list(archs))
+        return _posterior(self.gp, F, g, P, np.arange(n), np.asarray(ctx.Y[:, 0], dtype=float))[n:]
+
 
 
 class TransferTask:
-    """Meta-train on source metrics of a benchmark table, then search a target metric.
+    """Use source metrics of a benchmark table (consensus prior, meta-predictor), then search a target metric.
 
     Args:
         sources: source metric names (columns of ``benchmark``), e.g. ``["cifar100_test", "imagenet16_test"]``.
@@ -127,6 +376,11 @@ class TransferTask:
         task_encoding: the meta-predictor's task encoding (``"pairs"``: few-shot, no data needed).
         cache_dir: folder for cached meta-trained models (default :func:`default_cache_dir`).
         meta_options: other ``MetaPredictor`` arguments.
+        method: ``"consensus"`` (default: source-consensus prior re-ranked by a GP on the target
+            labels, hyper-parameters by leave-one-source-out; :class:`ConsensusProposer`) or
+            ``"meta"`` (greedy on the adapted meta-predictor; :class:`MetaProposer`).
+        gp: a fixed GP setting for ``"consensus"`` (keys ``w0, sw, sf, l, sn``) instead of the
+            leave-one-source-out choice.
 
     Raises:
         UnknownMetricError: a source or target is not a column of the table.
@@ -145,6 +399,8 @@ class TransferTask:
         task_encoding: str = "pairs",
         cache_dir: str | os.PathLike[str] | None = None,
         meta_options: dict[str, Any] | None = None,
+        method: str = "consensus",
+        gp: dict[str, float] | None = None,
     ) -> None:
         import nagen.benchmarks
         import nagen.spaces
@@ -169,7 +425,17 @@ class TransferTask:
         self.task_encoding = task_encoding
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.meta_options = dict(meta_options or {})
+        if method not in ("consensus", "meta"):
+            raise NagenError(f"method must be 'consensus' or 'meta', got {method!r}")
+        self.method = method
+        if gp is not None:
+            missing = {"w0", "sw", "sf", "l", "sn"} - set(gp)
+            if missing:
+                raise NagenError(f"gp needs the keys w0, sw, sf, l, sn; missing {sorted(missing)}")
+        self.gp = None if gp is None else {k: float(v) for k, v in gp.items()}
         self._meta: Any = None
+        self._consensus: SourceConsensus | None = None
+        self._choice: dict[str, Any] | None = None
 
     def info(self) -> dict[str, Any]:
         """JSON description of the meta-training (also the cache key and the study's proposer config)."""
@@ -218,9 +484,42 @@ class TransferTask:
         self._meta = meta
         return meta
 
-    def proposer(self, progress: bool = False) -> MetaProposer:
-        """The study proposer built on the meta-trained model."""
-        return MetaProposer(self.meta_model(progress), self.info())
+    def consensus(self) -> SourceConsensus:
+        """The table's source columns (consensus ranks, one-hots)."""
+        if self._consensus is None:
+            self._consensus = SourceConsensus(self.space, self.table, sorted(self.sources))
+        return self._consensus
+
+    def gp_choice(self) -> dict[str, Any]:
+        """``{"gp": setting, ...report}``: the consensus GP setting (given, or leave-one-source-out on the sources, cached)."""
+        if self.gp is not None:
+            return {"gp": dict(self.gp), "rule": "given"}
+        if self._choice is not None:
+            return self._choice
+        key = {"space": self.space.name, "table": self.table.name, "rows": len(self.table), "sources": sorted(self.sources), "version": _LOSO_VERSION}
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"loso-{self.space.name}-{digest}.json"
+        if path.is_file():
+            try:
+                self._choice = json.loads(path.read_text())
+                return self._choice
+            except (OSError, ValueError):  # a corrupt cache is recomputed
+                pass
+        gp, report = self.consensus().choose()
+        self._choice = {"gp": gp, **report}
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._choice, sort_keys=True))
+        os.replace(tmp, path)
+        return self._choice
+
+    def proposer(self, progress: bool = False) -> Proposer:
+        """The study proposer: ``ConsensusProposer`` (meta-predictor trained only if needed) or ``MetaProposer``."""
+        if self.method == "meta":
+            return MetaProposer(self.meta_model(progress), self.info())
+        gp = self.gp_choice()["gp"]
+        info = {**self.info(), "method": "consensus", "gp": gp}
+        return ConsensusProposer(self.consensus(), gp, info, fallback=lambda: MetaProposer(self.meta_model(progress), self.info()))
 
     def study(self, labeller: Any = None, storage: Any = "sqlite:///nagen.db", name: str | None = None, **options: Any) -> Study:
         """A ``Study`` of the target using the transfer proposer (default labeller: the table's target column).

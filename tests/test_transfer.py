@@ -1,4 +1,4 @@
-"""Transfer tasks: meta-train on source metrics (tiny config), cache, zero-shot first label, search."""
+"""Transfer tasks: consensus prior + GP (leave-one-source-out choice), meta-predictor (tiny config), caches, search."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from nagen.transfer import TransferTask
 TINY = {"hidden": 16, "layers": 2, "heads": 2, "inducing": 4, "steps_per_epoch": 4, "query_size": 16}
 
 
-def _task(tmp_path, seed=0):
+def _task(tmp_path, seed=0, **kw):
+    kw.setdefault("method", "meta")
     return TransferTask(
         ["cifar100_test", "imagenet16_test"], "cifar10_test", "nb201",
-        seed=seed, epochs=1, cache_dir=tmp_path, meta_options=TINY,
+        seed=seed, epochs=1, cache_dir=tmp_path, meta_options=TINY, **kw,
     )
 
 
-def test_transfer_search_caches_and_starts_from_the_zero_shot_argmax(tmp_path, nb201, monkeypatch):
+GP = {"w0": 0.5, "sw": 0.5, "sf": 1.0, "l": 2.0, "sn": 0.3}
+
+
+def test_meta_transfer_search_caches_and_starts_from_the_zero_shot_argmax(tmp_path, nb201, monkeypatch):
     task = _task(tmp_path)
     study = task.search(budget=4)
     hist = study.history
@@ -45,3 +49,72 @@ def test_transfer_task_validation(tmp_path):
         TransferTask(["cifar10_test"], "cifar10_test", cache_dir=tmp_path)
     with pytest.raises(UnknownMetricError, match="available metrics"):
         TransferTask(["cifar1000_test"], "cifar10_test", cache_dir=tmp_path)
+
+
+def test_consensus_search_starts_from_the_sources_borda_argmax_and_is_deterministic(tmp_path, nb201, monkeypatch):
+    from nagen.predictors.meta import MetaPredictor
+
+    def boom(*a, **k):
+        raise AssertionError("the consensus method meta-trained although every cell has source values")
+
+    monkeypatch.setattr(MetaPredictor, "meta_fit", boom)
+    task = _task(tmp_path, method="consensus", gp=GP)
+    study = task.search(budget=5)
+    hist = study.history
+    assert len({t.hash for t in hist}) == 5
+    # first label: best mean rank over the two source columns (Borda), among the study's candidates
+    prop = task.proposer()
+    pool = prop.candidates(study.context([]))
+    ranks = [np.argsort(np.argsort(-nb201.query_many(pool, m), kind="stable"), kind="stable") for m in task.sources]
+    assert hist[0].arch == nb201.space.format(pool[int(np.argmin(ranks[0] + ranks[1]))])
+    # only paid labels: the proposals depend on the labels, the same labels give the same proposals
+    again = _task(tmp_path, method="consensus", gp=GP).search(budget=5)
+    assert [t.arch for t in again.history] == [t.arch for t in hist]
+    # another target: the same first two labels (consensus order), then the GP on its labels takes over
+    other = TransferTask(["cifar100_test", "imagenet16_test"], "cifar10_valid_12ep", "nb201", cache_dir=tmp_path, gp=GP)
+    assert [t.arch for t in other.search(budget=2).history] == [t.arch for t in hist][:2]
+    from nagen.transfer import _posterior
+
+    c = task.consensus()
+    lab = np.argsort(-c.g)[:3]
+    up, down = (_posterior(GP, c.F, c.g, c.P, lab, np.array(y)) for y in ([0.0, 0.0, 1.0], [1.0, 0.0, 0.0]))
+    assert np.argmax(np.where(np.isin(np.arange(len(up)), lab), -np.inf, up)) != np.argmax(
+        np.where(np.isin(np.arange(len(down)), lab), -np.inf, down)
+    )
+
+
+def test_consensus_gp_is_chosen_by_leave_one_source_out_and_cached(tmp_path, monkeypatch):
+    from nagen import transfer
+
+    monkeypatch.setattr(transfer, "_GP_GRID", [dict(GP), {**GP, "sf": 0.0, "sw": 0.0}])
+    task = _task(tmp_path, method="consensus")
+    choice = task.gp_choice()
+    assert choice["rule"] == "leave-one-source-out" and choice["gp"] in transfer._GP_GRID
+    assert sorted(map(tuple, choice["pairs"])) == [("cifar100_test", "imagenet16_test"), ("imagenet16_test", "cifar100_test")]
+
+    def boom(self):
+        raise AssertionError("leave-one-source-out recomputed despite the cache")
+
+    monkeypatch.setattr(transfer.SourceConsensus, "choose", boom)
+    assert _task(tmp_path, method="consensus").gp_choice() == choice
+    one = TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path / "one")
+    monkeypatch.undo()
+    assert one.gp_choice()["gp"] == transfer._GP_DEFAULT
+
+
+def test_consensus_falls_back_to_the_meta_predictor_without_source_values(tmp_path, nb201):
+    task = _task(tmp_path, method="consensus", gp=GP)
+    c = task.consensus()
+    best = int(np.argmax(c.g))
+    c.known[best] = False  # pretend the consensus argmax has no source value
+    study = task.search(budget=3)
+    assert task.cache_path.is_file()  # the meta-predictor was trained for it
+    assert len({t.hash for t in study.history}) == 3
+    assert np.isfinite(task.proposer().scores(study.context([]), [c.archs[best]])).all()
+
+
+def test_transfer_method_validation(tmp_path):
+    with pytest.raises(NagenError, match="method"):
+        TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, method="magic")
+    with pytest.raises(NagenError, match="gp needs"):
+        TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, gp={"w0": 1.0})
