@@ -45,6 +45,8 @@ __all__ = [
     "DeviceFeasibility",
     "meta_latency_model",
     "split_measurements",
+    "PLAUSIBLE",
+    "SAFE",
 ]
 
 #: constraint metrics computed exactly from the architecture (no measurement, no label)
@@ -184,12 +186,27 @@ def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[
 def split_measurements(k: int) -> tuple[int, int]:
     """``(adaptation, verification)`` measurements out of a device budget ``k >= 2``.
 
-    Most go to adapting the latency predictor (its rank correlation grows with ``k``); up to
-    three are kept to verify the final choice, because a study must return an architecture
-    whose *true* latency meets the bound, and predictions near the bound are coin flips.
+    Most go to adapting the latency predictor on its reference design; up to three are kept for
+    the end, where they are spent on the best labelled candidates (see ``Study``): a study must
+    return an architecture whose *true* latency meets the bound, and the best candidates sit
+    near the bound, where predictions are coin flips. (6 + 4 with labelling at ``PLAUSIBLE =
+    0.16`` was tried on HELP's pairs and lost more labels to infeasible cells than it gained.)
     """
     verify = min(3, max(0, k // 3))
     return k - verify, verify
+
+
+#: a candidate is labelled while its probability of meeting a device bound is at least this;
+#: 0.5 = the point prediction meets it. Lower values label near-bound cells too (only a measured
+#: value is ever returned), but 0.16, and an acquisition weighted by the probability
+#: (constrained EI), spent labels on infeasible cells on HELP's pairs: the leave-one-out sigma of
+#: the reference design (extreme cells: LOO is extrapolation) overstates the error up to 10x
+#: (titan_rtx_256: sigma 0.13 in log units for predictions within 1-2%)
+PLAUSIBLE = 0.5
+#: a prediction this likely to meet the bound is "safe": the last measurement goes to one
+SAFE = 0.9
+#: floor of the latency predictor's log-error sigma (few measurements can make LOO look perfect)
+_MIN_SIGMA = 0.03
 
 
 # ---------------------------------------------------------------------------------- models
@@ -218,8 +235,11 @@ class DeviceFeasibility:
 
     The measurements live in the study's storage (``measurements`` table), so a resumed study
     re-adapts from the same ones and never pays twice. At most ``budget`` are spent: the first
-    ``split_measurements(budget)[0]`` on the meta-model's reference architectures (a D-optimal
-    design, known before any label), the rest on verifying the final choice.
+    ``split_measurements(budget)[0]`` on the meta-model's reference architectures (a design
+    known before any label), the rest on the best labelled candidates at the end of the search.
+    The predictor's leave-one-out log error gives each prediction a probability of meeting the
+    bound (:meth:`prob_ok`): candidates are labelled while it is plausible (:meth:`plausible`),
+    and only measured values are trusted for the answer.
 
     Args:
         constraint: the latency constraint.
@@ -265,22 +285,45 @@ class DeviceFeasibility:
             return np.zeros(0)
         return np.asarray(self.model().predict(list(archs)).mean, dtype=np.float64)
 
-    def error_scale(self, quantile: float = 0.8) -> float:
-        """A ``quantile`` of the leave-one-out ``|log(predicted / measured)|`` over the measurements
-        (0 with fewer than 3): how far off a prediction may be, used to keep a margin from the bound."""
+    def _loo(self) -> np.ndarray:
+        """Leave-one-out ``log(predicted / measured)`` over the measurements (empty with fewer than 3)."""
         if len(self.measured) < 3:
-            return 0.0
-        key = (tuple(sorted(self.measured)), quantile)
-        if getattr(self, "_err_key", None) != key:
+            return np.zeros(0)
+        key = tuple(sorted(self.measured.items()))
+        if getattr(self, "_loo_key", None) != key:
             space = self.meta.space
             errs = []
             for held in self.measured:
                 rest = {a: v for a, v in self.measured.items() if a != held}
                 m = copy.deepcopy(self.meta, memo={id(space): space}).adapt(rest)
                 p = float(m.predict([space.parse(held)]).mean[0])
-                errs.append(abs(math.log(max(p, 1e-9) / max(self.measured[held], 1e-9))))
-            self._err_key, self._err = key, float(np.quantile(errs, quantile))
-        return self._err
+                errs.append(math.log(max(p, 1e-9) / max(self.measured[held], 1e-9)))
+            self._loo_key, self._loo_errs = key, np.asarray(errs)
+        return self._loo_errs
+
+    def error_scale(self, quantile: float = 0.8) -> float:
+        """A ``quantile`` of the leave-one-out ``|log(predicted / measured)|`` over the measurements
+        (0 with fewer than 3): how far off a prediction may be, used to keep a margin from the bound."""
+        errs = self._loo()
+        return float(np.quantile(np.abs(errs), quantile)) if len(errs) else 0.0
+
+    def sigma(self) -> float:
+        """Root-mean-square leave-one-out log error of the adapted predictor (at least 0.03;
+        0.5 with fewer than 3 measurements): the spread of ``log(true / predicted)``."""
+        errs = self._loo()
+        return max(float(np.sqrt(np.mean(errs**2))), _MIN_SIGMA) if len(errs) else 0.5
+
+    def prob_ok(self, predicted: np.ndarray | float) -> np.ndarray:
+        """Probability that the true value meets the bound, for predictions ``predicted``
+        (``log(true) ~ N(log(predicted), sigma^2)``): same shape."""
+        from scipy.stats import norm
+
+        z = (math.log(max(self.constraint.bound, 1e-12)) - np.log(np.maximum(np.asarray(predicted, dtype=float), 1e-12))) / self.sigma()
+        return norm.cdf(z if self.constraint.op == "<=" else -z)
+
+    def plausible(self, predicted: np.ndarray | float) -> np.ndarray:
+        """Whether predictions are worth labelling: ``prob_ok >= PLAUSIBLE``."""
+        return self.prob_ok(predicted) >= PLAUSIBLE
 
     def safe(self, predicted: float) -> bool:
         """Whether a prediction meets the bound with the :meth:`error_scale` margin."""
@@ -295,7 +338,7 @@ class DeviceFeasibility:
 # ---------------------------------------------------------------------------------- meta model
 _META_LATENCY: dict[tuple[str, str, int], Any] = {}
 #: bump when the meta-training recipe changes (invalidates disk caches)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the additive per-op model and its design
 
 
 def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = False) -> Any:
@@ -316,7 +359,11 @@ def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = 
     device = metric[4:-3] if metric.startswith("lat_") and metric.endswith("_ms") else metric
     sources = [d for d in HELP_META_TRAIN if d != device]
     validation = [d for d in HELP_VALIDATION if d != device]
-    info = {"table": table.name, "rows": len(table), "device": device, "seed": int(seed), "v": _CACHE_VERSION}
+    import inspect
+
+    # the default weight of the additive model is part of a cached predictor's state
+    additive = inspect.signature(LatencyPredictor).parameters["additive"].default
+    info = {"table": table.name, "rows": len(table), "device": device, "seed": int(seed), "v": _CACHE_VERSION, "additive": additive}
     digest = hashlib.sha1(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"latency-{table.name}-{device}-{digest}.pt"
     shipped = _is_shipped(table)

@@ -618,11 +618,13 @@ class Study:
             :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
             Exact costs (``params``, ``flops``) filter candidates exactly; a device latency
             (``lat_<device>_ms``) needs ``device_samples``: only candidates the few-shot latency
-            predictor (adapted on the device's measurements) predicts feasible are labelled,
-            and :attr:`best` is the best architecture whose *measured* latency meets the bound.
+            predictor (adapted on the device's measurements) finds plausibly feasible are
+            labelled (``P(meets bound) >= nagen.constraints.PLAUSIBLE``, by default: the
+            prediction meets it), the last measurements go to the best labelled ones, and
+            :attr:`best` is the best architecture whose *measured* latency meets the bound.
         device_samples: ``k``, the most latency measurements the study spends on each
-            constrained device (most adapt the predictor, up to 3 verify the final choice:
-            :func:`nagen.constraints.split_measurements`).
+            constrained device (most adapt the predictor, up to 3 go to the best candidates
+            at the end: :func:`nagen.constraints.split_measurements`).
         measurers: ``{metric: Labeller}`` that measures a constrained device metric (default:
             the space's benchmark table column).
         latency_models: ``{metric: LatencyPredictor}`` meta-trained models to adapt (default:
@@ -804,9 +806,10 @@ class Study:
         f.measured[text] = value
         return value
 
-    def _feasible(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+    def _feasible(self, archs: Sequence[ArchGraph], level: float | None = None) -> np.ndarray:
         """Boolean mask: ``archs`` meeting every constraint (measured or exact values where known,
-        else the adapted predictor's)."""
+        else the adapted predictor's; with ``level``, a device bound only has to be met with
+        probability ``>= level``, :meth:`DeviceFeasibility.prob_ok`, which is what labelling needs)."""
         mask = np.ones(len(archs), dtype=bool)
         if not self.constraints or not len(archs):
             return mask
@@ -814,15 +817,23 @@ class Study:
         for f in self._feasibility():
             pred = f.predict(list(archs))
             if hasattr(f, "measured"):
+                known = np.array([t in f.measured for t in texts])
                 pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
+                if level is not None:
+                    mask &= np.where(known, f.constraint.ok(pred), f.prob_ok(pred) >= level)
+                    continue
             mask &= f.constraint.ok(pred)
         return mask
 
-    def constraint_values(self, trial: TrialRecord) -> dict[str, dict[str, Any]]:
-        """``{metric: {"value", "source" ("exact" | "measured" | "predicted"), "ok"}}`` of a trial."""
+    def constraint_values(self, trial: TrialRecord, feasibility: Sequence[Any] | None = None) -> dict[str, dict[str, Any]]:
+        """``{metric: {"value", "source" ("exact" | "measured" | "predicted"), "ok"}}`` of a trial.
+
+        ``feasibility``: the models of :meth:`_feasibility`, when the caller already holds them
+        (it re-reads the measurements from storage).
+        """
         arch = self.space.parse(trial.arch)
         out: dict[str, dict[str, Any]] = {}
-        for f in self._feasibility():
+        for f in self._feasibility() if feasibility is None else feasibility:
             known = f.measured.get(trial.arch) if hasattr(f, "measured") else None
             if hasattr(f, "measured"):
                 v, src = (known, "measured") if known is not None else (float(f.predict([arch])[0]), "predicted")
@@ -832,40 +843,65 @@ class Study:
         return out
 
     def _verify(self) -> None:
-        """Spend the remaining device measurements on the best labelled candidates, in objective
-        order, until one is measured feasible (each measurement also re-adapts the predictor)."""
-        from nagen.constraints import DeviceFeasibility
+        """Spend the remaining device measurements on the best labelled candidates.
+
+        Each step measures the candidate with the largest expected gain over the best answer
+        so far, ``P(feasible) * (value - best)``, where "best" is the best measured-feasible
+        value or, before there is one, the best *safe* candidate's (``P >= SAFE``); every
+        measurement re-adapts the predictor, so probabilities are re-computed. While no
+        candidate is measured feasible, the last measurement goes to the best safe candidate
+        (or the likeliest one), so the study ends with a verified answer whenever it can.
+        """
+        from nagen.constraints import SAFE, DeviceFeasibility
 
         if not self.constraints or len(self.objectives) > 1:
             return
-        feas = self._feasibility()
-        devs = [f for f in feas if isinstance(f, DeviceFeasibility)]
+        devs = [f for f in self._feasibility() if isinstance(f, DeviceFeasibility)]
         if not devs:
             return
         done = [t for t in self.trials if t.state == "complete"]
-        order = np.argsort(-self._signed(done)[:, 0], kind="stable") if done else []
-        for i in order:
-            t = done[int(i)]
-            arch = self.space.parse(t.arch)
-            while True:
-                status = self.constraint_values(t)
-                if any(s["source"] != "predicted" and not s["ok"] for s in status.values()):
-                    break  # known infeasible
-                unknown = [f for f in devs if status[f.constraint.metric]["source"] == "predicted"]
-                if not unknown:
-                    return  # the best candidate is verified feasible
-                if any(not status[f.constraint.metric]["ok"] for f in unknown):
-                    break  # predicted infeasible by the re-adapted model: not worth a measurement
-                f = unknown[0]
+        if not done:
+            return
+        score = self._signed(done)[:, 0]
+        archs = [self.space.parse(t.arch) for t in done]
+        while True:
+            feas = self._feasibility()
+            status = [self.constraint_values(t, feas) for t in done]
+            known_ok = [i for i, st in enumerate(status) if all(s["ok"] and s["source"] != "predicted" for s in st.values())]
+            best = max((score[i] for i in known_ok), default=None)
+            cands, prob, dev = [], [], []
+            for i, st in enumerate(status):
+                if any(s["source"] != "predicted" and not s["ok"] for s in st.values()):
+                    continue  # known infeasible (exact, or measured)
+                unknown = [f for f in devs if st[f.constraint.metric]["source"] == "predicted"]
+                if not unknown or (best is not None and score[i] <= best):
+                    continue
+                ps = [float(f.prob_ok(st[f.constraint.metric]["value"])) for f in unknown]
+                f = unknown[int(np.argmin(ps))]  # the likeliest to fail is measured first
                 if f.measurements_left <= 0:
-                    return
-                v = status[f.constraint.metric]["value"]
-                # the last measurement goes to a candidate predicted feasible with a margin of the
-                # predictor's leave-one-out error: a near-bound one is a coin flip
-                if f.measurements_left == 1 and not f.safe(v):
-                    break
-                if self._measure(f, arch) is None:
-                    return
+                    continue
+                cands.append(i)
+                prob.append(float(np.prod(ps)))
+                dev.append(f)
+            if not cands:
+                return
+            prob_a, sc = np.array(prob), score[cands]
+            safe = prob_a >= SAFE
+            last = min(f.measurements_left for f in dev) <= 1
+            if best is None and (last or not safe.any()):
+                # secure an answer: the best safe candidate, else the likeliest to be feasible
+                j = int(np.argmax(np.where(safe, sc, -np.inf))) if safe.any() else int(np.argmax(prob_a))
+            else:
+                base = best if best is not None else float(sc[safe].max())
+                gain = prob_a * np.maximum(sc - base, 0.0)
+                if gain.max() <= 0:
+                    if best is not None:
+                        return  # nothing left can beat the verified answer
+                    j = int(np.argmax(np.where(safe, sc, -np.inf)))
+                else:
+                    j = int(np.argmax(gain))
+            if self._measure(dev[j], archs[cands[j]]) is None:
+                return
 
     def _default_name(self, config: Mapping[str, Any]) -> str:
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
@@ -913,7 +949,8 @@ class Study:
         is known, the best predicted-feasible one, with a warning."""
         import warnings
 
-        status = [self.constraint_values(t) for t in done]
+        feas = self._feasibility()
+        status = [self.constraint_values(t, feas) for t in done]
         score = self._signed(done)[:, 0]
         known = [all(s["ok"] and s["source"] != "predicted" for s in st.values()) for st in status]
         if any(known):
@@ -932,7 +969,8 @@ class Study:
         """Complete trials no other complete trial dominates (all of them optimal for one objective)."""
         done = [t for t in self.trials if t.state == "complete"]
         if self.constraints:
-            done = [t for t in done if all(s["ok"] for s in self.constraint_values(t).values())]
+            feas = self._feasibility()
+            done = [t for t in done if all(s["ok"] for s in self.constraint_values(t, feas).values())]
         if not done:
             return []
         return [t for t, keep in zip(done, _non_dominated(self._signed(done))) if keep]
@@ -1036,16 +1074,20 @@ class Study:
         )
 
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
-        """``archs`` (predicted) meeting the constraints, at most ``q``; topped up with feasible
-        random ones when too few are left (a proposer never sees the constraints)."""
+        """``archs`` plausibly meeting the constraints, at most ``q``; topped up with plausible
+        random ones when too few are left (a proposer never sees the constraints).
+        Plausible: ``P(meets the device bounds) >= nagen.constraints.PLAUSIBLE``."""
+        from nagen.constraints import PLAUSIBLE
+
         if not self.constraints:
             return archs if q is None else archs[:q]
-        out = [a for a, ok in zip(archs, self._feasible(archs)) if ok]
+        level = PLAUSIBLE
+        out = [a for a, ok in zip(archs, self._feasible(archs, level=level)) if ok]
         want = 1 if q is None else q
         if len(out) < want:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
-            out += [a for a, ok in zip(extra, self._feasible(extra)) if ok and a.canonical_hash() not in seen]
+            out += [a for a, ok in zip(extra, self._feasible(extra, level=level)) if ok and a.canonical_hash() not in seen]
         return out if q is None else out[:q]
 
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import nagen.benchmarks
+from nagen.benchmarks import Benchmark
 
 # Tests use tiny models: one intra-op thread avoids oversubscription when pytest shares the
 # two cores with other processes (two threads were 10-50x slower under load on these machines).
@@ -25,3 +26,19 @@ def split(nb201):
     train = [nb201.archs[i] for i in idx[:60]]
     test = [nb201.archs[i] for i in idx[60:360]]
     return train, nb201.query_many(train, "cifar10_test"), test, nb201.query_many(test, "cifar10_test")
+
+
+@pytest.fixture
+def queried(monkeypatch):
+    """Every metric the table is asked for, in order (the real lookups still run)."""
+    log: list[str] = []
+    for name in ("query", "query_many", "values"):
+        real = getattr(Benchmark, name)
+
+        def wrapped(self, *args, _real=real, **kwargs):
+            metric = kwargs.get("metric", args[-1] if args else None)
+            log.append(metric)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Benchmark, name, wrapped)
+    return log

@@ -10,29 +10,12 @@ import numpy as np
 import pytest
 
 import nagen.benchmarks
-from nagen.benchmarks import Benchmark
 from nagen.generators.opgfn import OPGFNGenerator, opgfn_search, search_key
 from nagen.multiobjective import UnknownObjectiveError, pareto
 from nagen.predictors.cost import ExactCostPredictor
 
 OBJ = ["cifar10_test:max", "params:min"]
 FAST = dict(gfn_steps=20, reward_steps=20, refit_gfn_steps=10, refit_reward_steps=10, trajectories=16, hidden=32)
-
-
-@pytest.fixture
-def queried(monkeypatch):
-    """Every metric the table is asked for, in order (the real lookups still run)."""
-    log: list[str] = []
-    for name in ("query", "query_many", "values"):
-        real = getattr(Benchmark, name)
-
-        def wrapped(self, *args, _real=real, **kwargs):
-            metric = kwargs.get("metric", args[-1] if args else None)
-            log.append(metric)
-            return _real(self, *args, **kwargs)
-
-        monkeypatch.setattr(Benchmark, name, wrapped)
-    return log
 
 
 @pytest.mark.parametrize("method,opts", [("random", {}), ("opgfn", dict(batch_size=6, n_init=6, **FAST))])
