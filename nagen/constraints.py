@@ -45,7 +45,6 @@ __all__ = [
     "DeviceFeasibility",
     "meta_latency_model",
     "split_measurements",
-    "PLAUSIBLE",
     "SAFE",
 ]
 
@@ -189,20 +188,16 @@ def split_measurements(k: int) -> tuple[int, int]:
     Most go to adapting the latency predictor on its reference design; up to three are kept for
     the end, where they are spent on the best labelled candidates (see ``Study``): a study must
     return an architecture whose *true* latency meets the bound, and the best candidates sit
-    near the bound, where predictions are coin flips. (6 + 4 with labelling at ``PLAUSIBLE =
-    0.16`` was tried on HELP's pairs and lost more labels to infeasible cells than it gained.)
+    near the bound, where predictions are coin flips. Candidates are labelled only when their
+    point prediction meets the bound: 6 + 4 with labelling every cell whose ``prob_ok >= 0.16``,
+    and an acquisition weighted by ``prob_ok`` (constrained EI), were tried on HELP's pairs and
+    lost more labels to infeasible cells than they gained (the leave-one-out sigma of the
+    reference design, extreme cells, overstates the error up to 10x).
     """
     verify = min(3, max(0, k // 3))
     return k - verify, verify
 
 
-#: a candidate is labelled while its probability of meeting a device bound is at least this;
-#: 0.5 = the point prediction meets it. Lower values label near-bound cells too (only a measured
-#: value is ever returned), but 0.16, and an acquisition weighted by the probability
-#: (constrained EI), spent labels on infeasible cells on HELP's pairs: the leave-one-out sigma of
-#: the reference design (extreme cells: LOO is extrapolation) overstates the error up to 10x
-#: (titan_rtx_256: sigma 0.13 in log units for predictions within 1-2%)
-PLAUSIBLE = 0.5
 #: a prediction this likely to meet the bound is "safe": the last measurement goes to one
 SAFE = 0.9
 #: floor of the latency predictor's log-error sigma (few measurements can make LOO look perfect)
@@ -238,8 +233,8 @@ class DeviceFeasibility:
     ``split_measurements(budget)[0]`` on the meta-model's reference architectures (a design
     known before any label), the rest on the best labelled candidates at the end of the search.
     The predictor's leave-one-out log error gives each prediction a probability of meeting the
-    bound (:meth:`prob_ok`): candidates are labelled while it is plausible (:meth:`plausible`),
-    and only measured values are trusted for the answer.
+    bound (:meth:`prob_ok`), which decides where the final measurements go; only measured
+    values are trusted for the answer.
 
     Args:
         constraint: the latency constraint.
@@ -301,12 +296,6 @@ class DeviceFeasibility:
             self._loo_key, self._loo_errs = key, np.asarray(errs)
         return self._loo_errs
 
-    def error_scale(self, quantile: float = 0.8) -> float:
-        """A ``quantile`` of the leave-one-out ``|log(predicted / measured)|`` over the measurements
-        (0 with fewer than 3): how far off a prediction may be, used to keep a margin from the bound."""
-        errs = self._loo()
-        return float(np.quantile(np.abs(errs), quantile)) if len(errs) else 0.0
-
     def sigma(self) -> float:
         """Root-mean-square leave-one-out log error of the adapted predictor (at least 0.03;
         0.5 with fewer than 3 measurements): the spread of ``log(true / predicted)``."""
@@ -320,15 +309,6 @@ class DeviceFeasibility:
 
         z = (math.log(max(self.constraint.bound, 1e-12)) - np.log(np.maximum(np.asarray(predicted, dtype=float), 1e-12))) / self.sigma()
         return norm.cdf(z if self.constraint.op == "<=" else -z)
-
-    def plausible(self, predicted: np.ndarray | float) -> np.ndarray:
-        """Whether predictions are worth labelling: ``prob_ok >= PLAUSIBLE``."""
-        return self.prob_ok(predicted) >= PLAUSIBLE
-
-    def safe(self, predicted: float) -> bool:
-        """Whether a prediction meets the bound with the :meth:`error_scale` margin."""
-        f = math.exp(self.error_scale())
-        return bool(self.constraint.ok(predicted * f if self.constraint.op == "<=" else predicted / f))
 
     def known(self, arch_text: str) -> float | None:
         """The measured latency of ``arch_text``, if it was measured."""

@@ -34,7 +34,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -546,18 +546,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save(obj)`` to ``path`` through a temporary file and a rename, so concurrent
-    processes never read a half-written file."""
+def save_atomic(obj: Any, path: Path, writer: Callable[[Any, str], None] | None = None) -> None:
+    """Write ``obj`` to ``path`` through a temporary file and a rename, so concurrent processes
+    never read a half-written file. ``writer(obj, file name)`` does the writing (default
+    ``torch.save``)."""
     import tempfile
-
-    import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        if writer is None:
+            import torch
+
+            writer = torch.save
+        writer(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -618,10 +618,9 @@ class Study:
             :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
             Exact costs (``params``, ``flops``) filter candidates exactly; a device latency
             (``lat_<device>_ms``) needs ``device_samples``: only candidates the few-shot latency
-            predictor (adapted on the device's measurements) finds plausibly feasible are
-            labelled (``P(meets bound) >= nagen.constraints.PLAUSIBLE``, by default: the
-            prediction meets it), the last measurements go to the best labelled ones, and
-            :attr:`best` is the best architecture whose *measured* latency meets the bound.
+            predictor (adapted on the device's measurements) predicts feasible are labelled,
+            the last measurements go to the best labelled ones, and :attr:`best` is the best
+            architecture whose *measured* latency meets the bound.
         device_samples: ``k``, the most latency measurements the study spends on each
             constrained device (most adapt the predictor, up to 3 go to the best candidates
             at the end: :func:`nagen.constraints.split_measurements`).
@@ -806,10 +805,9 @@ class Study:
         f.measured[text] = value
         return value
 
-    def _feasible(self, archs: Sequence[ArchGraph], level: float | None = None) -> np.ndarray:
+    def _feasible(self, archs: Sequence[ArchGraph]) -> np.ndarray:
         """Boolean mask: ``archs`` meeting every constraint (measured or exact values where known,
-        else the adapted predictor's; with ``level``, a device bound only has to be met with
-        probability ``>= level``, :meth:`DeviceFeasibility.prob_ok`, which is what labelling needs)."""
+        else the adapted predictor's)."""
         mask = np.ones(len(archs), dtype=bool)
         if not self.constraints or not len(archs):
             return mask
@@ -817,11 +815,7 @@ class Study:
         for f in self._feasibility():
             pred = f.predict(list(archs))
             if hasattr(f, "measured"):
-                known = np.array([t in f.measured for t in texts])
                 pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
-                if level is not None:
-                    mask &= np.where(known, f.constraint.ok(pred), f.prob_ok(pred) >= level)
-                    continue
             mask &= f.constraint.ok(pred)
         return mask
 
@@ -1074,20 +1068,16 @@ class Study:
         )
 
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
-        """``archs`` plausibly meeting the constraints, at most ``q``; topped up with plausible
-        random ones when too few are left (a proposer never sees the constraints).
-        Plausible: ``P(meets the device bounds) >= nagen.constraints.PLAUSIBLE``."""
-        from nagen.constraints import PLAUSIBLE
-
+        """``archs`` (predicted) meeting the constraints, at most ``q``; topped up with feasible
+        random ones when too few are left (a proposer never sees the constraints)."""
         if not self.constraints:
             return archs if q is None else archs[:q]
-        level = PLAUSIBLE
-        out = [a for a, ok in zip(archs, self._feasible(archs, level=level)) if ok]
+        out = [a for a, ok in zip(archs, self._feasible(archs)) if ok]
         want = 1 if q is None else q
         if len(out) < want:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
-            out += [a for a, ok in zip(extra, self._feasible(extra, level=level)) if ok and a.canonical_hash() not in seen]
+            out += [a for a, ok in zip(extra, self._feasible(extra)) if ok and a.canonical_hash() not in seen]
         return out if q is None else out[:q]
 
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:

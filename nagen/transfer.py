@@ -507,10 +507,7 @@ class TransferTask:
                 pass
         gp, report = self.consensus().choose()
         self._choice = {"gp": gp, **report}
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._choice, sort_keys=True))
-        os.replace(tmp, path)
+        save_atomic(self._choice, path, writer=lambda obj, tmp: Path(tmp).write_text(json.dumps(obj, sort_keys=True)))
         return self._choice
 
     def proposer(self, progress: bool = False) -> Proposer:
