@@ -4,6 +4,8 @@
     python benchmarks/search.py --quick             # 3 seeds, budget 50, no opgfn/diffusion
     python benchmarks/search.py --seeds 20 --bo-seeds 5 --datasets cifar10_test
     python benchmarks/search.py --bo-seeds 5 --methods bo-wl+zc --dump runs.jsonl   # one row, runs kept
+    python benchmarks/search.py --methods diffusion --bo-seeds 10 --first-seed 10 --dump runs.jsonl  # seeds 10-19
+    python benchmarks/search.py --from-dump a.jsonl,b.jsonl --methods diffusion     # the table of dumped runs
 
 Searched column = reported column = the table's 200-epoch *test* accuracy (``*_test``), as the
 issue asks; a real search would optimise a validation column and only report the test one.
@@ -97,6 +99,28 @@ def summarise(runs: list[list[float]], metric: str) -> dict[str, str]:
     return out
 
 
+COLUMNS = ["best@25", "best@50", "best@100", "labels to top 0.1%", "found optimum", "median labels to optimum", "optimum within 5"]
+
+
+def print_dump(paths: list[str], datasets: list[str], methods: list[str]) -> None:
+    """The table of dumped runs (one row per dataset and method; a seed dumped twice counts once)."""
+    runs: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                runs.setdefault((r["dataset"], r["method"]), {})[int(r["seed"])] = r["values"]
+    print("| dataset | method | n | " + " | ".join(COLUMNS) + " | seeds |")
+    print("|" + "---|" * (len(COLUMNS) + 4))
+    for metric in datasets:
+        for m in methods:
+            got = runs.get((metric, m))
+            if not got:
+                continue
+            row = summarise([got[s] for s in sorted(got)], metric)
+            print(f"| {metric} | {m} | {len(got)} | " + " | ".join(row[c] for c in COLUMNS) + f" | {min(got)}-{max(got)} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="seeds for re, random")
@@ -116,7 +140,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line (dataset, method, seed, values) to this file")
     ap.add_argument("--transfer-budget", type=int, default=None, help="labels per transfer run (default: the budget)")
+    ap.add_argument("--first-seed", type=int, default=0, help="first seed (to split a row's seeds over processes)")
+    ap.add_argument(
+        "--from-dump", default=None,
+        help="print the table of the runs in this dump (several files: comma-separated) instead of running; "
+        "--methods/--datasets select the rows, every seed found is used",
+    )
     args = ap.parse_args(argv)
+    if args.from_dump:
+        print_dump(args.from_dump.split(","), args.datasets.split(","), args.methods.split(","))
+        return
     seeds = 3 if args.quick else args.seeds
     bo_seeds = seeds if args.bo_seeds is None else args.bo_seeds
     budget = 50 if args.quick else max(BUDGETS)
@@ -137,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print("searched column = reported column = NB201 200-epoch test accuracy (the issue's protocol)")
     print(f"seeds: re/random {seeds}, bo/transfer {bo_seeds}; budget {budget}; batch_size 1\n")
-    cols = ["best@25", "best@50", "best@100", "labels to top 0.1%", "found optimum", "median labels to optimum", "optimum within 5"]
+    cols = COLUMNS
     print("| dataset | method | n | " + " | ".join(cols) + " | s/run |")
     print("|" + "---|" * (len(cols) + 4))
     for metric in args.datasets.split(","):
@@ -151,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             n = seeds if m in ("re", "random") else bo_seeds
             t0 = time.perf_counter()
             runs = []
-            for s in range(n):
+            for s in range(args.first_seed, args.first_seed + n):
                 try:
                     if m == "transfer":
                         runs.append(run_transfer(metric, s, args.transfer_budget or budget, args.meta_epochs, args.transfer_method))

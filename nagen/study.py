@@ -618,9 +618,10 @@ class Study:
             :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
             Exact costs (``params``, ``flops``) filter candidates exactly; a device latency
             (``lat_<device>_ms``) needs ``device_samples``: only candidates the few-shot latency
-            predictor (adapted on the device's measurements) predicts feasible are labelled,
-            the last measurements go to the best labelled ones, and :attr:`best` is the best
-            architecture whose *measured* latency meets the bound.
+            predictor (adapted on the device's measurements) gives a fair chance of meeting
+            the bound are labelled (``constraints.LABEL_PROB``), the last measurements go to
+            the best labelled ones, and :attr:`best` is the best architecture whose
+            *measured* latency meets the bound.
         device_samples: ``k``, the most latency measurements the study spends on each
             constrained device (most adapt the predictor, up to 3 go to the best candidates
             at the end: :func:`nagen.constraints.split_measurements`).
@@ -754,7 +755,7 @@ class Study:
     def _feasibility(self) -> list[Any]:
         """One feasibility model per constraint; device models re-read their measurements from storage
         and spend the adaptation design on the first call (each measurement committed at once)."""
-        from nagen.constraints import DeviceFeasibility, ExactFeasibility, meta_latency_model, split_measurements
+        from nagen.constraints import DeviceFeasibility, ExactFeasibility, calibrated_sigma, meta_latency_model, split_measurements
 
         if self._feas is None:
             feas: list[Any] = []
@@ -762,13 +763,16 @@ class Study:
                 if c.device is None:
                     feas.append(ExactFeasibility(c, self.space))
                     continue
-                meta = self._latency_models.get(c.metric)
-                if meta is None:
-                    import nagen.benchmarks
+                import nagen.benchmarks
 
+                meta = self._latency_models.get(c.metric)
+                table = nagen.benchmarks.load(self.space.name) if self.space.name in nagen.benchmarks.names() else None
+                if meta is None:
                     # one latency model per device, whatever the study seed (it is meta-trained on other devices only)
-                    meta = meta_latency_model(nagen.benchmarks.load(self.space.name), c.metric, seed=0)
-                feas.append(DeviceFeasibility(c, meta, int(self.device_samples or 0), {}))
+                    meta = meta_latency_model(table, c.metric, seed=0)
+                budget = int(self.device_samples or 0)
+                cal = calibrated_sigma(meta, table, split_measurements(budget)[0]) if table is not None and budget >= 2 else None
+                feas.append(DeviceFeasibility(c, meta, budget, {}, calibration=cal))
             self._feas = feas
         for f in self._feas:
             if isinstance(f, DeviceFeasibility):
@@ -805,9 +809,12 @@ class Study:
         f.measured[text] = value
         return value
 
-    def _feasible(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+    def _feasible(self, archs: Sequence[ArchGraph], labelling: bool = False) -> np.ndarray:
         """Boolean mask: ``archs`` meeting every constraint (measured or exact values where known,
-        else the adapted predictor's)."""
+        else the adapted predictor's). ``labelling``: an unmeasured device latency passes when
+        it meets the bound with probability ``>= LABEL_PROB`` (candidates worth an accuracy label)."""
+        from nagen import constraints as C
+
         mask = np.ones(len(archs), dtype=bool)
         if not self.constraints or not len(archs):
             return mask
@@ -815,7 +822,11 @@ class Study:
         for f in self._feasibility():
             pred = f.predict(list(archs))
             if hasattr(f, "measured"):
+                known = np.array([t in f.measured for t in texts], dtype=bool)
                 pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
+                if labelling:
+                    mask &= np.where(known, f.constraint.ok(pred), f.prob_ok(pred) >= C.LABEL_PROB)
+                    continue
             mask &= f.constraint.ok(pred)
         return mask
 
@@ -1072,12 +1083,12 @@ class Study:
         random ones when too few are left (a proposer never sees the constraints)."""
         if not self.constraints:
             return archs if q is None else archs[:q]
-        out = [a for a, ok in zip(archs, self._feasible(archs)) if ok]
+        out = [a for a, ok in zip(archs, self._feasible(archs, labelling=True)) if ok]
         want = 1 if q is None else q
         if len(out) < want:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
-            out += [a for a, ok in zip(extra, self._feasible(extra)) if ok and a.canonical_hash() not in seen]
+            out += [a for a, ok in zip(extra, self._feasible(extra, labelling=True)) if ok and a.canonical_hash() not in seen]
         return out if q is None else out[:q]
 
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:

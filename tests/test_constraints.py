@@ -143,6 +143,25 @@ def test_device_constraint_spends_at_most_k_measurements(tmp_path, latency_meta,
     assert len(meter.calls) == len(stored) and again.best.arch == best.arch
 
 
+def test_labelling_admits_cells_likely_to_meet_the_bound(tmp_path, latency_meta, nb201) -> None:
+    from nagen import constraints as C
+
+    st = _device_study(tmp_path, latency_meta, DeviceMeter(nb201), budget=4)
+    (f,) = st._feasibility()
+    archs = [nb201.space.parse(t) for t in f.measured] + list(nb201.archs[:3000])
+    texts = [nb201.space.format(a) for a in archs]
+    pred = f.predict(archs)
+    measured = np.array([t in f.measured for t in texts])
+    true = np.array([f.measured.get(t, np.nan) for t in texts])
+    lab, point = st._feasible(archs, labelling=True), st._feasible(archs)
+    # measured cells: their measurement decides, for labelling as for the answer
+    assert (lab[measured] == (true[measured] <= 14)).all() and (point[measured] == lab[measured]).all()
+    # unmeasured: the point prediction for the answer, P(meets the bound) >= LABEL_PROB for labelling
+    assert (point[~measured] == (pred[~measured] <= 14)).all()
+    assert (lab[~measured] == (f.prob_ok(pred[~measured]) >= C.LABEL_PROB)).all()
+    assert C.LABEL_PROB > 0.5 or lab.sum() >= point.sum()
+
+
 def test_feasibility_probability_is_calibrated_to_the_bound(latency_meta, nb201) -> None:
     from nagen.constraints import DeviceFeasibility, parse_constraint
 
@@ -158,6 +177,31 @@ def test_feasibility_probability_is_calibrated_to_the_bound(latency_meta, nb201)
     lower = DeviceFeasibility(parse_constraint(f"{METRIC}>=14"), latency_meta, budget=10, measured=f.measured)
     assert np.allclose(lower.prob_ok(np.array([7.0, 28.0])), 1 - p[[0, 2]])
     assert (f.prob_ok(np.array([13.0, 15.0])) >= 0.5).tolist() == [True, False]  # more likely than not <=> the prediction meets it
+
+
+def test_calibrated_sigma_is_the_validation_devices_error(nb201) -> None:
+    import copy
+
+    from nagen.constraints import DeviceFeasibility, calibrated_sigma
+
+    idx = np.random.default_rng(1).permutation(len(nb201))[:500]
+    devs = ("lat_1080ti_1_ms", "lat_silver_4114_ms", "lat_samsung_a50_ms", "lat_titanx_1_ms")
+    table = Benchmark("nb201_cal", nb201.space, [nb201.archs[i] for i in idx], {m: nb201.values(m)[idx] for m in devs})
+    meta = LatencyPredictor("nb201", seed=0, **TINY).meta_fit(
+        table, devices=["1080ti_1", "silver_4114", "samsung_a50"], validation=["titanx_1"], epochs=1
+    )
+    s = calibrated_sigma(meta, table, 5)
+    # by hand: adapt on the 5 reference cells' titanx_1 latencies, RMS log error over the table
+    col = table.values("lat_titanx_1_ms")
+    fmt = [nb201.space.format(a) for a in table.archs]
+    meas = {nb201.space.format(a): float(col[fmt.index(nb201.space.format(a))]) for a in meta.reference_archs(5)}
+    pred = copy.deepcopy(meta, memo={id(meta.space): meta.space}).adapt(meas).predict(list(table.archs)).mean
+    assert s == pytest.approx(float(np.sqrt(np.mean(np.log(col / pred) ** 2))))
+    assert 0 < s < 1.0
+    f = DeviceFeasibility(parse_constraint(f"{METRIC}<=14"), meta, budget=8, measured={}, calibration=s)
+    assert f.sigma() == max(s, 0.03)  # no measurement needed: the calibration is known before any
+    # no validation device (or none in the table): no calibration, the leave-one-out fallback
+    assert calibrated_sigma(meta, Benchmark("x", nb201.space, list(table.archs), {devs[0]: table.values(devs[0])}), 5) is None
 
 
 def test_constrained_search_api_reports_measured_best(latency_meta, nb201) -> None:
