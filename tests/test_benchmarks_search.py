@@ -1,0 +1,38 @@
+"""benchmarks/search.py: the table printed from dumped runs (no search is run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nagen.benchmarks
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("benchmarks_search", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_from_dump_merges_files_and_counts_a_seed_once(tmp_path, capsys) -> None:
+    bench = _module()
+    opt = nagen.benchmarks.load("nb201").optimum("cifar10_test").value
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    # seed 0 finds the optimum at label 3; seed 1 never does (best 90.0); seed 1 is dumped twice
+    a.write_text(json.dumps({"dataset": "cifar10_test", "method": "opgfn", "seed": 0, "values": [80.0, 85.0, opt]}) + "\n")
+    run1 = json.dumps({"dataset": "cifar10_test", "method": "opgfn", "seed": 1, "values": [70.0] * 99 + [90.0]}) + "\n"
+    b.write_text(run1 + run1 + json.dumps({"dataset": "cifar10_test", "method": "re", "seed": 0, "values": [1.0]}) + "\n")
+    bench.main(["--from-dump", f"{a},{b}", "--methods", "opgfn", "--datasets", "cifar10_test"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| cifar10_test | opgfn |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "2"  # two seeds, the duplicate counted once
+    assert cells[3] == f"{(opt + 70.0) / 2:.2f} ± {abs(opt - 70.0) / 2:.2f}"  # best@25 (a run stops at the optimum)
+    assert cells[5] == f"{(opt + 90.0) / 2:.2f} ± {abs(opt - 90.0) / 2:.2f}"  # best@100
+    assert cells[7] == "1/2" and cells[9] == "50%" and cells[-1] == "0-1"
+    assert "| re |" not in out  # rows are selected by --methods
