@@ -326,7 +326,7 @@ class DeviceFeasibility:
 
 
 # ---------------------------------------------------------------------------------- calibration
-_CALIBRATION: dict[tuple[int, int, str, int], float] = {}
+_CALIBRATION: dict[tuple[int, int, str, int], float | None] = {}
 
 
 def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
@@ -340,22 +340,23 @@ def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
     error on ordinary cells 2-15x (HELP's validation devices: 0.14-0.36 leave-one-out vs
     0.04-0.10 over the table), which made every near-bound cell look like a coin flip.
     """
-    devices = [d for d in getattr(meta, "validation_devices", ()) if f"lat_{d}_ms" in getattr(table, "metrics", ())]
-    key = (id(meta), id(table), ",".join(devices), int(k))
+    metrics = getattr(table, "metrics", ())
+    # a device is named as its column or as ``lat_<device>_ms`` (``predictors.latency.device_metric``)
+    columns = list(dict.fromkeys(c for d in getattr(meta, "validation_devices", ()) for c in (d, f"lat_{d}_ms") if c in metrics))
+    key = (id(meta), id(table), ",".join(columns), int(k))
     if key in _CALIBRATION:
         return _CALIBRATION[key]
-    if not devices or k < 2:
+    if not columns or k < 2:
         return None
     space = meta.space
     archs = list(table.archs)
-    texts = [space.format(a) for a in table.archs]
-    index = {t: i for i, t in enumerate(texts)}
+    index = {space.format(a): i for i, a in enumerate(archs)}
+    ref = [space.format(a) for a in meta.reference_archs(k)]
+    if not all(t in index for t in ref):
+        return None  # the design is not in this table: nothing to measure it on
     errs = []
-    for d in devices:
-        col = np.asarray(table.values(f"lat_{d}_ms"), dtype=np.float64)
-        ref = [space.format(a) for a in meta.reference_archs(k)]
-        if not all(t in index for t in ref):
-            continue
+    for column in columns:
+        col = np.asarray(table.values(column), dtype=np.float64)
         meas = {t: float(col[index[t]]) for t in ref}
         if not all(math.isfinite(v) and v > 0 for v in meas.values()):
             continue
@@ -364,7 +365,7 @@ def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
         e = np.log(col / np.maximum(pred, 1e-12))
         errs.append(e[np.isfinite(e)])
     out = float(np.sqrt(np.mean(np.concatenate(errs) ** 2))) if errs else None
-    _CALIBRATION[key] = out  # type: ignore[assignment]
+    _CALIBRATION[key] = out
     return out
 
 
