@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -42,3 +45,17 @@ def queried(monkeypatch):
 
         monkeypatch.setattr(Benchmark, name, wrapped)
     return log
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``load(name)``: the module of ``benchmarks/<name>.py`` (the scripts are not a package)."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

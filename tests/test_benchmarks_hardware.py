@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import nagen.benchmarks
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hardware.py"
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("benchmarks_hardware", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_from_dump_prints_both_tables(tmp_path, capsys) -> None:
-    hw = _module()
+def test_from_dump_prints_both_tables(tmp_path, capsys, benchmark_script) -> None:
+    hw = benchmark_script("hardware")
     nb = nagen.benchmarks.load("nb201")
     arch = nb.space.format(nb.optimum("cifar100_test").arch)
     lat = nb.query(arch, "lat_pixel2_ms")

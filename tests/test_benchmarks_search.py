@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import nagen.benchmarks
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search.py"
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("benchmarks_search", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_from_dump_merges_files_and_counts_a_seed_once(tmp_path, capsys) -> None:
-    bench = _module()
+def test_from_dump_merges_files_and_counts_a_seed_once(tmp_path, capsys, benchmark_script) -> None:
+    bench = benchmark_script("search")
     opt = nagen.benchmarks.load("nb201").optimum("cifar10_test").value
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
