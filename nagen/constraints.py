@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -235,15 +236,17 @@ class DeviceFeasibility:
     re-adapts from the same ones and never pays twice. At most ``budget`` are spent: the first
     ``split_measurements(budget)[0]`` on the meta-model's reference architectures (a design
     known before any label), the rest on the best labelled candidates at the end of the search.
-    The predictor's leave-one-out log error gives each prediction a probability of meeting the
-    bound (:meth:`prob_ok`), which decides where the final measurements go; only measured
-    values are trusted for the answer.
+    The predictor's log error (``calibration``, else leave-one-out over the measurements) gives
+    each prediction a probability of meeting the bound (:meth:`prob_ok`), which decides which
+    candidates are labelled and where the final measurements go; only measured values are
+    trusted for the answer.
 
     Args:
         constraint: the latency constraint.
         meta: a meta-trained, unadapted ``LatencyPredictor`` (copied, never changed).
         budget: ``k``, the device measurements the study may spend.
         measured: ``{arch string: latency}`` already stored.
+        calibration: the log-error sigma, when known (:func:`calibrated_sigma`).
     """
 
     def __init__(
@@ -326,7 +329,8 @@ class DeviceFeasibility:
 
 
 # ---------------------------------------------------------------------------------- calibration
-_CALIBRATION: dict[tuple[int, int, str, int], float | None] = {}
+#: meta-model -> table -> {(columns, k): sigma}; weak keys, so a freed model's id is never reused for another
+_CALIBRATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
@@ -340,14 +344,25 @@ def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
     error on ordinary cells 2-15x (HELP's validation devices: 0.14-0.36 leave-one-out vs
     0.04-0.10 over the table), which made every near-bound cell look like a coin flip.
     """
-    metrics = getattr(table, "metrics", ())
-    # a device is named as its column or as ``lat_<device>_ms`` (``predictors.latency.device_metric``)
-    columns = list(dict.fromkeys(c for d in getattr(meta, "validation_devices", ()) for c in (d, f"lat_{d}_ms") if c in metrics))
-    key = (id(meta), id(table), ",".join(columns), int(k))
-    if key in _CALIBRATION:
-        return _CALIBRATION[key]
+    from nagen.predictors.latency import device_metric
+
+    columns = []
+    for d in getattr(meta, "validation_devices", ()):
+        try:
+            columns.append(device_metric(table, d))
+        except UnknownMetricError:
+            continue  # not measured in this table
     if not columns or k < 2:
         return None
+    cache = _CALIBRATION.setdefault(meta, weakref.WeakKeyDictionary()).setdefault(table, {})
+    key = (tuple(columns), int(k))
+    if key not in cache:
+        cache[key] = _validation_rms(meta, table, columns, int(k))
+    return cache[key]
+
+
+def _validation_rms(meta: Any, table: Any, columns: list[str], k: int) -> float | None:
+    """:func:`calibrated_sigma` for the table ``columns``, uncached."""
     space = meta.space
     archs = list(table.archs)
     index = {space.format(a): i for i, a in enumerate(archs)}
@@ -364,9 +379,7 @@ def calibrated_sigma(meta: Any, table: Any, k: int) -> float | None:
         pred = np.asarray(m.predict(archs).mean, dtype=np.float64)
         e = np.log(col / np.maximum(pred, 1e-12))
         errs.append(e[np.isfinite(e)])
-    out = float(np.sqrt(np.mean(np.concatenate(errs) ** 2))) if errs else None
-    _CALIBRATION[key] = out
-    return out
+    return float(np.sqrt(np.mean(np.concatenate(errs) ** 2))) if errs else None
 
 
 # ---------------------------------------------------------------------------------- meta model

@@ -758,15 +758,17 @@ class Study:
         from nagen.constraints import DeviceFeasibility, ExactFeasibility, calibrated_sigma, meta_latency_model, split_measurements
 
         if self._feas is None:
+            import nagen.benchmarks
+
             feas: list[Any] = []
+            table = None
+            if any(c.device is not None for c in self.constraints) and self.space.name in nagen.benchmarks.names():
+                table = nagen.benchmarks.load(self.space.name)
             for c in self.constraints:
                 if c.device is None:
                     feas.append(ExactFeasibility(c, self.space))
                     continue
-                import nagen.benchmarks
-
                 meta = self._latency_models.get(c.metric)
-                table = nagen.benchmarks.load(self.space.name) if self.space.name in nagen.benchmarks.names() else None
                 if meta is None:
                     # one latency model per device, whatever the study seed (it is meta-trained on other devices only)
                     meta = meta_latency_model(table, c.metric, seed=0)
@@ -821,13 +823,13 @@ class Study:
         texts = [self.space.format(a) for a in archs]
         for f in self._feasibility():
             pred = f.predict(list(archs))
-            if hasattr(f, "measured"):
-                known = np.array([t in f.measured for t in texts], dtype=bool)
-                pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
-                if labelling:
-                    mask &= np.where(known, f.constraint.ok(pred), f.prob_ok(pred) >= C.LABEL_PROB)
-                    continue
-            mask &= f.constraint.ok(pred)
+            if not hasattr(f, "measured"):  # exact costs
+                mask &= f.constraint.ok(pred)
+                continue
+            known = np.array([t in f.measured for t in texts], dtype=bool)
+            pred = np.array([f.measured.get(t, p) for t, p in zip(texts, pred)])
+            ok = f.constraint.ok(pred)
+            mask &= np.where(known, ok, f.prob_ok(pred) >= C.LABEL_PROB) if labelling else ok
         return mask
 
     def constraint_values(self, trial: TrialRecord, feasibility: Sequence[Any] | None = None) -> dict[str, dict[str, Any]]:
