@@ -304,6 +304,81 @@ def part3_table(records: list[dict]) -> str:
 
 
 # ================================================================== driver
+# ------------------------------------------------------------------ noise floor
+#: devices whose twin spread is shown: HELP's test devices, then its validation devices
+NOISE_DEVICES = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss", "titanx_256", "gold_6240")
+
+
+def twin_pairs(tab: nagen.benchmarks.Benchmark) -> np.ndarray:
+    """Row pairs of *identical networks*: two cell strings with one canonical hash and the same
+    multiset of operations (a relabelling of the cell's intermediate nodes; a hash alone would also
+    pair cells that differ by a dead branch, which a device still executes), first two of each
+    class: ``m x 2`` row indices. Whatever differs between the two rows of a pair is noise."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, a in enumerate(tab.archs):
+        groups[(a.canonical_hash(), tuple(sorted(a.ops)))].append(i)
+    return np.array([g[:2] for g in groups.values() if len(g) >= 2], dtype=int)
+
+
+def noise_table(tab: nagen.benchmarks.Benchmark | None = None) -> str:
+    """The benchmark's own noise floor, from identical networks measured twice (``twin_pairs``).
+
+    Latency: per device, how far apart the two measurements of one network are (median
+    ``|log(l1 / l2)|`` and the share more than 10% apart); then, per part-2 pair, the constrained
+    optimum's twin measurement. Accuracy: the noise sd of each
+    searched column (twin differences / sqrt 2, upper half of the table) and how many cells lie
+    within one and two sd of the column's maximum (a validation maximum inside a large tie is a
+    noise draw among them).
+    """
+    from scipy.stats import spearmanr
+
+    tab = tab or table()
+    pairs = twin_pairs(tab)
+    out = [
+        f"### Noise floor: {len(pairs)} networks that appear twice in the table (same canonical hash, same operations)\n",
+        markdown(
+            ["device", "median abs log ratio", "twins > 10% apart", "HELP split"],
+            [
+                [
+                    d,
+                    f"{np.median(r):.3f}",
+                    f"{np.mean(r > math.log(1.1)):.0%}",
+                    "validation" if d in ("titanx_256", "gold_6240") else "test",
+                ]
+                for d in NOISE_DEVICES
+                for L in [tab.values(f"lat_{d}_ms")]
+                for r in [np.abs(np.log(L[pairs[:, 0]] / L[pairs[:, 1]]))]
+            ],
+        ),
+    ]
+    twin_of = {int(a): int(b) for a, b in pairs} | {int(b): int(a) for a, b in pairs}
+    acc = tab.values("cifar100_test")
+    rows = []
+    for (d, bound) in parse_pairs(None):
+        L = tab.values(f"lat_{d}_ms")
+        i = int(np.argmax(np.where(L <= bound, acc, -np.inf)))
+        j = twin_of.get(i)
+        rows.append(
+            [f"{d} <= {bound}", f"{acc[i]:.2f}", f"{L[i]:.2f}", "-" if j is None else f"{L[j]:.2f}",
+             "-" if j is None else ("yes" if L[j] <= bound else "**no**")]
+        )
+    out += [
+        "\nThe constrained optimum of each part-2 pair (`cifar100_test`) and its twin's measurement:\n",
+        markdown(["pair (ms)", "optimum acc", "its latency", "same network, other row", "twin meets bound"], rows),
+    ]
+    rows = []
+    for d in DATASETS:
+        for col in (f"{d}_valid_12ep", f"{d}_test"):
+            v = tab.values(col)
+            a, b = v[pairs[:, 0]], v[pairs[:, 1]]
+            upper = (a > np.median(v)) & (b > np.median(v))
+            sd = float(np.std((a - b)[upper]) / math.sqrt(2))
+            top = float(v.max())
+            rows.append([col, f"{sd:.2f}", int((v >= top - sd).sum()), int((v >= top - 2 * sd).sum())])
+    out += ["\nAccuracy columns (upper half of the table):\n", markdown(["column", "noise sd", "cells within 1 sd of max", "within 2 sd"], rows)]
+    return "\n".join(out) + "\n"
+
+
 def read_dump(path: str | None) -> list[dict]:
     """Records of a dump file (none when it does not exist)."""
     if not path or not os.path.exists(path):
@@ -357,7 +432,7 @@ def print_tables(records: list[dict], parts: Sequence[int]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3")
+    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise (noise: the table's own noise floor)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of part 2 (constrained search)")
     ap.add_argument("--re-seeds", type=int, default=20, help="seeds of re and random in part 3")
     ap.add_argument("--bo-seeds", type=int, default=5, help="seeds of bo in part 3")
@@ -370,7 +445,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line; runs already there are skipped")
     ap.add_argument("--from-dump", default=None, help="print the tables of this dump without running anything")
     args = ap.parse_args(argv)
-    parts = [int(p) for p in args.parts.split(",")]
+    names = args.parts.split(",")
+    if "noise" in names:
+        print(noise_table())
+    parts = [int(p) for p in names if p != "noise"]
+    if not parts:
+        return
     if args.from_dump:
         if not os.path.exists(args.from_dump):
             raise SystemExit(f"no such dump: {args.from_dump}")

@@ -29,3 +29,21 @@ def test_from_dump_prints_both_tables(tmp_path, capsys, benchmark_script) -> Non
     best = archs[max(range(len(valid)), key=lambda i: (valid[i], -i))]  # first best by validation
     c10 = next(line for line in out.splitlines() if line.startswith("| cifar10 |"))
     assert f"{nb.query(best, 'cifar10_test'):.2f} ± 0.00" in c10 and "`cifar10_valid_12ep`" in c10
+
+
+def test_twin_pairs_are_identical_networks_and_noise_table_names_pixel2(capsys, benchmark_script) -> None:
+    hw = benchmark_script("hardware")
+    nb = nagen.benchmarks.load("nb201")
+    pairs = hw.twin_pairs(nb)
+    assert len(pairs) > 1000
+    for i, j in pairs[:50]:
+        a, b = nb.archs[int(i)], nb.archs[int(j)]
+        assert i != j and a.canonical_hash() == b.canonical_hash() and sorted(a.ops) == sorted(b.ops)
+    # identical networks: a deterministic accelerator measures both rows alike, the phone does not
+    eyeriss, pixel2 = nb.values("lat_eyeriss_ms"), nb.values("lat_pixel2_ms")
+    assert (abs(eyeriss[pairs[:, 0]] - eyeriss[pairs[:, 1]]) < 1e-6).all()
+    assert (abs(pixel2[pairs[:, 0]] - pixel2[pairs[:, 1]]) > 0.5).mean() > 0.3
+    hw.main(["--parts", "noise"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| pixel2 <= 14 |"))
+    assert "| 14.00 | 20.00 | **no** |" in row
