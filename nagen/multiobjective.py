@@ -69,7 +69,7 @@ class UnknownObjectiveError(UnknownMetricError):
 
 
 #: methods ``pareto`` can search with
-METHODS = ("opgfn", "evolution", "random")
+METHODS = ("opgfn", "bo", "evolution", "random")
 
 
 def check_directions(directions: Sequence[str]) -> list[str]:
@@ -298,7 +298,11 @@ def pareto(
         objectives: at least two ``"metric:max|min"`` specs (list or comma-separated string).
         budget: number of labels.
         seed: same seed, same result.
-        method: ``"opgfn"`` (order-preserving GFlowNet on the Pareto order), ``"evolution"``
+        method: ``"opgfn"`` (order-preserving GFlowNet on the Pareto order), ``"bo"`` (Bayesian
+            optimisation: with one labelled objective against one exact cost,
+            :func:`nagen.levels_bo.levelwise_bo`, expected improvement of the front's staircase
+            level by level; otherwise a multi-objective :class:`nagen.study.Study` with
+            ``qLogNoisyExpectedHypervolumeImprovement``, in memory), ``"evolution"``
             (multi-objective regularised evolution) or ``"random"``.
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
@@ -312,11 +316,12 @@ def pareto(
         exact_costs: treat ``params``/``flops`` objectives as exact costs computed from the
             architecture (``ExactCostPredictor``, no label) where the search can use them:
             ``opgfn`` de-duplicates by (canonical hash, exact costs) and conditions its
-            GFlowNet on cost levels (``opgfn_search(exact_objectives=...)``). ``None``: yes when
+            GFlowNet on cost levels (``opgfn_search(exact_objectives=...)``); ``bo`` searches
+            the levels of the one exact cost with a GP on the other objective only. ``None``: yes when
             the labels come from the space's own table (whose params/FLOPs are exactly the
             built network's); a user table's cost columns may count differently.
-        method_options: passed to the method (``OPGFNGenerator`` options, or ``population``,
-            ``tournament`` of evolution).
+        method_options: passed to the method (``OPGFNGenerator`` options; ``levelwise_bo`` or
+            ``Study`` options for ``bo``; ``population``, ``tournament`` of evolution).
 
     Raises:
         TooFewObjectivesError, MissingDirectionError, InvalidDirectionError,
@@ -375,6 +380,8 @@ def pareto(
         hist = opgfn_search(
             sp, label, budget, seed, batch_size=batch_size, directions=dirs, progress=progress, **method_options
         )
+    elif method == "bo":
+        hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, benchmark, method_options)
     elif method == "evolution":
         from nagen.generators.evolution import mo_regularized_evolution
 
@@ -407,6 +414,40 @@ def pareto(
         seed=int(seed),
         report=reported,
     )
+
+
+def _bo(
+    sp: Any, table: Any, metrics: list[str], dirs: list[str], label: Any, budget: int, seed: int, batch_size: int,
+    progress: bool, exact_costs: bool | None, benchmark: str | None, options: dict[str, Any],
+) -> list[tuple[Any, np.ndarray]]:
+    """``pareto(method="bo")``: level-wise BO when exactly one objective needs labels and the
+    other is an exact, minimised cost; otherwise a multi-objective study (qLogNEHVI) in memory."""
+    if exact_costs is None:
+        exact_costs = benchmark is None or benchmark == sp.name
+    exact = _exact_cost_fns(sp, metrics) if exact_costs else {}
+    exact = {j: f for j, f in exact.items() if dirs[j] == "min"}
+    if len(metrics) == 2 and len(exact) == 1:
+        from nagen.levels_bo import levelwise_bo
+
+        (j,) = exact
+        v = 1 - j
+        return levelwise_bo(
+            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size,
+            progress=progress, **options,
+        )
+    from nagen.labellers import TableLabeller
+    from nagen.study import Study
+
+    st = Study(
+        sp, list(zip(metrics, dirs)), TableLabeller(table, metrics), proposer="bo", storage="sqlite:///:memory:",
+        seed=seed, executor="inline", **options,
+    )
+    st.optimize(budget, batch_size=batch_size, progress=progress)
+    out = []
+    for t in st.trials:
+        vals = np.array([float("nan") if t.values is None else float(t.values.get(m, float("nan"))) for m in metrics])
+        out.append((sp.parse(t.arch), vals))
+    return out
 
 
 def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:

@@ -1,0 +1,214 @@
+"""Level-wise Bayesian optimisation of one labelled objective against an exact cost.
+
+The Pareto front of "accuracy vs params" (or FLOPs) is a staircase: for every cost budget ``c``,
+the best accuracy among cells costing at most ``c``. When the cost is exact and free (computed
+from the architecture, :class:`nagen.predictors.cost.ExactCostPredictor`), only the accuracy
+needs labels, and finding the front is a family of single-objective problems, one per budget
+level (the epsilon-constraint method), that share one surrogate.
+
+:func:`levelwise_bo` fits one GP to the labelled values (the study's surrogate: the WL kernel
+plus the data-free zero-cost proxies where they are free, as in :class:`nagen.study.Study`),
+then, for each label of a batch, picks a budget level and the unlabelled cell within that budget
+with the largest expected improvement over the best labelled cell within it (the level's step of
+the labelled staircase). ``level="max"`` takes, for each cell, its largest expected improvement
+over every level it fits (the level where it would help most); ``level="cycle"`` walks through
+the levels in turn, so cheap levels, whose improvements are small in absolute terms, still get
+labels. Later labels of a batch believe the GP mean of the earlier ones (Kriging believer).
+
+Compared with ``qLogNoisyExpectedHypervolumeImprovement`` on two GPs (what a multi-objective
+:class:`~nagen.study.Study` does), this never models the cost (it is exact), covers every level
+of the staircase, not only the part above a hypervolume reference, and evaluates in closed form
+over the whole space in well under a second, so a 200-label NB201 run takes about 25 s on one core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nagen.graph import ArchGraph
+
+#: ways of choosing the level a label improves
+LEVEL_RULES = ("max", "cycle")
+
+
+def _candidates(space: Any, cost: Callable[[Sequence[ArchGraph]], np.ndarray], pool_size: int, rng: np.random.Generator):
+    """``(archs, keys, costs)``: every cell of an enumerable space once per (canonical hash, cost),
+    else ``pool_size`` random cells (drawn again every round by the caller)."""
+    from nagen.study import ENUMERATE_LIMIT
+
+    enumerable = space.size is not None and space.size <= ENUMERATE_LIMIT
+    archs = list(space.enumerate()) if enumerable else list(space.sample(pool_size, rng))
+    costs = np.asarray(cost(archs), dtype=float).reshape(-1)
+    keys, out, out_c, seen = [], [], [], set()
+    for a, c in zip(archs, costs):
+        k = f"{a.canonical_hash()}|{c!r}"
+        if k not in seen and np.isfinite(c):
+            seen.add(k)
+            keys.append(k)
+            out.append(a)
+            out_c.append(c)
+    return out, keys, np.asarray(out_c), enumerable
+
+
+def _levels(costs: np.ndarray, max_levels: int) -> np.ndarray:
+    """The budget levels: the distinct costs, or ``max_levels`` quantiles when there are more."""
+    cut = np.unique(costs)
+    if len(cut) > max_levels:
+        cut = np.unique(np.quantile(costs, np.linspace(0, 1, max_levels)))
+    return cut
+
+
+def _expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
+    from scipy.stats import norm
+
+    z = (mu - best) / sd
+    return sd * norm.pdf(z) + (mu - best) * norm.cdf(z)
+
+
+def levelwise_bo(
+    space: Any,
+    objective: Callable[[list[ArchGraph]], np.ndarray],
+    budget: int,
+    seed: int = 0,
+    *,
+    cost: Callable[[Sequence[ArchGraph]], np.ndarray],
+    value_column: int = 0,
+    direction: str = "max",
+    batch_size: int = 10,
+    n_initial: int = 10,
+    level: str = "max",
+    max_levels: int = 32,
+    pool_size: int = 4000,
+    surrogate: str = "auto",
+    progress: bool = False,
+) -> list[tuple[ArchGraph, np.ndarray]]:
+    """Search the front of one labelled objective against an exact, minimised cost.
+
+    Args:
+        space: a space (or name).
+        objective: labels a list of architectures: ``len(archs) x k`` values (all objectives,
+            the cost column included, as ``nagen.pareto`` labels them); NaN marks a failed label
+            (kept in the history, never fitted).
+        budget: number of labels; each is a new (canonical architecture, exact cost) pair.
+        seed: same seed, same run.
+        cost: ``archs -> n`` exact costs (free: never a label), minimised.
+        value_column: the column of ``objective``'s output that is modelled (the labelled one).
+        direction: ``"max"`` or ``"min"`` for that column.
+        batch_size: labels per round (one GP fit per round).
+        n_initial: first labels: the best by the zero-cost proxy (synflow) among ``20 *
+            n_initial`` random cells where the proxies are free, else random.
+        level: ``"max"`` or ``"cycle"`` (module docstring).
+        max_levels: at most this many budget levels (quantiles of the costs when there are more
+            distinct values).
+        pool_size: candidates per round for spaces too large to enumerate.
+        surrogate: ``"auto"`` (the study's rule: WL GP, plus proxies where free) or any of
+            ``nagen.study.SURROGATES``.
+        progress: show a tqdm bar over labels.
+
+    Returns:
+        ``[(arch, values[k]), ...]`` in label order.
+
+    Raises:
+        ValueError: bad ``level``, ``direction``, ``budget`` or ``batch_size``.
+    """
+    import nagen.spaces
+    from nagen.study import SURROGATES, _make_surrogate, _proxy_features, _resolve_auto, _torch_round, get_proposer
+
+    if level not in LEVEL_RULES:
+        raise ValueError(f"level must be one of {LEVEL_RULES}, got {level!r}")
+    if direction not in ("max", "min"):
+        raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+    if budget < 1 or batch_size < 1 or n_initial < 2:
+        raise ValueError(f"need budget >= 1, batch_size >= 1, n_initial >= 2; got {budget}, {batch_size}, {n_initial}")
+    sp = nagen.spaces.get(space)
+    kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto")
+    if kind not in SURROGATES:
+        raise ValueError(f"surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}")
+    sign = 1.0 if direction == "max" else -1.0
+    rng = np.random.default_rng(seed)
+    archs, keys, costs, enumerable = _candidates(sp, cost, pool_size, rng)
+    levels = _levels(costs, max_levels)
+    labelled: dict[str, int] = {}  # key -> history index
+    history: list[tuple[ArchGraph, np.ndarray]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=budget, desc="level-wise bo", leave=False)
+
+    def label(idx: list[int]) -> None:
+        batch = [archs[i] for i in idx]
+        vals = np.asarray(objective(batch), dtype=float).reshape(len(batch), -1)
+        for i, a, v in zip(idx, batch, vals):
+            labelled[keys[i]] = len(history)
+            history.append((a, v))
+        if bar is not None:
+            bar.update(len(batch))
+
+    # the initial design: data-free, as in a study
+    first = rng.choice(len(archs), min(len(archs), 20 * n_initial), replace=False)
+    if initial == "zc":
+        first = first[np.argsort(-_proxy_features(sp, [archs[i] for i in first])[:, 0], kind="stable")]
+    label([int(i) for i in first[: min(n_initial, budget)]])
+    cycle = 0
+    while len(history) < budget:
+        if not enumerable:  # a fresh pool each round, plus the labelled cells (their values anchor the levels)
+            new, new_keys, new_c, _ = _candidates(sp, cost, pool_size, rng)
+            keep = [j for j, k in enumerate(new_keys) if k not in labelled]
+            archs = [history[i][0] for i in labelled.values()] + [new[j] for j in keep]
+            keys = list(labelled) + [new_keys[j] for j in keep]
+            costs = np.concatenate([np.asarray(cost(archs[: len(labelled)]), dtype=float).reshape(-1), new_c[keep]])
+        row = {k: i for i, k in enumerate(keys)}
+        done = [(row[k], h) for k, h in labelled.items() if k in row]
+        y = np.array([sign * history[h][1][value_column] for _, h in done])
+        ok = np.isfinite(y)
+        fit_idx = [i for (i, _), good in zip(done, ok) if good]
+        if len(fit_idx) < 2:  # nothing to model yet: random unlabelled cells
+            free = [i for i in rng.permutation(len(archs)) if keys[i] not in labelled]
+            label([int(i) for i in free[: min(batch_size, budget - len(history))]])
+            continue
+        with _torch_round(seed * 1_000_003 + len(history)):
+            gp = _make_surrogate(kind, sp, seed + len(history)).fit([archs[i] for i in fit_idx], y[ok])
+            pred = gp.predict(archs)
+        mu = np.asarray(pred.mean, dtype=float)
+        sd = np.maximum(np.asarray(pred.std, dtype=float), 1e-9)
+        # believed value of every cell: labelled values, -inf for the rest (Kriging believer adds picks)
+        value = np.full(len(archs), -np.inf)
+        for (i, _), v, good in zip(done, y, ok):
+            if good:
+                value[i] = v
+        taken = np.zeros(len(archs), dtype=bool)
+        taken[[i for i, _ in done]] = True
+        own = np.searchsorted(levels, costs, side="left")  # the cheapest level each cell fits
+        order = np.argsort(costs, kind="stable")
+        picks: list[int] = []
+        for _ in range(min(batch_size, budget - len(history))):
+            run = np.maximum.accumulate(value[order])
+            at = np.searchsorted(costs[order], levels, side="right") - 1
+            stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level
+            floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
+            stair = np.where(np.isfinite(stair), stair, floor)
+            if level == "cycle":
+                j = cycle % len(levels)
+                cycle += 1
+                acq = np.where(costs <= levels[j], _expected_improvement(mu, sd, stair[j]), -1.0)
+            else:
+                acq = np.full(len(archs), -1.0)
+                for j in range(len(levels)):
+                    acq = np.where(own <= j, np.maximum(acq, _expected_improvement(mu, sd, stair[j])), acq)
+            acq[taken] = -np.inf
+            i = int(np.argmax(acq))
+            if not np.isfinite(acq[i]):
+                break  # every candidate is labelled
+            picks.append(i)
+            taken[i] = True
+            value[i] = mu[i]
+        if not picks:
+            break
+        label(picks)
+    if bar is not None:
+        bar.close()
+    return history

@@ -1,0 +1,93 @@
+"""nagen.levels_bo: level-wise BO of one labelled objective against an exact cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nagen.spaces
+from nagen.levels_bo import levelwise_bo
+from nagen.multiobjective import pareto, random_search
+from nagen.predictors.cost import ExactCostPredictor
+
+@pytest.fixture(scope="module")
+def setup(nb201):
+    space = nb201.space
+    exact = ExactCostPredictor(space, "params").exact
+
+    def label(archs):
+        return np.stack([nb201.query_many(archs, "cifar10_test"), nb201.query_many(archs, "params")], 1)
+
+    return space, exact, label
+
+
+def test_labels_are_new_cells_and_table_values_and_seeded(nb201, setup) -> None:
+    space, exact, label = setup
+    h = levelwise_bo(space, label, 30, seed=3, cost=exact, batch_size=10)
+    assert len(h) == 30
+    keys = {(a.canonical_hash(), float(v[1])) for a, v in h}
+    assert len(keys) == 30  # never the same (network, cost) twice
+    a, v = h[-1]
+    assert v[0] == nb201.query(a, "cifar10_test") and v[1] == nb201.query(a, "params") == float(exact([a])[0])
+    again = levelwise_bo(space, label, 30, seed=3, cost=exact, batch_size=10)
+    assert [space.format(a) for a, _ in again] == [space.format(a) for a, _ in h]
+
+
+def _mean_regret(Y: np.ndarray, table) -> float:
+    """Mean over the table's distinct params values c of (best accuracy with params <= c) minus the labelled best."""
+    T = np.stack([table.values("cifar10_test"), table.values("params")], 1)
+    levels = np.unique(T[:, 1])
+
+    def stair(Z):
+        o = np.argsort(Z[:, 1])
+        run, at = np.maximum.accumulate(Z[o, 0]), np.searchsorted(Z[o, 1], levels, side="right") - 1
+        return np.where(at >= 0, run[np.maximum(at, 0)], T[:, 0].min())
+
+    return float(np.mean(stair(T) - stair(Y)))
+
+
+def test_staircase_regret_beats_random_search_with_the_same_labels(nb201, setup) -> None:
+    space, exact, label = setup
+    for seed in (0, 1):
+        bo = np.stack([v for _, v in levelwise_bo(space, label, 40, seed=seed, cost=exact)])
+        rnd = np.stack([v for _, v in random_search(space, label, 40, seed)])
+        assert _mean_regret(bo, nb201) < _mean_regret(rnd, nb201)
+
+
+def test_cycle_rule_visits_cheap_levels(setup) -> None:
+    space, exact, label = setup
+    h = levelwise_bo(space, label, 40, seed=0, cost=exact, level="cycle", batch_size=20)
+    costs = np.array([v[1] for _, v in h[10:]])
+    levels = np.unique(exact(space.sample(2048, 0)))
+    # one pick per level in turn: the first 20 model-chosen labels include cells within each of the cheapest budgets
+    assert all((costs <= c).any() for c in levels[:5])
+
+
+def test_bad_arguments_are_named(setup) -> None:
+    space, exact, label = setup
+    with pytest.raises(ValueError, match="level must be one of"):
+        levelwise_bo(space, label, 10, cost=exact, level="best")
+    with pytest.raises(ValueError, match="direction"):
+        levelwise_bo(space, label, 10, cost=exact, direction="up")
+    with pytest.raises(ValueError, match="budget"):
+        levelwise_bo(space, label, 0, cost=exact)
+
+
+def test_sampled_pool_for_spaces_too_large_to_enumerate() -> None:
+    space = nagen.spaces.get("nb101")
+    ops = lambda a: [o for o in a.ops if o not in ("input", "output")]  # noqa: E731
+    cost = lambda archs: np.array([float(len(ops(a))) for a in archs])  # noqa: E731
+
+    def label(archs):  # a cheap deterministic stand-in for accuracy: 3x3 convolutions help, more nodes cost
+        return np.array([[sum(o == "conv3x3-bn-relu" for o in ops(a)) - 0.1 * len(ops(a)), len(ops(a))] for a in archs], float)
+
+    h = levelwise_bo(space, label, 16, seed=0, cost=cost, batch_size=8, n_initial=4, pool_size=300, surrogate="gp")
+    assert len(h) == 16 and len({a.canonical_hash() for a, _ in h}) == 16
+
+
+def test_pareto_bo_uses_levels_for_an_exact_cost_and_a_study_otherwise(nb201) -> None:
+    res = pareto("nb201", ["cifar10_test:max", "params:min"], budget=20, seed=0, method="bo")
+    assert len(res.history) == 20 and res.front and res.method == "bo"
+    two = pareto("nb201", ["cifar10_test:max", "lat_pixel2_ms:min"], budget=8, seed=0, method="bo", batch_size=4)
+    assert len(two.history) == 8 and two.front
+    assert all(h["values"]["lat_pixel2_ms"] == nb201.query(h["arch"], "lat_pixel2_ms") for h in two.history)
