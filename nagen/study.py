@@ -1202,7 +1202,7 @@ class Study:
                 sampler=ListSampler(*samplers),
                 X_pending=X_pending,
                 prune_baseline=True,
-                cache_root=False,
+                cache_root=False,  # ModelListGP does not support a cached root (BoTorch warns and turns it off)
             )
         with torch.no_grad():
             cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=256, unique=True)
