@@ -74,8 +74,9 @@ def test_search_json_contract(capsys) -> None:
     assert json.loads(capsys.readouterr().out) == out  # same seed, same search
 
 
-def test_pareto_json_contract(capsys) -> None:
-    argv = ["pareto", "--objectives", "cifar10_test:max,params:min", "--budget", "12", "--method", "random", "--json", "--quiet"]
+@pytest.mark.parametrize("method", ["random", "bo"])
+def test_pareto_json_contract(capsys, method) -> None:
+    argv = ["pareto", "--objectives", "cifar10_test:max,params:min", "--budget", "12", "--method", method, "--json", "--quiet"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["history"]) == 12 and 1 <= len(out["front"]) <= 12 and out["hypervolume"] >= 0

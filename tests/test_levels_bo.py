@@ -54,6 +54,15 @@ def test_staircase_regret_beats_random_search_with_the_same_labels(nb201, setup)
         assert _mean_regret(bo, nb201) < _mean_regret(rnd, nb201)
 
 
+def test_raw_values_and_rank_transform_differ_but_both_pay_once(setup) -> None:
+    space, exact, label = setup
+    raw = levelwise_bo(space, label, 25, seed=0, cost=exact)
+    cop = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="copula")
+    assert [space.format(a) for a, _ in raw[:10]] == [space.format(a) for a, _ in cop[:10]]  # same data-free start
+    assert [space.format(a) for a, _ in raw] != [space.format(a) for a, _ in cop]
+    assert len({(a.canonical_hash(), float(v[1])) for a, v in raw}) == 25
+
+
 def test_cycle_rule_visits_cheap_levels(setup) -> None:
     space, exact, label = setup
     h = levelwise_bo(space, label, 40, seed=0, cost=exact, level="cycle", batch_size=20)
@@ -69,6 +78,8 @@ def test_bad_arguments_are_named(setup) -> None:
         levelwise_bo(space, label, 10, cost=exact, level="best")
     with pytest.raises(ValueError, match="direction"):
         levelwise_bo(space, label, 10, cost=exact, direction="up")
+    with pytest.raises(ValueError, match="transform must be one of"):
+        levelwise_bo(space, label, 10, cost=exact, transform="log")
     with pytest.raises(ValueError, match="budget"):
         levelwise_bo(space, label, 0, cost=exact)
 
