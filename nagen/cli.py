@@ -178,6 +178,8 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
 
     if args.budget < 1:
         raise NagenError(f"--budget must be >= 1, got {args.budget}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise NagenError(f"--batch-size must be >= 1, got {args.batch_size}")
     ref = None
     if args.ref_point:
         try:
@@ -386,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=int, default=200, help="labels to pay (default 200)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--method", default="opgfn", help="opgfn (default), bo, evolution, random")
-    sp.add_argument("--batch-size", type=int, default=10, help="labels per round (default 10)")
+    sp.add_argument("--batch-size", type=int, default=None, help="labels per round (default: 10, level-wise bo 5)")
     sp.add_argument("--ref-point", help="hypervolume reference, one number per objective (default: see docs)")
     sp.add_argument("--report", help="comma-separated table metrics read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -280,7 +280,7 @@ def pareto(
     method: str = "opgfn",
     ref_point: Sequence[float] | Mapping[str, float] | None = None,
     *,
-    batch_size: int = 10,
+    batch_size: int | None = None,
     benchmark: str | None = None,
     progress: bool = False,
     report: str | Sequence[str] | None = None,
@@ -306,7 +306,8 @@ def pareto(
             (multi-objective regularised evolution) or ``"random"``.
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
-        batch_size: labels per round (``opgfn``; evolution labels one at a time).
+        batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
+            5 for level-wise ``bo``, whose rounds are cheap; evolution labels one at a time).
         benchmark: table giving the labels (default: the space's own table).
         progress: show a progress bar.
         report: metric(s) of the table to report for each front member, looked up only after
@@ -345,6 +346,8 @@ def pareto(
         raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"budget must be a positive integer, got {budget!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
     reports = [report] if isinstance(report, str) else list(report or [])
     for m in reports:
         if not isinstance(m, str) or m not in table.metrics:
@@ -378,7 +381,7 @@ def pareto(
             if exact:
                 method_options["exact_objectives"] = exact
         hist = opgfn_search(
-            sp, label, budget, seed, batch_size=batch_size, directions=dirs, progress=progress, **method_options
+            sp, label, budget, seed, batch_size=batch_size or 10, directions=dirs, progress=progress, **method_options
         )
     elif method == "bo":
         hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, benchmark, method_options)
@@ -417,7 +420,7 @@ def pareto(
 
 
 def _bo(
-    sp: Any, table: Any, metrics: list[str], dirs: list[str], label: Any, budget: int, seed: int, batch_size: int,
+    sp: Any, table: Any, metrics: list[str], dirs: list[str], label: Any, budget: int, seed: int, batch_size: int | None,
     progress: bool, exact_costs: bool | None, benchmark: str | None, options: dict[str, Any],
 ) -> list[tuple[Any, np.ndarray]]:
     """``pareto(method="bo")``: level-wise BO when exactly one objective needs labels and the
@@ -432,7 +435,7 @@ def _bo(
         (j,) = exact
         v = 1 - j
         return levelwise_bo(
-            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size,
+            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size or 5,
             progress=progress, **options,
         )
     from nagen.labellers import TableLabeller
@@ -442,7 +445,7 @@ def _bo(
         sp, list(zip(metrics, dirs)), TableLabeller(table, metrics), proposer="bo", storage="sqlite:///:memory:",
         seed=seed, executor="inline", **options,
     )
-    st.optimize(budget, batch_size=batch_size, progress=progress)
+    st.optimize(budget, batch_size=batch_size or 10, progress=progress)
     out = []
     for t in st.trials:
         vals = np.array([float("nan") if t.values is None else float(t.values.get(m, float("nan"))) for m in metrics])

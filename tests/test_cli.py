@@ -89,6 +89,7 @@ def test_pareto_json_contract(capsys, method) -> None:
     [
         (["pareto", "--objectives", "cifar10_test:max"], "at least two"),
         (["pareto", "--objectives", "cifar10_test,params:min"], "no direction"),
+        (["pareto", "--objectives", "cifar10_test:max,params:min", "--batch-size", "0"], "--batch-size"),
         (["search", "--objective", "accuracy", "--budget", "3"], "accuracy"),
         (["search", "--objective", "cifar10_test", "--method", "magic"], "magic"),
         (["search", "--objective", "cifar10_test", "--study", "x"], "--storage"),
