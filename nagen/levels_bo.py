@@ -56,11 +56,12 @@ def _candidates(space: Any, cost: Callable[[Sequence[ArchGraph]], np.ndarray], p
 
 
 def _levels(costs: np.ndarray, max_levels: int) -> np.ndarray:
-    """The budget levels: the distinct costs, or ``max_levels`` quantiles when there are more."""
+    """The budget levels: the distinct costs, or ``max_levels`` quantiles when there are more; the
+    last is ``+inf`` (no budget), so a cell dearer than every one of a sampled pool still has a level."""
     cut = np.unique(costs)
     if len(cut) > max_levels:
         cut = np.unique(np.quantile(costs, np.linspace(0, 1, max_levels)))
-    return cut
+    return np.concatenate([cut[:-1], [np.inf]])
 
 
 def _expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
