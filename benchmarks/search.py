@@ -121,6 +121,35 @@ def print_dump(paths: list[str], datasets: list[str], methods: list[str]) -> Non
             print(f"| {metric} | {m} | {len(got)} | " + " | ".join(row[c] for c in COLUMNS) + f" | {min(got)}-{max(got)} |")
 
 
+def transfer_ceiling(datasets: list[str]) -> str:
+    """Where each target's optimum ranks in what the sources say, before any target label.
+
+    Sources = the other two datasets' test columns. Ranks: under each source alone, under the
+    Borda consensus (mean rank, what ``TransferTask`` labels first) and the best rank over every
+    convex weighting ``w * z1 + (1 - w) * z2`` of the z-scored sources (101 weights): no linear
+    mix of the sources puts the optimum higher, so a proposer that labels by such a mix needs at
+    least that many labels, plus luck among near ties.
+    """
+    from scipy.stats import rankdata
+
+    tab = nagen.benchmarks.load("nb201")
+    rows = []
+    for target in datasets:
+        sources = [d for d in DATASETS if d != target]
+        i = int(np.argmax(tab.values(target)))
+        S = [tab.values(c) for c in sources]
+        rank = lambda v: int((v > v[i]).sum()) + 1  # noqa: E731
+        borda = np.mean([rankdata(-v) for v in S], 0)
+        Z = [(v - v.mean()) / v.std() for v in S]
+        best = min((rank(w * Z[0] + (1 - w) * Z[1]), w) for w in np.linspace(0, 1, 101))
+        rows.append(
+            f"| {target} | {sources[0]}: {rank(S[0])}, {sources[1]}: {rank(S[1])} | {int((borda < borda[i]).sum()) + 1} "
+            f"| {best[0]} (w = {best[1]:.2f} on {sources[0]}) |"
+        )
+    head = "| target | rank of its optimum under each source | under the consensus | best over source weightings |\n|---|---|---|---|"
+    return head + "\n" + "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="seeds for re, random")
@@ -146,7 +175,14 @@ def main(argv: list[str] | None = None) -> None:
         help="print the table of the runs in this dump (several files: comma-separated) instead of running; "
         "--methods/--datasets select the rows, every seed found is used",
     )
+    ap.add_argument(
+        "--transfer-ceiling", action="store_true",
+        help="print where each target's optimum ranks under the sources (no search) and exit",
+    )
     args = ap.parse_args(argv)
+    if args.transfer_ceiling:
+        print(transfer_ceiling(args.datasets.split(",")))
+        return
     if args.from_dump:
         print_dump(args.from_dump.split(","), args.datasets.split(","), args.methods.split(","))
         return

@@ -25,3 +25,12 @@ def test_from_dump_merges_files_and_counts_a_seed_once(tmp_path, capsys, benchma
     assert cells[5] == f"{(opt + 90.0) / 2:.2f} ± {abs(opt - 90.0) / 2:.2f}"  # best@100
     assert cells[7] == "1/2" and cells[9] == "50%" and cells[-1] == "0-1"
     assert "| re |" not in out  # rows are selected by --methods
+
+
+def test_transfer_ceiling_ranks_the_optimum_under_the_sources(capsys, benchmark_script) -> None:
+    search = benchmark_script("search")
+    search.main(["--transfer-ceiling"])
+    rows = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"cifar10_test", "cifar100_test", "imagenet16_test"}
+    # ImageNet16's optimum is 11th on CIFAR-100 and no mix of the two sources ranks it higher
+    assert "cifar100_test: 11" in rows["imagenet16_test"] and "| 11 (w = 0.00" in rows["imagenet16_test"]
