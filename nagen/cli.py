@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=int, default=200, help="labels to pay (default 200)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--method", default="opgfn", help="opgfn (default), bo, evolution, random")
-    sp.add_argument("--batch-size", type=int, default=None, help="labels per round (default: 10, level-wise bo 5)")
+    sp.add_argument("--batch-size", type=int, default=None, help="labels per round (default: 10, level-wise bo 2)")
     sp.add_argument("--ref-point", help="hypervolume reference, one number per objective (default: see docs)")
     sp.add_argument("--report", help="comma-separated table metrics read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")

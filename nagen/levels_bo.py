@@ -18,7 +18,7 @@ labels. Later labels of a batch believe the GP mean of the earlier ones (Kriging
 Compared with ``qLogNoisyExpectedHypervolumeImprovement`` on two GPs (what a multi-objective
 :class:`~nagen.study.Study` does), this never models the cost (it is exact), covers every level
 of the staircase, not only the part above a hypervolume reference, and evaluates in closed form
-over the whole space in well under a second, so a 200-label NB201 run (40 rounds of 5) takes about 50 s on one core.
+over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2) takes about 2 minutes on one core.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def levelwise_bo(
     cost: Callable[[Sequence[ArchGraph]], np.ndarray],
     value_column: int = 0,
     direction: str = "max",
-    batch_size: int = 5,
+    batch_size: int = 2,
     n_initial: int = 10,
     level: str = "max",
     max_levels: int = 32,
@@ -101,8 +101,9 @@ def levelwise_bo(
         cost: ``archs -> n`` exact costs (free: never a label), minimised.
         value_column: the column of ``objective``'s output that is modelled (the labelled one).
         direction: ``"max"`` or ``"min"`` for that column.
-        batch_size: labels per round (one GP fit per round; 5 beat 10 at every budget on the
-            tuning seeds of ``benchmarks/gflownet.py``, at twice the fits).
+        batch_size: labels per round (one GP fit per round). On the tuning seeds of
+            ``benchmarks/gflownet.py`` 2 beat 5 and 5 beat 10 at every budget; rounds of 2 cost
+            about 2 minutes for 200 NB201 labels on one core (5: under one).
         n_initial: first labels: the best by the zero-cost proxy (synflow) among ``20 *
             n_initial`` random cells where the proxies are free, else random.
         level: ``"max"`` or ``"cycle"`` (module docstring).

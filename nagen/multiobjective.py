@@ -307,7 +307,7 @@ def pareto(
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
         batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
-            5 for level-wise ``bo``, whose rounds are cheap; evolution labels one at a time).
+            2 for level-wise ``bo``, whose rounds are cheap; evolution labels one at a time).
         benchmark: table giving the labels (default: the space's own table).
         progress: show a progress bar.
         report: metric(s) of the table to report for each front member, looked up only after
@@ -435,7 +435,7 @@ def _bo(
         (j,) = exact
         v = 1 - j
         return levelwise_bo(
-            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size or 5,
+            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size or 2,
             progress=progress, **options,
         )
     from nagen.labellers import TableLabeller

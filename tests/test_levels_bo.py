@@ -49,7 +49,7 @@ def _mean_regret(Y: np.ndarray, table) -> float:
 def test_staircase_regret_beats_random_search_with_the_same_labels(nb201, setup) -> None:
     space, exact, label = setup
     for seed in (0, 1):
-        bo = np.stack([v for _, v in levelwise_bo(space, label, 40, seed=seed, cost=exact)])
+        bo = np.stack([v for _, v in levelwise_bo(space, label, 40, seed=seed, cost=exact, batch_size=5)])
         rnd = np.stack([v for _, v in random_search(space, label, 40, seed)])
         assert _mean_regret(bo, nb201) < _mean_regret(rnd, nb201)
 
