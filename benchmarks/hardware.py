@@ -325,13 +325,10 @@ def noise_table(tab: nagen.benchmarks.Benchmark | None = None) -> str:
 
     Latency: per device, how far apart the two measurements of one network are (median
     ``|log(l1 / l2)|`` and the share more than 10% apart); then, per part-2 pair, the constrained
-    optimum's twin measurement. Accuracy: the noise sd of each
-    searched column (twin differences / sqrt 2, upper half of the table) and how many cells lie
-    within one and two sd of the column's maximum (a validation maximum inside a large tie is a
-    noise draw among them).
+    optimum's twin measurement. Accuracy: the noise sd of each searched column (twin differences /
+    sqrt 2, upper half of the table) and how many cells lie within one and two sd of the column's
+    maximum (a validation maximum inside a large tie is a noise draw among them).
     """
-    from scipy.stats import spearmanr
-
     tab = tab or table()
     pairs = twin_pairs(tab)
     out = [

@@ -8,9 +8,10 @@ level (the epsilon-constraint method), that share one surrogate.
 
 :func:`levelwise_bo` fits one GP to the labelled values (the study's surrogate: the WL kernel
 plus the data-free zero-cost proxies where they are free, as in :class:`nagen.study.Study`;
-optionally on the normal scores of the values' ranks, ``transform="copula"``), then, for each label of a batch, picks a budget level and the unlabelled cell within that budget
-with the largest expected improvement over the best labelled cell within it (the level's step of
-the labelled staircase). ``level="max"`` takes, for each cell, its largest expected improvement
+optionally on the normal scores of the values' ranks, ``transform="copula"``), then, for each
+label of a batch, picks a budget level and the unlabelled cell within that budget with the largest
+expected improvement over the best labelled cell within it (the level's step of the labelled
+staircase). ``level="max"`` takes, for each cell, its largest expected improvement
 over every level it fits (the level where it would help most); ``level="cycle"`` walks through
 the levels in turn, so cheap levels, whose improvements are small in absolute terms, still get
 labels. Later labels of a batch believe the GP mean of the earlier ones (Kriging believer).
@@ -18,7 +19,8 @@ labels. Later labels of a batch believe the GP mean of the earlier ones (Kriging
 Compared with ``qLogNoisyExpectedHypervolumeImprovement`` on two GPs (what a multi-objective
 :class:`~nagen.study.Study` does), this never models the cost (it is exact), covers every level
 of the staircase, not only the part above a hypervolume reference, and evaluates in closed form
-over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2) takes about 2 minutes on one core.
+over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2) takes
+about 2 minutes on one core.
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ def levelwise_bo(
     archs, keys, costs, enumerable = _candidates(sp, cost, pool_size, rng)
     levels = _levels(costs, max_levels)
     labelled: dict[str, int] = {}  # key -> history index
+    labelled_cost: list[float] = []  # exact cost of each history entry (a sampled pool is redrawn every round)
     history: list[tuple[ArchGraph, np.ndarray]] = []
     bar = None
     if progress:
@@ -158,6 +161,7 @@ def levelwise_bo(
         vals = np.asarray(objective(batch), dtype=float).reshape(len(batch), -1)
         for i, a, v in zip(idx, batch, vals):
             labelled[keys[i]] = len(history)
+            labelled_cost.append(float(costs[i]))
             history.append((a, v))
         if bar is not None:
             bar.update(len(batch))
@@ -174,7 +178,7 @@ def levelwise_bo(
             keep = [j for j, k in enumerate(new_keys) if k not in labelled]
             archs = [history[i][0] for i in labelled.values()] + [new[j] for j in keep]
             keys = list(labelled) + [new_keys[j] for j in keep]
-            costs = np.concatenate([np.asarray(cost(archs[: len(labelled)]), dtype=float).reshape(-1), new_c[keep]])
+            costs = np.concatenate([[labelled_cost[h] for h in labelled.values()], new_c[keep]])
         row = {k: i for i, k in enumerate(keys)}
         done = [(row[k], h) for k, h in labelled.items() if k in row]
         y = np.array([sign * history[h][1][value_column] for _, h in done])
@@ -202,12 +206,12 @@ def levelwise_bo(
         taken[[i for i, _ in done]] = True
         own = np.searchsorted(levels, costs, side="left")  # the cheapest level each cell fits
         order = np.argsort(costs, kind="stable")
+        at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
+        floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
         picks: list[int] = []
         for _ in range(min(batch_size, budget - len(history))):
             run = np.maximum.accumulate(value[order])
-            at = np.searchsorted(costs[order], levels, side="right") - 1
             stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level
-            floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
             stair = np.where(np.isfinite(stair), stair, floor)
             if level == "cycle":
                 j = cycle % len(levels)

@@ -371,11 +371,11 @@ def pareto(
     def label(archs: list[Any]) -> np.ndarray:
         return np.stack([table.query_many(archs, m) for m in metrics], 1)  # [n, k]
 
+    if exact_costs is None:
+        exact_costs = benchmark is None or benchmark == sp.name
     if method == "opgfn":
         from nagen.generators.opgfn import opgfn_search
 
-        if exact_costs is None:
-            exact_costs = benchmark is None or benchmark == sp.name
         if exact_costs and "exact_objectives" not in method_options:
             exact = _exact_cost_fns(sp, metrics)
             if exact:
@@ -384,7 +384,7 @@ def pareto(
             sp, label, budget, seed, batch_size=batch_size or 10, directions=dirs, progress=progress, **method_options
         )
     elif method == "bo":
-        hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, benchmark, method_options)
+        hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, method_options)
     elif method == "evolution":
         from nagen.generators.evolution import mo_regularized_evolution
 
@@ -421,12 +421,10 @@ def pareto(
 
 def _bo(
     sp: Any, table: Any, metrics: list[str], dirs: list[str], label: Any, budget: int, seed: int, batch_size: int | None,
-    progress: bool, exact_costs: bool | None, benchmark: str | None, options: dict[str, Any],
+    progress: bool, exact_costs: bool, options: dict[str, Any],
 ) -> list[tuple[Any, np.ndarray]]:
     """``pareto(method="bo")``: level-wise BO when exactly one objective needs labels and the
     other is an exact, minimised cost; otherwise a multi-objective study (qLogNEHVI) in memory."""
-    if exact_costs is None:
-        exact_costs = benchmark is None or benchmark == sp.name
     exact = _exact_cost_fns(sp, metrics) if exact_costs else {}
     exact = {j: f for j, f in exact.items() if dirs[j] == "min"}
     if len(metrics) == 2 and len(exact) == 1:
@@ -448,7 +446,7 @@ def _bo(
     st.optimize(budget, batch_size=batch_size or 10, progress=progress)
     out = []
     for t in st.trials:
-        vals = np.array([float("nan") if t.values is None else float(t.values.get(m, float("nan"))) for m in metrics])
+        vals = np.array([float(t.values.get(m, float("nan"))) for m in metrics])  # failed trials: NaN
         out.append((sp.parse(t.arch), vals))
     return out
 
