@@ -6,6 +6,7 @@
     python benchmarks/hardware.py --parts 2 --seeds 5 --dump hw.jsonl
     python benchmarks/hardware.py --parts 2 --pairs pixel2:18,fpga:5 --variants honest --seeds 2
     python benchmarks/hardware.py --parts 3 --bo-seeds 5 --re-seeds 20 --dump hw.jsonl
+    python benchmarks/hardware.py --parts split --seeds 2 --dump split.jsonl   # choose the device-measurement split
     python benchmarks/hardware.py --from-dump hw.jsonl              # print the tables of a dump, no run
 
 Part 1 (few-shot latency Spearman on HELP's six test devices, k = 5/10/20) is
@@ -26,6 +27,11 @@ architecture with the best validation value among the first 25 / 50 / 100 labels
 stops once it has labelled the table's validation maximum: no later label can change the choice
 (ties keep the first), so the numbers equal those of the full 100-label run.
 
+Part "split" chose how the 10 device measurements are divided between adapting the latency
+predictor and verifying the best candidates (``nagen.constraints.split_measurements``): the same
+constrained ``cifar100_test`` search on HELP's *validation* devices (no test device involved),
+bounds at latency quantiles, for several splits.
+
 ``--dump FILE`` appends each finished run as one JSON line (partial results survive a kill);
 ``--from-dump FILE`` prints the tables of such a file. Runs already in the dump are skipped.
 """
@@ -33,6 +39,7 @@ stops once it has labelled the table's validation maximum: no later label can ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -41,7 +48,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -303,6 +310,57 @@ def part3_table(records: list[dict]) -> str:
     return markdown(head, rows)
 
 
+# ================================================================== split tuning (validation devices)
+#: HELP's validation devices used to choose the adaptation / verification split (never a test device)
+SPLIT_DEVICES = ("titanx_32", "titanx_256", "gold_6240")
+#: bounds: these quantiles of each validation device's latencies over the table
+SPLIT_QUANTILES = (0.3, 0.5, 0.7, 0.9)
+
+
+@contextlib.contextmanager
+def _split_rule(adapt: int, label_prob: float | None) -> Iterator[None]:
+    """Temporarily spend ``adapt`` of the device budget on adaptation (and label at ``label_prob``)."""
+    import nagen.constraints as C
+
+    saved = C.split_measurements, C.LABEL_PROB
+    C.split_measurements = lambda k: (min(adapt, k), k - min(adapt, k))
+    if label_prob is not None:
+        C.LABEL_PROB = label_prob
+    try:
+        yield
+    finally:
+        C.split_measurements, C.LABEL_PROB = saved
+
+
+def split_run(device: str, quantile: float, adapt: int, seed: int, label_prob: float | None = None) -> dict:
+    """One constrained ``cifar100_test`` search on a *validation* device with ``adapt`` of the 10
+    measurements on the reference design and the rest for verification; the bound is the
+    ``quantile`` of the device's latencies."""
+    nb = table()
+    bound = float(np.round(np.quantile(nb.values(f"lat_{device}_ms"), quantile), 2))
+    optimum, _ = constrained_optimum(device, bound)
+    with _split_rule(adapt, label_prob):
+        rec = constrained_run(device, bound, "test", seed)
+    rec.update(part="split", quantile=quantile, adapt=adapt, label_prob=label_prob, optimum=optimum, gap=rec["test"] - optimum)
+    return rec
+
+
+def split_table(records: list[dict]) -> str:
+    """Markdown: mean gap to the constrained optimum per split rule, over the validation pairs and seeds."""
+    rows = []
+    for key in sorted({(r["adapt"], r.get("label_prob")) for r in records}, key=lambda k: (k[0], k[1] or 0)):
+        rs = [r for r in records if (r["adapt"], r.get("label_prob")) == key]
+        by_dev = {d: np.mean([r["gap"] for r in rs if r["device"] == d]) for d in SPLIT_DEVICES}
+        lp = key[1] if key[1] is not None else f"{nagen.constraints.LABEL_PROB} (default)"
+        rows.append([
+            f"{key[0]} + {CONSTRAINED['device_samples'] - key[0]}", lp, len(rs), f"{np.mean([r['gap'] for r in rs]):+.3f}",
+            *[f"{by_dev[d]:+.2f}" for d in SPLIT_DEVICES], f"{100 * np.mean([r['meets'] for r in rs]):.0f}%",
+            f"{np.mean([r['device_measurements'] for r in rs]):.1f}",
+        ])  # fmt: skip
+    head = ["adapt + verify", "label prob", "runs", "mean gap", *SPLIT_DEVICES, "meets bound", "device meas."]
+    return markdown(head, rows)
+
+
 # ================================================================== driver
 # ------------------------------------------------------------------ noise floor
 #: devices whose twin spread is shown: HELP's test devices, then its validation devices
@@ -404,6 +462,8 @@ def run_key(r: dict) -> tuple:
     """Identity of a run: part and its settings, seed."""
     if r["part"] == 2:
         return (2, r["device"], r["bound"], r["variant"], r["seed"])
+    if r["part"] == "split":
+        return ("split", r["device"], r["quantile"], r["adapt"], r["seed"], r.get("label_prob"))
     return (3, r["dataset"], r["method"], r["seed"])
 
 
@@ -411,7 +471,7 @@ def execute(jobs: list[tuple], dump: str | None, done: set[tuple]) -> list[dict]
     """Run ``jobs`` (``(runner, key args...)``) not already in ``done``, appending each record to ``dump``."""
     out = []
     for runner, *key in jobs:
-        if (2 if runner is constrained_run else 3, *key) in done:
+        if ({constrained_run: 2, plain_run: 3, split_run: "split"}[runner], *key) in done:
             continue
         try:
             rec = runner(*key)
@@ -426,8 +486,8 @@ def execute(jobs: list[tuple], dump: str | None, done: set[tuple]) -> list[dict]
     return out
 
 
-def print_tables(records: list[dict], parts: Sequence[int]) -> None:
-    """Print the part 2 and part 3 tables of ``records``."""
+def print_tables(records: list[dict], parts: Sequence[int | str]) -> None:
+    """Print the part 2, part 3 and split-tuning tables of ``records``."""
     if 2 in parts:
         p2 = [r for r in records if r["part"] == 2]
         print("## Part 2: latency-constrained BO on CIFAR-100 (50 labels, 10 device measurements)\n")
@@ -441,11 +501,19 @@ def print_tables(records: list[dict], parts: Sequence[int]) -> None:
         print("## Part 3: honest plain search, no constraint (searched: 12-epoch validation; reported: 200-epoch test)\n")
         print("Test accuracy of the architecture with the best validation value among the first 25/50/100 labels.\n")
         print(part3_table([r for r in records if r["part"] == 3]))
+    if "split" in parts:
+        print("## Adaptation / verification split of the 10 device measurements (HELP's validation devices)\n")
+        print(
+            "Searched and reported: `cifar100_test`, 50 labels, bounds at the "
+            f"{'/'.join(f'{100 * q:.0f}' for q in SPLIT_QUANTILES)}% latency quantiles; gap = returned − constrained optimum.\n"
+        )
+        print(split_table([r for r in records if r["part"] == "split"]))
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise (noise: the table's own noise floor)")
+    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise,split (noise: the table's own noise floor; "
+                    "split: choose the adaptation/verification split on HELP's validation devices)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of part 2 (constrained search)")
     ap.add_argument("--re-seeds", type=int, default=20, help="seeds of re and random in part 3")
     ap.add_argument("--bo-seeds", type=int, default=5, help="seeds of bo in part 3")
@@ -455,13 +523,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS), help="part 3 datasets")
     ap.add_argument("--methods", default=",".join(METHODS), help="part 3 methods")
     ap.add_argument("--rerun-latency", action="store_true", help="part 1: rerun benchmarks/latency.py instead of printing its stored table")
+    ap.add_argument("--splits", default="7,4,5", help="split part: adaptation measurements to compare (of 10)")
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line; runs already there are skipped")
     ap.add_argument("--from-dump", default=None, help="print the tables of this dump without running anything")
     args = ap.parse_args(argv)
     names = args.parts.split(",")
     if "noise" in names:
         print(noise_table())
-    parts = [int(p) for p in names if p != "noise"]
+    unknown = sorted(set(names) - {"1", "2", "3", "noise", "split"})
+    if unknown:
+        raise SystemExit(f"unknown part(s) {unknown}; choose from 1, 2, 3, noise, split")
+    parts: list[int | str] = [int(p) if p.isdigit() else p for p in names if p != "noise"]
     if not parts:
         return
     if args.from_dump:
@@ -480,6 +552,11 @@ def main(argv: list[str] | None = None) -> None:
         for m in args.methods.split(","):
             n = args.bo_seeds if m == "bo" else args.re_seeds
             jobs += [(plain_run, ds, m, s) for s in range(args.first_seed, args.first_seed + n) for ds in args.datasets.split(",")]
+    if "split" in parts:
+        split_seeds = range(args.first_seed, args.first_seed + args.seeds)
+        jobs += [
+            (split_run, d, q, int(a), s, None) for a in args.splits.split(",") for d in SPLIT_DEVICES for q in SPLIT_QUANTILES for s in split_seeds
+        ]  # fmt: skip
     records = read_dump(args.dump)
     records += execute(jobs, args.dump, {run_key(r) for r in records})
     print_tables(records, [p for p in parts if p != 1])

@@ -371,7 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="METRIC<=VALUE the returned architecture must meet (repeatable): params/flops exactly, or a device "
         "latency lat_<device>_ms (units ms, s, us) with --device-samples",
     )
-    sp.add_argument("--device-samples", type=int, help="latency measurements the search may spend per constrained device")
+    sp.add_argument(
+        "--device-samples", type=int,
+        help="latency measurements the search may spend per constrained device (half, at most 5, adapt the latency "
+        "predictor; the rest verify the best candidates)",
+    )
     sp.add_argument("--report", help="comma-separated table metrics read for the best architecture only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')

@@ -623,8 +623,8 @@ class Study:
             the best labelled ones, and :attr:`best` is the best architecture whose
             *measured* latency meets the bound.
         device_samples: ``k``, the most latency measurements the study spends on each
-            constrained device (most adapt the predictor, up to 3 go to the best candidates
-            at the end: :func:`nagen.constraints.split_measurements`).
+            constrained device (half, at most 5, adapt the predictor; the rest go to the best
+            candidates at the end: :func:`nagen.constraints.split_measurements`).
         measurers: ``{metric: Labeller}`` that measures a constrained device metric (default:
             the space's benchmark table column).
         latency_models: ``{metric: LatencyPredictor}`` meta-trained models to adapt (default:

@@ -47,3 +47,29 @@ def test_twin_pairs_are_identical_networks_and_noise_table_names_pixel2(capsys, 
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| pixel2 <= 14 |"))
     assert "| 14.00 | 20.00 | **no** |" in row
+
+
+def test_split_table_from_dump_and_split_rule_is_restored(tmp_path, capsys, benchmark_script) -> None:
+    import nagen.constraints as C
+
+    hw = benchmark_script("hardware")
+    records = [
+        {"part": "split", "device": d, "quantile": 0.5, "adapt": a, "seed": 0, "label_prob": None, "gap": g,
+         "meets": True, "device_measurements": 10}
+        for a, g in ((7, -0.6), (5, -0.2)) for d in hw.SPLIT_DEVICES
+    ]  # fmt: skip
+    dump = tmp_path / "split.jsonl"
+    dump.write_text("".join(json.dumps(r) + "\n" for r in records))
+    hw.main(["--from-dump", str(dump), "--parts", "split"])
+    out = capsys.readouterr().out
+    row5 = next(line for line in out.splitlines() if line.startswith("| 5 + 5 |"))
+    row7 = next(line for line in out.splitlines() if line.startswith("| 7 + 3 |"))
+    assert "-0.200" in row5 and "-0.600" in row7 and "100%" in row5
+    rule, prob = C.split_measurements, C.LABEL_PROB
+    with hw._split_rule(7, 0.2):
+        assert C.split_measurements(10) == (7, 3) and C.LABEL_PROB == 0.2
+    assert C.split_measurements is rule and C.LABEL_PROB == prob
+    import pytest
+
+    with pytest.raises(SystemExit, match="unknown part"):
+        hw.main(["--parts", "4"])

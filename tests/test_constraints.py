@@ -63,9 +63,14 @@ def test_unknown_device_lists_the_devices(nb201) -> None:
 
 
 def test_measurement_split() -> None:
-    assert split_measurements(10) == (7, 3)
-    assert split_measurements(5) == (4, 1)
+    assert split_measurements(10) == (5, 5)
+    assert split_measurements(20) == (5, 15)
+    assert split_measurements(5) == (3, 2)
+    assert split_measurements(3) == (2, 1)
     assert split_measurements(2) == (2, 0)
+    for k in range(2, 40):  # never fewer than 2 to adapt on, never more than k in all
+        a, v = split_measurements(k)
+        assert a + v == k and 2 <= a <= 5 and v >= 0
 
 
 def test_study_rejects_unsupported_constraints() -> None:
