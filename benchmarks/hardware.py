@@ -347,6 +347,8 @@ def split_run(device: str, quantile: float, adapt: int, seed: int, label_prob: f
 
 def split_table(records: list[dict]) -> str:
     """Markdown: mean gap to the constrained optimum per split rule, over the validation pairs and seeds."""
+    import nagen.constraints
+
     rows = []
     for key in sorted({(r["adapt"], r.get("label_prob")) for r in records}, key=lambda k: (k[0], k[1] or 0)):
         rs = [r for r in records if (r["adapt"], r.get("label_prob")) == key]
