@@ -380,9 +380,9 @@ def pareto(
             exact = _exact_cost_fns(sp, metrics)
             if exact:
                 method_options["exact_objectives"] = exact
-        hist = opgfn_search(
-            sp, label, budget, seed, batch_size=batch_size or 10, directions=dirs, progress=progress, **method_options
-        )
+        # None: opgfn_search's own default round size
+        rounds = {} if batch_size is None else {"batch_size": batch_size}
+        hist = opgfn_search(sp, label, budget, seed, directions=dirs, progress=progress, **rounds, **method_options)
     elif method == "bo":
         hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, method_options)
     elif method == "evolution":
@@ -432,9 +432,9 @@ def _bo(
 
         (j,) = exact
         v = 1 - j
+        rounds = {} if batch_size is None else {"batch_size": batch_size}  # None: levelwise_bo's own default
         return levelwise_bo(
-            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], batch_size=batch_size or 2,
-            progress=progress, **options,
+            sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], progress=progress, **rounds, **options
         )
     from nagen.labellers import TableLabeller
     from nagen.study import Study
