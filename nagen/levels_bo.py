@@ -8,19 +8,20 @@ level (the epsilon-constraint method), that share one surrogate.
 
 :func:`levelwise_bo` fits GPs to the labelled values (the study's surrogate: the WL kernel
 plus the data-free zero-cost proxies where they are free, as in :class:`nagen.study.Study`): by
-default one on the values and one on the normal scores of their ranks, whose picks alternate
-(``transform="both"``; ``"none"`` or ``"copula"`` keep one). For each label of a batch it
+default one on the values (``transform="none"``), or one on the normal scores of their ranks
+(``"copula"``), or both, whose picks alternate (``"both"``). For each label of a batch it
 picks a budget level and the unlabelled cell within that budget with the largest expected
-improvement over the best labelled cell within it (the level's step of the labelled staircase). ``level="max"`` takes, for each cell, its largest expected improvement
-over every level it fits (the level where it would help most); ``level="cycle"`` walks through
-the levels in turn, so cheap levels, whose improvements are small in absolute terms, still get
-labels. Later labels of a batch believe the GP mean of the earlier ones (Kriging believer).
+improvement over the best labelled cell within it (the level's step of the labelled staircase).
+``level="max"`` takes, for each cell, its largest expected improvement over every level it fits
+(the level where it would help most); ``level="cycle"`` walks through the levels in turn, so
+cheap levels, whose improvements are small in absolute terms, still get labels. Later labels of
+a batch believe the GP mean of the earlier ones (Kriging believer).
 
 Compared with ``qLogNoisyExpectedHypervolumeImprovement`` on two GPs (what a multi-objective
 :class:`~nagen.study.Study` does), this never models the cost (it is exact), covers every level
 of the staircase, not only the part above a hypervolume reference, and evaluates in closed form
-over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2, two GP
-fits each) takes about 4 minutes on one core (2 with one model).
+over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2) takes
+about 2 minutes on one core.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def levelwise_bo(
     max_levels: int = 32,
     pool_size: int = 4000,
     surrogate: str = "auto",
-    transform: str = "both",
+    transform: str = "none",
     progress: bool = False,
 ) -> list[tuple[ArchGraph, np.ndarray]]:
     """Search the front of one labelled objective against an exact, minimised cost.
@@ -105,8 +106,8 @@ def levelwise_bo(
         direction: ``"max"`` or ``"min"`` for that column.
         batch_size: labels per round (one fit per model per round). On the tuning seeds of
             ``benchmarks/gflownet.py`` 2 beat 5 and 5 beat 10 at every budget (one model);
-            rounds of 2 cost about 4 minutes for 200 NB201 labels on one core with both models
-            (2 with one; rounds of 5 less than half of that).
+            rounds of 2 cost about 2 minutes for 200 NB201 labels on one core (4 with
+            ``transform="both"``; rounds of 5 less than half of that).
         n_initial: first labels: the best by the zero-cost proxy (synflow) among ``20 *
             n_initial`` random cells where the proxies are free, else random.
         level: ``"max"`` or ``"cycle"`` (module docstring).
@@ -115,17 +116,17 @@ def levelwise_bo(
         pool_size: candidates per round for spaces too large to enumerate.
         surrogate: ``"auto"`` (the study's rule: WL GP, plus proxies where free) or any of
             ``nagen.study.SURROGATES``.
-        transform: ``"none"``: the GP models the values themselves. ``"copula"``: the
+        transform: ``"none"`` (default): the GP models the values themselves. ``"copula"``: the
             normal scores of the labels' ranks, so the long tail of poor cells (NB201: accuracies
             from 10 to 94) does not set the kernel's scale and cheap levels are modelled as finely
             as dear ones (the staircase is compared in the same monotone scale). On NB201
             CIFAR-10 vs params it labels more true-front cells and lowers the mean regret over
             levels, but reaches a lower hypervolume at 200 labels (``benchmarks/results/gflownet.md``).
-            ``"both"`` (default): one GP of each kind, and the picks of a round alternate between
-            them (the first by the values, the second by the ranks), so the precise top of the raw
-            model and the even coverage of cheap levels of the rank model share the labels. On
-            the tuning seeds (100-104) it reached a higher hypervolume and a lower regret at 200
-            labels than either alone, at twice the GP fits (lower at 50 and 100 labels).
+            ``"both"``: one GP of each kind, and the picks of a round alternate between them (the
+            first by the values, the second by the ranks), at twice the GP fits. On NB201
+            CIFAR-10 vs params it lowers the mean regret over levels at 200 labels (tuning seeds
+            0.081 vs 0.107, reported seeds 0.085 vs 0.11) but not the hypervolume (0.982 vs 0.983,
+            0.980 vs 0.983), so it is not the default.
         progress: show a tqdm bar over labels.
 
     Returns:

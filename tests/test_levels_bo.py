@@ -56,12 +56,12 @@ def test_staircase_regret_beats_random_search_with_the_same_labels(nb201, setup)
 
 def test_raw_values_and_rank_transform_differ_but_both_pay_once(setup) -> None:
     space, exact, label = setup
-    raw = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="none")
+    raw = levelwise_bo(space, label, 25, seed=0, cost=exact)  # the default: values
     cop = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="copula")
     assert [space.format(a) for a, _ in raw[:10]] == [space.format(a) for a, _ in cop[:10]]  # same data-free start
     assert [space.format(a) for a, _ in raw] != [space.format(a) for a, _ in cop]
     assert len({(a.canonical_hash(), float(v[1])) for a, v in raw}) == 25
-    both = levelwise_bo(space, label, 25, seed=0, cost=exact)  # the default: both models
+    both = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="both")
     fmt = lambda h: [space.format(a) for a, _ in h]  # noqa: E731
     # the first pick of each round is the raw model's, the second the rank model's: the first model-chosen label is raw's
     assert fmt(both)[:11] == fmt(raw)[:11] and fmt(both) not in (fmt(raw), fmt(cop))
