@@ -212,7 +212,9 @@ def levelwise_bo(
                 if good:
                     value[i] = v
             mu = np.asarray(pred.mean, dtype=float)
-            models.append((mu, np.maximum(np.asarray(pred.std, dtype=float), 1e-9), value))
+            sd = np.maximum(np.asarray(pred.std, dtype=float), 1e-9)
+            floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
+            models.append((mu, sd, value, floor))
         taken = np.zeros(len(archs), dtype=bool)
         taken[[i for i, _ in done]] = True
         own = np.searchsorted(levels, costs, side="left")  # the cheapest level each cell fits
@@ -220,8 +222,7 @@ def levelwise_bo(
         at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
         picks: list[int] = []
         for p in range(min(batch_size, budget - len(history))):
-            mu, sd, value = models[p % len(models)]
-            floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
+            mu, sd, value, floor = models[p % len(models)]
             run = np.maximum.accumulate(value[order])
             stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level
             stair = np.where(np.isfinite(stair), stair, floor)
@@ -239,7 +240,7 @@ def levelwise_bo(
                 break  # every candidate is labelled
             picks.append(i)
             taken[i] = True
-            for m_mu, _, m_value in models:
+            for m_mu, _, m_value, _ in models:
                 m_value[i] = m_mu[i]
         if not picks:
             break

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import nagen.benchmarks
 
 
@@ -69,7 +71,5 @@ def test_split_table_from_dump_and_split_rule_is_restored(tmp_path, capsys, benc
     with hw._split_rule(7, 0.2):
         assert C.split_measurements(10) == (7, 3) and C.LABEL_PROB == 0.2
     assert C.split_measurements is rule and C.LABEL_PROB == prob
-    import pytest
-
     with pytest.raises(SystemExit, match="unknown part"):
         hw.main(["--parts", "4"])
