@@ -243,12 +243,31 @@ def part2_summary(by_pair: dict[tuple[str, int], list[dict]]) -> str:
             below.append(f"{pair[0]}:{pair[1]} ({acc:.2f} < {help_acc})")
     n_help_ok = sum(HELP_TABLE4[p][1] <= p[1] for p in by_pair)
     return (
-        f"Summary over {len(by_pair)} pairs: mean gap to the constrained optimum {np.mean(gaps):+.2f} points; "
+        f"Summary over {len(by_pair)} pairs: mean gap to the constrained optimum {np.mean(gaps):+.2f} points"
+        f"{_seed_spread(by_pair)}; "
         f"{100 * np.mean(meets):.0f}% of {len(meets)} returned architectures truly meet their bound; "
         f"below HELP + MetaD2A on {len(below)} of the {n_help_ok} pairs where HELP met its bound"
         + (f": {', '.join(below)}" if below else "")
         + ". (✗: HELP's architecture exceeds the bound.)\n"
     )
+
+
+def _seed_spread(by_pair: dict[tuple[str, int], list[dict]]) -> str:
+    """`` (per seed: ...; standard error ...)``: the mean gap over the pairs of each seed that ran
+    every pair, and the standard error of their mean, so a target's margin can be read against the
+    seed-to-seed noise; empty with fewer than two complete seeds."""
+    seeds = set.intersection(*({r["seed"] for r in runs} for runs in by_pair.values()))
+    if len(seeds) < 2:
+        return ""
+    per_seed = {
+        s: float(np.mean([np.mean([r["test"] for r in runs if r["seed"] == s]) - constrained_optimum(*pair)[0]
+                          for pair, runs in by_pair.items()]))
+        for s in sorted(seeds)
+    }  # fmt: skip
+    v = np.array(list(per_seed.values()))
+    se = float(v.std(ddof=1) / np.sqrt(len(v)))
+    listed = ", ".join(f"{s}: {g:+.2f}" for s, g in per_seed.items())
+    return f" (per seed over the {len(by_pair)} pairs: {listed}; standard error of the mean {se:.2f})"
 
 
 # ================================================================== part 3

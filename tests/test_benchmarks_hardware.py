@@ -73,3 +73,19 @@ def test_split_table_from_dump_and_split_rule_is_restored(tmp_path, capsys, benc
     assert C.split_measurements is rule and C.LABEL_PROB == prob
     with pytest.raises(SystemExit, match="unknown part"):
         hw.main(["--parts", "4"])
+
+
+def test_part2_summary_reports_per_seed_gaps_and_their_standard_error(benchmark_script) -> None:
+    hw = benchmark_script("hardware")
+    pairs = [("pixel2", 18), ("fpga", 5)]
+    opt = {p: hw.constrained_optimum(*p)[0] for p in pairs}
+    # seed 0 is 1 point short on both pairs, seed 1 reaches both optima, seed 2 ran one pair only
+    gap = {0: -1.0, 1: 0.0}
+    by_pair = {p: [{"seed": s, "test": opt[p] + g, "meets": True} for s, g in gap.items()] for p in pairs}
+    by_pair[pairs[0]].append({"seed": 2, "test": opt[pairs[0]] - 5.0, "meets": True})
+    out = hw.part2_summary(by_pair)
+    assert "per seed over the 2 pairs: 0: -1.00, 1: +0.00;" in out
+    assert "standard error of the mean 0.50" in out  # std(ddof=1) 0.707 / sqrt(2)
+    assert "2:" not in out.split("per seed")[1].split(";")[0]
+    one = hw.part2_summary({p: runs[:1] for p, runs in by_pair.items()})
+    assert "per seed" not in one and "mean gap to the constrained optimum -1.00" in one
