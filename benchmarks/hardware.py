@@ -507,8 +507,8 @@ def execute(jobs: list[tuple], dump: str | None, done: set[tuple]) -> list[dict]
     return out
 
 
-def print_tables(records: list[dict], parts: Sequence[int | str]) -> None:
-    """Print the part 2, part 3 and split-tuning tables of ``records``."""
+def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequence[str] = tuple(VARIANTS)) -> None:
+    """Print the part 2 (``variants`` only), part 3 and split-tuning tables of ``records``."""
     if 2 in parts:
         p2 = [r for r in records if r["part"] == 2]
         print("## Part 2: latency-constrained BO on CIFAR-100 (50 labels, 10 device measurements)\n")
@@ -516,7 +516,7 @@ def print_tables(records: list[dict], parts: Sequence[int | str]) -> None:
             "bo, surrogate gp_wl+zc, zc initial design; latency model meta-trained on HELP's source devices, "
             f"seed {CONSTRAINED['latency_seed']} for every run; seeds per row in `n`; mean ± std over seeds.\n"
         )
-        for v in VARIANTS:
+        for v in variants:
             print(part2_table(p2, v))
     if 3 in parts:
         print("## Part 3: honest plain search, no constraint (searched: 12-epoch validation; reported: 200-epoch test)\n")
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rerun-latency", action="store_true", help="part 1: rerun benchmarks/latency.py instead of printing its stored table")
     ap.add_argument("--splits", default="7,4,5", help="split part: adaptation measurements to compare (of 10)")
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line; runs already there are skipped")
-    ap.add_argument("--from-dump", default=None, help="print the tables of this dump without running anything")
+    ap.add_argument("--from-dump", default=None, help="print the tables of these dumps (comma-separated) without running anything")
     args = ap.parse_args(argv)
     names = args.parts.split(",")
     if "noise" in names:
@@ -557,17 +557,21 @@ def main(argv: list[str] | None = None) -> None:
     parts: list[int | str] = [int(p) if p.isdigit() else p for p in names if p != "noise"]
     if not parts:
         return
+    variants = args.variants.split(",")
+    if set(variants) - set(VARIANTS):
+        raise SystemExit(f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from {', '.join(VARIANTS)}")
     if args.from_dump:
-        if not os.path.exists(args.from_dump):
-            raise SystemExit(f"no such dump: {args.from_dump}")
-        print_tables(read_dump(args.from_dump), [p for p in parts if p != 1])
+        dumps = args.from_dump.split(",")
+        missing = [d for d in dumps if not os.path.exists(d)]
+        if missing:
+            raise SystemExit(f"no such dump: {', '.join(missing)}")
+        print_tables([r for d in dumps for r in read_dump(d)], [p for p in parts if p != 1], variants)
         return
     if 1 in parts:
         part1(args.rerun_latency, args.seeds)
     jobs: list[tuple] = []
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if 2 in parts:
-        variants = args.variants.split(",")
         jobs += [(constrained_run, d, b, v, s) for s in seeds for (d, b) in parse_pairs(args.pairs) for v in variants]
     if 3 in parts:
         for m in args.methods.split(","):
@@ -580,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
         ]  # fmt: skip
     records = read_dump(args.dump)
     records += execute(jobs, args.dump, {run_key(r) for r in records})
-    print_tables(records, [p for p in parts if p != 1])
+    print_tables(records, [p for p in parts if p != 1], variants)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,23 @@ def test_part2_summary_reports_per_seed_gaps_and_their_standard_error(benchmark_
     assert "2:" not in out.split("per seed")[1].split(";")[0]
     one = hw.part2_summary({p: runs[:1] for p, runs in by_pair.items()})
     assert "per seed" not in one and "mean gap to the constrained optimum -1.00" in one
+
+
+def test_from_dump_reads_several_dumps_and_prints_only_the_asked_variants(tmp_path, capsys, benchmark_script) -> None:
+    hw = benchmark_script("hardware")
+    opt = hw.constrained_optimum("fpga", 5)[0]
+    paths = []
+    for seed in (0, 1):
+        rec = {"part": 2, "device": "fpga", "bound": 5, "variant": "test", "seed": seed, "test": opt - seed,
+               "true_latency": 4.5, "meets": True, "device_measurements": 7}  # fmt: skip
+        paths.append(tmp_path / f"d{seed}.jsonl")
+        paths[-1].write_text(json.dumps(rec) + "\n")
+    hw.main(["--from-dump", ",".join(map(str, paths)), "--parts", "2", "--variants", "test"])
+    out = capsys.readouterr().out
+    assert "searched `cifar100_test`" in out and "cifar100_valid_12ep" not in out
+    row = next(line for line in out.splitlines() if line.startswith("| fpga | ≤ 5 | 2 |"))
+    assert f"{opt - 0.5:.2f} ± 0.50" in row
+    with pytest.raises(SystemExit, match="no such dump"):
+        hw.main(["--from-dump", f"{paths[0]},{tmp_path / 'gone.jsonl'}", "--parts", "2"])
+    with pytest.raises(SystemExit, match="unknown variant"):
+        hw.main(["--from-dump", str(paths[0]), "--parts", "2", "--variants", "valid"])
