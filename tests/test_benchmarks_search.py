@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import nagen.benchmarks
 
 
@@ -34,3 +36,25 @@ def test_transfer_ceiling_ranks_the_optimum_under_the_sources(capsys, benchmark_
     assert set(rows) == {"cifar10_test", "cifar100_test", "imagenet16_test"}
     # ImageNet16's optimum is 11th on CIFAR-100 and no mix of the two sources ranks it higher
     assert "cifar100_test: 11" in rows["imagenet16_test"] and "| 11 (w = 0.00" in rows["imagenet16_test"]
+
+
+def test_min_rank_scores_interleave_the_sources_top_lists(benchmark_script) -> None:
+    import types
+
+    import numpy as np
+
+    search = benchmark_script("search")
+    # two sources that disagree: source 0 ranks cells 0,1,2,3,...; source 1 ranks them backwards
+    n = 6
+    ranks = np.stack([np.arange(1, n + 1), np.arange(n, 0, -1)], 1).astype(float)
+    c = types.SimpleNamespace(ranks=ranks, mean_rank=ranks.mean(1))
+    order = list(np.argsort(-search.min_rank_scores(c), kind="stable"))
+    assert order[:4] in ([0, 5, 1, 4], [5, 0, 4, 1])  # each source's best, then each one's second
+    # the Borda mean rank ties every cell here: it cannot tell the tops apart
+    assert np.ptp(c.mean_rank) == 0
+
+
+def test_transfer_aggregates_rejects_an_unknown_family(benchmark_script) -> None:
+    search = benchmark_script("search")
+    with pytest.raises(SystemExit, match="unknown column family 'valdi'"):
+        search.main(["--transfer-aggregates", "test,valdi"])
