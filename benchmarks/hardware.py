@@ -199,6 +199,62 @@ def constrained_run(device: str, bound: int, variant: str, seed: int) -> dict:
     }  # fmt: skip
 
 
+# ================================================================== part 2: what the latency model allows
+def labellable_ceiling(device: str, bound: float, meta=None, tab=None, k: int | None = None) -> dict:
+    """The best truly feasible cell a constrained study *can* label, before any accuracy label.
+
+    The study labels only cells whose adapted latency prediction meets ``bound`` with probability
+    ``>= constraints.LABEL_PROB``; this builds the same ``DeviceFeasibility`` it builds (the
+    meta-model adapted on its reference design, i.e. the first ``split_measurements(k)[0]``
+    measurements, and the calibrated sigma) and reads the table's truth for scoring only. A
+    perfect accuracy search within those cells would return ``best_labellable``; the rest of
+    the gap to the constrained optimum is the latency model's.
+    """
+    from nagen.constraints import LABEL_PROB, DeviceFeasibility, calibrated_sigma, parse_constraint, split_measurements
+
+    tab = table() if tab is None else tab
+    metric = f"lat_{device}_ms"
+    meta = latency_model(metric) if meta is None else meta
+    k = CONSTRAINED["device_samples"] if k is None else k
+    adapt = split_measurements(k)[0]
+    sp, archs = tab.space, list(tab.archs)
+    lat, acc = np.asarray(tab.values(metric), float), np.asarray(tab.values("cifar100_test"), float)
+    row = {sp.format(a): i for i, a in enumerate(archs)}
+    measured = {sp.format(a): float(lat[row[sp.format(a)]]) for a in meta.reference_archs(adapt)}
+    f = DeviceFeasibility(parse_constraint(f"{metric}<={bound}"), meta, k, measured, calibration=calibrated_sigma(meta, tab, adapt))
+    pred = f.predict(archs)
+    labellable = f.prob_ok(pred) >= LABEL_PROB
+    feasible = lat <= bound
+    opt = int(np.argmax(np.where(feasible, acc, -np.inf)))
+    best = np.where(labellable & feasible, acc, -np.inf)
+    return {
+        "optimum": float(acc[opt]), "optimum_predicted_ms": float(pred[opt]), "optimum_prob": float(f.prob_ok(pred[opt])),
+        "best_labellable": float(best.max()), "labellable": int(labellable.sum()),
+        "labellable_infeasible": int((labellable & ~feasible).sum()), "sigma": f.sigma(),
+    }  # fmt: skip
+
+
+def ceiling_table(pairs: Sequence[tuple[str, int]], gaps: dict[tuple[str, int], float] | None = None) -> str:
+    """Per pair: the constrained optimum, its adapted prediction, the best labellable feasible cell
+    (:func:`labellable_ceiling`) and that ceiling's gap; with ``gaps`` (mean gap of the runs per
+    pair) also the search's loss beyond the ceiling."""
+    rows, ceil = [], []
+    for device, bound in pairs:
+        c = labellable_ceiling(device, bound)
+        ceil.append(c["best_labellable"] - c["optimum"])
+        row = [
+            device, f"≤ {bound}", f"{c['optimum']:.2f}", f"{c['optimum_predicted_ms']:.1f} (P {c['optimum_prob']:.2f})",
+            f"{c['best_labellable']:.2f}", f"{ceil[-1]:+.2f}", f"{c['labellable']} ({c['labellable_infeasible']} infeasible)",
+            f"{c['sigma']:.3f}",
+        ]  # fmt: skip
+        if gaps is not None:
+            row += [f"{gaps[(device, bound)]:+.2f}" if (device, bound) in gaps else "–"]
+        rows.append(row)
+    head = ["device", "bound ms", "constrained optimum", "its predicted ms", "best labellable feasible", "ceiling gap",
+            "labellable cells", "sigma"] + (["gap of the runs"] if gaps is not None else [])  # fmt: skip
+    return markdown(head, rows) + f"\n\nMean ceiling gap over {len(pairs)} pairs: {np.mean(ceil):+.3f}\n"
+
+
 def part2_table(records: list[dict], variant: str) -> str:
     """Markdown table of one variant: per pair, share meeting the bound, accuracy, latency, optimum, HELP."""
     searched, reported = VARIANTS[variant]
@@ -533,8 +589,9 @@ def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequ
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise,split (noise: the table's own noise floor; "
-                    "split: choose the adaptation/verification split on HELP's validation devices)")
+    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise,split,ceiling (noise: the table's own noise floor; "
+                    "split: choose the adaptation/verification split on HELP's validation devices; ceiling: the best "
+                    "feasible cell a study can label on each part-2 pair, with --from-dump also the runs' gaps)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of part 2 (constrained search)")
     ap.add_argument("--re-seeds", type=int, default=20, help="seeds of re and random in part 3")
     ap.add_argument("--bo-seeds", type=int, default=5, help="seeds of bo in part 3")
@@ -549,12 +606,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--from-dump", default=None, help="print the tables of these dumps (comma-separated) without running anything")
     args = ap.parse_args(argv)
     names = args.parts.split(",")
+    unknown = sorted(set(names) - {"1", "2", "3", "noise", "split", "ceiling"})
+    if unknown:
+        raise SystemExit(f"unknown part(s) {unknown}; choose from 1, 2, 3, noise, split, ceiling")
     if "noise" in names:
         print(noise_table())
-    unknown = sorted(set(names) - {"1", "2", "3", "noise", "split"})
-    if unknown:
-        raise SystemExit(f"unknown part(s) {unknown}; choose from 1, 2, 3, noise, split")
-    parts: list[int | str] = [int(p) if p.isdigit() else p for p in names if p != "noise"]
+    if "ceiling" in names:
+        gaps = None
+        if args.from_dump:  # the test variant's mean gap per pair, next to the ceiling
+            runs = defaultdict(list)
+            for d in args.from_dump.split(","):
+                for r in read_dump(d):
+                    if r.get("part") == 2 and r["variant"] == "test":
+                        runs[(r["device"], r["bound"])].append(r["test"])
+            gaps = {p: float(np.mean(v)) - constrained_optimum(*p)[0] for p, v in runs.items()}
+        print(ceiling_table(parse_pairs(args.pairs), gaps))
+    parts: list[int | str] = [int(p) if p.isdigit() else p for p in names if p not in ("noise", "ceiling")]
     if not parts:
         return
     variants = args.variants.split(",")

@@ -109,3 +109,30 @@ def test_from_dump_reads_several_dumps_and_prints_only_the_asked_variants(tmp_pa
         hw.main(["--from-dump", f"{paths[0]},{tmp_path / 'gone.jsonl'}", "--parts", "2"])
     with pytest.raises(SystemExit, match="unknown variant"):
         hw.main(["--from-dump", str(paths[0]), "--parts", "2", "--variants", "valid"])
+
+
+def test_labellable_ceiling_is_the_best_feasible_cell_the_study_would_label(benchmark_script) -> None:
+    import numpy as np
+
+    from nagen.benchmarks import Benchmark
+    from nagen.constraints import LABEL_PROB, DeviceFeasibility, parse_constraint
+    from nagen.predictors.latency import LatencyPredictor
+
+    hw = benchmark_script("hardware")
+    nb = nagen.benchmarks.load("nb201")
+    idx = np.random.default_rng(0).permutation(len(nb))[:600]
+    cols = {m: nb.values(m)[idx] for m in ("lat_1080ti_1_ms", "lat_silver_4114_ms", "lat_pixel2_ms", "cifar100_test")}
+    tab = Benchmark("nb201_slice", nb.space, [nb.archs[i] for i in idx], cols)
+    tiny = dict(hidden=16, layers=2, free_features=4, steps_per_epoch=10, episodes_per_step=4, query_size=32, batch_size=64)
+    meta = LatencyPredictor("nb201", seed=0, **tiny).meta_fit(tab, devices=["1080ti_1", "silver_4114"], epochs=1)
+    bound = float(np.median(cols["lat_pixel2_ms"]))
+    c = hw.labellable_ceiling("pixel2", bound, meta=meta, tab=tab, k=10)
+    lat, acc = cols["lat_pixel2_ms"], cols["cifar100_test"]
+    assert c["optimum"] == acc[lat <= bound].max()
+    # recomputed independently: the same feasibility model as the study's, on 5 reference measurements
+    sp = nb.space
+    measured = {sp.format(a): tab.query(a, "lat_pixel2_ms") for a in meta.reference_archs(5)}
+    f = DeviceFeasibility(parse_constraint(f"lat_pixel2_ms<={bound}"), meta, 10, measured, calibration=c["sigma"])
+    ok = f.prob_ok(f.predict(list(tab.archs))) >= LABEL_PROB
+    assert c["labellable"] == ok.sum() and c["labellable_infeasible"] == (ok & (lat > bound)).sum()
+    assert c["best_labellable"] == acc[ok & (lat <= bound)].max() <= c["optimum"]
