@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_target_line_three_decimals_and_ties_at_the_optimum(benchmark_script) -> None:
@@ -18,3 +19,11 @@ def test_target_line_three_decimals_and_ties_at_the_optimum(benchmark_script) ->
     assert "@2 94.373 vs 94.371 (beats)" in line
     assert "@3 94.373 vs 94.373 (tie at the optimum: every seed of both labelled it)" in line
     assert bench.target_line({"OP-GFN": runs["OP-GFN"]}, [1], opt) == ""  # RE not run: no target line
+
+
+def test_method_names_with_commas_are_parsed_back_and_unknown_ones_named(benchmark_script) -> None:
+    gfn = benchmark_script("gflownet")
+    names = gfn.parse_method_names("BO (level-wise EI), values + ranks,random,BO (level-wise EI)", gfn.MO_METHODS)
+    assert names == ["BO (level-wise EI), values + ranks", "random", "BO (level-wise EI)"]
+    with pytest.raises(SystemExit, match="unknown --mo-methods 'MO-GA'"):
+        gfn.parse_method_names("random,MO-GA", gfn.MO_METHODS)

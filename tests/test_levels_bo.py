@@ -56,7 +56,7 @@ def test_staircase_regret_beats_random_search_with_the_same_labels(nb201, setup)
 
 def test_raw_values_and_rank_transform_differ_but_both_pay_once(setup) -> None:
     space, exact, label = setup
-    raw = levelwise_bo(space, label, 25, seed=0, cost=exact)  # the default: values
+    raw = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="none")  # the values themselves
     cop = levelwise_bo(space, label, 25, seed=0, cost=exact, transform="copula")
     assert [space.format(a) for a, _ in raw[:10]] == [space.format(a) for a, _ in cop[:10]]  # same data-free start
     assert [space.format(a) for a, _ in raw] != [space.format(a) for a, _ in cop]
@@ -107,3 +107,32 @@ def test_pareto_bo_uses_levels_for_an_exact_cost_and_a_study_otherwise(nb201) ->
     two = pareto("nb201", ["cifar10_test:max", "lat_pixel2_ms:min"], budget=8, seed=0, method="bo", batch_size=4)
     assert len(two.history) == 8 and two.front
     assert all(h["values"]["lat_pixel2_ms"] == nb201.query(h["arch"], "lat_pixel2_ms") for h in two.history)
+
+
+def test_default_clip_transform_fits_the_labels_raised_to_their_lower_quartile(setup, monkeypatch) -> None:
+    import nagen.study
+    from nagen.levels_bo import CLIP_QUANTILE
+
+    space, exact, label = setup
+    fitted = []
+    real = nagen.study._make_surrogate
+
+    def spy(kind, sp, seed):
+        model = real(kind, sp, seed)
+        fit = model.fit
+
+        def record(archs, y):
+            fitted.append(np.asarray(y, dtype=float).copy())
+            return fit(archs, y)
+
+        model.fit = record
+        return model
+
+    monkeypatch.setattr(nagen.study, "_make_surrogate", spy)
+    h = levelwise_bo(space, label, 16, seed=0, cost=exact)  # the default transform: "clip"
+    assert len(h) == 16 and len({(a.canonical_hash(), float(v[1])) for a, v in h}) == 16
+    y = np.array([v[0] for _, v in h])
+    for f in fitted:  # each fit sees the first len(f) labels, the worst quarter raised to the lower quartile
+        raw = y[: len(f)]
+        assert np.allclose(f, np.maximum(raw, np.quantile(raw, CLIP_QUANTILE)))
+        assert f.min() > raw.min() or np.ptp(raw) == 0
