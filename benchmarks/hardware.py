@@ -200,15 +200,17 @@ def constrained_run(device: str, bound: int, variant: str, seed: int) -> dict:
 
 
 # ================================================================== part 2: what the latency model allows
-def labellable_ceiling(device: str, bound: float, meta=None, tab=None, k: int | None = None) -> dict:
-    """The best truly feasible cell a constrained study *can* label, before any accuracy label.
+def labellable_ceiling(device: str, bounds: Sequence[float], meta=None, tab=None, k: int | None = None) -> list[dict]:
+    """The best truly feasible cell a constrained study *can* label, before any accuracy label,
+    for each of ``bounds`` on ``device``.
 
-    The study labels only cells whose adapted latency prediction meets ``bound`` with probability
+    The study labels only cells whose adapted latency prediction meets the bound with probability
     ``>= constraints.LABEL_PROB``; this builds the same ``DeviceFeasibility`` it builds (the
     meta-model adapted on its reference design, i.e. the first ``split_measurements(k)[0]``
     measurements, and the calibrated sigma) and reads the table's truth for scoring only. A
     perfect accuracy search within those cells would return ``best_labellable``; the rest of
-    the gap to the constrained optimum is the latency model's.
+    the gap to the constrained optimum is the latency model's. The adapted model and its
+    predictions do not depend on the bound: they are computed once per device.
     """
     from nagen.constraints import LABEL_PROB, DeviceFeasibility, calibrated_sigma, parse_constraint, split_measurements
 
@@ -221,26 +223,35 @@ def labellable_ceiling(device: str, bound: float, meta=None, tab=None, k: int | 
     lat, acc = np.asarray(tab.values(metric), float), np.asarray(tab.values("cifar100_test"), float)
     row = {sp.format(a): i for i, a in enumerate(archs)}
     measured = {sp.format(a): float(lat[row[sp.format(a)]]) for a in meta.reference_archs(adapt)}
-    f = DeviceFeasibility(parse_constraint(f"{metric}<={bound}"), meta, k, measured, calibration=calibrated_sigma(meta, tab, adapt))
-    pred = f.predict(archs)
-    labellable = f.prob_ok(pred) >= LABEL_PROB
-    feasible = lat <= bound
-    opt = int(np.argmax(np.where(feasible, acc, -np.inf)))
-    best = np.where(labellable & feasible, acc, -np.inf)
-    return {
-        "optimum": float(acc[opt]), "optimum_predicted_ms": float(pred[opt]), "optimum_prob": float(f.prob_ok(pred[opt])),
-        "best_labellable": float(best.max()), "labellable": int(labellable.sum()),
-        "labellable_infeasible": int((labellable & ~feasible).sum()), "sigma": f.sigma(),
-    }  # fmt: skip
+    sigma = calibrated_sigma(meta, tab, adapt)
+    pred = None
+    out = []
+    for bound in bounds:
+        f = DeviceFeasibility(parse_constraint(f"{metric}<={bound}"), meta, k, measured, calibration=sigma)
+        pred = f.predict(archs) if pred is None else pred
+        labellable = f.prob_ok(pred) >= LABEL_PROB
+        feasible = lat <= bound
+        opt = int(np.argmax(np.where(feasible, acc, -np.inf)))
+        best = np.where(labellable & feasible, acc, -np.inf)
+        out.append({
+            "optimum": float(acc[opt]), "optimum_predicted_ms": float(pred[opt]), "optimum_prob": float(f.prob_ok(pred[opt])),
+            "best_labellable": float(best.max()), "labellable": int(labellable.sum()),
+            "labellable_infeasible": int((labellable & ~feasible).sum()), "sigma": f.sigma(),
+        })  # fmt: skip
+    return out
 
 
 def ceiling_table(pairs: Sequence[tuple[str, int]], gaps: dict[tuple[str, int], float] | None = None) -> str:
     """Per pair: the constrained optimum, its adapted prediction, the best labellable feasible cell
     (:func:`labellable_ceiling`) and that ceiling's gap; with ``gaps`` (mean gap of the runs per
     pair) also the search's loss beyond the ceiling."""
+    by_device: dict[str, list[int]] = defaultdict(list)
+    for device, bound in pairs:
+        by_device[device].append(bound)
+    found = {(d, b): c for d, bs in by_device.items() for b, c in zip(bs, labellable_ceiling(d, bs))}
     rows, ceil = [], []
     for device, bound in pairs:
-        c = labellable_ceiling(device, bound)
+        c = found[(device, bound)]
         ceil.append(c["best_labellable"] - c["optimum"])
         row = [
             device, f"≤ {bound}", f"{c['optimum']:.2f}", f"{c['optimum_predicted_ms']:.1f} (P {c['optimum_prob']:.2f})",

@@ -180,14 +180,17 @@ def transfer_aggregates(source_families: list[str], target_families: list[str], 
     from nagen.transfer import SourceConsensus
 
     tab = nagen.benchmarks.load("nb201")
+    names = ("cifar10", "cifar100", "imagenet16")
     rows = []
     for sf in source_families:
+        consensus = {}  # the sources (and their leave-one-source-out GP choice, the slow part) do not depend on the target
+        for d in names:
+            c = SourceConsensus(tab.space, tab, [FAMILIES[sf].format(e) for e in names if e != d])
+            consensus[d] = (c, c.choose()[0])
         for tf in target_families:
-            for d in ("cifar10", "cifar100", "imagenet16"):
-                sources = [FAMILIES[sf].format(e) for e in ("cifar10", "cifar100", "imagenet16") if e != d]
-                target = FAMILIES[tf].format(d)
-                c = SourceConsensus(tab.space, tab, sources)
-                cfg, _ = c.choose()
+            for d in names:
+                c, cfg = consensus[d]
+                sources, target = c.sources, FAMILIES[tf].format(d)
                 y = SourceConsensus(tab.space, tab, [target]).values[target]
                 got = [c.simulate(cfg, g, c.P, y, budget=budget)[0] for g in (c.g, min_rank_scores(c))]
                 show = [str(int(v)) if np.isfinite(v) else f">{budget}" for v in got]
