@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidGuidanceError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult"]
@@ -118,14 +118,23 @@ def generate(
         progress: show progress bars.
 
     Returns:
-        A ``GenerationResult`` (a list of ``Generated``) with ``labels_used`` and ``stats``.
+        A ``GenerationResult`` (a list of ``Generated``) with ``labels_used`` and ``stats``; fewer
+        than ``n`` (with a warning) only when the constraints rejected too many draws.
+
+    Raises:
+        InvalidArgumentError: ``n`` or ``seed`` is not a non-negative integer / an integer.
+        InvalidGuidanceError: a malformed guide or constraint, or no sampled architecture met the
+            constraints (e.g. a bound below every architecture of the space).
+        UnknownMetricError: a guide or constraint names a metric the table does not have.
     """
     import nagen.spaces
     from nagen.generators.guidance import Guide
 
     sp = nagen.spaces.get(space)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise NagenError(f"n must be a non-negative integer, got {n!r}")
+        raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidArgumentError(f"seed must be an integer (same seed, same output), got {seed!r}")
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise InvalidGuidanceError(f"{label} must be a number >= 0, got {value!r}")
@@ -203,6 +212,20 @@ def generate(
     uses_steps = method == "diffusion" or generator is not None and hasattr(generator, "sample_state")
     options = {"steps": steps} if uses_steps and steps is not None else {}
     archs = gen.sample(n, seed=rng_seed, guides=guides, **options)
+    if len(archs) < n and gen.last_stats.filtered:
+        why = ", ".join(f"{k}: {v}" for k, v in gen.last_stats.reasons.items())
+        if not archs:
+            # an empty answer to a request for n is an error, not a result: say which constraint rejected what
+            raise InvalidGuidanceError(
+                f"no sampled architecture met the constraints (rejected: {why}); "
+                "loosen the bounds or check they can be met in this space"
+            )
+        import warnings
+
+        warnings.warn(
+            f"generate: only {len(archs)} of {n} architectures met the constraints after all redraw rounds ({why})",
+            stacklevel=2,
+        )
     preds = {g.name or f"guide{k}": g.predictor.predict(archs).mean if archs else np.zeros(0) for k, g in enumerate(guides)}
     result = GenerationResult(
         Generated(a, sp.format(a), {k: float(v[i]) for k, v in preds.items()}) for i, a in enumerate(archs)

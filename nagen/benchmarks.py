@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +33,7 @@ import numpy as np
 from nagen.errors import (
     ArchitectureNotInTableError,
     InvalidArchitectureError,
+    InvalidArgumentError,
     InvalidTableError,
     NagenError,
     UnknownBenchmarkError,
@@ -71,10 +73,16 @@ class Optimum(NamedTuple):
     value: float
 
 
+#: name tokens (split at non-alphanumerics) that mark a cost, i.e. a minimised metric
+_COST_TOKENS = frozenset(
+    {"lat", "latency", "ms", "params", "param", "flops", "macs", "energy", "size", "memory", "mem", "time", "seconds", "bytes"}
+)
+
+
 def _guess_direction(name: str) -> Direction:
-    lowered = name.lower()
-    cost_words = ("lat", "_ms", "params", "flops", "macs", "energy", "latency", "size", "memory", "time")
-    return "min" if any(w in lowered for w in cost_words) else "max"
+    # whole tokens, not substrings: "top1_latest" or "relative_accuracy" are not costs
+    tokens = set(re.split(r"[^a-z0-9]+", name.lower()))
+    return "min" if tokens & _COST_TOKENS else "max"
 
 
 class Benchmark:
@@ -86,7 +94,8 @@ class Benchmark:
         archs: one architecture per row (distinct).
         columns: metric name -> ``len(archs)`` float array (NaN = not measured).
         metrics: optional ``Metric`` descriptions; missing ones get a direction guessed from
-            the name (``*_ms``, ``lat*``, ``params``, ``flops`` are minimised).
+            the name: minimised when a ``_``-separated word of it names a cost (``lat``, ``latency``,
+            ``ms``, ``params``, ``flops``, ``macs``, ``energy``, ``size``, ``memory``, ``time``, ...).
         provenance: where the numbers come from.
     """
 
@@ -211,7 +220,7 @@ class Benchmark:
         ``percentile >= 99``. Unmeasured (NaN) rows are ignored.
         """
         if not isinstance(value, (int, float, np.floating, np.integer)) or math.isnan(float(value)):
-            raise ValueError(f"value must be a number, got {value!r}")
+            raise InvalidArgumentError(f"value must be a number, got {value!r}")
         col = self.values(metric)
         col = col[~np.isnan(col)]
         beaten = (col <= value) if self.direction(metric) == "max" else (col >= value)
@@ -241,8 +250,10 @@ class Benchmark:
             name: table name (default: the file stem).
 
         Raises:
-            InvalidTableError: missing file or column, a non-numeric value, a duplicate architecture,
-                or an architecture string that is not valid in ``space`` (the row is named).
+            InvalidTableError: missing file or column, a duplicated header name, no data rows, a
+                row with more or fewer fields than the header, a value that is not a finite number,
+                a duplicate architecture, or an architecture string that is not valid in ``space``
+                (the file line is named).
         """
         import nagen.spaces
 
@@ -255,10 +266,20 @@ class Benchmark:
             reader = csv.DictReader(f)
             header = list(reader.fieldnames or [])
             rows = list(reader)
+        dup = sorted({c for c in header if header.count(c) > 1})
+        if dup:  # DictReader would keep only the last of them, silently
+            raise InvalidTableError(f"{p.name}: the header names column(s) {dup} more than once")
+        if not rows:
+            raise InvalidTableError(f"{p.name}: no data rows below the header")
+        for k, r in enumerate(rows):
+            if None in r:
+                raise InvalidTableError(f"{p.name} line {k + 2}: more fields than the header's {len(header)}")
+            if any(v is None for v in r.values()):
+                raise InvalidTableError(f"{p.name} line {k + 2}: fewer fields than the header's {len(header)} (use an empty field for a missing value)")
         if arch_column not in header:
             raise InvalidTableError(f"{p.name}: no column {arch_column!r}; columns are {header}")
         if metric_columns is None:
-            metric_columns = [c for c in header if c != arch_column and all(_is_number(r[c]) for r in rows)]
+            metric_columns = [c for c in header if c != arch_column and all(_is_number(r[c], allow_inf=True) for r in rows)]
         else:
             missing = [c for c in metric_columns if c not in header]
             if missing:
@@ -267,6 +288,7 @@ class Benchmark:
             raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}")
         archs: list[ArchGraph] = []
         cols = {c: np.empty(len(rows)) for c in metric_columns}
+        seen: dict[ArchGraph, int] = {}  # architecture -> file line
         for k, r in enumerate(rows):
             line = k + 2  # header is line 1
             try:
@@ -276,8 +298,15 @@ class Benchmark:
             for c in metric_columns:
                 text = (r[c] or "").strip()
                 if not _is_number(text):
-                    raise InvalidTableError(f"{p.name} line {line}: column {c!r} holds {text!r}, not a number")
+                    raise InvalidTableError(
+                        f"{p.name} line {line}: column {c!r} holds {text!r}, not a number (a finite one; leave the field empty if not measured)"
+                    )
                 cols[c][k] = float(text) if text else math.nan
+            if archs[-1] in seen:
+                raise InvalidTableError(
+                    f"{p.name} lines {seen[archs[-1]]} and {line} hold the same architecture {space.format(archs[-1])!r}"
+                )
+            seen[archs[-1]] = line
         dirs = dict(directions or {})
         unknown = set(dirs) - set(metric_columns)
         if unknown:
@@ -289,14 +318,16 @@ class Benchmark:
         return cls(name or p.name.split(".")[0], space, archs, cols, metrics, provenance=f"user table {p}")
 
 
-def _is_number(text: str | None) -> bool:
+def _is_number(text: str | None, allow_inf: bool = False) -> bool:
+    """A finite number, or empty / ``nan`` (a missing measurement); ``inf`` only with ``allow_inf``
+    (a column holding one is still numeric, but its ``inf`` is refused: it would be the optimum)."""
     if text is None or not text.strip():
         return True  # an empty cell is a missing measurement
     try:
-        float(text)
+        v = float(text)
     except ValueError:
         return False
-    return True
+    return allow_inf or not math.isinf(v)
 
 
 # ---------------------------------------------------------------------- shipped tables

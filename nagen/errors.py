@@ -31,6 +31,7 @@ __all__ = [
     "NotFittedError",
     "InvalidTrainingDataError",
     "NotDifferentiableError",
+    "InvalidArgumentError",
     "choices_hint",
 ]
 
@@ -142,3 +143,7 @@ class InvalidTrainingDataError(NagenError, ValueError):
 
 class NotDifferentiableError(NagenError, TypeError):
     """``score`` was called on a predictor that has no differentiable form."""
+
+
+class InvalidArgumentError(NagenError, ValueError):
+    """A plain argument (a count, budget, seed or size) has the wrong type or is out of range."""

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from nagen.errors import InvalidSpecError, MissingDependencyError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidSpecError, MissingDependencyError, choices_hint
 from nagen.labellers import Labeller, LabelOutcome, run_labeller
 
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "EXECUTORS"]
@@ -41,7 +41,7 @@ class Executor(ABC):
 
     def __init__(self, timeout: float | None = None) -> None:
         if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+            raise InvalidArgumentError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.timeout = timeout
 
     @abstractmethod
@@ -94,7 +94,7 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int = 2, timeout: float | None = None) -> None:
         super().__init__(timeout)
         if int(workers) < 1:
-            raise ValueError(f"workers must be >= 1, got {workers!r}")
+            raise InvalidArgumentError(f"workers must be >= 1, got {workers!r}")
         self.workers = int(workers)
         self._pool: cf.ProcessPoolExecutor | None = None
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nagen.errors import NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
 
 __all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller"]
@@ -252,7 +252,7 @@ class TrainingLabeller(Labeller):
         if len(train) == 0 or len(valid) == 0:
             raise NagenError("TrainingLabeller needs non-empty train and valid datasets")
         if int(num_classes) < 2 or int(epochs) < 1 or int(batch_size) < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need num_classes >= 2, epochs >= 1, batch_size >= 1; got {num_classes}, {epochs}, {batch_size}"
             )
         self.train, self.valid = train, valid

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from nagen.errors import InvalidArgumentError
 from nagen.graph import ArchGraph
 
 #: ways of choosing the level a label improves
@@ -148,17 +149,17 @@ def levelwise_bo(
     from nagen.study import SURROGATES, _make_surrogate, _proxy_features, _resolve_auto, _torch_round, get_proposer
 
     if transform not in TRANSFORMS:
-        raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+        raise InvalidArgumentError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
     if level not in LEVEL_RULES:
-        raise ValueError(f"level must be one of {LEVEL_RULES}, got {level!r}")
+        raise InvalidArgumentError(f"level must be one of {LEVEL_RULES}, got {level!r}")
     if direction not in ("max", "min"):
-        raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+        raise InvalidArgumentError(f"direction must be 'max' or 'min', got {direction!r}")
     if budget < 1 or batch_size < 1 or n_initial < 2:
-        raise ValueError(f"need budget >= 1, batch_size >= 1, n_initial >= 2; got {budget}, {batch_size}, {n_initial}")
+        raise InvalidArgumentError(f"need budget >= 1, batch_size >= 1, n_initial >= 2; got {budget}, {batch_size}, {n_initial}")
     sp = nagen.spaces.get(space)
     kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto")
     if kind not in SURROGATES:
-        raise ValueError(f"surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}")
+        raise InvalidArgumentError(f"surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}")
     sign = 1.0 if direction == "max" else -1.0
     rng = np.random.default_rng(seed)
     archs, keys, costs, enumerable = _candidates(sp, cost, pool_size, rng)

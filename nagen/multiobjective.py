@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint
 
 __all__ = [
     "pareto",
@@ -88,7 +88,7 @@ def to_maximize(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     Y = np.asarray(Y, dtype=float)
     sign = np.array([1.0 if d == "max" else -1.0 for d in check_directions(directions)])
     if Y.ndim != 2 or Y.shape[1] != len(sign):
-        raise ValueError(f"expected an n x {len(sign)} array of objective values, got shape {Y.shape}")
+        raise InvalidArgumentError(f"expected an n x {len(sign)} array of objective values, got shape {Y.shape}")
     return Y * sign
 
 
@@ -345,9 +345,9 @@ def pareto(
     if method not in METHODS:
         raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget must be a positive integer, got {budget!r}")
+        raise InvalidArgumentError(f"budget must be a positive integer, got {budget!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
+        raise InvalidArgumentError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
     reports = [report] if isinstance(report, str) else list(report or [])
     for m in reports:
         if not isinstance(m, str) or m not in table.metrics:

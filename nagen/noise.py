@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from nagen.errors import InvalidArgumentError
+
 __all__ = ["VPSchedule"]
 
 
@@ -30,7 +32,7 @@ class VPSchedule:
 
     def __post_init__(self) -> None:
         if not (0 <= self.beta_min < self.beta_max and 0 < self.eps < 1):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need 0 <= beta_min < beta_max and 0 < eps < 1, got {self.beta_min}, {self.beta_max}, {self.eps}"
             )
 

@@ -249,15 +249,26 @@ def pareto_front(
     the reference point and, if given, the true front.
 
     Args:
-        points: ``n x 2`` values in the objectives' own units.
+        points: ``n x 2`` values in the objectives' own units (rows with NaN, e.g. failed
+            trials, are skipped).
         directions: ``"max"``/``"min"`` per objective.
         names: axis labels.
         ref_point: the hypervolume reference point (drawn as a cross, with the dominated region shaded).
         true_front: ``m x 2`` values of the space's true front, for comparison.
+
+    Raises:
+        NagenError: bad ``directions``, ``points`` not ``n x 2``, or no row with two finite values.
     """
-    P = np.asarray(points, dtype=float).reshape(-1, 2)
     if len(directions) != 2 or any(d not in ("max", "min") for d in directions):
         raise NagenError(f"directions must be two of 'max'/'min', got {list(directions)}")
+    P = np.asarray(points, dtype=float)
+    if P.size == 0:
+        P = P.reshape(0, 2)
+    if P.ndim != 2 or P.shape[1] != 2:
+        raise NagenError(f"points must be an n x 2 array (one column per objective), got shape {P.shape}")
+    P = P[np.isfinite(P).all(axis=1)]  # failed trials (NaN values) have no place on the plane
+    if not len(P):
+        raise NagenError("no point with two finite values to plot")
     sign = np.array([1.0 if d == "max" else -1.0 for d in directions])
     front = _non_dominated(P * sign)
     ax = _axes(ax, (5.2, 3.8))

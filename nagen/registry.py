@@ -45,6 +45,8 @@ class Registry(Generic[T]):
         """Register ``obj`` under ``name``; refuses an existing name unless ``overwrite``."""
         if not isinstance(name, str) or not name:
             raise DuplicateRegistrationError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        # the built-ins first, so a user's entry cannot take a built-in name unnoticed (or break discovery)
+        self._ensure()
         if name in self._items and not overwrite:
             raise DuplicateRegistrationError(
                 f"a {self.kind} named {name!r} is already registered; pick another name or pass overwrite=True"

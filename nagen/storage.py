@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nagen.errors import NagenError
+from nagen.errors import InvalidArgumentError, NagenError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -455,12 +455,12 @@ class SQLiteStorage:
             StorageError: the trial is not running (finished trials are immutable) or unknown.
         """
         if state not in ("complete", "failed"):
-            raise ValueError(f"a trial finishes as 'complete' or 'failed', not {state!r}")
+            raise InvalidArgumentError(f"a trial finishes as 'complete' or 'failed', not {state!r}")
         vj = None
         if state == "complete":
             vals = {k: float(v) for k, v in (values or {}).items()}
             if not vals or not all(math.isfinite(v) for v in vals.values()):
-                raise ValueError(f"a complete trial needs finite values, got {values!r}")
+                raise InvalidArgumentError(f"a complete trial needs finite values, got {values!r}")
             vj = json.dumps(vals, sort_keys=True)
         try:
             with self._write() as c:

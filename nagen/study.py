@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidSpecError, NagenError, choices_hint
 from nagen.graph import ArchGraph
 from nagen.labellers import Labeller, from_spec
 from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id
@@ -999,9 +999,9 @@ class Study:
             StudyError: no labeller (re-opened study whose labeller is not stored).
         """
         if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
-            raise ValueError(f"budget must be a non-negative integer, got {budget!r}")
+            raise InvalidArgumentError(f"budget must be a non-negative integer, got {budget!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
         if self.labeller is None:
             raise StudyError(
                 f"study {self.name!r} has no labeller; pass labeller=... (only table labellers are stored with a study)"

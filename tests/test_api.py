@@ -9,7 +9,7 @@ import pytest
 
 import nagen
 from nagen.cli import main
-from nagen.errors import InvalidGuidanceError, UnknownMetricError
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError
 
 
 def test_unguided_generation_uses_shipped_model_and_is_seeded() -> None:
@@ -47,6 +47,23 @@ def test_bad_requests_raise_named_errors() -> None:
         nagen.generate(space="nb201", n=2, constraints={"params": float("nan")})
     with pytest.raises(InvalidGuidanceError, match="scale"):
         nagen.generate(space="nb201", n=2, scale=-1.0)
+    with pytest.raises(InvalidArgumentError, match="n must be a non-negative integer, got -1"):
+        nagen.generate(space="nb201", n=-1, method="random")
+    with pytest.raises(ValueError, match="seed must be an integer"):  # also a ValueError for generic callers
+        nagen.generate(space="nb201", n=2, method="random", seed=None)
+
+
+@pytest.mark.parametrize("method", ["random", "diffusion"])
+def test_unmeetable_constraint_is_an_error_not_an_empty_result(method) -> None:
+    # no NB201 network has fewer than 1000 parameters: every draw is rejected
+    with pytest.raises(InvalidGuidanceError, match=r"no sampled architecture met the constraints .*params le 1000.0"):
+        nagen.generate(space="nb201", n=3, method=method, constraints={"params": 1000}, seed=0)
+
+
+def test_generators_without_guidance_still_apply_hard_constraints(nb201) -> None:
+    out = nagen.generate(space="nb201", n=8, method="random", constraints={"params": 4e5}, seed=0)
+    assert len(out) == 8 and out.stats.filtered > 0  # the filter did reject draws
+    assert all(nb201.space.cost(g.arch)["params"] <= 4e5 for g in out)
 
 
 def test_cli_generate_json_lines(capsys) -> None:

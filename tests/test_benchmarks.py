@@ -119,6 +119,12 @@ def test_from_csv(tmp_path) -> None:
         (CSV + CSV.splitlines()[1] + "\n", {}, "same architecture"),
         (CSV, {"directions": {"acc": "up"}}, "'max' or 'min'"),
         (CSV, {"directions": {"zzz": "max"}}, "not metric columns"),
+        ("arch,acc\n" + CSV.splitlines()[1].split(",")[0] + ",inf\n", {}, "'inf', not a number \\(a finite one"),
+        ("arch,acc,acc\n" + CSV.splitlines()[1].split(",")[0] + ",1,2\n", {}, r"column\(s\) \['acc'\] more than once"),
+        ("arch,acc,lat_ms\n" + CSV.splitlines()[1].split(",")[0] + ",90\n", {}, "line 2: fewer fields"),
+        ("arch,acc\n" + CSV.splitlines()[1].split(",")[0] + ",90,1\n", {}, "line 2: more fields"),
+        ("arch,acc\n", {}, "no data rows"),
+        (CSV + CSV.splitlines()[1] + "\n", {}, "lines 2 and 5 hold the same architecture"),
     ],
 )
 def test_from_csv_errors(tmp_path, text, kwargs, fragment) -> None:
@@ -126,6 +132,15 @@ def test_from_csv_errors(tmp_path, text, kwargs, fragment) -> None:
     p.write_text(text)
     with pytest.raises(InvalidTableError, match=fragment):
         Benchmark.from_csv(p, nagen.spaces.get("nb201"), **kwargs)
+
+
+def test_direction_guess_uses_whole_words() -> None:
+    from nagen.benchmarks import _guess_direction
+
+    for name in ("lat_pixel2_ms", "params", "n_params", "flops", "model_size", "train_time", "energy_mJ", "latency"):
+        assert _guess_direction(name) == "min", name
+    for name in ("relative_accuracy", "top1_latest", "bleu_translation", "cifar10_valid_12ep", "timeliness"):
+        assert _guess_direction(name) == "max", name
 
 
 def test_from_csv_missing_file(tmp_path) -> None:

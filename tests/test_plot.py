@@ -53,6 +53,14 @@ def test_pareto_front_marks_the_non_dominated_points() -> None:
     assert sorted(map(tuple, np.asarray(front))) == [(0.5, 85.0), (1.0, 90.0), (2.0, 92.0)]
     with pytest.raises(NagenError, match="directions"):
         NP.pareto_front(pts, directions=("up", "min"))
+    with pytest.raises(NagenError, match=r"n x 2 array .* shape \(2, 3\)"):
+        NP.pareto_front(np.zeros((2, 3)))
+    with pytest.raises(NagenError, match="no point"):
+        NP.pareto_front(np.zeros((0, 2)), ref_point=(80.0, 4.0))
+    # failed trials (NaN) are skipped, not plotted and not allowed to break the axis limits
+    ax = NP.pareto_front(np.vstack([pts, [np.nan, 1.5]]), ref_point=(80.0, 4.0))
+    shown = np.vstack([np.asarray(c.get_offsets()) for c in ax.collections[:2]])
+    assert len(shown) == 4 and np.isfinite(shown).all()
 
 
 def test_save_rejects_unknown_suffix(tmp_path) -> None:

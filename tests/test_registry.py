@@ -37,6 +37,17 @@ def test_registry_refuses_duplicates() -> None:
         r.add("", 1)
 
 
+def test_builtin_names_are_refused_even_before_first_lookup() -> None:
+    """Registering before discovery must not hide (or later clash with) a built-in entry."""
+    calls = []
+    r: Registry[int] = Registry("thing", discover=lambda: (calls.append(1), r.add("builtin", 1)))
+    with pytest.raises(DuplicateRegistrationError, match="'builtin' is already registered"):
+        r.add("builtin", 2)
+    assert calls == [1] and r.resolve("builtin") == 1 and r.names() == ["builtin"]
+    r.add("builtin", 3, overwrite=True)  # an explicit overwrite replaces it and discovery does not undo that
+    assert r.resolve("builtin") == 3
+
+
 def test_import_nagen_is_light() -> None:
     """``import nagen`` must not pull in torch, botorch, ray or torchgfn (checked in a fresh process)."""
     import subprocess

@@ -1,7 +1,8 @@
 """The ``Generator`` protocol: learn a space's architecture distribution, then sample from it.
 
 The base class validates the request (``n``, guides belong to this space) and applies the
-hard filters of guides after sampling, so no generator can skip them; subclasses implement
+hard filters of guides after sampling, so no generator can skip them (generators that cannot be
+steered still take hard constraints, as filters only); subclasses implement
 ``fit`` and ``_sample``.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nagen.errors import InvalidGuidanceError
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
@@ -82,11 +83,12 @@ class Generator(ABC):
         Args:
             n: how many.
             seed: sampling seed (default: the generator's seed); same seed, same output.
-            guides: guidance terms (generators without guidance support refuse non-empty guides).
+            guides: guidance terms. Hard guides (constraints) also filter the samples; generators
+                without guidance support apply hard guides as filters only and refuse soft ones.
             max_rounds: redraw rounds allowed to replace invalid or filtered samples.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
         guides = list(guides)
         for g in guides:
             if not isinstance(g, Guide):
@@ -96,8 +98,15 @@ class Generator(ABC):
                     f"guide {g.name or type(g.predictor).__name__!r} predicts for space {g.predictor.space.name!r}, "
                     f"but this generator samples space {self.space.name!r}"
                 )
+        steer = guides
         if guides and not self.supports_guidance:
-            raise InvalidGuidanceError(f"{type(self).__name__} does not support guidance; use method 'diffusion'")
+            soft = [g.name or type(g.predictor).__name__ for g in guides if not g.hard]
+            if soft:
+                raise InvalidGuidanceError(
+                    f"{type(self).__name__} does not support guidance (got guides {soft}); use method 'diffusion', "
+                    "or pass only hard constraints, which every generator applies as filters"
+                )
+            steer = []  # hard constraints only: this generator cannot be steered, so they act as filters
         import time
 
         t0 = time.perf_counter()
@@ -110,7 +119,7 @@ class Generator(ABC):
                 break
             need = n - len(out)
             # oversample a little after the first round, when we know some will be rejected
-            batch = self._sample(need if r == 0 else max(need * 2, 16), base_seed + 7919 * r, guides, **options)
+            batch = self._sample(need if r == 0 else max(need * 2, 16), base_seed + 7919 * r, steer, **options)
             for g in hard:
                 if not batch:
                     break

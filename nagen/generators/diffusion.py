@@ -35,7 +35,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, NagenError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, NagenError
 from nagen.generators import register
 from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
@@ -100,7 +100,7 @@ class ScoreNetwork(nn.Module):
     def __init__(self, num_nodes: int, num_ops: int, hidden: int = 64, layers: int = 3, heads: int = 4, diffuse_adjacency: bool = False) -> None:
         super().__init__()
         if hidden % heads:
-            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+            raise InvalidArgumentError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.hidden = hidden
         self.inp = nn.Linear(num_ops, hidden)
         self.pos = nn.Parameter(torch.randn(num_nodes, hidden) * 0.1)
@@ -199,12 +199,18 @@ class DiffusionGenerator(Generator):
         archs = [self.space.validate(a) for a in archs]
         if len(archs) < 2:
             raise NagenError(f"fit needs at least 2 architectures, got {len(archs)}")
+        for label, value in (("steps", steps), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidArgumentError(f"{label} must be a positive integer, got {value!r}")
         X0, A0 = self.space.encode(archs)
         gen = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         self.net.train()
         opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+        if steps >= 20:
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+        else:  # one-cycle needs >= 2 warm-up steps (10 steps x 0.1 divides by zero); short fits keep lr
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -297,7 +303,7 @@ class DiffusionGenerator(Generator):
         spaces only for DDIM (the adjacency is not diffused there).
         """
         if sampler == "ddim" and self.diffuse_adjacency:
-            raise ValueError("sampler='ddim' is implemented for fixed-topology spaces; use 'em'")
+            raise InvalidArgumentError("sampler='ddim' is implemented for fixed-topology spaces; use 'em'")
         gen = torch.Generator().manual_seed(int(seed))
         N, V = self.space.max_nodes, len(self.space.vocab)
         x = torch.randn(n, N, V, generator=gen)
@@ -310,7 +316,7 @@ class DiffusionGenerator(Generator):
         if sampler == "ddim":
             return self._ddim(x, a, ts, guides), a
         if sampler != "em":
-            raise ValueError(f"sampler must be 'em' or 'ddim', got {sampler!r}")
+            raise InvalidArgumentError(f"sampler must be 'em' or 'ddim', got {sampler!r}")
         for i in range(steps):
             t_now, dt = ts[i], ts[i] - ts[i + 1]
             t = t_now.expand(n)

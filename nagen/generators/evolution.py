@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nagen.errors import InvalidArgumentError
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
@@ -41,7 +42,7 @@ class _EvolutionBase:
         import nagen.spaces
 
         if int(population) < 1 or int(tournament) < 1:
-            raise ValueError(f"population and tournament must be >= 1, got {population!r} and {tournament!r}")
+            raise InvalidArgumentError(f"population and tournament must be >= 1, got {population!r} and {tournament!r}")
         self.space = nagen.spaces.get(space)
         self.population_size = int(population)
         self.tournament = min(int(tournament), self.population_size)
@@ -92,7 +93,7 @@ class _EvolutionBase:
             exclude: canonical hashes not to propose (e.g. already labelled elsewhere).
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
         out: list[ArchGraph] = []
         for _ in range(int(n)):
             child = None
@@ -111,7 +112,7 @@ class _EvolutionBase:
     def _tell(self, archs: Sequence[ArchGraph | str], values: Sequence[Any]) -> None:
         archs = [self.space.validate(a) for a in archs]
         if len(archs) != len(values):
-            raise ValueError(f"tell() got {len(archs)} architectures but {len(values)} values")
+            raise InvalidArgumentError(f"tell() got {len(archs)} architectures but {len(values)} values")
         for arch, v in zip(archs, values):
             self.seen.add(arch.canonical_hash())
             self.history.append((arch, v))
@@ -149,7 +150,7 @@ class RegularizedEvolution(_EvolutionBase):
         """The best (arch, value) told so far."""
         ok = [(a, v) for a, v in self.history if not np.isnan(v)]
         if not ok:
-            raise ValueError("no successful evaluation has been told yet")
+            raise InvalidArgumentError("no successful evaluation has been told yet")
         return (max if self.maximize else min)(ok, key=lambda t: t[1])
 
 
@@ -184,7 +185,7 @@ class MORegularizedEvolution(_EvolutionBase):
         super().__init__(space, population=population, tournament=tournament, seed=seed)
         self.directions = check_directions(directions)
         if selection not in ("rank", "scalarize"):
-            raise ValueError(f"selection must be 'rank' or 'scalarize', got {selection!r}")
+            raise InvalidArgumentError(f"selection must be 'rank' or 'scalarize', got {selection!r}")
         self.selection = selection
 
     def _population_matrix(self) -> np.ndarray:
@@ -214,7 +215,7 @@ class MORegularizedEvolution(_EvolutionBase):
         """Report labels: ``values`` is ``n x k`` (NaN anywhere in a row: failed, kept out of the population)."""
         vals = np.asarray(values, dtype=float)
         if vals.ndim != 2 or vals.shape[1] != len(self.directions):
-            raise ValueError(f"values must be n x {len(self.directions)}, got shape {vals.shape}")
+            raise InvalidArgumentError(f"values must be n x {len(self.directions)}, got shape {vals.shape}")
         self._tell(archs, [row.copy() for row in vals])
 
 

@@ -89,7 +89,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidTrainingDataError, NagenError, NotFittedError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, InvalidTrainingDataError, NagenError, NotFittedError
 from nagen.generators import register
 from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
@@ -507,9 +507,9 @@ class OPGFNGenerator(Generator):
                 "variable topology: use engine='torch' (the default)"
             )
         if reward not in _REWARDS:
-            raise ValueError(f"reward must be one of {_REWARDS}, got {reward!r}")
+            raise InvalidArgumentError(f"reward must be one of {_REWARDS}, got {reward!r}")
         if int(subset_size) < 2:
-            raise ValueError(f"subset_size must be >= 2, got {subset_size!r}")
+            raise InvalidArgumentError(f"subset_size must be >= 2, got {subset_size!r}")
         self.reward_kind = reward
         self.beta = float(beta)
         self.subset_size = int(subset_size)
@@ -518,15 +518,15 @@ class OPGFNGenerator(Generator):
         self.trajectories, self.epsilon, self.lr = int(trajectories), float(epsilon), float(lr)
         self.warm_start = bool(warm_start)
         if engine not in ("torch", "torchgfn"):
-            raise ValueError(f"engine must be 'torch' or 'torchgfn', got {engine!r}")
+            raise InvalidArgumentError(f"engine must be 'torch' or 'torchgfn', got {engine!r}")
         self.engine = engine
         if pareto_order not in ("dominance", "rank"):
-            raise ValueError(f"pareto_order must be 'dominance' or 'rank', got {pareto_order!r}")
+            raise InvalidArgumentError(f"pareto_order must be 'dominance' or 'rank', got {pareto_order!r}")
         self.pareto_order = pareto_order
         if budget_cost is not None and (engine != "torch" or reward == "raw"):
-            raise ValueError("a budget (budget_cost) needs engine='torch' and reward='order' or 'uniform'")
+            raise InvalidArgumentError("a budget (budget_cost) needs engine='torch' and reward='order' or 'uniform'")
         if budget_mode not in ("band", "upto"):
-            raise ValueError(f"budget_mode must be 'band' or 'upto', got {budget_mode!r}")
+            raise InvalidArgumentError(f"budget_mode must be 'band' or 'upto', got {budget_mode!r}")
         self.budget_cost, self.budget_mode = budget_cost, budget_mode
         self.budget_column = None if budget_column is None else int(budget_column)
         self.max_budget_levels = int(max_budget_levels)
@@ -594,7 +594,7 @@ class OPGFNGenerator(Generator):
         """
         if self._levels is None:
             if self.budget_cost is None:
-                raise ValueError("this generator has no budget (construct it with budget_cost=...)")
+                raise InvalidArgumentError("this generator has no budget (construct it with budget_cost=...)")
             if self._budget_levels_arg:
                 cut = np.asarray(self._budget_levels_arg, dtype=float)
             else:
@@ -1132,7 +1132,7 @@ class OPGFNGenerator(Generator):
                 else:
                     levels = torch.full((n,), self.budget_level(options.get("budget")), dtype=torch.long)
             elif options.get("budget") is not None:
-                raise ValueError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
+                raise InvalidArgumentError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
             final = self._rollout(n, g, float(options.get("epsilon", 0.0)), levels)
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
@@ -1152,7 +1152,7 @@ class OPGFNGenerator(Generator):
         each cell's own band."""
         if self.budget_cost is None:
             if budget is not None:
-                raise ValueError("budget=... needs a budget-conditioned generator (budget_cost=...)")
+                raise InvalidArgumentError("budget=... needs a budget-conditioned generator (budget_cost=...)")
             return None
         if budget is None and self.budget_mode == "band":
             return self._fit_matrix(self._costs(slots)).float().argmax(0)  # [n] own band
@@ -1252,7 +1252,7 @@ def opgfn_search(
 
     sp = nagen.spaces.get(space)
     if select not in ("sample", "top"):
-        raise ValueError(f"select must be 'sample' or 'top', got {select!r}")
+        raise InvalidArgumentError(f"select must be 'sample' or 'top', got {select!r}")
     exact = dict(exact_objectives or {})
     dirs = None if directions is None else check_directions(directions)
     budget_col = next((j for j in sorted(exact) if dirs is not None and j < len(dirs) and dirs[j] == "min"), None)
@@ -1260,7 +1260,7 @@ def opgfn_search(
         budget_conditioned = budget_col is not None and dirs is not None and len(dirs) >= 2
     if budget_conditioned:
         if budget_col is None:
-            raise ValueError("budget_conditioned=True needs an exact, minimised objective column (exact_objectives)")
+            raise InvalidArgumentError("budget_conditioned=True needs an exact, minimised objective column (exact_objectives)")
         generator_options = {"budget_cost": exact[budget_col], "budget_column": budget_col, **generator_options}
     gen = OPGFNGenerator(sp, seed=seed, **generator_options)
     rng = np.random.default_rng(seed)

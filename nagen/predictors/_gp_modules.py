@@ -15,6 +15,8 @@ from botorch.posteriors import Posterior, TransformedPosterior
 from gpytorch.kernels import Kernel
 from torch import Tensor
 
+from nagen.errors import InvalidArgumentError
+
 __all__ = ["WLKernel", "YeoJohnson"]
 
 
@@ -49,7 +51,7 @@ class WLKernel(Kernel):
         super().__init__(**kwargs)
         sizes = [int(b) for b in block_sizes]
         if not sizes or min(sizes) < 1:
-            raise ValueError(f"block_sizes must be positive column counts per WL iteration, got {list(block_sizes)}")
+            raise InvalidArgumentError(f"block_sizes must be positive column counts per WL iteration, got {list(block_sizes)}")
         self.block_sizes = sizes
         raw = torch.zeros(*self.batch_shape, len(sizes))
         if learn_weights:

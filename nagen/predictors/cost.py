@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nagen.errors import InvalidTrainingDataError
+from nagen.errors import InvalidArgumentError, InvalidTrainingDataError
 from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor
@@ -55,7 +55,7 @@ class ExactCostPredictor(Predictor):
     ) -> None:
         super().__init__(space, seed=seed)
         if metric not in ("params", "flops"):
-            raise ValueError(f"metric must be 'params' or 'flops', got {metric!r}")
+            raise InvalidArgumentError(f"metric must be 'params' or 'flops', got {metric!r}")
         self.metric = metric
         self.num_classes = num_classes
         self.input_shape = None if input_shape is None else tuple(input_shape)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from nagen.errors import EncodingError
+from nagen.errors import EncodingError, InvalidArgumentError
 from nagen.graph import ZERO_OPS, ArchGraph, adjacency_lists
 from nagen.predictors.base import check_state
 from nagen.spaces.base import SearchSpace
@@ -239,7 +239,7 @@ def wl_labels(
 
 def _check_int(value: object, name: str, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def wl(

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import DenseGINConv
 
+from nagen.errors import InvalidArgumentError
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
@@ -127,7 +128,7 @@ class GNNPredictor(Predictor):
     ) -> None:
         super().__init__(space, seed=seed)
         if ensemble < 1 or epochs < 1 or hidden < 1 or layers < 1 or batch_size < 2:
-            raise ValueError("ensemble, epochs, hidden, layers must be >= 1 and batch_size >= 2")
+            raise InvalidArgumentError("ensemble, epochs, hidden, layers must be >= 1 and batch_size >= 2")
         self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
         self.rank_weight, self.ensemble, self.noise = rank_weight, ensemble, noise
         self.batch_size, self.progress = batch_size, progress

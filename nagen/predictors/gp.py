@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from nagen.errors import InvalidSpecError, InvalidTrainingDataError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidSpecError, InvalidTrainingDataError, choices_hint
 from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor
@@ -119,7 +119,7 @@ class GPPredictor(Predictor):
         if kernel not in KERNELS:
             raise InvalidSpecError(f"unknown GP kernel {kernel!r}; choose one of {choices_hint(KERNELS)}")
         if isinstance(wl_iterations, bool) or not isinstance(wl_iterations, int) or wl_iterations < 0:
-            raise ValueError(f"wl_iterations must be an integer >= 0, got {wl_iterations!r}")
+            raise InvalidArgumentError(f"wl_iterations must be an integer >= 0, got {wl_iterations!r}")
         self.encoding = encoding
         self.kernel = kernel
         self.wl_iterations = wl_iterations
@@ -329,7 +329,7 @@ class GPPredictor(Predictor):
             ValueError: ``level`` is not in ``(0, 1)``.
         """
         if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
+            raise InvalidArgumentError(f"level must be in (0, 1), got {level!r}")
         v = np.asarray(values, dtype=np.float64)
         pred = self.predict(archs)
         if v.shape != pred.mean.shape or not np.isfinite(v).all():
@@ -397,7 +397,7 @@ class AugmentedGP(GPPredictor):
 
     def __init__(self, space: Any, extra: Any, encoding: str = "wl", **options: Any) -> None:
         if encoding not in ("wl", "onehot"):
-            raise ValueError(f"AugmentedGP supports the 'wl' and 'onehot' encodings, got {encoding!r}")
+            raise InvalidArgumentError(f"AugmentedGP supports the 'wl' and 'onehot' encodings, got {encoding!r}")
         super().__init__(space, encoding=encoding, **options)
         self.extra = extra
         self.differentiable = False

@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from nagen.errors import (
+    InvalidArgumentError,
     InvalidTrainingDataError,
     NagenError,
     NotFittedError,
@@ -292,13 +293,13 @@ class LatencyPredictor(Predictor):
         super().__init__(space, seed=seed)
         k_min, k_max = (int(v) for v in support_range)
         if not (2 <= k_min <= k_max):
-            raise ValueError(f"support_range must be (k_min, k_max) with 2 <= k_min <= k_max, got {support_range}")
+            raise InvalidArgumentError(f"support_range must be (k_min, k_max) with 2 <= k_min <= k_max, got {support_range}")
         if min(hidden, layers, query_size, episodes_per_step, steps_per_epoch) < 1 or free_features < 0 or batch_size < 2:
-            raise ValueError("hidden, layers, query_size, episodes_per_step, steps_per_epoch must be >= 1, free_features >= 0, batch_size >= 2")
+            raise InvalidArgumentError("hidden, layers, query_size, episodes_per_step, steps_per_epoch must be >= 1, free_features >= 0, batch_size >= 2")
         if not 0 <= task_mixup <= 1 or robust_steps < 0:
-            raise ValueError(f"task_mixup must be in [0, 1] and robust_steps >= 0, got {task_mixup}, {robust_steps}")
+            raise InvalidArgumentError(f"task_mixup must be in [0, 1] and robust_steps >= 0, got {task_mixup}, {robust_steps}")
         if not 0 <= additive <= 1 or additive_tau < 0 or additive_noise <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"additive must be in [0, 1], additive_tau >= 0, additive_noise > 0; got {additive}, {additive_tau}, {additive_noise}"
             )
         self.hidden, self.layers, self.free_features, self.noise = hidden, layers, free_features, noise
@@ -380,7 +381,7 @@ class LatencyPredictor(Predictor):
                 non-positive latencies.
         """
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
         if getattr(benchmark, "space", None) is None or benchmark.space.name != self.space.name:
             raise InvalidTrainingDataError(
                 f"benchmark must be a nagen Benchmark of space {self.space.name!r}, got {benchmark!r}"
@@ -638,18 +639,18 @@ class LatencyPredictor(Predictor):
         """
         net = self._check_meta_fitted()
         if k < 2:
-            raise ValueError(f"k must be >= 2, got {k}")
+            raise InvalidArgumentError(f"k must be >= 2, got {k}")
         if design is None:
             design = "additive" if self._additive_weight() > 0 else "embedding"
         if design not in ("additive", "embedding") or (design == "additive" and getattr(self, "_prior", None) is None):
-            raise ValueError(f"design must be 'additive' (needs a model meta-fitted with it) or 'embedding', got {design!r}")
+            raise InvalidArgumentError(f"design must be 'additive' (needs a model meta-fitted with it) or 'embedding', got {design!r}")
         pool = self._validate_archs(candidates) if candidates is not None else self._table_archs
         # cells whose output is cut off from the input compute a constant; some devices skip them
         # (HW-NAS-Bench's Pixel 3, a source, times them at 0.003 ms), so they say nothing about
         # the device, yet their extreme features would make the design pick them first
         pool = [a for a in pool if a.pruned().num_nodes > 2] or pool
         if k > len(pool):
-            raise ValueError(f"k = {k} exceeds the {len(pool)} candidate architectures")
+            raise InvalidArgumentError(f"k = {k} exceeds the {len(pool)} candidate architectures")
         X, A = self.space.encode(pool)
         if design == "additive":
             return [pool[i] for i in self._additive_design(X, A, k)]

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidTrainingDataError, NotFittedError
+from nagen.errors import InvalidArgumentError, InvalidTrainingDataError, NotFittedError
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
@@ -343,18 +343,18 @@ class MetaPredictor(Predictor):
     ) -> None:
         super().__init__(space, seed=seed)
         if task_encoding not in _ENCODINGS:
-            raise ValueError(f"task_encoding must be one of {_ENCODINGS}, got {task_encoding!r}")
+            raise InvalidArgumentError(f"task_encoding must be one of {_ENCODINGS}, got {task_encoding!r}")
         k_min, k_max = (int(v) for v in support_range)
         if not (1 <= k_min <= k_max):
-            raise ValueError(f"support_range must be (k_min, k_max) with 1 <= k_min <= k_max, got {support_range}")
+            raise InvalidArgumentError(f"support_range must be (k_min, k_max) with 1 <= k_min <= k_max, got {support_range}")
         if min(hidden, layers, query_size, episodes_per_step, steps_per_epoch, data_samples, inducing, heads) < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "hidden, layers, query_size, episodes_per_step, steps_per_epoch, data_samples, inducing, heads must be >= 1"
             )
         if hidden % heads:
-            raise ValueError(f"heads ({heads}) must divide hidden ({hidden})")
+            raise InvalidArgumentError(f"heads ({heads}) must divide hidden ({hidden})")
         if not (0 <= task_mixup <= 1 and 0 <= task_augment <= 1) or finetune_steps < 0:
-            raise ValueError("task_mixup and task_augment must be in [0, 1] and finetune_steps >= 0")
+            raise InvalidArgumentError("task_mixup and task_augment must be in [0, 1] and finetune_steps >= 0")
         self.task_encoding = task_encoding
         self.hidden, self.layers, self.noise, self.lr, self.rank_weight = hidden, layers, noise, lr, rank_weight
         self.support_range = (k_min, k_max)
@@ -456,7 +456,7 @@ class MetaPredictor(Predictor):
                 missing or inconsistent data.
         """
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
         sources = self._validate_tasks(tasks)
         start = time.perf_counter()
         gen = torch.Generator().manual_seed(self.seed)

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from nagen.errors import (
+    InvalidArgumentError,
     InvalidTableError,
     InvalidTrainingDataError,
     NagenError,
@@ -665,11 +666,11 @@ class ZeroCostPredictor(Predictor):
             proxies = DATA_FREE + (DATA_DEPENDENT if data is not None else ())
         self.proxies = _check_proxies(proxies)
         if combine not in ("bo", "single"):
-            raise ValueError(f"combine must be 'bo' or 'single', got {combine!r}")
+            raise InvalidArgumentError(f"combine must be 'bo' or 'single', got {combine!r}")
         if transform not in ("auto", "zscore", "rank"):
-            raise ValueError(f"transform must be 'auto', 'zscore' or 'rank', got {transform!r}")
+            raise InvalidArgumentError(f"transform must be 'auto', 'zscore' or 'rank', got {transform!r}")
         if isinstance(bo_iters, bool) or not isinstance(bo_iters, int) or bo_iters < 0:
-            raise ValueError(f"bo_iters must be a non-negative integer, got {bo_iters!r}")
+            raise InvalidArgumentError(f"bo_iters must be a non-negative integer, got {bo_iters!r}")
         self.combine, self.transform, self.bo_iters = combine, transform, bo_iters
         self.num_classes = self.space.default_num_classes if num_classes is None else int(num_classes)
         self.build_options = dict(build_options or {})

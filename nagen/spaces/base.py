@@ -29,6 +29,7 @@ from torch import nn
 from nagen.errors import (
     EncodingError,
     InvalidArchitectureError,
+    InvalidArgumentError,
     NotEnumerableError,
     UnknownOpError,
     choices_hint,
@@ -171,7 +172,7 @@ class SearchSpace(ABC):
             rng: a ``numpy.random.Generator`` or an integer seed; same seed, same samples.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
         gen = as_rng(rng)
         return [self._sample_one(gen) for _ in range(int(n))]
 
@@ -327,7 +328,7 @@ class SearchSpace(ABC):
         arch = self.validate(arch)
         num_classes = self.default_num_classes if num_classes is None else num_classes
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+            raise InvalidArgumentError(f"num_classes must be a positive integer, got {num_classes!r}")
         return self._build(arch, int(num_classes), **options)
 
     def cost(

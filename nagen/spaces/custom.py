@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidSpecError, choices_hint
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, InvalidSpecError, choices_hint
 from nagen.graph import _OP_NAME, INPUT, OUTPUT, ArchGraph, adjacency_lists
 from nagen.spaces._nn import GENERIC_OPS, CellNetwork, NodeOpCell
 from nagen.spaces.base import SearchSpace
@@ -613,7 +613,7 @@ class CustomSpace(SearchSpace):
         in_channels = net["input_shape"][0] if in_channels is None else in_channels
         for key, value in (("C", C), ("N", N), ("in_channels", in_channels)):
             if not _is_int(value) or value < 1:
-                raise ValueError(f"build option {key} must be a positive integer, got {value!r}")
+                raise InvalidArgumentError(f"build option {key} must be a positive integer, got {value!r}")
         return CellNetwork(lambda c: NodeOpCell(arch, c, GENERIC_OPS), int(C), int(N), num_classes, int(in_channels))
 
     # ------------------------------------------------------------------ description and identity

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, UnknownOpError, choices_hint
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOpError, choices_hint
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces.base import SearchSpace
@@ -130,7 +130,7 @@ def _activation(name: str) -> nn.Module:
         return nn.ReLU(inplace=True)
     if name == "h_swish":  # x * relu6(x + 3) / 6, OFA's Hswish
         return nn.Hardswish()
-    raise ValueError(f"unknown activation {name!r}; expected 'relu' or 'h_swish'")
+    raise InvalidArgumentError(f"unknown activation {name!r}; expected 'relu' or 'h_swish'")
 
 
 class SEModule(nn.Module):
@@ -510,7 +510,7 @@ class MBV3Space(SearchSpace):
         arch = self.validate(arch)
         nc = self.default_num_classes if num_classes is None else num_classes
         if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {nc!r}")
+            raise InvalidArgumentError(f"num_classes must be a positive integer, got {nc!r}")
         base, table = _cost_terms(int(nc), tuple(int(v) for v in (input_shape or self.default_input_shape)))
         total = base.copy()
         for slot, op in enumerate(arch.ops[1:-1]):

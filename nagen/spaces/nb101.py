@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import ConvBNReLU
@@ -65,7 +65,7 @@ def valid_topologies(n: int) -> np.ndarray:
     The tests cross-check this against :meth:`NB101Space.is_valid` by brute force.
     """
     if not 2 <= n <= MAX_NODES:
-        raise ValueError(f"an NB101 cell has 2..{MAX_NODES} nodes, got {n}")
+        raise InvalidArgumentError(f"an NB101 cell has 2..{MAX_NODES} nodes, got {n}")
     rows, cols = _pairs(n)
     m = len(rows)
     codes = np.arange(1 << m, dtype=np.int64)  # at most 2**21 codes (n = 7): cheap
@@ -159,7 +159,7 @@ class NB101Cell(nn.Module):
         self.num_nodes = n
         self.channels = vertex_channels(arch, c_in, c_out)
         if min(self.channels[1:]) < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{c_out} output channels cannot be split among the {len(arch.predecessors(n - 1))} nodes "
                 f"feeding the output of {arch.to_string()!r}; use more channels (at least 5 suit every cell)"
             )
@@ -361,13 +361,13 @@ class NB101Space(SearchSpace):
         arch = self.validate(arch)
         nc = self.default_num_classes if num_classes is None else num_classes
         if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {nc!r}")
+            raise InvalidArgumentError(f"num_classes must be a positive integer, got {nc!r}")
         opts = _options(**options)
         shape = tuple(int(v) for v in (input_shape or self.default_input_shape))
         if input_shape is None:  # as the base class: the default resolution with the chosen channels
             shape = (opts["in_channels"], *shape[1:])
         if len(shape) != 3 or min(shape) < 1 or shape[0] != opts["in_channels"]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"input_shape must be (channels, height, width) with channels == in_channels "
                 f"({opts['in_channels']}), got {tuple(input_shape or ())}"
             )
@@ -414,9 +414,9 @@ def _options(
         ("in_channels", in_channels),
     ):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{key} must be a positive integer, got {v!r}")
+            raise InvalidArgumentError(f"{key} must be a positive integer, got {v!r}")
         opts[key] = int(v)
     if bn_momentum is not None and not 0.0 <= float(bn_momentum) <= 1.0:
-        raise ValueError(f"bn_momentum must be in [0, 1] (PyTorch convention), got {bn_momentum!r}")
+        raise InvalidArgumentError(f"bn_momentum must be in [0, 1] (PyTorch convention), got {bn_momentum!r}")
     opts["bn_momentum"] = None if bn_momentum is None else float(bn_momentum)
     return opts

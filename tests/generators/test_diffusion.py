@@ -125,3 +125,12 @@ def test_non_differentiable_predictor_cannot_guide() -> None:
     assert torch.is_tensor(flat.space.encode(flat.space.sample(1, 0))[0])
 
 
+
+
+@pytest.mark.parametrize("steps", [1, 10, 19])
+def test_short_fits_train(steps) -> None:
+    """Short fits (tests, smoke runs) must not trip the one-cycle schedule (10 steps once divided by zero)."""
+    gen = DiffusionGenerator("nb201", hidden=8, layers=1).fit(steps=steps, batch_size=8)
+    assert len(gen.sample(2, seed=0)) == 2
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        DiffusionGenerator("nb201", hidden=8, layers=1).fit(steps=0)
