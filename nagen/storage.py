@@ -108,17 +108,57 @@ class TrialRecord:
     finished: float | None = None
 
 
+def _start_ticks(pid: int) -> str | None:
+    """Start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), else None.
+
+    With the pid it identifies a process for good: a pid is reused (a container restart runs
+    the new study as pid 1 again) but never with the same start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def _is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited but was not reaped yet (it still answers ``kill(pid, 0)``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] in ("Z", "X")
+
+
+#: the owner of a trial whose process gave it up (interrupted) before labelling it: adoptable by anyone
+RELEASED = "released"
+
+
 def owner_id() -> str:
-    """``host:pid`` of this process: the owner recorded on the trials it reserves."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start`` of this process (``start``: its start time where the OS tells, see
+    :func:`_start_ticks`): the owner recorded on the trials it reserves."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or 0}"
 
 
 def _owner_alive(owner: str) -> bool:
-    """False only when ``owner`` is a process of this host that no longer exists.
+    """False when ``owner`` is a process of this host that no longer runs: gone, a zombie, or
+    its pid now belongs to a later process; also False for :data:`RELEASED`.
 
-    Owners on other hosts cannot be checked and are assumed alive.
+    Owners on other hosts cannot be checked and are assumed alive. ``host:pid`` owners (written
+    before start times were recorded) are checked by pid only.
     """
-    host, _, pid = owner.rpartition(":")
+    if owner == RELEASED:
+        return False
+    parts = owner.split(":")
+    if len(parts) >= 3 and parts[-1].isdigit() and parts[-2].isdigit():
+        host, pid, start = ":".join(parts[:-2]), parts[-2], parts[-1]
+    else:
+        host, _, pid = owner.rpartition(":")
+        start = "0"
     if host != socket.gethostname() or not pid.isdigit():
         return True
     try:
@@ -126,8 +166,11 @@ def _owner_alive(owner: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by another user
-        return True
-    return True
+        pass
+    if _is_zombie(int(pid)):
+        return False
+    now = _start_ticks(int(pid))
+    return not (start != "0" and now is not None and now != start)
 
 
 _SCHEMA = """
@@ -497,6 +540,25 @@ class SQLiteStorage:
         if not dead:
             return []
         return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
+
+
+    def release(self, study: str, numbers: Sequence[int], owner: str | None = None) -> int:
+        """Give up ``owner``'s still-running trials ``numbers`` (an interrupted process that stays
+        alive); returns how many. The next :meth:`adopt_stale` of any process labels them, as it
+        would after a kill."""
+        owner = owner or owner_id()
+        if not numbers:
+            return 0
+        try:
+            with self._write() as c:
+                marks = ",".join("?" * len(numbers))
+                cur = c.execute(
+                    f"UPDATE trials SET owner = ? WHERE study = ? AND state = 'running' AND owner = ? AND number IN ({marks})",
+                    (RELEASED, study, owner, *[int(n) for n in numbers]),
+                )
+                return int(cur.rowcount)
+        except sqlite3.Error as e:
+            raise StorageError(f"releasing trials of study {study!r} in {self.url!r} failed: {e}") from e
 
 
 def get_storage(storage: str | os.PathLike[str] | SQLiteStorage | None) -> SQLiteStorage:

@@ -632,6 +632,9 @@ class Study:
 
     Raises:
         DuplicateStudyError: ``name`` exists in ``storage`` with another configuration.
+        InvalidSpecError: a bad objective, proposer, surrogate, constraint or number (``seed``,
+            ``n_initial``, ``mc_samples``, ...), or an objective the labeller does not return.
+        StudyError: a new study without a labeller.
         StorageVersionError: the storage was written by another schema version.
     """
 
@@ -661,10 +664,26 @@ class Study:
         import nagen.spaces
 
         self.space = nagen.spaces.get(space)
+        self.storage: SQLiteStorage = get_storage(storage)
+        if labeller is None and name is not None and name in self.storage.study_names():
+            # re-opening: rebuild a stored (table) labeller first, so its directions are the study's
+            spec = self.storage.study_config(name).get("labeller")
+            labeller = from_spec(spec) if spec else None
         self.labeller = labeller
         self.objectives, self.directions = _objective_spec(objectives, labeller)
+        offered = tuple(getattr(labeller, "objectives", ()) or ())
+        missing = [o for o in self.objectives if offered and o not in offered]
+        if missing:
+            raise InvalidSpecError(
+                f"objectives {missing} are not among the labeller's {list(offered)}: {labeller!r} could not label them"
+            )
         self.proposer = get_proposer(proposer)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise InvalidSpecError(f"seed must be an integer, got {seed!r}")
         self.seed = int(seed)
+        for key, value, low in (("n_initial", n_initial, 0), ("max_acquisition_pool", max_acquisition_pool, 1), ("mc_samples", mc_samples, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise InvalidSpecError(f"{key} must be an integer >= {low}, got {value!r}")
         if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):
             raise InvalidSpecError(f"n_initial must be >= 2 for surrogate methods (a GP needs 2 labels), got {n_initial}")
         self.n_initial = int(n_initial)
@@ -676,16 +695,18 @@ class Study:
         if initial not in ("random", "zc"):
             raise InvalidSpecError(f"could not resolve initial design {initial!r} among choices {{'random', 'zc'}}")
         self.surrogate, self.initial = surrogate, initial
-        self.storage: SQLiteStorage = get_storage(storage)
         self._executor_spec = executor
         self._executor_options = dict(executor_options or {})
         self.timeout = timeout
         self._set_constraints(constraints, device_samples, measurers, latency_models)
-        if self.labeller is None and name is not None and name in self.storage.study_names():
-            spec = self.storage.study_config(name).get("labeller")
-            self.labeller = from_spec(spec) if spec else None
         config = self._config()
         self.name = name or self._default_name(config)
+        if self.labeller is None and self.name not in self.storage.study_names():
+            # nothing could ever label it, and a stored label-less config would refuse the labeller later
+            raise StudyError(
+                f"study {self.name!r} does not exist in {self.storage.url!r}; a new study needs a labeller "
+                "(TableLabeller, TrainingLabeller or CallableLabeller)"
+            )
         self.storage.create_study(self.name, config)
 
     def _config(self) -> dict[str, Any]:
@@ -1015,10 +1036,17 @@ class Study:
 
             bar = tqdm(total=budget, desc=f"study {self.name}", leave=False)
         me = owner_id()
+        held: list[int] = []  # trials this call reserved and has not finished labelling
+
+        def label(trials: Sequence[TrialRecord]) -> None:
+            held[:] = [t.number for t in trials]
+            self._label(executor, trials)
+            held.clear()
+
         try:
             # trials a killed process reserved but never labelled: finish them first, exactly as
             # the killed run would have
-            self._label(executor, self.storage.adopt_stale(self.name, me))
+            label(self.storage.adopt_stale(self.name, me))
             stalls = 0
             while True:
                 trials = self.trials
@@ -1030,6 +1058,11 @@ class Study:
                 q = min(int(batch_size), budget - len(trials))
                 picks = self._propose(trials, q)
                 if not picks:
+                    if self.constraints:
+                        raise StudyError(
+                            f"study {self.name!r}: no unlabelled architecture meets the constraints "
+                            f"{[str(c) for c in self.constraints]}; can any architecture of space {self.space.name!r} meet them?"
+                        )
                     raise StudyError(f"study {self.name!r}: the proposer found no unlabelled architecture (space exhausted?)")
                 reserved = self.storage.reserve(
                     self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me
@@ -1041,10 +1074,17 @@ class Study:
                         raise StudyError(f"study {self.name!r}: 100 proposal rounds in a row were taken by other processes")
                     continue
                 stalls = 0
-                self._label(executor, reserved)
+                label(reserved)
             # running trials of other processes still count toward the budget; wait is theirs
             if self.constraints and sum(t.state != "running" for t in self.trials) >= budget:
                 self._verify()
+        except BaseException:
+            # interrupted (Ctrl-C in a notebook, an error) but alive: hand the unlabelled trials back,
+            # so the next optimize() labels them as it would after a kill, instead of them counting
+            # toward the budget unlabelled for as long as this process lives
+            if held:
+                self.storage.release(self.name, held, me)
+            raise
         finally:
             if bar is not None:
                 bar.n = sum(t.state != "running" for t in self.trials)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -77,6 +78,32 @@ def test_adopts_running_trials_of_dead_processes(tmp_path):
     adopted = store.adopt_stale("s")
     assert [t.arch for t in adopted] == ["a"]
     assert store.adopt_stale("s") == []
+
+
+def test_adopts_trials_of_zombies_reused_pids_and_released_owners(tmp_path):
+    import os
+    import socket
+
+    from nagen.storage import RELEASED, _start_ticks, owner_id
+
+    store = SQLiteStorage(f"sqlite:///{tmp_path / 'z.db'}")
+    store.create_study("s", {})
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(200):  # exited but not reaped: it still answers kill(pid, 0)
+        if _start_ticks(zombie.pid) is None or open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.02)
+    host, pid = socket.gethostname(), os.getpid()
+    store.reserve("s", [("a", "h1")], owner=f"{host}:{zombie.pid}:{_start_ticks(zombie.pid) or 0}")
+    store.reserve("s", [("b", "h2")], owner=f"{host}:{pid}:1")  # this pid, but an earlier process (start time 1)
+    store.reserve("s", [("c", "h3")], owner=owner_id())  # this very process: alive
+    store.reserve("s", [("d", "h4")], owner=f"{host}:{pid}:{_start_ticks(pid)}x")  # unparseable owner: assumed alive
+    adopted = store.adopt_stale("s", owner="someone-else:1:1")
+    assert [t.arch for t in adopted] == ["a", "b"]
+    zombie.wait()
+    assert store.release("s", [2, 3], owner=owner_id()) == 1  # only its own running trials
+    assert [t.arch for t in store.adopt_stale("s", owner="someone-else:1:1")] == ["c"]
+    assert RELEASED not in {t.owner for t in store.trials("s")}
 
 
 def test_schema_version_mismatch_names_the_fix(tmp_path):

@@ -13,11 +13,12 @@ import time
 import numpy as np
 import pytest
 
+import nagen.benchmarks
 import nagen.spaces
 from nagen.errors import InvalidSpecError
 from nagen.labellers import CallableLabeller, TableLabeller
 from nagen.storage import DuplicateStudyError
-from nagen.study import Study, load_study, round_seed
+from nagen.study import Study, StudyError, load_study, round_seed
 
 NB201 = nagen.spaces.get("nb201")
 
@@ -147,6 +148,63 @@ def test_bad_arguments():
     with pytest.raises(InvalidSpecError, match="n_initial"):
         Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", n_initial=1)
     assert round_seed(0, 5) == round_seed(0, 5) != round_seed(0, 6)
+    for key, value in (("mc_samples", 0), ("n_initial", 2.7), ("n_initial", "abc"), ("max_acquisition_pool", 0), ("seed", None)):
+        with pytest.raises(InvalidSpecError, match=key):
+            Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", **{key: value})
+    # the labeller says what it returns: an objective it cannot label is refused before any label is paid
+    with pytest.raises(InvalidSpecError, match=r"objectives \['cifar10_test'\] are not among the labeller's \['cifar10_valid_12ep'\]"):
+        Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_valid_12ep"), storage="sqlite:///:memory:")
+
+
+def test_a_new_study_needs_a_labeller_and_a_stored_one_reopens_with_its_directions(tmp_path):
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with pytest.raises(StudyError, match="a new study needs a labeller"):
+        Study("nb201", "cifar10_test", None, storage=url, name="new")
+    # nothing was stored, so the corrected call works
+    Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage=url, name="new", executor="inline")
+    # a minimised objective: its direction comes from the stored labeller when re-opened without one
+    lat = Study("nb201", "lat_pixel3_ms", TableLabeller("nb201", "lat_pixel3_ms"), storage=url, name="lat", executor="inline")
+    assert lat.directions == ["min"]
+    again = Study("nb201", "lat_pixel3_ms", None, storage=url, name="lat", executor="inline")
+    assert again.directions == ["min"] and again.labeller is not None
+
+
+def test_unmeetable_constraint_is_named():
+    st = Study(
+        "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random",
+        storage="sqlite:///:memory:", executor="inline", constraints=["params<=1"],
+    )
+    with pytest.raises(StudyError, match=r"no unlabelled architecture meets the constraints \['params<=1"):
+        st.optimize(3)
+
+
+class _Interrupting:
+    """Labels from the table but raises KeyboardInterrupt (a user's Ctrl-C) on one call."""
+
+    def __init__(self, at):
+        self.calls, self.at = 0, at
+        self.table = nagen.benchmarks.load("nb201")
+
+    def __call__(self, arch):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.table.query(arch, "cifar10_test")
+
+
+def test_interrupted_optimize_loses_no_label():
+    """Ctrl-C mid-label in a live process: the next optimize() labels the interrupted trial."""
+    fn = _Interrupting(at=3)
+    st = Study("nb201", "cifar10_test", CallableLabeller(fn), proposer="random", storage="sqlite:///:memory:", seed=0, executor="inline")
+    with pytest.raises(KeyboardInterrupt):
+        st.optimize(6)
+    assert [t.state for t in st.trials] == ["complete", "complete", "running"]
+    st.optimize(6)
+    assert len(st.history) == 6 and all(t.state == "complete" for t in st.trials)
+    # ... and the same labels, in the same order, as a run that was never interrupted
+    ref = Study("nb201", "cifar10_test", CallableLabeller(_Interrupting(at=-1)), proposer="random",
+                storage="sqlite:///:memory:", seed=0, executor="inline").optimize(6)
+    assert [t.arch for t in st.history] == [t.arch for t in ref.history]
 
 
 CHILD = """
