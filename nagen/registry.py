@@ -6,12 +6,24 @@ unknown name lists the valid choices).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from nagen.errors import DuplicateRegistrationError, NagenError, choices_hint
 
 T = TypeVar("T")
+
+
+def _registering_builtin() -> bool:
+    """True when the innermost module being executed up the stack is one of nagen's own
+    (a built-in registering itself at import), not a user's module or script."""
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "<module>":
+            return str(f.f_globals.get("__name__", "")).startswith("nagen.")
+        f = f.f_back
+    return False
 
 __all__ = ["Registry"]
 
@@ -45,8 +57,11 @@ class Registry(Generic[T]):
         """Register ``obj`` under ``name``; refuses an existing name unless ``overwrite``."""
         if not isinstance(name, str) or not name:
             raise DuplicateRegistrationError(f"a {self.kind} name must be a non-empty string, got {name!r}")
-        # the built-ins first, so a user's entry cannot take a built-in name unnoticed (or break discovery)
-        self._ensure()
+        # a user's entry: discover the built-ins first, so it cannot take a built-in name unnoticed
+        # (nor break discovery later); a built-in module registering while it is imported must not
+        # trigger discovery, which would import its siblings against the half-imported module
+        if not self._discovered and not _registering_builtin():
+            self._ensure()
         if name in self._items and not overwrite:
             raise DuplicateRegistrationError(
                 f"a {self.kind} named {name!r} is already registered; pick another name or pass overwrite=True"

@@ -48,6 +48,32 @@ def test_builtin_names_are_refused_even_before_first_lookup() -> None:
     assert r.resolve("builtin") == 3
 
 
+def test_every_module_imports_first() -> None:
+    """Importing any module before anything else of nagen works (a registration at import once
+    triggered discovery of its half-imported siblings)."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, pkgutil, sys
+import nagen
+names = [m.name for m in pkgutil.walk_packages(nagen.__path__, "nagen.") if m.name != "nagen.__main__"]
+bad = []
+for name in names:
+    for k in [k for k in sys.modules if k == "nagen" or k.startswith("nagen.")]:
+        del sys.modules[k]
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        bad.append(f"{name}: {type(e).__name__}: {e}")
+print(len(names)); print("\\n".join(bad))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert int(lines[0]) > 20 and lines[1:] == [], lines[1:]
+
+
 def test_import_nagen_is_light() -> None:
     """``import nagen`` must not pull in torch, botorch, ray or torchgfn (checked in a fresh process)."""
     import subprocess
