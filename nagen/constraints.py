@@ -107,7 +107,7 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
 
     Raises:
         ConstraintError: bad syntax, ``<``/``>``/``=`` instead of ``<=``/``>=``, a non-finite
-            bound or a unit the metric does not take.
+            bound, an upper bound <= 0 on a cost or latency, or a unit the metric does not take.
         UnknownDeviceError: ``lat_<device>_ms`` names a device without a column (lists the devices).
         UnknownMetricError: another metric that is not a column (lists the metrics).
     """
@@ -148,6 +148,9 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
             bound *= factor
         if not math.isfinite(bound):
             raise ConstraintError(f"constraint {spec!r} needs a finite bound")
+        if op == "<=" and bound <= 0 and (metric in EXACT_COSTS or metric.endswith("_ms")):
+            # costs and latencies are positive: nothing could meet the bound
+            raise ConstraintError(f"constraint {spec!r}: {metric} is positive, so an upper bound must be > 0")
         c = Constraint(metric, op, bound)
     if metrics is not None and c.metric not in metrics:
         if c.device is not None:

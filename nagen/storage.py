@@ -53,6 +53,7 @@ __all__ = [
     "TrialState",
     "get_storage",
     "owner_id",
+    "storage_exists",
     "upgrade",
 ]
 
@@ -226,6 +227,12 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
     if not path:
         raise StorageError(f"SQLite URL {text!r} names no file; write 'sqlite:///nagen.db'")
     return path
+
+
+def storage_exists(url: str | os.PathLike[str]) -> bool:
+    """True when ``url`` names an existing database file (never creates one; in-memory: False)."""
+    path = _parse_url(url)
+    return path != ":memory:" and os.path.isfile(path)
 
 
 class SQLiteStorage:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ import numpy as np
 from nagen.errors import InvalidArgumentError, InvalidSpecError, NagenError, choices_hint
 from nagen.graph import ArchGraph
 from nagen.labellers import Labeller, from_spec
-from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id
+from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id, storage_exists
 
 __all__ = [
     "Study",
@@ -664,19 +665,11 @@ class Study:
         import nagen.spaces
 
         self.space = nagen.spaces.get(space)
-        self.storage: SQLiteStorage = get_storage(storage)
-        if labeller is None and name is not None and name in self.storage.study_names():
-            # re-opening: rebuild a stored (table) labeller first, so its directions are the study's
-            spec = self.storage.study_config(name).get("labeller")
-            labeller = from_spec(spec) if spec else None
+        # everything is validated before the storage is opened (which creates its file), so a
+        # rejected call writes nothing
         self.labeller = labeller
         self.objectives, self.directions = _objective_spec(objectives, labeller)
-        offered = tuple(getattr(labeller, "objectives", ()) or ())
-        missing = [o for o in self.objectives if offered and o not in offered]
-        if missing:
-            raise InvalidSpecError(
-                f"objectives {missing} are not among the labeller's {list(offered)}: {labeller!r} could not label them"
-            )
+        self._check_labeller_objectives()
         self.proposer = get_proposer(proposer)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise InvalidSpecError(f"seed must be an integer, got {seed!r}")
@@ -699,15 +692,36 @@ class Study:
         self._executor_options = dict(executor_options or {})
         self.timeout = timeout
         self._set_constraints(constraints, device_samples, measurers, latency_models)
+        if labeller is None:
+            url = storage.url if isinstance(storage, SQLiteStorage) else os.fspath(storage or "sqlite:///nagen.db")
+            probe = get_storage(storage) if isinstance(storage, SQLiteStorage) or storage_exists(url) else None
+            if probe is not None and name is not None and name in probe.study_names():
+                # re-opening: rebuild a stored (table) labeller, whose directions are the study's
+                spec = probe.study_config(name).get("labeller")
+                self.labeller = from_spec(spec) if spec else None
+                self.objectives, self.directions = _objective_spec(objectives, self.labeller)
+                self._check_labeller_objectives()
+            config = self._config()
+            self.name = name or self._default_name(config)
+            if probe is None or self.name not in probe.study_names():
+                # nothing could ever label it, and a stored label-less config would refuse the labeller later
+                raise StudyError(
+                    f"study {self.name!r} does not exist in {url!r}; a new study needs a labeller "
+                    "(TableLabeller, TrainingLabeller or CallableLabeller)"
+                )
+        self.storage: SQLiteStorage = get_storage(storage)
         config = self._config()
         self.name = name or self._default_name(config)
-        if self.labeller is None and self.name not in self.storage.study_names():
-            # nothing could ever label it, and a stored label-less config would refuse the labeller later
-            raise StudyError(
-                f"study {self.name!r} does not exist in {self.storage.url!r}; a new study needs a labeller "
-                "(TableLabeller, TrainingLabeller or CallableLabeller)"
-            )
         self.storage.create_study(self.name, config)
+
+    def _check_labeller_objectives(self) -> None:
+        """Refuse objectives the labeller says it does not return (before any label is paid for)."""
+        offered = tuple(getattr(self.labeller, "objectives", ()) or ())
+        missing = [o for o in self.objectives if offered and o not in offered]
+        if missing:
+            raise InvalidSpecError(
+                f"objectives {missing} are not among the labeller's {list(offered)}: {self.labeller!r} could not label them"
+            )
 
     def _config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {

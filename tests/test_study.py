@@ -160,6 +160,12 @@ def test_a_new_study_needs_a_labeller_and_a_stored_one_reopens_with_its_directio
     url = f"sqlite:///{tmp_path / 'l.db'}"
     with pytest.raises(StudyError, match="a new study needs a labeller"):
         Study("nb201", "cifar10_test", None, storage=url, name="new")
+    lab = TableLabeller("nb201", "cifar10_test")
+    with pytest.raises(InvalidSpecError):
+        Study("nb201", "cifar10_test", lab, storage=url, name="new", proposer="nope")
+    with pytest.raises(InvalidSpecError, match="upper bound must be > 0"):
+        Study("nb201", "cifar10_test", lab, storage=url, name="new", constraints=["params<=-5"])
+    assert not (tmp_path / "l.db").exists()  # a rejected call writes nothing, not even an empty database
     # nothing was stored, so the corrected call works
     Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage=url, name="new", executor="inline")
     # a minimised objective: its direction comes from the stored labeller when re-opened without one
