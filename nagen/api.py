@@ -78,7 +78,7 @@ def generate(
     n: int = 100,
     method: str = "diffusion",
     guide: str | Sequence[str] | Any = None,
-    constraints: Mapping[str, float] | None = None,
+    constraints: Mapping[str, float] | Sequence[Any] | None = None,
     seed: int = 0,
     *,
     scale: float = 10.0,
@@ -99,8 +99,10 @@ def generate(
         guide: what to steer toward: a metric name of the space's benchmark table (maximised or
             minimised by its direction), a list of names, or ``nagen.generators.guidance.Guide``
             objects built from your own predictors.
-        constraints: ``{metric: upper bound}`` for minimised metrics (``params``, ``flops``,
-            a latency column) or lower bound for maximised ones; guidance plus a hard filter.
+        constraints: ``{metric: bound}`` (an upper bound for minimised metrics: ``params``,
+            ``flops``, a latency column; a lower bound for maximised ones), or a list of
+            ``"METRIC<=VALUE"`` / ``"METRIC>=VALUE"`` strings, whose side is as written (see
+            :func:`nagen.constraints.parse_constraint`); guidance plus a hard filter.
         seed: same seed, same output.
         scale: weight of each metric guide (10 trades mean accuracy against diversity well on NB201;
             larger values concentrate the samples on the predictor's favourite cells).
@@ -122,9 +124,11 @@ def generate(
         than ``n`` (with a warning) only when the constraints rejected too many draws.
 
     Raises:
-        InvalidArgumentError: ``n`` or ``seed`` is not a non-negative integer / an integer.
-        InvalidGuidanceError: a malformed guide or constraint, or no sampled architecture met the
-            constraints (e.g. a bound below every architecture of the space).
+        InvalidArgumentError: ``n``, ``seed``, ``guide_labels`` or ``steps`` out of range.
+        InvalidGuidanceError: a malformed guide or constraint, ``device_samples`` without a
+            latency constraint, or no sampled architecture met the constraints (e.g. a bound
+            below every architecture of the space).
+        ConstraintError: a constraint string that does not parse.
         UnknownMetricError: a guide or constraint names a metric the table does not have.
     """
     import nagen.spaces
@@ -139,7 +143,16 @@ def generate(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise InvalidGuidanceError(f"{label} must be a number >= 0, got {value!r}")
     guide_items: list[Any] = [] if guide is None else [guide] if isinstance(guide, (str, Guide)) else list(guide)
-    constraints = dict(constraints or {})
+    sides: dict[str, str | None] = {}  # metric -> "le"/"ge", or None: the side follows the metric's direction
+    if constraints is None or isinstance(constraints, Mapping):
+        constraints = dict(constraints or {})
+        sides = {m: None for m in constraints}
+    else:  # "METRIC<=VALUE" strings, (metric, op, bound) tuples or Constraint objects: the side is written
+        from nagen.constraints import parse_constraints
+
+        parsed = parse_constraints(constraints)
+        constraints = {c.metric: c.bound for c in parsed}
+        sides = {c.metric: "le" if c.op == "<=" else "ge" for c in parsed}
     metric_names = [g for g in guide_items if isinstance(g, str)] + [m for m in constraints if m not in _EXACT_COSTS]
     table = None
     if metric_names:
@@ -154,8 +167,17 @@ def generate(
     if device_samples is not None and (isinstance(device_samples, bool) or not isinstance(device_samples, int) or device_samples < 2):
         raise InvalidGuidanceError(f"device_samples must be an integer >= 2, got {device_samples!r}")
     for m, v in constraints.items():
-        if not isinstance(v, (int, float)) or not np.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
             raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")
+    latency_bounds = [m for m in constraints if m.startswith("lat_") and m.endswith("_ms")]
+    if device_samples is not None and not latency_bounds:
+        raise InvalidGuidanceError(
+            "device_samples needs a device latency constraint (e.g. constraints=['lat_pixel2_ms<=18']); none was given"
+        )
+    if isinstance(guide_labels, bool) or not isinstance(guide_labels, (int, np.integer)) or guide_labels < 2:
+        raise InvalidArgumentError(f"guide_labels must be an integer >= 2 (labelled cells per metric guide), got {guide_labels!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise InvalidArgumentError(f"steps must be a positive integer (reverse-diffusion steps), got {steps!r}")
 
     rng_seed = int(seed)
     labelled: list[ArchGraph] = []
@@ -200,10 +222,10 @@ def generate(
             import nagen.predictors as P
 
             pred = P.get("exact_cost", sp, metric=m, seed=rng_seed)
-            guides.append(Guide(pred, constraint_scale, "le", float(bound), hard=True, name=m))
+            guides.append(Guide(pred, constraint_scale, sides[m] or "le", float(bound), hard=True, name=m))
         else:
             assert table is not None
-            target = "le" if table.direction(m) == "min" else "ge"
+            target = sides[m] or ("le" if table.direction(m) == "min" else "ge")
             few_shot = device_samples is not None and m.startswith("lat_") and m.endswith("_ms")
             pred = latency_predictor(m) if few_shot else metric_predictor(m)
             guides.append(Guide(pred, constraint_scale, target, float(bound), hard=True, name=m))

@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from nagen.errors import NagenError
@@ -97,16 +98,12 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 def _cmd_generate(args: argparse.Namespace) -> None:
     import nagen.api
 
-    constraints = {}
+    constraints: list = []  # the bound's side as written ('<=' or '>=')
     if args.max_params is not None:
-        constraints["params"] = args.max_params
+        constraints.append(("params", "<=", args.max_params))
     if args.max_flops is not None:
-        constraints["flops"] = args.max_flops
-    from nagen.constraints import parse_constraint
-
-    for c in args.constraint or []:
-        parsed = parse_constraint(c)  # the bound's side follows the metric's direction in generate()
-        constraints[parsed.metric] = parsed.bound
+        constraints.append(("flops", "<=", args.max_flops))
+    constraints += list(args.constraint or [])
     result = nagen.api.generate(
         space=args.space,
         n=args.n,
@@ -214,6 +211,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     if args.steps < 1:
         raise NagenError(f"--steps must be >= 1, got {args.steps}")
+    folder = Path(args.out).resolve().parent
+    if not folder.is_dir():  # checked before training, not after minutes of it
+        raise NagenError(f"cannot write {args.out!r}: folder {str(folder)!r} does not exist")
     gen = DiffusionGenerator(args.space, hidden=args.hidden, layers=args.layers, seed=args.seed)
     gen.fit(steps=args.steps, progress=not args.quiet)
     out = gen.save(args.out)
@@ -256,7 +256,12 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         groups: dict[str, list] = {}
         for path in args.input or []:
             data = _read_json(path)
-            rows = data.get("history", []) if isinstance(data, dict) else data
+            rows = data.get("history") if isinstance(data, dict) else data
+            if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "arch" in r for r in rows):
+                raise NagenError(
+                    f"{path!r} holds no architectures: give the output of 'nagen search/pareto --json' (a \"history\") "
+                    "or of 'nagen generate --json' (JSON lines with \"arch\")"
+                )
             groups[path] = [sp.parse(r["arch"]) for r in rows]
         if not groups:
             import nagen.api
@@ -271,6 +276,11 @@ def _cmd_plot(args: argparse.Namespace) -> None:
             data = _read_json(path)
             if not isinstance(data, dict) or "history" not in data:
                 raise NagenError(f"{path!r} is not the output of 'nagen search --json' (no \"history\")")
+            if not all(isinstance(r, dict) and "value" in r for r in data["history"]):
+                hint = " (this looks like 'nagen pareto --json' output: use 'nagen plot pareto')" if any(
+                    isinstance(r, dict) and "values" in r for r in data["history"]
+                ) else ""
+                raise NagenError(f"{path!r}: its history has no single \"value\" per label{hint}")
             label = data.get("method") or path
             traces.setdefault(label, []).append([r["value"] for r in data["history"]])
         ax = NP.search_traces(traces, maximize=not args.minimize)
@@ -287,7 +297,16 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         dirs = [str(o).split(":")[1] if ":" in str(o) else "max" for o in specs]
         if len(names) != 2:
             raise NagenError(f"'nagen plot pareto' draws two objectives, got {len(names)}")
-        pts = np.array([[r["values"][n] for n in names] for r in data["history"]], dtype=float)
+        rows = data["history"]
+        if not all(isinstance(r, dict) and isinstance(r.get("values"), dict) for r in rows):
+            hint = " (this looks like 'nagen search --json' output: use 'nagen plot trace')" if any(
+                isinstance(r, dict) and "value" in r for r in rows
+            ) else ""
+            raise NagenError(f"{args.input[0]!r}: its history has no \"values\" per label{hint}")
+        absent = sorted({n for r in rows for n in names if n not in r["values"]})
+        if absent:
+            raise NagenError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
+        pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float)
         ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=data.get("ref_point"))
     out = NP.save(ax.figure, args.out)
     if not args.quiet:

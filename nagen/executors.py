@@ -17,10 +17,15 @@ labeller that raises, returns NaN or runs out of time gives a failed outcome wit
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
+import itertools
 import multiprocessing
+import pickle
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from nagen.errors import InvalidArgumentError, InvalidSpecError, MissingDependencyError, choices_hint
@@ -29,7 +34,18 @@ from nagen.labellers import Labeller, LabelOutcome, run_labeller
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "EXECUTORS"]
 
 #: valid ``executor=`` names
-EXECUTORS = ("process", "inline", "ray")
+EXECUTORS = ("process", "inline", "ray")  # a Study also takes "auto" (its default)
+
+# a submitted label that has not started after this long is stuck unpickling or warming up its
+# labeller (a worker is always free for it: at most `workers` labels are in flight)
+_START_GRACE = 60.0
+# how often to look for start reports while a submitted label has not started yet
+_POLL = 0.05
+_DIED = "os._exit, a signal or out of memory?"
+
+
+class _WorkerError(Exception):
+    """An error a worker process reported as text."""
 
 
 class Executor(ABC):
@@ -43,15 +59,45 @@ class Executor(ABC):
         if timeout is not None and not timeout > 0:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.timeout = timeout
+        self._checked: list[tuple[Any, str]] = []  # (labeller, space) pairs whose check passed
 
     @abstractmethod
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
         """Outcomes for ``archs`` (strings of ``space``), in order."""
 
+    def check(self, labeller: Labeller, space: str) -> None:
+        """Raise a named error, before anything is labelled, if ``labeller`` cannot label ``space`` here.
+
+        ``run`` calls it too; calling it first (e.g. before reserving trials) fails even earlier.
+
+        Raises:
+            InvalidArgumentError: the labeller's own :meth:`~nagen.labellers.Labeller.check`
+                refused the space, or (process and Ray executors) it cannot be sent to a worker.
+        """
+        self._check_labeller(labeller, space)
+
+    def _check_labeller(self, labeller: Labeller, space: str) -> None:
+        if not callable(getattr(labeller, "label", None)):
+            raise InvalidArgumentError(f"a labeller needs a label(arch, space) method, got {type(labeller).__name__}")
+        # identity, not equality: a labeller may define __eq__, and the check can cost a network build
+        if any(lab is labeller and sp == space for lab, sp in self._checked):
+            return
+        check = getattr(labeller, "check", None)
+        if check is not None:
+            import nagen.spaces
+
+            check(nagen.spaces.get(space))
+        self._checked.append((labeller, space))
+
     def run(self, labeller: Labeller, archs: Sequence[str], space: str, objectives: Sequence[str]) -> list[LabelOutcome]:
-        """Label ``archs`` (architecture strings of space ``space``): one outcome each, in order."""
+        """Label ``archs`` (architecture strings of space ``space``): one outcome each, in order.
+
+        Raises:
+            InvalidArgumentError: the labeller cannot be used at all (see :meth:`check`); nothing was labelled.
+        """
         if not archs:
             return []
+        self._check_labeller(labeller, space)
         return self._run(labeller, list(archs), space, list(objectives))
 
     def close(self) -> None:
@@ -77,14 +123,81 @@ class InlineExecutor(Executor):
         return out
 
 
+def _unpicklable(labeller: Any, error: BaseException, where: str) -> str:
+    """Why ``labeller`` cannot go to worker processes, and what to do instead."""
+    return (
+        f"labeller {labeller!r} {where}: {type(error).__name__}: {error}; labels run in separate "
+        "processes, so make its function or class a module-level one in an importable file "
+        "(not a lambda, a nested function or a notebook cell), or pass executor='inline'"
+    )
+
+
+# ------------------------------------------------------------------ worker side of ProcessExecutor
+# per worker process: the start-report queue, and the last labeller unpickled (by its bytes' hash)
+_worker: dict[str, Any] = {"starts": None, "key": None, "labeller": None}
+
+
+def _init_worker(starts: Any) -> None:
+    """Pool initializer: keep the queue on which each label reports that its clock starts."""
+    _worker["starts"] = starts
+
+
 def _warm_up() -> None:
     """Import what ``run_labeller`` needs (runs once in each new worker)."""
     import nagen.benchmarks  # noqa: F401
     import nagen.spaces  # noqa: F401
 
 
+def _worker_labeller(key: str, blob: bytes) -> Labeller:
+    """The labeller pickled as ``blob``, unpickled and warmed up once per worker."""
+    if _worker["key"] != key:
+        labeller = pickle.loads(blob)
+        warm = getattr(labeller, "warm_up", None)
+        try:
+            if warm is not None:
+                warm()
+        except (Exception, SystemExit):  # noqa: BLE001 - each label will fail with the same error, as a reason
+            pass
+        _worker.update(key=key, labeller=labeller)
+    return _worker["labeller"]
+
+
+def _prepare(key: str, blob: bytes, space: str) -> str:
+    """Warm-up task: import nagen, resolve the space, load the labeller; "" or why it cannot be unpickled."""
+    _warm_up()
+    import nagen.spaces
+
+    try:
+        nagen.spaces.get(space)
+    except Exception:  # noqa: BLE001 - an unknown space fails each label with its reason
+        pass
+    try:
+        _worker_labeller(key, blob)
+    except Exception as e:  # noqa: BLE001 - reported to the caller as a named error
+        return f"{type(e).__name__}: {e}"
+    return ""
+
+
+def _label_task(token: int, key: str, blob: bytes, arch: str, space: str, objectives: list[str]) -> LabelOutcome:
+    """One label in a worker; its clock starts (reported as ``token``) once the labeller is loaded."""
+    try:
+        labeller = _worker_labeller(key, blob)
+    except Exception as e:  # noqa: BLE001 - the pool's warm-up loaded it, so this is unexpected
+        return LabelOutcome(None, f"could not unpickle the labeller in a worker process: {type(e).__name__}: {e}")
+    if _worker["starts"] is not None:
+        _worker["starts"].put(token)
+    return run_labeller(labeller, arch, space, objectives)
+
+
 class ProcessExecutor(Executor):
     """A local pool of spawned worker processes.
+
+    Each worker unpickles and warms up the labeller (:meth:`~nagen.labellers.Labeller.warm_up`,
+    e.g. loading a table) before its first label, outside any label's time. At most
+    ``workers`` labels are in flight, and each label's timeout counts from when it starts
+    running in its worker. A worker that dies (``os._exit``, a segfault, out of memory) fails
+    only the label that killed it: the labels in flight with it are relabelled, each alone on
+    a fresh pool, and only one that kills its worker again, alone, fails.
 
     Args:
         workers: pool size (default 2).
@@ -97,18 +210,59 @@ class ProcessExecutor(Executor):
             raise InvalidArgumentError(f"workers must be >= 1, got {workers!r}")
         self.workers = int(workers)
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._starts: Any = None  # the pool's start-report queue (one per pool: a killed worker may corrupt it)
+        self._ready: tuple[str, str] | None = None  # (labeller key, space) the pool's workers have loaded
+        self._tokens = itertools.count()
 
-    def _get_pool(self) -> cf.ProcessPoolExecutor:
+    def check(self, labeller: Labeller, space: str) -> None:
+        """As :meth:`Executor.check`, and the labeller must pickle here and unpickle in a worker.
+
+        Starts the pool (as the first ``run`` would) to try the labeller in a real worker.
+
+        Raises:
+            InvalidArgumentError: the labeller's own check failed, or it cannot be pickled
+                (a lambda, a nested function) or unpickled in a worker (e.g. defined in a notebook).
+        """
+        super().check(labeller, space)
+        key, blob = self._pickle(labeller)
+        if self._get_pool(labeller, key, blob, space) is None:
+            self._kill_pool()  # a worker died loading it: run() will report that per label
+
+    def _pickle(self, labeller: Labeller) -> tuple[str, bytes]:
+        try:
+            blob = pickle.dumps(labeller, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # noqa: BLE001 - PicklingError, AttributeError, TypeError by object kind
+            raise InvalidArgumentError(_unpicklable(labeller, e, "cannot be pickled")) from e
+        return hashlib.blake2b(blob, digest_size=16).hexdigest(), blob
+
+    def _get_pool(self, labeller: Labeller, key: str, blob: bytes, space: str) -> cf.ProcessPoolExecutor | None:
+        """The pool, its workers ready for this labeller; None when a worker died loading it."""
+        if self._pool is not None and self._ready == (key, space):
+            return self._pool
         if self._pool is None:
-            # spawn, not fork: forking a process that holds torch/OpenMP threads can deadlock
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-            # start every worker and import nagen there before any label's clock starts: a
-            # spawned interpreter takes seconds to import torch, which is not the label's time
-            cf.wait([self._pool.submit(_warm_up) for _ in range(self.workers)])
+            ctx = multiprocessing.get_context("spawn")  # not fork: forking torch/OpenMP threads can deadlock
+            self._starts = ctx.SimpleQueue()
+            self._pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._starts,)
+            )
+        # start every worker and load nagen and the labeller there before any label's clock starts:
+        # a spawned interpreter takes seconds to import torch, and a table a second to load
+        try:
+            futures = [self._pool.submit(_prepare, key, blob, space) for _ in range(self.workers)]
+        except BrokenProcessPool:
+            return None
+        cf.wait(futures)
+        for f in futures:
+            if f.exception() is not None:
+                return None
+            if f.result():
+                self._kill_pool()
+                raise InvalidArgumentError(_unpicklable(labeller, _WorkerError(f.result()), "could not be unpickled in a worker process"))
+        self._ready = (key, space)
         return self._pool
 
     def _kill_pool(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._starts, self._ready = self._pool, None, None, None
         if pool is None:
             return
         kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
@@ -121,52 +275,161 @@ class ProcessExecutor(Executor):
         pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
-        pool = self._get_pool()
-        futures = [pool.submit(run_labeller, labeller, a, space, objectives) for a in archs]
+        key, blob = self._pickle(labeller)
         out: list[LabelOutcome | None] = [None] * len(archs)
-        started = time.monotonic()
-        # a label's clock starts when a worker can take it: batches larger than the pool queue up
-        deadlines = [None if self.timeout is None else started + self.timeout * (1 + i // self.workers) for i in range(len(archs))]
-        pending = set(range(len(archs)))
-        broken = False
-        while pending:
-            now = time.monotonic()
-            next_deadline = min((deadlines[i] for i in pending if deadlines[i] is not None), default=None)
-            wait_for = None if next_deadline is None else max(0.0, next_deadline - now)
-            done, _ = cf.wait([futures[i] for i in pending], timeout=wait_for, return_when=cf.FIRST_COMPLETED)
-            for i in list(pending):
-                f = futures[i]
-                if f in done:
+        todo = list(range(len(archs)))
+        suspects: deque[int] = deque()  # in flight when a worker died: any of them may have killed it
+        stalls = 0
+        while todo or suspects:
+            if suspects:
+                # alone, a label that kills its worker again is the culprit; a transient crash passes
+                i = suspects.popleft()
+                self._round(labeller, key, blob, archs, [i], space, objectives, out)
+                if out[i] is None:
+                    out[i] = LabelOutcome(None, f"worker process died while labelling this architecture, also when relabelled alone ({_DIED})")
+                continue
+            crashed, unfinished = self._round(labeller, key, blob, archs, todo, space, objectives, out)
+            # a pool that keeps breaking with nothing in flight would otherwise loop for ever
+            stalls = stalls + 1 if not crashed and unfinished == todo else 0
+            if stalls >= 3:
+                for i in unfinished:
+                    out[i] = LabelOutcome(None, f"worker processes kept dying before this label could run ({_DIED})")
+                unfinished = []
+            suspects.extend(crashed)
+            todo = unfinished
+        return [o for o in out if o is not None]
+
+    def _round(
+        self,
+        labeller: Labeller,
+        key: str,
+        blob: bytes,
+        archs: list[str],
+        indices: list[int],
+        space: str,
+        objectives: list[str],
+        out: list[LabelOutcome | None],
+    ) -> tuple[list[int], list[int]]:
+        """Label ``indices`` on one pool into ``out``; returns (in flight when a worker died, not yet run).
+
+        Ends early, killing the pool, when a worker dies or a label runs out of time.
+        """
+        pool = self._get_pool(labeller, key, blob, space)
+        if pool is None:
+            self._kill_pool()
+            for i in indices:
+                out[i] = LabelOutcome(None, f"worker process died while loading the labeller ({_DIED})")
+            return [], []
+        timeout = self.timeout
+        grace = None if timeout is None else max(_START_GRACE, 10 * timeout)
+        waiting = deque(indices)
+        flight: dict[cf.Future, tuple[int, int, float]] = {}  # future -> (index, start token, submitted at)
+        started: dict[int, float] = {}  # token -> when its start report arrived
+        while waiting or flight:
+            broken = False
+            while waiting and len(flight) < self.workers:
+                token = next(self._tokens)
+                try:
+                    f = pool.submit(_label_task, token, key, blob, archs[waiting[0]], space, objectives)
+                except BrokenProcessPool:
+                    broken = True
+                    break
+                flight[f] = (waiting.popleft(), token, time.monotonic())
+            if not broken:
+                wait_for = None
+                if timeout is not None:
+                    self._drain_starts(started)
+                    ends = [started[t] + timeout if t in started else s + grace for _, t, s in flight.values()]
+                    wait_for = max(0.0, min(ends) - time.monotonic())
+                    if any(t not in started for _, t, _ in flight.values()):
+                        wait_for = min(wait_for, _POLL)
+                done, _ = cf.wait(list(flight), timeout=wait_for, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    if isinstance(f.exception(), BrokenProcessPool):
+                        broken = True
+                        continue
+                    i, _, _ = flight.pop(f)
                     try:
                         out[i] = f.result()
-                    except Exception as e:  # noqa: BLE001 - a crashed worker (e.g. killed, out of memory)
+                    except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
                         out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {e}")
-                        broken = True
-                    pending.discard(i)
-                elif deadlines[i] is not None and time.monotonic() >= deadlines[i]:
-                    out[i] = LabelOutcome(None, f"label exceeded the {self.timeout:g} s timeout", float(self.timeout))
-                    pending.discard(i)
-                    broken = True
-            if broken and pending:
-                # the pool is being torn down: relabel the rest on a fresh pool
+            if broken:
+                # every label in flight may have killed the worker; one that finished first keeps its outcome
+                suspects = []
+                for f, (i, _, _) in flight.items():
+                    if f.done() and not f.cancelled() and f.exception() is None:
+                        out[i] = f.result()
+                    else:
+                        suspects.append(i)
                 self._kill_pool()
-                rest = sorted(pending)
-                for i, o in zip(rest, self._run(labeller, [archs[i] for i in rest], space, objectives)):
-                    out[i] = o
-                pending.clear()
-        if broken:
-            self._kill_pool()
-        return [o for o in out if o is not None]
+                return suspects, list(waiting)
+            if timeout is None:
+                continue
+            self._drain_starts(started)
+            now = time.monotonic()
+            late = [f for f, (_, t, s) in flight.items() if now >= (started[t] + timeout if t in started else s + grace)]
+            if late:
+                for f in late:
+                    i, t, _ = flight.pop(f)
+                    reason = (
+                        f"label exceeded the {timeout:g} s timeout"
+                        if t in started
+                        else f"label did not start within {grace:g} s (stuck loading the labeller in its worker?)"
+                    )
+                    out[i] = LabelOutcome(None, reason, float(timeout))
+                # killing is the only way to stop a running label; the others in flight run again
+                self._kill_pool()
+                return [], [i for i, _, _ in flight.values()] + list(waiting)
+        return [], []
+
+    def _drain_starts(self, started: dict[int, float]) -> None:
+        while self._starts is not None and not self._starts.empty():
+            started[self._starts.get()] = time.monotonic()
 
     def close(self) -> None:
         """Shut the pool down."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            self._pool, self._starts, self._ready = None, None, None
+
+
+class _StartClock:
+    """A Ray actor: when each label task started, on one clock whatever node it ran on."""
+
+    def __init__(self) -> None:
+        self.started: dict[int, float] = {}
+
+    def mark(self, token: int) -> None:
+        """Record that label ``token`` starts now."""
+        self.started[token] = time.monotonic()
+
+    def elapsed(self, tokens: list[int]) -> dict[int, float]:
+        """Seconds each started label of ``tokens`` has been running."""
+        now = time.monotonic()
+        return {t: now - self.started[t] for t in tokens if t in self.started}
+
+
+def _ray_label_task(clock: Any, token: int, labeller: Labeller, arch: str, space: str, objectives: list[str]) -> LabelOutcome:
+    """One label in a Ray worker; its clock starts (reported to ``clock``) once nagen and the labeller are loaded."""
+    _warm_up()
+    warm = getattr(labeller, "warm_up", None)
+    try:
+        if warm is not None:
+            warm()
+    except (Exception, SystemExit):  # noqa: BLE001 - the label will fail with the same error, as a reason
+        pass
+    if clock is not None:
+        import ray
+
+        ray.get(clock.mark.remote(token))  # wait: the clock must start before the label does
+    return run_labeller(labeller, arch, space, objectives)
 
 
 class RayExecutor(Executor):
     """Labels as Ray tasks, locally or on a cluster.
+
+    Each label's timeout counts from when its task starts running (after Ray scheduled it and
+    its worker loaded nagen and warmed up the labeller), not from when it was submitted.
 
     Args:
         address: ``None`` starts a local Ray instance with ``num_cpus`` CPUs; otherwise a
@@ -195,33 +458,63 @@ class RayExecutor(Executor):
             self._started = True
         else:
             self._started = False
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_labeller)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_label_task)
+        self._clock: Any = None
+        self._tokens = itertools.count()
+
+    def check(self, labeller: Labeller, space: str) -> None:
+        """As :meth:`Executor.check`, and the labeller must serialise for Ray.
+
+        Raises:
+            InvalidArgumentError: the labeller's own check failed, or Ray cannot serialise it.
+        """
+        super().check(labeller, space)
+        self._put(labeller)
+
+    def _put(self, labeller: Labeller) -> Any:
+        try:
+            # cloudpickle first: its error names the culprit in one line, ray.put's in a page
+            self._ray.cloudpickle.dumps(labeller)
+            return self._ray.put(labeller)
+        except Exception as e:  # noqa: BLE001 - PicklingError, TypeError, Ray's wrappers
+            raise InvalidArgumentError(_unpicklable(labeller, e, "cannot be serialised for Ray")) from e
 
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
         ray = self._ray
-        lab = ray.put(labeller)
-        refs = [self._remote.remote(lab, a, space, objectives) for a in archs]
+        lab = self._put(labeller)
+        if self.timeout is not None and self._clock is None:
+            self._clock = ray.remote(num_cpus=0)(_StartClock).remote()
+        clock = self._clock if self.timeout is not None else None
+        tokens = [next(self._tokens) for _ in archs]
+        refs = [self._remote.remote(clock, t, lab, a, space, objectives) for t, a in zip(tokens, archs)]
         index = {r: i for i, r in enumerate(refs)}
         out: list[LabelOutcome | None] = [None] * len(archs)
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout * max(1, len(archs))
         pending = list(refs)
         while pending:
-            wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, pending = ray.wait(pending, num_returns=1, timeout=wait_for)
+            wait_for = None
+            if clock is not None:
+                running = ray.get(clock.elapsed.remote([tokens[index[r]] for r in pending]))
+                late = [r for r in pending if running.get(tokens[index[r]], 0.0) >= self.timeout]
+                for r in late:
+                    ray.cancel(r, force=True)
+                    out[index[r]] = LabelOutcome(None, f"label exceeded the {self.timeout:g} s timeout", float(self.timeout))
+                pending = [r for r in pending if r not in late]
+                if not pending:
+                    break
+                left = [self.timeout - running[tokens[index[r]]] for r in pending if tokens[index[r]] in running]
+                # a task not started yet has no deadline: poll until it reports its start
+                wait_for = min(left) if len(left) == len(pending) else min([_POLL * 4, *left])
+            ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, wait_for) if wait_for is not None else None)
             for r in ready:
                 try:
                     out[index[r]] = ray.get(r)
                 except Exception as e:  # noqa: BLE001 - worker death, cancellation
                     out[index[r]] = LabelOutcome(None, f"ray task failed: {type(e).__name__}: {e}")
-            if not ready and deadline is not None and time.monotonic() >= deadline:
-                for r in pending:
-                    ray.cancel(r, force=True)
-                    out[index[r]] = LabelOutcome(None, f"label exceeded the {self.timeout:g} s timeout", float(self.timeout))
-                pending = []
         return [o for o in out if o is not None]
 
     def close(self) -> None:
         """Shut down the Ray instance this executor started (a cluster it joined is left alone)."""
+        self._clock = None
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
             self._started = False

@@ -15,13 +15,17 @@ worker processes, so they hold plain data; heavy objects (tables, datasets) load
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
@@ -51,6 +55,16 @@ class Labeller(ABC):
         """A JSON description from which :func:`from_spec` rebuilds the labeller, or None."""
         return None
 
+    def check(self, space: Any) -> None:
+        """Raise a named error if this labeller cannot label architectures of ``space`` (default: no check).
+
+        Executors call it once before labelling, so a misconfigured labeller stops the run
+        up front instead of failing every trial of the budget.
+        """
+
+    def warm_up(self) -> None:
+        """Load what ``label`` needs (tables, datasets) once per worker, before any label's clock starts."""
+
 
 @dataclass(frozen=True)
 class LabelOutcome:
@@ -72,6 +86,11 @@ class LabelOutcome:
         return self.values is not None
 
 
+def _is_real(v: Any) -> bool:
+    """An int, float or NumPy number; not a bool (``True`` is no measurement) and not a string."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
 def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | None, str]:
     """Turn a labeller's return value into ``{objective: finite float}`` or a failure reason."""
     if isinstance(raw, Mapping):
@@ -85,10 +104,14 @@ def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | 
         return None, f"labeller returned {type(raw).__name__}; a study with objectives {list(objectives)} needs a dict"
     out: dict[str, float] = {}
     for k, v in items.items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            return None, f"labeller returned a non-number for {k!r}: {v!r}"
+        # float() would also turn True, "85.3" or a 1-element tensor into a label without a word
+        if not _is_real(v):
+            hint = "; use .item() for a tensor or array" if hasattr(v, "item") and not isinstance(v, np.bool_) else ""
+            return None, (
+                f"labeller returned {type(v).__name__} {v!r:.80} for {k!r}; a label must be a real number "
+                f"(int, float or a NumPy number, not bool or str){hint}"
+            )
+        f = float(v)
         if not math.isfinite(f):
             return None, f"labeller returned {f} for {k!r}"
         out[k] = f
@@ -110,7 +133,8 @@ def run_labeller(labeller: Labeller, arch_text: str, space_name: str, objectives
     try:
         space = nagen.spaces.get(space_name)
         raw = labeller.label(space.parse(arch_text), space)
-    except Exception as e:  # noqa: BLE001 - a failing labeller must not stop the study
+    # SystemExit too: a labeller's sys.exit() fails its trial; Ctrl-C (KeyboardInterrupt) still stops the study
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a failing labeller must not stop the study
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return LabelOutcome(None, f"labeller raised {last}", time.perf_counter() - start)
     values, reason = _normalise(raw, objectives)
@@ -153,6 +177,10 @@ class TableLabeller(Labeller):
 
             self._table = nagen.benchmarks.load(self._name)
         return self._table
+
+    def warm_up(self) -> None:
+        """Load the table (about a second for nb201), so that no label's timeout pays for it."""
+        _ = self.table
 
     def label(self, arch: ArchGraph, space: Any) -> dict[str, float]:
         """``{metric: table value}`` (a missing row raises, which fails the trial)."""
@@ -229,8 +257,16 @@ class TrainingLabeller(Labeller):
         seed: seeds initialisation and shuffling.
         device: torch device (default CPU).
         threads: ``torch.set_num_threads`` while training (None: leave it).
+        space: the space (name or ``SearchSpace``) it will label, to check ``build_options``
+            and the data's shape here; without it, executors run the same :meth:`check`
+            before labelling anything.
 
     Returns (from ``label``): ``{metric: accuracy in %}`` on ``valid``.
+
+    Raises:
+        InvalidArgumentError: with ``space``: an option ``space.build`` does not take, or a
+            network that cannot take a training example (e.g. 1-channel images without
+            ``in_channels=1``).
     """
 
     def __init__(
@@ -248,6 +284,7 @@ class TrainingLabeller(Labeller):
         seed: int = 0,
         device: str = "cpu",
         threads: int | None = 1,
+        space: Any = None,
     ) -> None:
         if len(train) == 0 or len(valid) == 0:
             raise NagenError("TrainingLabeller needs non-empty train and valid datasets")
@@ -262,6 +299,58 @@ class TrainingLabeller(Labeller):
         self.metric = metric
         self.objectives = (metric,)
         self.seed, self.device, self.threads = int(seed), device, threads
+        self._checked_space: str | None = None
+        if space is not None:
+            self.check(space)
+
+    def check(self, space: Any) -> None:
+        """Build one network of ``space`` with ``build_options`` and pass it one training example.
+
+        Raises:
+            InvalidArgumentError: ``space.build`` does not take an option (the message lists
+                those it takes), or the network cannot take the data (e.g. its channels).
+        """
+        import torch
+
+        import nagen.spaces
+
+        space = nagen.spaces.get(space)
+        if self._checked_space == space.name:
+            return
+        takes, open_ended = _build_options_of(space)
+        unknown = sorted(set(self.build_options) - takes)
+        if unknown and not open_ended:
+            raise InvalidArgumentError(
+                f"TrainingLabeller: build_options {unknown} are not options of space {space.name!r}; "
+                f"its builder takes {choices_hint(takes)}"
+            )
+        try:
+            x = torch.as_tensor(self.train[0][0])
+        except Exception:  # noqa: BLE001 - a dataset without indexing: the trial build still runs
+            x = None
+        shown = f"space.build(arch, num_classes={self.num_classes}, **{self.build_options!r})"
+        # one real build and forward pass, untrained and seeded: the cheap way to find what
+        # would otherwise fail every trial (a typo under **options, a bad value, the wrong channels)
+        try:
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                torch.manual_seed(0)
+                net = space.build(space.sample(1, 0)[0], num_classes=self.num_classes, **self.build_options)
+                if x is not None:
+                    net.eval()(x.unsqueeze(0).float())
+        except NagenError:
+            raise
+        except TypeError as e:
+            raise InvalidArgumentError(f"TrainingLabeller: {shown} refused its options: {e}") from e
+        except Exception as e:  # noqa: BLE001 - any failure here would be every trial's failure
+            hint = ""
+            if x is not None and x.dim() == 3 and x.shape[0] != self.build_options.get("in_channels", 3):
+                n = int(x.shape[0])
+                hint = f"; the training images have {n} channel{'s' if n != 1 else ''}: pass build_options={{..., 'in_channels': {n}}}"
+            raise InvalidArgumentError(
+                f"TrainingLabeller: the network of {shown} cannot take a training example of shape "
+                f"{tuple(x.shape) if x is not None else '?'}: {type(e).__name__}: {e}{hint}"
+            ) from e
+        self._checked_space = space.name
 
     def directions(self) -> dict[str, str]:
         """Accuracy is maximised."""
@@ -308,6 +397,13 @@ class TrainingLabeller(Labeller):
 
     def __repr__(self) -> str:
         return f"TrainingLabeller(train={len(self.train)}, valid={len(self.valid)}, epochs={self.epochs}, metric={self.metric!r})"
+
+
+def _build_options_of(space: Any) -> tuple[set[str], bool]:
+    """The option names ``space.build`` takes, and whether it also takes others (``**options``)."""
+    params = list(inspect.signature(space._build).parameters.values())[2:]  # after arch, num_classes
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def from_spec(spec: Mapping[str, Any]) -> Labeller:

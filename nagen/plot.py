@@ -323,6 +323,8 @@ def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:
     p = Path(path)
     if p.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise NagenError(f"plot path must end in .png, .svg or .pdf, got {str(p)!r}")
+    if not p.resolve().parent.is_dir():
+        raise NagenError(f"cannot write {str(p)!r}: folder {str(p.resolve().parent)!r} does not exist")
     fig.tight_layout()
     fig.savefig(p, dpi=dpi)
     return p

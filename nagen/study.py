@@ -596,7 +596,11 @@ class Study:
         name: study name; default derived from space, objectives, method and seed, so the same
             arguments re-open (and resume) the same study.
         seed: seeds every round (with the number of trials so far).
-        executor: ``"process"`` (default), ``"inline"``, ``"ray"`` or an ``Executor``.
+        executor: ``"auto"`` (default: ``"inline"`` for a ``TableLabeller``, whose labels are
+            lookups that worker processes would only slow down, else ``"process"``),
+            ``"process"`` (a local pool of spawned workers: in a script, run the study under
+            ``if __name__ == "__main__":``, as for any ``multiprocessing`` code), ``"inline"``,
+            ``"ray"`` or an ``Executor``.
         timeout: seconds allowed per label (None: no limit).
         n_initial: random labels before the first surrogate fit (>= 2 for surrogate methods).
         max_acquisition_pool: when a pool is larger, the acquisition is evaluated only on the
@@ -649,7 +653,7 @@ class Study:
         name: str | None = None,
         seed: int = 0,
         *,
-        executor: Any = "process",
+        executor: Any = "auto",
         timeout: float | None = None,
         n_initial: int = 5,
         max_acquisition_pool: int = 512,
@@ -1043,7 +1047,19 @@ class Study:
             )
         from nagen.executors import get_executor
 
-        executor = get_executor(self._executor_spec, timeout=self.timeout, **self._executor_options)
+        spec = self._executor_spec
+        if spec == "auto":
+            from nagen.labellers import TableLabeller
+
+            spec = "inline" if isinstance(self.labeller, TableLabeller) else "process"
+        executor = get_executor(spec, timeout=self.timeout, **self._executor_options)
+        try:
+            # a labeller that cannot work here (unpicklable for worker processes, bad build options)
+            # fails now, before any trial is reserved
+            executor.check(self.labeller, self.space.name)
+        except BaseException:
+            executor.close()
+            raise
         bar = None
         if progress:
             from tqdm.auto import tqdm

@@ -43,6 +43,13 @@ def test_sample_json_lines_are_seeded(capsys) -> None:
         (["sample", "--space", "nb201", "--n", "x"], "invalid int value"),
         (["info"], "required: --space"),
         (["frobnicate"], "invalid choice"),
+        (["train", "--steps", "1", "--out", "/nonexistent-dir/x.pt", "--quiet"], "folder '/nonexistent-dir' does not exist"),
+        (["plot", "arch", "--arch", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--out", "/nonexistent-dir/a.png"],
+         "folder '/nonexistent-dir' does not exist"),
+        (["generate", "--n", "2", "--steps", "-1", "--quiet"], "steps must be a positive integer"),
+        (["generate", "--n", "2", "--device-samples", "5", "--quiet"], "device_samples needs a device latency constraint"),
+        (["generate", "--n", "2", "--guide", "cifar10_test", "--guide-labels", "-5", "--quiet"], "guide_labels must be an integer >= 2"),
+        (["train", "--steps", "1", "--hidden", "0", "--out", "h0.pt", "--quiet"], "hidden must be a positive integer"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment) -> None:
@@ -99,3 +106,28 @@ def test_search_and_pareto_bad_input(capsys, argv, fragment) -> None:
     assert main(argv + ["--quiet"]) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
+
+
+def test_generate_constraint_side_is_as_written(capsys) -> None:
+    assert main(["generate", "--n", "3", "--method", "random", "--constraint", "params>=1e6", "--json", "--quiet"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and all(r["pred_params"] >= 1e6 for r in rows)
+
+
+def test_plot_refuses_the_wrong_kind_of_file(tmp_path, capsys) -> None:
+    pareto_out = tmp_path / "p.json"
+    pareto_out.write_text(json.dumps({"history": [{"arch": "x", "values": {"a": 1.0, "b": 2.0}}]}))
+    search_out = tmp_path / "s.json"
+    search_out.write_text(json.dumps({"history": [{"arch": "x", "value": 1.0}]}))
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"a": 1}))
+    cases = [
+        (["plot", "trace", "--input", str(pareto_out), "--out", str(tmp_path / "a.png")], "use 'nagen plot pareto'"),
+        (["plot", "pareto", "--input", str(search_out), "--objectives", "a:max,b:min", "--out", str(tmp_path / "a.png")],
+         "use 'nagen plot trace'"),
+        (["plot", "ops", "--input", str(other), "--out", str(tmp_path / "a.png")], "holds no architectures"),
+    ]
+    for argv, fragment in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.startswith("nagen: error:"), err

@@ -175,6 +175,16 @@ def test_a_new_study_needs_a_labeller_and_a_stored_one_reopens_with_its_directio
     assert again.directions == ["min"] and again.labeller is not None
 
 
+def test_default_executor_is_inline_for_table_lookups(monkeypatch):
+    import nagen.executors as E
+
+    seen = []
+    real = E.get_executor
+    monkeypatch.setattr(E, "get_executor", lambda spec, **kw: (seen.append(spec), real(spec, **kw))[1])
+    Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random", storage="sqlite:///:memory:").optimize(2)
+    assert seen == ["inline"]  # a pool of spawned workers would only add seconds of start-up to lookups
+
+
 def test_unmeetable_constraint_is_named():
     st = Study(
         "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random",

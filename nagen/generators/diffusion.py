@@ -99,6 +99,9 @@ class ScoreNetwork(nn.Module):
 
     def __init__(self, num_nodes: int, num_ops: int, hidden: int = 64, layers: int = 3, heads: int = 4, diffuse_adjacency: bool = False) -> None:
         super().__init__()
+        for key, value in (("hidden", hidden), ("layers", layers), ("heads", heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"{key} must be a positive integer, got {value!r}")
         if hidden % heads:
             raise InvalidArgumentError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.hidden = hidden
@@ -156,7 +159,9 @@ class DiffusionGenerator(Generator):
         self.config = {"hidden": hidden, "layers": layers, "heads": heads}
         self.schedule = schedule or VPSchedule()
         self.diffuse_adjacency = not self.space.fixed_topology
-        self.net = ScoreNetwork(self.space.max_nodes, len(self.space.vocab), hidden, layers, heads, self.diffuse_adjacency)
+        with torch.random.fork_rng(devices=[]):  # the seed fixes the initial weights, without touching the caller's RNG
+            torch.manual_seed(self.seed)
+            self.net = ScoreNetwork(self.space.max_nodes, len(self.space.vocab), hidden, layers, heads, self.diffuse_adjacency)
         self.fixed_A: torch.Tensor | None = None
         if self.space.fixed_topology:
             self.fixed_A = self.space.encode(self.space.sample(1, 0))[1][0]

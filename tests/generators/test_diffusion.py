@@ -134,3 +134,18 @@ def test_short_fits_train(steps) -> None:
     assert len(gen.sample(2, seed=0)) == 2
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         DiffusionGenerator("nb201", hidden=8, layers=1).fit(steps=0)
+
+
+def test_same_seed_same_initial_weights_and_fit() -> None:
+    a = DiffusionGenerator("nb101", hidden=8, layers=1, seed=3)
+    import torch
+
+    torch.manual_seed(123)  # the caller's global RNG state must not matter ...
+    b = DiffusionGenerator("nb101", hidden=8, layers=1, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters()))
+    archs = a.space.sample(32, 0)
+    a.fit(archs, steps=5, batch_size=8)
+    b.fit(archs, steps=5, batch_size=8)
+    assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters()))
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+        DiffusionGenerator("nb201", hidden=0)
