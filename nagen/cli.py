@@ -104,6 +104,16 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     if args.max_flops is not None:
         constraints.append(("flops", "<=", args.max_flops))
     constraints += list(args.constraint or [])
+    generator = None
+    if args.checkpoint:
+        if args.method != "diffusion":
+            raise NagenError(f"--checkpoint loads a diffusion generator; it does not go with --method {args.method}")
+        if not Path(args.checkpoint).is_file():
+            raise NagenError(f"no such checkpoint file: {args.checkpoint!r} (write one with 'nagen train --out FILE')")
+        import nagen.spaces
+        from nagen.generators.diffusion import DiffusionGenerator
+
+        generator = DiffusionGenerator.load(args.checkpoint, nagen.spaces.get(args.space))
     result = nagen.api.generate(
         space=args.space,
         n=args.n,
@@ -116,6 +126,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         guide_labels=args.guide_labels,
         device_samples=args.device_samples,
         steps=args.steps,
+        generator=generator,
         progress=not args.quiet,
     )
     for g in result:
@@ -361,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor")
     sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")
+    sp.add_argument(
+        "--checkpoint",
+        help="a diffusion generator saved by 'nagen train' (default: the shipped one; spaces without one train it first, 10-15 min)",
+    )
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
     sp.set_defaults(func=_cmd_generate)

@@ -99,3 +99,13 @@ def test_latency_constraint_with_few_device_samples(monkeypatch) -> None:
     assert all(g.predicted["lat_pixel2_ms"] <= 15.0 for g in out)  # the filter acts on the adapted prediction
     with pytest.raises(InvalidGuidanceError, match="device_samples"):
         nagen.generate(n=2, constraints={"lat_pixel2_ms": 15.0}, device_samples=1)
+
+
+def test_training_a_missing_checkpoint_is_announced(monkeypatch) -> None:
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    real_fit = DiffusionGenerator.fit
+    monkeypatch.setattr(DiffusionGenerator, "fit", lambda self, *a, **kw: real_fit(self, steps=2, batch_size=8))
+    with pytest.warns(UserWarning, match="no shipped diffusion checkpoint for space 'nb101': training one now"):
+        out = nagen.generate(space="nb101", n=2, seed=0)
+    assert len(out) == 2

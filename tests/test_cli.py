@@ -131,3 +131,14 @@ def test_plot_refuses_the_wrong_kind_of_file(tmp_path, capsys) -> None:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert fragment in err and err.startswith("nagen: error:"), err
+
+
+def test_generate_from_a_trained_checkpoint(tmp_path, capsys) -> None:
+    ckpt = tmp_path / "g.pt"
+    assert main(["train", "--space", "nb101", "--steps", "2", "--hidden", "8", "--layers", "1", "--out", str(ckpt), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--space", "nb101", "--n", "2", "--checkpoint", str(ckpt), "--json", "--quiet"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and all(r["arch"].startswith("input;") for r in rows)
+    assert main(["generate", "--n", "2", "--checkpoint", str(tmp_path / "none.pt"), "--quiet"]) == 2
+    assert "no such checkpoint file" in capsys.readouterr().err
