@@ -81,6 +81,8 @@ class Constraint:
     def ok(self, value: float | np.ndarray) -> Any:
         """Whether ``value`` (a float or an array) satisfies the constraint (NaN never does)."""
         v = np.asarray(value, dtype=np.float64)
+        if self.op not in ("<=", ">="):  # never read an unknown operator as one of them
+            raise ConstraintError(f"constraint {self.metric}{self.op}{self.bound}: operator must be '<=' or '>=', got {self.op!r}")
         out = v <= self.bound if self.op == "<=" else v >= self.bound
         return bool(out) if out.ndim == 0 else out
 
@@ -112,12 +114,15 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
         UnknownMetricError: another metric that is not a column (lists the metrics).
     """
     if isinstance(spec, Constraint):
-        c = spec
+        # a ready-made object gets the checks a string gets
+        return parse_constraint((spec.metric, spec.op, spec.bound), metrics)
     else:
         if isinstance(spec, tuple):
             if len(spec) != 3:
                 raise ConstraintError(f"a constraint tuple is (metric, '<=' or '>=', bound), got {spec!r}")
             metric, op, number, unit = str(spec[0]), str(spec[1]), spec[2], ""
+            if isinstance(number, bool):
+                raise ConstraintError(f"constraint {spec!r}: bound {number!r} is not a number")
         elif isinstance(spec, str):
             m = _SPEC.match(spec)
             if m is None:
@@ -179,8 +184,12 @@ def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[
                 items.append((str(k), v[0], v[1]))
             else:
                 items.append((str(k), "<=", v))
-    else:
+    elif isinstance(specs, (list, set, frozenset)) or (isinstance(specs, Sequence) and not isinstance(specs, (str, bytes))):
         items = list(specs)
+    else:
+        raise ConstraintError(
+            f"constraints are a 'METRIC<=VALUE' string, a list of them or {{metric: bound}}, got {type(specs).__name__}"
+        )
     out = [parse_constraint(s, metrics) for s in items]
     names = [c.metric for c in out]
     if len(set(names)) != len(names):

@@ -362,11 +362,18 @@ def pareto(
         missing = [m for m in metrics if m not in ref_point]
         if missing:
             raise InvalidObjectiveError(f"ref_point has no value for {missing}; give one per objective {metrics}")
-        ref = [float(ref_point[m]) for m in metrics]
+        ref = [ref_point[m] for m in metrics]
     else:
-        ref = [float(v) for v in ref_point]
+        ref = list(ref_point)
         if len(ref) != len(objs):
             raise InvalidObjectiveError(f"ref_point has {len(ref)} values for {len(objs)} objectives {metrics}")
+    if ref_point is not None:
+        try:
+            ref = [float(v) for v in ref]
+        except (TypeError, ValueError):
+            raise InvalidObjectiveError(f"ref_point values must be numbers, got {ref!r}") from None
+        if not all(np.isfinite(ref)):
+            raise InvalidObjectiveError(f"ref_point values must be finite (a NaN reference measures nothing), got {ref}")
 
     def label(archs: list[Any]) -> np.ndarray:
         return np.stack([table.query_many(archs, m) for m in metrics], 1)  # [n, k]

@@ -111,6 +111,15 @@ def search(
     sp = nagen.spaces.get(space)
     # built (and so checked) before any label is spent; used only after the search
     reporter = TableLabeller(sp.name, reports) if reports else None
+    sources: list[str] = []
+    if transfer_from is not None:
+        sources = [x.strip() for x in transfer_from.split(",")] if isinstance(transfer_from, str) else [str(x).strip() for x in transfer_from]
+        if not sources or not all(sources):
+            raise InvalidSpecError(f"transfer_from names no source metric (got {transfer_from!r}); pass None for a plain search")
+        leaked = sorted(set(sources) & set(reports))
+        if leaked:
+            # a source's whole column is the search's prior: a reported metric must stay unseen until the end
+            raise InvalidSpecError(f"report metrics {leaked} are also transfer sources; a reported metric must be one the search never sees")
     if constraints:
         if transfer_from:
             raise InvalidSpecError("constraints are not supported with transfer_from; run a constrained search without it")
@@ -120,10 +129,9 @@ def search(
         raise InvalidSpecError("device_samples needs a device latency constraint, e.g. constraints=['lat_pixel2_ms<=18']")
     url = storage or "sqlite:///:memory:"
     options.setdefault("executor", "inline")  # table lookups: worker processes would only add start-up time
-    if transfer_from:
+    if sources:
         from nagen.transfer import TransferTask
 
-        sources = [s.strip() for s in transfer_from.split(",")] if isinstance(transfer_from, str) else list(transfer_from)
         task = TransferTask(sources, objective, space, seed=seed)
         st = task.study(storage=url, name=study, **options)
         st.optimize(budget, batch_size=batch_size, progress=progress)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, choices_hint
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
@@ -384,7 +385,8 @@ class TransferTask:
 
     Raises:
         UnknownMetricError: a source or target is not a column of the table.
-        NagenError: the target is also a source (that would use labels the study never paid for).
+        InvalidSpecError: no source, a repeated source, the target among the sources (that would
+            use labels the study never paid for), an unknown method or a bad ``gp`` setting.
     """
 
     def __init__(
@@ -412,26 +414,35 @@ class TransferTask:
         self.sources = [sources] if isinstance(sources, str) else list(sources)
         self.target = target
         if not self.sources:
-            raise NagenError("a TransferTask needs at least one source metric")
+            raise InvalidSpecError("a TransferTask needs at least one source metric")
+        twice = sorted({m for m in self.sources if self.sources.count(m) > 1})
+        if twice:  # a repeated source would weigh double and fool leave-one-source-out (a column against itself)
+            raise InvalidSpecError(f"sources must be distinct; {twice} given more than once")
         for m in [*self.sources, target]:
             if m not in self.table.metrics:
                 raise UnknownMetricError(
                     f"table {self.table.name!r} has no metric {m!r}; available metrics are {choices_hint(self.table.metrics, 60)}"
                 )
         if target in self.sources:
-            raise NagenError(f"target {target!r} is also a source; a transfer task must not see the target's table")
+            raise InvalidSpecError(f"target {target!r} is also a source; a transfer task must not see the target's table")
         self.seed = int(seed)
         self.epochs = int(epochs)
         self.task_encoding = task_encoding
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.meta_options = dict(meta_options or {})
         if method not in ("consensus", "meta"):
-            raise NagenError(f"method must be 'consensus' or 'meta', got {method!r}")
+            raise InvalidSpecError(f"method must be 'consensus' or 'meta', got {method!r}")
         self.method = method
         if gp is not None:
             missing = {"w0", "sw", "sf", "l", "sn"} - set(gp)
             if missing:
-                raise NagenError(f"gp needs the keys w0, sw, sf, l, sn; missing {sorted(missing)}")
+                raise InvalidSpecError(f"gp needs the keys w0, sw, sf, l, sn; missing {sorted(missing)}")
+            for k, v in gp.items():
+                ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+                # scales and the consensus weight may be 0; a length scale or noise of 0 would divide by zero
+                if not ok or v < 0 or (k in ("l", "sn") and v <= 0):
+                    need = "> 0" if k in ("l", "sn") else ">= 0"
+                    raise InvalidSpecError(f"gp[{k!r}] must be a finite number {need}, got {v!r}")
         self.gp = None if gp is None else {k: float(v) for k, v in gp.items()}
         self._meta: Any = None
         self._consensus: SourceConsensus | None = None

@@ -11,7 +11,7 @@ import pytest
 
 import nagen.benchmarks
 from nagen.benchmarks import Benchmark
-from nagen.constraints import ConstraintError, UnknownDeviceError, parse_constraint, parse_constraints, split_measurements
+from nagen.constraints import Constraint, ConstraintError, UnknownDeviceError, parse_constraint, parse_constraints, split_measurements
 from nagen.errors import InvalidSpecError, UnknownMetricError
 from nagen.labellers import CallableLabeller, TableLabeller
 from nagen.predictors.latency import LatencyPredictor
@@ -247,3 +247,15 @@ def test_cli_constraint_and_report(tmp_path) -> None:
     assert best["constraints"]["params"]["ok"] and set(best["report"]) == {"cifar10_test"}
     bad = subprocess.run(cmd[:-4] + ["--constraint", "lat_pixel9_ms<=3", "--device-samples", "5"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "pixel9" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_constraint_objects_get_the_checks_strings_get() -> None:
+    with pytest.raises(ConstraintError, match="operator '<' is not allowed"):
+        parse_constraints([Constraint("params", "<", 5e5)])
+    with pytest.raises(ConstraintError, match="finite bound"):
+        parse_constraints([Constraint("params", "<=", float("nan"))])
+    with pytest.raises(ConstraintError, match="got int"):
+        parse_constraints(5)
+    with pytest.raises(ConstraintError, match="operator must be"):
+        Constraint("params", "<", 5e5).ok(1e6)  # never read as '>='
+    assert parse_constraints([Constraint("params", "<=", 5e5)]) == [Constraint("params", "<=", 5e5)]

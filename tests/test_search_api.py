@@ -36,3 +36,8 @@ def test_minimised_objective_and_errors():
     assert out.best[1] == min(v for _, v in out.history)
     with pytest.raises(InvalidSpecError, match="among choices"):
         search(method="bayes")
+    with pytest.raises(InvalidSpecError, match="names no source metric"):
+        search(objective="cifar10_test", budget=2, transfer_from=[])
+    # a reported metric stays unseen until the end: it cannot be the search's prior
+    with pytest.raises(InvalidSpecError, match=r"report metrics \['cifar10_test'\] are also transfer sources"):
+        search(objective="cifar10_valid_12ep", budget=2, transfer_from="cifar10_test", report="cifar10_test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nagen.errors import NagenError, UnknownMetricError
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError
 from nagen.transfer import TransferTask
 
 TINY = {"hidden": 16, "layers": 2, "heads": 2, "inducing": 4, "steps_per_epoch": 4, "query_size": 16}
@@ -118,3 +118,9 @@ def test_transfer_method_validation(tmp_path):
         TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, method="magic")
     with pytest.raises(NagenError, match="gp needs"):
         TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, gp={"w0": 1.0})
+    ok = {"w0": 0.5, "sw": 0.0, "sf": 1.0, "l": 2.0, "sn": 0.3}
+    for key, bad in (("w0", float("nan")), ("l", 0.0), ("sn", -1.0), ("sf", "a")):
+        with pytest.raises(InvalidSpecError, match=rf"gp\['{key}'\] must be a finite number"):
+            TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, gp={**ok, key: bad})
+    with pytest.raises(InvalidSpecError, match="sources must be distinct"):
+        TransferTask(["cifar100_test", "cifar100_test"], "cifar10_test", cache_dir=tmp_path)

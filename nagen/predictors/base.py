@@ -24,6 +24,7 @@ import torch
 
 from nagen.errors import (
     EncodingError,
+    InvalidArgumentError,
     InvalidTrainingDataError,
     NotDifferentiableError,
     NotFittedError,
@@ -50,6 +51,8 @@ class Prediction:
         """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
         if self.std is None:
             raise NotDifferentiableError("this prediction has no std, so no interval")
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + level / 2))
@@ -129,8 +132,13 @@ class Predictor(ABC):
             InvalidTrainingDataError: empty set, length mismatch, or NaN/inf values.
             InvalidArchitectureError: an architecture is not valid in the space.
         """
+        if archs is None or values is None:
+            raise InvalidTrainingDataError("fit needs architectures and one value for each (got None)")
         archs = self._validate_archs(archs)
-        y = np.asarray(values, dtype=np.float64)
+        try:
+            y = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InvalidTrainingDataError(f"values must be numbers, one per architecture: {e}") from None
         if y.ndim != 1:
             raise InvalidTrainingDataError(f"values must be one number per architecture (1-D), got shape {y.shape}")
         if len(archs) == 0:
@@ -142,9 +150,18 @@ class Predictor(ABC):
             raise InvalidTrainingDataError(f"values must be finite; NaN/inf at positions {bad[:10].tolist()}")
         if len(archs) < 2:
             raise InvalidTrainingDataError("fit needs at least 2 labelled architectures")
+        before = (self.y_mean, self.y_std)
         self.y_mean = float(y.mean())
         self.y_std = float(y.std()) or 1.0
-        self._fit(archs, y)
+        try:
+            self._fit(archs, y)
+        except InvalidTrainingDataError:
+            # refused before training (the convention for _fit's checks): the previous fit stands
+            self.y_mean, self.y_std = before
+            raise
+        except BaseException:
+            self._fitted = False  # failed half-way: a partly changed model must not predict
+            raise
         self._fitted = True
         return self
 

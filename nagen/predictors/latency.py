@@ -347,8 +347,9 @@ class LatencyPredictor(Predictor):
                     "device may be used except its k measurements. Remove it, or pass held_out=() if it is not a test device"
                 )
             out.append(d)
-        if len(set(out)) != len(out):
-            raise InvalidTrainingDataError(f"{role} devices contain duplicates: {list(devices)}")
+        columns = [device_metric(benchmark, d) for d in out]  # 'pixel3' and 'lat_pixel3_ms' are one column
+        if len(set(columns)) != len(columns):
+            raise InvalidTrainingDataError(f"{role} devices contain duplicates: {list(devices)} (columns {columns})")
         return out
 
     def meta_fit(
@@ -393,7 +394,7 @@ class LatencyPredictor(Predictor):
         validation = self._devices(benchmark, validation, held_out, "validation")
         if len(devices) < 2:
             raise InvalidTrainingDataError(f"meta_fit needs at least 2 source devices, got {devices}")
-        overlap = set(devices) & set(validation)
+        overlap = {device_metric(benchmark, d) for d in devices} & {device_metric(benchmark, d) for d in validation}
         if overlap:
             raise InvalidTrainingDataError(f"devices {sorted(overlap)} are both meta-training and validation devices")
         start = time.perf_counter()
@@ -635,16 +636,18 @@ class LatencyPredictor(Predictor):
 
         Raises:
             NotFittedError: before ``meta_fit``.
-            ValueError: ``k < 2``, more than the candidates, an unknown ``design``.
+            InvalidArgumentError: ``k`` not an integer >= 2, more than the distinct candidates,
+                an unknown ``design``.
         """
         net = self._check_meta_fitted()
-        if k < 2:
-            raise InvalidArgumentError(f"k must be >= 2, got {k}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise InvalidArgumentError(f"k must be an integer >= 2, got {k!r}")
         if design is None:
             design = "additive" if self._additive_weight() > 0 else "embedding"
         if design not in ("additive", "embedding") or (design == "additive" and getattr(self, "_prior", None) is None):
             raise InvalidArgumentError(f"design must be 'additive' (needs a model meta-fitted with it) or 'embedding', got {design!r}")
         pool = self._validate_archs(candidates) if candidates is not None else self._table_archs
+        pool = list(dict.fromkeys(pool))  # one measurement per cell: a repeated candidate could be picked twice
         # cells whose output is cut off from the input compute a constant; some devices skip them
         # (HW-NAS-Bench's Pixel 3, a source, times them at 0.003 ms), so they say nothing about
         # the device, yet their extreme features would make the design pick them first

@@ -222,6 +222,24 @@ def test_test_device_in_meta_train_set_is_refused(table) -> None:
         LatencyPredictor("nb201", **TINY).meta_fit(table, devices=SOURCES, validation=["lat_fpga_ms"], epochs=1)
 
 
+def test_a_device_named_twice_is_one_column(table) -> None:
+    """'pixel3' and 'lat_pixel3_ms' are the same column: a duplicate, or a leak into validation."""
+    with pytest.raises(InvalidTrainingDataError, match="duplicates"):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["pixel3", "lat_pixel3_ms", "silver_4114"], epochs=1)
+    with pytest.raises(InvalidTrainingDataError, match="both meta-training and validation"):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["pixel3", "silver_4114"], validation=["lat_pixel3_ms"], epochs=1)
+
+
+def test_reference_archs_never_repeat_a_candidate(model, table) -> None:
+    a, b, c = table.archs[100], table.archs[200], table.archs[300]
+    refs = model.reference_archs(3, candidates=[a] * 3 + [b] * 3 + [c])
+    assert len(set(refs)) == 3
+    with pytest.raises(ValueError, match="exceeds the 2 candidate"):
+        model.reference_archs(3, candidates=[a] * 3 + [b] * 3)
+    with pytest.raises(ValueError, match="integer >= 2"):
+        model.reference_archs(2.5)
+
+
 def test_adapt_before_meta_fit() -> None:
     with pytest.raises(NotFittedError, match="meta_fit"):
         LatencyPredictor("nb201").adapt({"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 1.0})
