@@ -219,7 +219,7 @@ class Benchmark:
         share with a value ``>= value``. The optimum has percentile 100; "top 1%" means
         ``percentile >= 99``. Unmeasured (NaN) rows are ignored.
         """
-        if not isinstance(value, (int, float, np.floating, np.integer)) or math.isnan(float(value)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)) or math.isnan(float(value)):
             raise InvalidArgumentError(f"value must be a number, got {value!r}")
         col = self.values(metric)
         col = col[~np.isnan(col)]
@@ -344,13 +344,19 @@ def names() -> list[str]:
     return _loaders.names()
 
 
-@cache
 def load(name: str = "nb201") -> Benchmark:
     """A shipped benchmark table (loaded once per process).
 
     Raises:
         UnknownBenchmarkError: no table of that name (the message lists the available ones).
     """
+    if not isinstance(name, str):
+        raise UnknownBenchmarkError(f"a benchmark table is named by a string, e.g. 'nb201'; got {type(name).__name__} {name!r}")
+    return _load(name)
+
+
+@cache
+def _load(name: str) -> Benchmark:
     return _loaders.resolve(name)()
 
 

@@ -134,6 +134,14 @@ def test_from_csv_errors(tmp_path, text, kwargs, fragment) -> None:
         Benchmark.from_csv(p, nagen.spaces.get("nb201"), **kwargs)
 
 
+def test_load_and_percentile_refuse_wrong_types(nb) -> None:
+    with pytest.raises(UnknownBenchmarkError, match="named by a string"):
+        nagen.benchmarks.load(["nb201"])
+    with pytest.raises(ValueError, match="must be a number"):
+        nb.percentile("cifar10_test", True)
+    assert nagen.benchmarks.load("nb201") is nagen.benchmarks.load("nb201")  # still loaded once
+
+
 def test_direction_guess_uses_whole_words() -> None:
     from nagen.benchmarks import _guess_direction
 

@@ -15,7 +15,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from nagen.errors import UnknownPredictorError
+from nagen.errors import InvalidSpecError, UnknownPredictorError
 from nagen.predictors.base import Prediction, Predictor, check_state
 from nagen.registry import Registry
 
@@ -43,8 +43,25 @@ def register(name: str) -> Callable[[type[Predictor]], type[Predictor]]:
 
 
 def get(name: str, space: Any, **kwargs: Any) -> Predictor:
-    """A new, unfitted predictor ``name`` for ``space`` (keyword arguments go to its constructor)."""
-    return registry.resolve(name)(space, **kwargs)
+    """A new, unfitted predictor ``name`` for ``space`` (keyword arguments go to its constructor).
+
+    Raises:
+        UnknownPredictorError: no predictor of that name (the message lists them).
+        InvalidSpecError: a keyword its constructor does not take (the message lists those it does).
+    """
+    import inspect
+
+    cls = registry.resolve(name)
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        params = None
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            allowed = sorted(k for k, p in params.items() if k != "space" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+            raise InvalidSpecError(f"predictor {name!r} takes no option(s) {unknown}; its options are {allowed}")
+    return cls(space, **kwargs)
 
 
 def names() -> list[str]:

@@ -42,3 +42,11 @@ def test_a_refused_refit_keeps_the_previous_fit_and_a_crashed_one_unfits() -> No
         p.fit(None, None)
     with pytest.raises(InvalidArgumentError, match="level must be a probability"):
         _Mean(sp).fit(archs, [1.0, 2.0, 3.0, 4.0]).predict(archs).interval(2.0)
+
+
+def test_get_names_the_options_a_predictor_takes() -> None:
+    import nagen.predictors as P
+    from nagen.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match=r"takes no option\(s\) \['foo'\]; its options are \[.*'kernel'"):
+        P.get("gp", "nb201", foo=1)
