@@ -17,8 +17,9 @@
 
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -29,6 +30,12 @@ import nagen.predictors as P
 from nagen.generators.diffusion import DiffusionGenerator, op_frequencies
 from nagen.generators.guidance import Guide
 from nagen.noise import VPSchedule
+
+try:  # run as ``python benchmarks/generation.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 
@@ -68,18 +75,24 @@ def throughput(gen: DiffusionGenerator, guide: Guide, steps: int) -> tuple[float
     return rate([]), rate([guide])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the three tables."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--seeds", type=_cli.positive_int, default=5,
+        help="guidance seeds per dataset and label column (section 3: each draws the labelled cells, the predictor and the samples)",
+    )
     ap.add_argument("--scale", type=float, default=20.0, help="guidance weight")
-    ap.add_argument("--steps", type=int, default=20, help="reverse-diffusion (DDIM) steps")
-    ap.add_argument("--train-steps", type=int, default=3000, help="steps of the 50%% quality model")
-    ap.add_argument("--labels", type=int, default=100)
-    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--steps", type=_cli.positive_int, default=20, help="reverse-diffusion (DDIM) steps")
+    ap.add_argument("--train-steps", type=_cli.positive_int, default=3000, help="steps of the 50%% quality model")
+    ap.add_argument(
+        "--labels", type=_cli.positive_int, default=100,
+        help="random labelled cells the guiding GNN predictor is fitted on (section 3 and the throughput guide)",
+    )
+    ap.add_argument("--skip-quality", action="store_true", help="skip section 1 (training the 50%% model and its sample quality)")
     ap.add_argument("--skip-guidance", action="store_true", help="only sections 1-2 (throughput uses one GNN guide)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     nb = nagen.benchmarks.load("nb201")
     gen = DiffusionGenerator.pretrained("nb201")
@@ -145,4 +158,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -47,8 +47,8 @@ are computed, never read from the table for unlabelled cells.
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import time
 from collections.abc import Sequence
 
@@ -65,6 +65,12 @@ from nagen.levels_bo import levelwise_bo
 from nagen.multiobjective import default_ref_point, hypervolume, non_dominated, parse_objectives, random_search
 from nagen.predictors.cost import ExactCostPredictor
 
+try:  # run as ``python benchmarks/gflownet.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli
+
 METHODS = ("OP-GFN", "TB-GFN raw^beta", "RE", "random")
 MO_METHODS = (
     "OP-GFN (cost-conditioned)",
@@ -77,6 +83,8 @@ MO_METHODS = (
     "random",
 )
 DATASETS = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16": "imagenet16_test"}
+PARTS = ("single", "multi", "bound")
+COSTS = ("params", "flops")  # the exact cost columns (``ExactCostPredictor``)
 
 
 def _values(hist: list) -> np.ndarray:
@@ -288,42 +296,61 @@ def bound_table(space, table, reps: int = 20) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--budgets", default="50,100,200")
-    p.add_argument("--datasets", default="cifar10,cifar100,imagenet16")
+def main(argv: list[str] | None = None) -> None:
+    p = _cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=_cli.positive_int, default=10, help="seeds per method (the runs of every table)")
+    p.add_argument(
+        "--first-seed", type=_cli.nonneg_int, default=0, help="first seed (seeds first-seed .. first-seed + seeds - 1)"
+    )
+    p.add_argument(
+        "--budgets", default="50,100,200",
+        help="comma-separated label budgets (columns); each run labels the largest, smaller ones read its prefix",
+    )
+    p.add_argument(
+        "--datasets", default="cifar10,cifar100,imagenet16",
+        help="single-objective datasets (searched and reported: <dataset>_test): " + ", ".join(DATASETS),
+    )
     p.add_argument("--parts", default="single,multi", help="single, multi, bound (what de-duplication allows)")
-    p.add_argument("--costs", default="params,flops")
-    p.add_argument("--methods", default=",".join(METHODS), help="single-objective methods to run")
+    p.add_argument(
+        "--costs", default="params,flops", help="multi-objective cost columns (each vs cifar10_test): " + ", ".join(COSTS)
+    )
+    p.add_argument("--methods", default=",".join(METHODS), help="single-objective methods to run: " + ", ".join(METHODS))
     p.add_argument("--mo-methods", default=",".join(MO_METHODS), help="multi-objective methods to run")
-    p.add_argument("--tb-betas", default="16,64,256,1024")
+    p.add_argument(
+        "--tb-betas", default="16,64,256,1024",
+        help="candidate betas (reward pred^beta) of the TB-GFN raw^beta baseline, tuned on --tune-seeds",
+    )
     p.add_argument("--tune-seeds", default="1000", help="held-out seeds for tuning the TB beta")
     p.add_argument("--opgfn-beta", type=float, default=None, help="OP-GFN beta (default: the generator's)")
     p.add_argument("--quick", action="store_true", help="2 seeds, budgets 50,100, cifar10 only, one TB beta")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
     if a.quick:
         a.seeds, a.budgets, a.datasets, a.tb_betas, a.costs = 2, "50,100", "cifar10", "256", "params"
+    # every argument is checked here, before any table is loaded or any run starts
+    parts = _cli.names(p, "--parts", a.parts, PARTS)
+    datasets = _cli.names(p, "--datasets", a.datasets, DATASETS)
+    methods = _cli.names(p, "--methods", a.methods, METHODS)
+    costs = _cli.names(p, "--costs", a.costs, COSTS)
+    budgets = _cli.ints(p, "--budgets", a.budgets, 1)
+    betas = _cli.floats(p, "--tb-betas", a.tb_betas, low=0.0, low_open=True)
+    tune = _cli.ints(p, "--tune-seeds", a.tune_seeds, 0)
+    try:
+        mo_methods = parse_method_names(a.mo_methods, MO_METHODS)
+    except SystemExit as e:
+        p.error(str(e))
     seeds = list(range(a.first_seed, a.first_seed + a.seeds))
-    budgets = [int(b) for b in a.budgets.split(",")]
     space = nagen.spaces.get("nb201")
     table = nagen.benchmarks.load("nb201")
-    parts = a.parts.split(",")
     if "single" in parts:
-        for d in a.datasets.split(","):
-            betas = [float(b) for b in a.tb_betas.split(",")]
-            tune = [int(s) for s in a.tune_seeds.split(",")]
-            methods = a.methods.split(",")
+        for d in datasets:
             print(single_table(space, table, d, seeds, budgets, betas, a.opgfn_beta, tune, methods), flush=True)
     if "bound" in parts:
         print(bound_table(space, table), flush=True)
     if "multi" in parts:
-        mo_methods = parse_method_names(a.mo_methods, MO_METHODS)
-        for c in a.costs.split(","):
+        for c in costs:
             print(multi_table(space, table, c, seeds, budgets, a.opgfn_beta, mo_methods), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

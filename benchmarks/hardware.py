@@ -38,7 +38,6 @@ bounds at latency quantiles, for several splits.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import json
@@ -61,6 +60,11 @@ torch.set_num_threads(1)
 import nagen.benchmarks  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+try:  # run as ``python benchmarks/hardware.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli  # noqa: E402
+except ImportError:
+    sys.path.insert(0, str(HERE))
+    import _cli  # noqa: E402
 LATENCY_RESULTS = HERE / "results" / "latency.md"
 
 # ------------------------------------------------------------------ part 2 settings
@@ -128,7 +132,10 @@ def parse_pairs(spec: str | None) -> list[tuple[str, int]]:
     out = []
     for item in spec.split(","):
         device, _, bound = item.strip().partition(":")
-        pair = (device, int(float(bound)))
+        try:
+            pair = (device, int(float(bound)))
+        except ValueError:  # no ":bound" or not a number
+            pair = None
         if pair not in HELP_TABLE4:
             raise SystemExit(f"unknown pair {item!r}; pairs are {', '.join(f'{d}:{b}' for d, b in HELP_TABLE4)}")
         out.append(pair)
@@ -599,14 +606,17 @@ def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequ
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3,noise,split,ceiling (noise: the table's own noise floor; "
                     "split: choose the adaptation/verification split on HELP's validation devices; ceiling: the best "
                     "feasible cell a study can label on each part-2 pair, with --from-dump also the runs' gaps)")
-    ap.add_argument("--seeds", type=int, default=5, help="seeds of part 2 (constrained search)")
-    ap.add_argument("--re-seeds", type=int, default=20, help="seeds of re and random in part 3")
-    ap.add_argument("--bo-seeds", type=int, default=5, help="seeds of bo in part 3")
-    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--seeds", type=_cli.nonneg_int, default=5, help="seeds of part 2 (constrained search)")
+    ap.add_argument("--re-seeds", type=_cli.nonneg_int, default=20, help="seeds of re and random in part 3")
+    ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=5, help="seeds of bo in part 3")
+    ap.add_argument(
+        "--first-seed", type=_cli.nonneg_int, default=0,
+        help="first seed of every part's runs (seeds first-seed .. first-seed + n - 1; to split runs over processes)",
+    )
     ap.add_argument("--pairs", default=None, help="part 2 subset, e.g. pixel2:18,fpga:5 (default: all 15)")
     ap.add_argument("--variants", default="test,honest", help="part 2 variants: test, honest")
     ap.add_argument("--datasets", default=",".join(DATASETS), help="part 3 datasets")
@@ -616,10 +626,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line; runs already there are skipped")
     ap.add_argument("--from-dump", default=None, help="print the tables of these dumps (comma-separated) without running anything")
     args = ap.parse_args(argv)
+    # every argument is checked here, before any table is loaded or any run starts
     names = args.parts.split(",")
     unknown = sorted(set(names) - {"1", "2", "3", "noise", "split", "ceiling"})
     if unknown:
-        raise SystemExit(f"unknown part(s) {unknown}; choose from 1, 2, 3, noise, split, ceiling")
+        ap.error(f"unknown part(s) {unknown}; choose from 1, 2, 3, noise, split, ceiling")
+    variants = args.variants.split(",")
+    if set(variants) - set(VARIANTS):
+        ap.error(f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from {', '.join(VARIANTS)}")
+    try:
+        parse_pairs(args.pairs)
+    except SystemExit as e:
+        ap.error(f"argument --pairs: {e}")
+    datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
+    methods = _cli.names(ap, "--methods", args.methods, METHODS)
+    splits = _cli.ints(ap, "--splits", args.splits, 1, CONSTRAINED["device_samples"])
+    if args.from_dump:
+        missing = [d for d in args.from_dump.split(",") if not os.path.exists(d)]
+        if missing:
+            ap.error(f"no such dump: {', '.join(missing)}")
     if "noise" in names:
         print(noise_table())
     if "ceiling" in names:
@@ -635,14 +660,8 @@ def main(argv: list[str] | None = None) -> None:
     parts: list[int | str] = [int(p) if p.isdigit() else p for p in names if p not in ("noise", "ceiling")]
     if not parts:
         return
-    variants = args.variants.split(",")
-    if set(variants) - set(VARIANTS):
-        raise SystemExit(f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from {', '.join(VARIANTS)}")
     if args.from_dump:
         dumps = args.from_dump.split(",")
-        missing = [d for d in dumps if not os.path.exists(d)]
-        if missing:
-            raise SystemExit(f"no such dump: {', '.join(missing)}")
         print_tables([r for d in dumps for r in read_dump(d)], [p for p in parts if p != 1], variants)
         return
     if 1 in parts:
@@ -652,13 +671,13 @@ def main(argv: list[str] | None = None) -> None:
     if 2 in parts:
         jobs += [(constrained_run, d, b, v, s) for s in seeds for (d, b) in parse_pairs(args.pairs) for v in variants]
     if 3 in parts:
-        for m in args.methods.split(","):
+        for m in methods:
             n = args.bo_seeds if m == "bo" else args.re_seeds
-            jobs += [(plain_run, ds, m, s) for s in range(args.first_seed, args.first_seed + n) for ds in args.datasets.split(",")]
+            jobs += [(plain_run, ds, m, s) for s in range(args.first_seed, args.first_seed + n) for ds in datasets]
     if "split" in parts:
         split_seeds = range(args.first_seed, args.first_seed + args.seeds)
         jobs += [
-            (split_run, d, q, int(a), s, None) for a in args.splits.split(",") for d in SPLIT_DEVICES for q in SPLIT_QUANTILES for s in split_seeds
+            (split_run, d, q, a, s, None) for a in splits for d in SPLIT_DEVICES for q in SPLIT_QUANTILES for s in split_seeds
         ]  # fmt: skip
     records = read_dump(args.dump)
     records += execute(jobs, args.dump, {run_key(r) for r in records})

@@ -25,9 +25,9 @@ No test device (``HELP_TEST``) is read.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -41,19 +41,30 @@ try:  # run as ``python benchmarks/latency_loso.py`` (benchmarks/ on sys.path) o
 except ImportError:  # pragma: no cover
     from benchmarks.latency import _corr
 
+try:  # run as ``python benchmarks/latency_loso.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", default="0.5,0.75,1.0", help="candidate values of `additive`")
-    ap.add_argument("--ks", default="5,10,20")
-    ap.add_argument("--epochs", type=int, default=10, help="meta-training epochs (50 steps each), same for every device")
-    ap.add_argument("--seed", type=int, default=0, help="meta-training seed")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+
+def main(argv: list[str] | None = None) -> None:
+    ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="0.5,0.75,1.0", help="candidate values of `additive` (comma-separated, in 0..1)")
+    ap.add_argument(
+        "--ks", default="5,10,20",
+        help="comma-separated numbers k of measured latencies (the held-out device's reference_archs(k))",
+    )
+    ap.add_argument(
+        "--epochs", type=_cli.positive_int, default=10, help="meta-training epochs (50 steps each), same for every device"
+    )
+    ap.add_argument("--seed", type=_cli.nonneg_int, default=0, help="meta-training seed")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (also OMP_NUM_THREADS unless set)")
+    args = ap.parse_args(argv)
+    weights = _cli.floats(ap, "--weights", args.weights, low=0.0, high=1.0)  # checked before any work
+    ks = _cli.ints(ap, "--ks", args.ks, 1)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    weights = [float(w) for w in args.weights.split(",")]
-    ks = [int(k) for k in args.ks.split(",")]
     nb = nagen.benchmarks.load("nb201")
     archs = list(nb.archs)
     n = len(archs)
@@ -109,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -18,8 +18,9 @@ held-out values inside the 90% predictive interval (target 85-95%).
 
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,6 +32,12 @@ from scipy.stats import kendalltau, spearmanr
 import nagen.benchmarks
 import nagen.predictors as P
 from nagen.predictors.base import Predictor
+
+try:  # run as ``python benchmarks/predictors.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli
 
 DATASETS = ("cifar10_test", "cifar100_test", "imagenet16_test")
 HELD_OUT = 1000
@@ -62,26 +69,36 @@ def _meta_model(nb, target: str, seed: int, cache: dict) -> Predictor:
     return cache[key][0]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the grid and print one table per dataset plus a calibration/time table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--sizes", default="10,50,100,500")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--models", default="gnn,gp_onehot,gp_path,gp_wl,gp_deep,zero_cost,meta")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
-    args = ap.parse_args()
+    factories = _factories()
+    ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--datasets", default=",".join(DATASETS),
+        help="comma-separated NB201 columns to fit on and evaluate against: " + ", ".join(DATASETS),
+    )
+    ap.add_argument(
+        "--sizes", default="10,50,100,500", help="comma-separated training-set sizes (random labelled cells per fit)"
+    )
+    ap.add_argument(
+        "--seeds", type=_cli.positive_int, default=5,
+        help="seeds 0..seeds-1: each draws the training and held-out cells and seeds the models; results are means",
+    )
+    ap.add_argument(
+        "--models", default="gnn,gp_onehot,gp_path,gp_wl,gp_deep,zero_cost,meta",
+        help="comma-separated rows: " + ", ".join([*factories, "meta"]),
+    )
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
+    args = ap.parse_args(argv)
+    # every argument is checked here, before the table is loaded
+    datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
+    sizes = _cli.ints(ap, "--sizes", args.sizes, 1, 15_625 - HELD_OUT)  # disjoint from the held-out cells
+    models = _cli.names(ap, "--models", args.models, [*factories, "meta"])
     torch.set_num_threads(args.threads)
     nb = nagen.benchmarks.load("nb201")
-    sizes = [int(s) for s in args.sizes.split(",")]
-    models = args.models.split(",")
-    factories = _factories()
-    unknown = [m for m in models if m not in factories and m != "meta"]
-    if unknown:
-        raise SystemExit(f"unknown models {unknown}; choose from {sorted(factories) + ['meta']}")
     res: dict[tuple[str, str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     meta_cache: dict = {}
-    for ds in args.datasets.split(","):
+    for ds in datasets:
         y_all = np.asarray(nb.values(ds))
         for seed in range(args.seeds):
             perm = np.random.default_rng(seed).permutation(len(nb))
@@ -111,7 +128,7 @@ def main() -> None:
     print()
     print("# Kendall tau / Spearman rho on 1,000 held-out NB201 cells, mean over", args.seeds, "seeds.")
     print("# Fitted on and evaluated against the same column (200-epoch test accuracy); meta: sources = the other two datasets' full tables.")
-    for ds in args.datasets.split(","):
+    for ds in datasets:
         print(f"\n## {ds}\n")
         print("| model | " + " | ".join(f"n={n} tau / rho" for n in sizes) + " |")
         print("|---|" + "---|" * len(sizes))
@@ -121,7 +138,7 @@ def main() -> None:
     print("\n## calibration (share of held-out values inside the 90% interval) and time (median s)\n")
     print("| dataset | model | " + " | ".join(f"n={n} cover90" for n in sizes) + " | fit s (n=max) | predict s (1,000) |")
     print("|---|---|" + "---|" * len(sizes) + "---|---|")
-    for ds in args.datasets.split(","):
+    for ds in datasets:
         for name in models:
             rows = [res[(ds, name, n)] for n in sizes]
             cov = [f"{np.mean(r['cover90']):.3f}" if r["cover90"] else "-" for r in rows]
@@ -134,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

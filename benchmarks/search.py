@@ -13,7 +13,8 @@ issue asks; a real search would optimise a validation column and only report the
 For each dataset, method and budget 25/50/100 it prints the mean +- std (over seeds) of the
 best test accuracy among the first ``budget`` labels, and the median number of labels until
 the first architecture in the table's top 0.1% (16 best of 15,625 cells) was labelled
-(">100" when the median run did not get there within 100 labels). Runs are sequential
+(">100" when the median run did not get there within 100 labels; with ``--quick`` only the
+budgets up to 50 are shown and ">50"). Runs are sequential
 (``batch_size=1``), so the prefix of one 100-label run *is* the 25- and 50-label run; a run
 stops early once it has labelled the table's optimum, since no later label can change any
 reported number. Transfer rows (other two datasets as sources) give the number of labels to
@@ -22,7 +23,6 @@ the target's optimum and the share of seeds that find it within 5 labels.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -40,8 +40,30 @@ import nagen.benchmarks  # noqa: E402
 from nagen.labellers import TableLabeller  # noqa: E402
 from nagen.study import Study  # noqa: E402
 
+try:  # run as ``python benchmarks/search.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli  # noqa: E402
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli  # noqa: E402
+
 DATASETS = ("cifar10_test", "cifar100_test", "imagenet16_test")
 BUDGETS = (25, 50, 100)
+#: row name -> (Study proposer, Study options); ``transfer`` rows are run by :func:`run_transfer`
+VARIANTS = {
+    "bo": ("bo", {}),
+    "bo+zc": ("bo", {"surrogate": "gp+zc", "initial": "zc"}),
+    "bo-gp": ("bo", {"surrogate": "gp"}),
+    "bo-wl": ("bo", {"surrogate": "gp_wl"}),
+    "bo-wl+zc": ("bo", {"surrogate": "gp_wl+zc", "initial": "zc"}),
+    "opgfn-wl+zc": ("opgfn", {"surrogate": "gp_wl+zc", "initial": "zc"}),
+    "opgfn": ("opgfn", {}),
+    "diffusion": ("diffusion", {}),
+    "re": ("re", {}),
+    "random": ("random", {}),
+}
+METHODS = (*VARIANTS, "transfer")
+META_EPOCHS = 10
+HEADER = "searched column = reported column = NB201 200-epoch test accuracy (the issue's protocol)"
 
 
 def run(metric: str, seed: int, budget: int, method: str, **study_options) -> list[float]:
@@ -79,46 +101,89 @@ def run_transfer(metric: str, seed: int, budget: int, epochs: int, method: str =
     return values
 
 
-def summarise(runs: list[list[float]], metric: str) -> dict[str, str]:
+def summarise(runs: list[list[float]], metric: str, budget: int = max(BUDGETS)) -> dict[str, str]:
+    """The cells of one row (:func:`columns`) for runs of at most ``budget`` labels: best@b only
+    for the budgets b <= ``budget``, a median not reached within the run is ``">budget"``."""
     nb = nagen.benchmarks.load("nb201")
     col = np.sort(nb.values(metric))[::-1]
     top = col[int(math.ceil(0.001 * len(col))) - 1]  # the 16th best value: top 0.1%
     opt = col[0]
     out = {}
     for b in BUDGETS:
+        if b > budget:
+            continue
         bests = [np.nanmax(r[:b]) for r in runs]
         out[f"best@{b}"] = f"{np.mean(bests):.2f} ± {np.std(bests):.2f}"
     firsts = [next((i + 1 for i, v in enumerate(r) if v >= top), math.inf) for r in runs]
     med = float(np.median(firsts))
-    out["labels to top 0.1%"] = ">100" if not math.isfinite(med) else f"{med:g}"
+    out["labels to top 0.1%"] = f">{budget}" if not math.isfinite(med) else f"{med:g}"
     to_opt = [next((i + 1 for i, v in enumerate(r) if v >= opt), math.inf) for r in runs]
     out["found optimum"] = f"{sum(math.isfinite(t) for t in to_opt)}/{len(runs)}"
     med_opt = float(np.median(to_opt))
-    out["median labels to optimum"] = ">100" if not math.isfinite(med_opt) else f"{med_opt:g}"
+    out["median labels to optimum"] = f">{budget}" if not math.isfinite(med_opt) else f"{med_opt:g}"
     out["optimum within 5"] = f"{100 * np.mean([t <= 5 for t in to_opt]):.0f}%"
     return out
 
 
-COLUMNS = ["best@25", "best@50", "best@100", "labels to top 0.1%", "found optimum", "median labels to optimum", "optimum within 5"]
+def columns(budget: int = max(BUDGETS)) -> list[str]:
+    """Table columns for runs of ``budget`` labels (best@b only for the budgets b <= ``budget``)."""
+    return [f"best@{b}" for b in BUDGETS if b <= budget] + [
+        "labels to top 0.1%", "found optimum", "median labels to optimum", "optimum within 5"
+    ]
+
+
+COLUMNS = columns()
+
+
+def row_label(method: str, transfer_method: str | None = None, transfer_budget: int | None = None,
+              meta_epochs: int | None = None) -> str:
+    """The method cell of a row: transfer rows name their TransferTask method and label budget
+    (and meta-training epochs when not the default)."""
+    if method != "transfer" or transfer_method is None:
+        return method
+    extra = (f", {transfer_budget} labels max" if transfer_budget else "") + (
+        f", {meta_epochs} meta epochs" if meta_epochs not in (None, META_EPOCHS) else ""
+    )
+    return f"transfer ({transfer_method}{extra})"
+
+
+def dump_record(metric: str, method: str, seed: int, values: list[float], budget: int, transfer_method: str | None = None,
+                transfer_budget: int | None = None, meta_epochs: int | None = None) -> dict:
+    """One dumped run: what :func:`print_dump` needs to put it in the right row (label budget and,
+    for transfer runs, the settings that distinguish transfer rows)."""
+    rec = {"dataset": metric, "method": method, "seed": seed, "values": values, "budget": budget}
+    if method == "transfer":
+        rec.update(transfer_method=transfer_method, transfer_budget=transfer_budget, meta_epochs=meta_epochs)
+    return rec
+
+
+def _dump_key(r: dict) -> tuple:
+    """Row of a dumped run: dataset, method and its settings (absent in older dumps: None)."""
+    return (r["dataset"], r["method"], r.get("budget") or max(BUDGETS), r.get("transfer_method"), r.get("transfer_budget"), r.get("meta_epochs"))
 
 
 def print_dump(paths: list[str], datasets: list[str], methods: list[str]) -> None:
-    """The table of dumped runs (one row per dataset and method; a seed dumped twice counts once)."""
-    runs: dict[tuple[str, str], dict[int, list[float]]] = {}
+    """The table of dumped runs (one row per dataset, method and run settings; a seed dumped twice
+    counts once, the later record wins). Runs of older dumps carry no budget: 100 labels."""
+    runs: dict[tuple, dict[int, list[float]]] = {}
     for path in paths:
         with open(path) as f:
             for line in f:
-                r = json.loads(line)
-                runs.setdefault((r["dataset"], r["method"]), {})[int(r["seed"])] = r["values"]
-    print("| dataset | method | n | " + " | ".join(COLUMNS) + " | seeds |")
-    print("|" + "---|" * (len(COLUMNS) + 4))
-    for metric in datasets:
-        for m in methods:
-            got = runs.get((metric, m))
-            if not got:
-                continue
-            row = summarise([got[s] for s in sorted(got)], metric)
-            print(f"| {metric} | {m} | {len(got)} | " + " | ".join(row[c] for c in COLUMNS) + f" | {min(got)}-{max(got)} |")
+                if line.strip():
+                    r = json.loads(line)
+                    runs.setdefault(_dump_key(r), {})[int(r["seed"])] = r["values"]
+    rows = [k for metric in datasets for m in methods for k in runs if k[:2] == (metric, m)]
+    top = max((k[2] for k in rows), default=max(BUDGETS))
+    cols = columns(top)
+    print(HEADER + "\n")
+    print("| dataset | method | n | " + " | ".join(cols) + " | seeds |")
+    print("|" + "---|" * (len(cols) + 4))
+    for key in rows:
+        metric, m, budget, tm, tb, me = key
+        got = runs[key]
+        row = summarise([got[s] for s in sorted(got)], metric, budget)
+        label = row_label(m, tm, tb, me)
+        print(f"| {metric} | {label} | {len(got)} | " + " | ".join(row.get(c, "–") for c in cols) + f" | {min(got)}-{max(got)} |")
 
 
 def transfer_ceiling(datasets: list[str]) -> str:
@@ -200,25 +265,32 @@ def transfer_aggregates(source_families: list[str], target_families: list[str], 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds for re, random")
-    ap.add_argument("--bo-seeds", type=int, default=None, help="seeds for the BO and transfer rows (default: --seeds)")
+    ap = _cli.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=_cli.nonneg_int, default=20, help="seeds for re, random")
+    ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=None, help="seeds for the BO and transfer rows (default: --seeds)")
     ap.add_argument("--quick", action="store_true", help="3 seeds, budget 50, bo/re/random/transfer only")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument(
+        "--datasets", default=",".join(DATASETS),
+        help="comma-separated NB201 test columns to search (each is searched and reported): " + ", ".join(DATASETS),
+    )
     ap.add_argument(
         "--methods",
         default="bo,bo+zc,bo-wl,bo-wl+zc,opgfn,diffusion,re,random,transfer",
         help="rows: bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
         "bo-wl+zc (gp_wl+zc, zc initial), opgfn, opgfn-wl+zc, diffusion, re, random, transfer",
     )
-    ap.add_argument("--meta-epochs", type=int, default=10, help="meta-training epochs of the transfer rows")
+    ap.add_argument("--meta-epochs", type=_cli.positive_int, default=META_EPOCHS, help="meta-training epochs of the transfer rows")
     ap.add_argument(
         "--transfer-method", default="consensus", choices=("consensus", "meta"),
         help="TransferTask method of the transfer rows: consensus (source consensus + GP, default) or meta (meta-predictor only)",
     )
-    ap.add_argument("--dump", default=None, help="append each finished run as a JSON line (dataset, method, seed, values) to this file")
-    ap.add_argument("--transfer-budget", type=int, default=None, help="labels per transfer run (default: the budget)")
-    ap.add_argument("--first-seed", type=int, default=0, help="first seed (to split a row's seeds over processes)")
+    ap.add_argument(
+        "--dump", default=None,
+        help="append each finished run as a JSON line (dataset, method, seed, values, budget; transfer runs also "
+        "transfer_method, transfer_budget, meta_epochs) to this file",
+    )
+    ap.add_argument("--transfer-budget", type=_cli.positive_int, default=None, help="labels per transfer run (default: the budget)")
+    ap.add_argument("--first-seed", type=_cli.nonneg_int, default=0, help="first seed (to split a row's seeds over processes)")
     ap.add_argument(
         "--from-dump", default=None,
         help="print the table of the runs in this dump (several files: comma-separated) instead of running; "
@@ -234,43 +306,39 @@ def main(argv: list[str] | None = None) -> None:
         "comma-separated source column families among test, valid, test12; targets: every family) and exit",
     )
     args = ap.parse_args(argv)
+    # every argument is checked here, before any table is loaded or any run starts
+    datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
+    methods = _cli.names(ap, "--methods", args.methods, METHODS)
     if args.transfer_aggregates:
         fams = args.transfer_aggregates.split(",")
         unknown = [f for f in fams if f not in FAMILIES]
         if unknown:
-            raise SystemExit(f"unknown column family {unknown[0]!r}; families are {', '.join(FAMILIES)}")
+            ap.error(f"unknown column family {unknown[0]!r}; families are {', '.join(FAMILIES)}")
+    if args.from_dump:
+        dumps = args.from_dump.split(",")
+        missing = [d for d in dumps if not os.path.isfile(d)]
+        if missing:
+            ap.error(f"argument --from-dump: no such dump {missing[0]!r}")
+    if args.transfer_aggregates:
         print(transfer_aggregates(fams, list(FAMILIES)))
         return
     if args.transfer_ceiling:
-        print(transfer_ceiling(args.datasets.split(",")))
+        print(transfer_ceiling(datasets))
         return
     if args.from_dump:
-        print_dump(args.from_dump.split(","), args.datasets.split(","), args.methods.split(","))
+        print_dump(dumps, datasets, methods)
         return
     seeds = 3 if args.quick else args.seeds
     bo_seeds = seeds if args.bo_seeds is None else args.bo_seeds
     budget = 50 if args.quick else max(BUDGETS)
-    methods = args.methods.split(",")
     if args.quick:
         methods = [m for m in methods if m in ("bo", "bo+zc", "bo-wl", "bo-wl+zc", "re", "random", "transfer")]
-    variants = {
-        "bo": ("bo", {}),
-        "bo+zc": ("bo", {"surrogate": "gp+zc", "initial": "zc"}),
-        "bo-gp": ("bo", {"surrogate": "gp"}),
-        "bo-wl": ("bo", {"surrogate": "gp_wl"}),
-        "bo-wl+zc": ("bo", {"surrogate": "gp_wl+zc", "initial": "zc"}),
-        "opgfn-wl+zc": ("opgfn", {"surrogate": "gp_wl+zc", "initial": "zc"}),
-        "opgfn": ("opgfn", {}),
-        "diffusion": ("diffusion", {}),
-        "re": ("re", {}),
-        "random": ("random", {}),
-    }
-    print("searched column = reported column = NB201 200-epoch test accuracy (the issue's protocol)")
+    print(HEADER)
     print(f"seeds: re/random {seeds}, bo/transfer {bo_seeds}; budget {budget}; batch_size 1\n")
-    cols = COLUMNS
+    cols = columns(budget)
     print("| dataset | method | n | " + " | ".join(cols) + " | s/run |")
     print("|" + "---|" * (len(cols) + 4))
-    for metric in args.datasets.split(","):
+    for metric in datasets:
         for m in methods:
             if m == "opgfn":
                 try:
@@ -281,27 +349,29 @@ def main(argv: list[str] | None = None) -> None:
             n = seeds if m in ("re", "random") else bo_seeds
             t0 = time.perf_counter()
             runs = []
+            run_budget = args.transfer_budget or budget if m == "transfer" else budget
             for s in range(args.first_seed, args.first_seed + n):
                 try:
                     if m == "transfer":
-                        runs.append(run_transfer(metric, s, args.transfer_budget or budget, args.meta_epochs, args.transfer_method))
+                        runs.append(run_transfer(metric, s, run_budget, args.meta_epochs, args.transfer_method))
                     else:
-                        proposer, opts = variants[m]
+                        proposer, opts = VARIANTS[m]
                         runs.append(run(metric, s, budget, proposer, **opts))
                     if args.dump:
+                        rec = dump_record(metric, m, s, runs[-1], run_budget, args.transfer_method, args.transfer_budget, args.meta_epochs)
                         with open(args.dump, "a") as f:
-                            f.write(json.dumps({"dataset": metric, "method": m, "seed": s, "values": runs[-1]}) + "\n")
+                            f.write(json.dumps(rec) + "\n")
                 except Exception as e:  # noqa: BLE001 - one broken method must not lose the table
                     print(f"| {metric} | {m} | seed {s} failed: {type(e).__name__}: {e} |", flush=True)
                     break
             if not runs:
                 continue
-            row = summarise(runs, metric)
+            row = summarise(runs, metric, run_budget)
             per = (time.perf_counter() - t0) / len(runs)
             label = m
             if m == "transfer":
                 label = f"transfer ({args.transfer_method}" + (f", {args.transfer_budget} labels max)" if args.transfer_budget else ")")
-            print(f"| {metric} | {label} | {len(runs)} | " + " | ".join(row[c] for c in cols) + f" | {per:.0f} |", flush=True)
+            print(f"| {metric} | {label} | {len(runs)} | " + " | ".join(row.get(c, "–") for c in cols) + f" | {per:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

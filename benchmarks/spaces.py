@@ -12,14 +12,21 @@ nodes into expression trees), for comparison with the paper's 6,466.
 
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 
 import nagen.spaces
 from nagen.spaces.base import SearchSpace
+
+try:  # run as ``python benchmarks/spaces.py`` (benchmarks/ on sys.path) or loaded by file path
+    import _cli
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cli
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -91,16 +98,26 @@ def row(space: SearchSpace, samples: int, repeats: int) -> dict[str, str]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spaces", default=",".join(n for n in ("nb201", "nb101", "mbv3") if n in nagen.spaces.names()))
-    ap.add_argument("--samples", type=int, default=10_000)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--spaces", default=",".join(n for n in ("nb201", "nb101", "mbv3") if n in nagen.spaces.names()),
+        help="comma-separated registered search spaces (rows): " + ", ".join(nagen.spaces.names()),
+    )
+    ap.add_argument(
+        "--samples", type=_cli.positive_int, default=10_000,
+        help="uniform samples whose canonical classes are counted in spaces of more than 100,000 architectures",
+    )
+    ap.add_argument(
+        "--repeats", type=_cli.positive_int, default=5,
+        help="timing repeats (throughputs are medians; also the number of architectures built and costed)",
+    )
+    args = ap.parse_args(argv)
+    spaces = _cli.names(ap, "--spaces", args.spaces, nagen.spaces.names())  # checked before any work
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; medians over {args.repeats} repeats")
     print("# 'cost s' = space.cost() (NB201: exact additive fast path); 'build+count s' = build the network and count with hooks")
-    rows = [row(nagen.spaces.get(n), args.samples, args.repeats) for n in args.spaces.split(",")]
+    rows = [row(nagen.spaces.get(n), args.samples, args.repeats) for n in spaces]
     cols = list(rows[0])
     widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in cols}
     print("| " + " | ".join(c.ljust(widths[c]) for c in cols) + " |")
@@ -110,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

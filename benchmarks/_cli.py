@@ -1,0 +1,92 @@
+"""Argument checks shared by the benchmark scripts: a bad value is a one-line usage error (exit
+status 2) raised right after parsing, before any table is loaded or any run starts.
+
+The scripts run as ``python benchmarks/<name>.py`` (this directory is on ``sys.path``) and are
+also loaded by file path in the tests (it may not be): each script imports it with a fallback
+that adds its own directory to ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage error also carries its message: it prints usage and
+    ``<prog>: error: <message>`` to stderr and raises ``SystemExit`` with exit status 2, as argparse
+    does, but ``str()`` of the exception is that message line (not ``"2"``), so a caller can read it."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        line = f"{self.prog}: error: {message}"
+        print(line, file=sys.stderr)
+        err = SystemExit(line)
+        err.code = 2
+        raise err
+
+
+def _int(text: str, minimum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an integer >= 1."""
+    return _int(text, 1, "a positive integer")
+
+
+def nonneg_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0."""
+    return _int(text, 0, "a non-negative integer")
+
+
+def names(parser: argparse.ArgumentParser, flag: str, spec: str, allowed: Iterable[str]) -> list[str]:
+    """The comma-separated names of ``spec``; a usage error naming the first one not in ``allowed``."""
+    allowed = list(allowed)
+    got = spec.split(",")
+    bad = [x for x in got if x not in allowed]
+    if bad:
+        parser.error(f"argument {flag}: unknown {bad[0]!r}; choose from {', '.join(allowed)}")
+    return got
+
+
+def ints(parser: argparse.ArgumentParser, flag: str, spec: str, minimum: int = 1, maximum: int | None = None) -> list[int]:
+    """The comma-separated integers of ``spec``, each in ``[minimum, maximum]``; else a usage error naming the bad one."""
+    out = []
+    for x in spec.split(","):
+        try:
+            v = int(x)
+        except ValueError:
+            v = None
+        if v is None or v < minimum or (maximum is not None and v > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+            parser.error(f"argument {flag}: {x!r} is not an integer {bounds} (comma-separated list expected)")
+        out.append(v)
+    return out
+
+
+def floats(parser: argparse.ArgumentParser, flag: str, spec: str, low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> list[float]:
+    """The comma-separated numbers of ``spec``, each in the given bounds; else a usage error naming the bad one."""
+    out = []
+    for x in spec.split(","):
+        try:
+            v = float(x)
+        except ValueError:
+            v = float("nan")
+        ok = v == v and (low is None or (v > low if low_open else v >= low)) and (high is None or v <= high)
+        if not ok:
+            bounds = " and ".join(
+                b for b in ((f"{'>' if low_open else '>='} {low:g}" if low is not None else ""),
+                            (f"<= {high:g}" if high is not None else "")) if b
+            )
+            parser.error(f"argument {flag}: {x!r} is not a number{' ' + bounds if bounds else ''} (comma-separated list expected)")
+        out.append(v)
+    return out
