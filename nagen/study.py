@@ -581,6 +581,10 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
     return names, dirs
 
 
+#: most random cells the zero-cost initial design ranks per round (``20 * n_initial`` below that)
+ZC_POOL_MAX = 2000
+
+
 class Study:
     """A resumable, parallel-safe BO-NAS study stored in SQLite.
 
@@ -617,7 +621,8 @@ class Study:
             ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed).
         initial: ``"auto"`` (``"zc"`` where the proxies are free, else ``"random"``),
             ``"random"`` first labels, or ``"zc"``: the best by synflow among
-            ``20 * n_initial`` random unlabelled cells (a data-free prior, again no labels).
+            ``20 * n_initial`` (at most :data:`ZC_POOL_MAX`) random unlabelled cells (a data-free
+            prior, again no labels).
         executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).
         constraints: ``"METRIC<=VALUE"`` strings (or ``{metric: upper bound}``, see
             :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
@@ -1175,7 +1180,8 @@ class Study:
         if n_done < max(self.n_initial, 2):
             n = min(q, max(self.n_initial, 2) - n_done)
             if self.initial == "zc":
-                cands = self._keep_feasible(ctx.random(20 * self.n_initial, salt=6), None, ctx)
+                # capped: the pool is drawn (and its proxies computed) again every initial round
+                cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
                 score = _proxy_features(self.space, cands)[:, 0]
                 return [cands[i] for i in np.argsort(-score, kind="stable")[:n]]
             return self._keep_feasible(self.proposer.initial(ctx, ask if self.constraints else n), n, ctx) or ctx.random(

@@ -185,6 +185,18 @@ def test_default_executor_is_inline_for_table_lookups(monkeypatch):
     assert seen == ["inline"]  # a pool of spawned workers would only add seconds of start-up to lookups
 
 
+def test_zero_cost_initial_pool_is_capped(monkeypatch):
+    """A huge n_initial must not make every initial round rank 20 x n_initial cells."""
+    import nagen.study as S
+
+    asked = []
+    real = S.ProposalContext.random
+    monkeypatch.setattr(S.ProposalContext, "random", lambda self, n, salt=0: (asked.append(n), real(self, n, salt))[1])
+    st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite:///:memory:", n_initial=1000)
+    st.optimize(2)
+    assert asked and max(asked) == S.ZC_POOL_MAX
+
+
 def test_unmeetable_constraint_is_named():
     st = Study(
         "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random",
