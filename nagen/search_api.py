@@ -82,7 +82,8 @@ def search(
         seed: same seed, same search.
         method: ``"bo"``, ``"opgfn"``, ``"diffusion"``, ``"re"`` or ``"random"``.
         transfer_from: source metrics (a list or comma-separated string); when given, the
-            search is a :class:`~nagen.transfer.TransferTask` (``method`` is ignored).
+            search is a :class:`~nagen.transfer.TransferTask` with its own proposer (``method``
+            must then stay ``"bo"``, the default: any other is refused rather than ignored).
         batch_size: labels per round.
         storage: study storage URL; None keeps the study in memory (not resumable).
         study: study name (with ``storage``: re-using it resumes the search).
@@ -116,6 +117,11 @@ def search(
         sources = [x.strip() for x in transfer_from.split(",")] if isinstance(transfer_from, str) else [str(x).strip() for x in transfer_from]
         if not sources or not all(sources):
             raise InvalidSpecError(f"transfer_from names no source metric (got {transfer_from!r}); pass None for a plain search")
+        if method != "bo":
+            raise InvalidSpecError(
+                f"method {method!r} does not apply to a transfer search (it ranks by the sources' consensus, then a GP); "
+                "drop the method or the transfer sources"
+            )
         leaked = sorted(set(sources) & set(reports))
         if leaked:
             # a source's whole column is the search's prior: a reported metric must stay unseen until the end

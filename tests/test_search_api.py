@@ -36,6 +36,8 @@ def test_minimised_objective_and_errors():
     assert out.best[1] == min(v for _, v in out.history)
     with pytest.raises(InvalidSpecError, match="among choices"):
         search(method="bayes")
+    with pytest.raises(InvalidSpecError, match="method 're' does not apply to a transfer search"):
+        search(objective="cifar10_test", budget=2, transfer_from="cifar100_test", method="re")
     with pytest.raises(InvalidSpecError, match="names no source metric"):
         search(objective="cifar10_test", budget=2, transfer_from=[])
     # a reported metric stays unseen until the end: it cannot be the search's prior
