@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidGuidanceError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, NagenError, UnknownMetricError, check_int, choices_hint
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult"]
@@ -145,8 +145,7 @@ def generate(
     from nagen.generators.guidance import Guide
 
     sp = nagen.spaces.get(space)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
+    check_int(n, "n", 0)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InvalidArgumentError(f"seed must be an integer (same seed, same output), got {seed!r}")
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
@@ -184,10 +183,9 @@ def generate(
         raise InvalidGuidanceError(
             "device_samples needs a device latency constraint (e.g. constraints=['lat_pixel2_ms<=18']); none was given"
         )
-    if isinstance(guide_labels, bool) or not isinstance(guide_labels, (int, np.integer)) or guide_labels < 2:
-        raise InvalidArgumentError(f"guide_labels must be an integer >= 2 (labelled cells per metric guide), got {guide_labels!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
-        raise InvalidArgumentError(f"steps must be a positive integer (reverse-diffusion steps), got {steps!r}")
+    check_int(guide_labels, "guide_labels", 2)  # labelled cells per metric guide
+    if steps is not None:
+        check_int(steps, "steps", 1)  # reverse-diffusion steps
 
     rng_seed = int(seed)
     labelled: list[ArchGraph] = []

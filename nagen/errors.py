@@ -8,6 +8,7 @@ exception a caller would otherwise expect (``ValueError``, ``KeyError``, ...), s
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "NotDifferentiableError",
     "InvalidArgumentError",
     "choices_hint",
+    "check_int",
 ]
 
 
@@ -147,3 +149,16 @@ class NotDifferentiableError(NagenError, TypeError):
 
 class InvalidArgumentError(NagenError, ValueError):
     """A plain argument (a count, budget, seed or size) has the wrong type or is out of range."""
+
+
+def check_int(value: object, name: str, low: int = 0, error: type[NagenError] = InvalidArgumentError) -> int:
+    """``value`` as an ``int`` if it is an integer ``>= low`` (NumPy integers too; never a bool,
+    which is an ``int`` subclass but a mistake for a count); else ``error`` naming ``name``.
+
+    The message says "a positive integer" for ``low = 1``, "a non-negative integer" for 0,
+    else "an integer >= low".
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        need = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+        raise error(f"{name} must be {need}, got {value!r}")
+    return int(value)

@@ -35,7 +35,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, NagenError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, NagenError, check_int
 from nagen.generators import register
 from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
@@ -100,8 +100,7 @@ class ScoreNetwork(nn.Module):
     def __init__(self, num_nodes: int, num_ops: int, hidden: int = 64, layers: int = 3, heads: int = 4, diffuse_adjacency: bool = False) -> None:
         super().__init__()
         for key, value in (("hidden", hidden), ("layers", layers), ("heads", heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"{key} must be a positive integer, got {value!r}")
+            check_int(value, key, 1)
         if hidden % heads:
             raise InvalidArgumentError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.hidden = hidden
@@ -205,8 +204,7 @@ class DiffusionGenerator(Generator):
         if len(archs) < 2:
             raise NagenError(f"fit needs at least 2 architectures, got {len(archs)}")
         for label, value in (("steps", steps), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InvalidArgumentError(f"{label} must be a positive integer, got {value!r}")
+            check_int(value, label, 1)
         X0, A0 = self.space.encode(archs)
         gen = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)

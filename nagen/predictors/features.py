@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from nagen.errors import EncodingError, InvalidArgumentError
+from nagen.errors import EncodingError, check_int
 from nagen.graph import ZERO_OPS, ArchGraph, adjacency_lists
 from nagen.predictors.base import check_state
 from nagen.spaces.base import SearchSpace
@@ -233,13 +233,8 @@ def wl_labels(
         per architecture, per iteration ``h = 0..iterations``, one stable 64-bit label per node
         (of the pruned graph when ``prune``).
     """
-    _check_int(iterations, "iterations", 0)
+    check_int(iterations, "iterations", 0)
     return [_wl_labels(a, int(iterations), bool(prune)) for a in _archs(space, archs)]
-
-
-def _check_int(value: object, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InvalidArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def wl(
@@ -268,7 +263,7 @@ def wl(
         ``n x (H + 1) * dims`` float64 label counts; block ``h`` (columns
         ``h * dims .. (h + 1) * dims - 1``) is iteration ``h``.
     """
-    _check_int(dims, "dims", 1)
+    check_int(dims, "dims", 1)
     per_arch = wl_labels(space, archs, iterations, prune)
     out = np.zeros((len(per_arch), (iterations + 1) * dims))
     for k, per_iter in enumerate(per_arch):

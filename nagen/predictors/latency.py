@@ -68,6 +68,7 @@ from nagen.errors import (
     NagenError,
     NotFittedError,
     UnknownMetricError,
+    check_int,
     choices_hint,
 )
 from nagen.graph import ArchGraph
@@ -640,8 +641,7 @@ class LatencyPredictor(Predictor):
                 an unknown ``design``.
         """
         net = self._check_meta_fitted()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-            raise InvalidArgumentError(f"k must be an integer >= 2, got {k!r}")
+        check_int(k, "k", 2)
         if design is None:
             design = "additive" if self._additive_weight() > 0 else "embedding"
         if design not in ("additive", "embedding") or (design == "additive" and getattr(self, "_prior", None) is None):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArgumentError
+from nagen.errors import check_int
 from nagen.graph import ArchGraph
 
 __all__ = ["ReLUConvBN", "ResNetBasicBlock", "Zero", "NodeOpCell", "OpFactory", "NB201_OPS", "GENERIC_OPS"]
@@ -195,8 +194,7 @@ class CellNetwork(nn.Module):
         super().__init__()
         # checked here, once for every space built on this skeleton: torch would only fail at forward
         for key, value in (("C", c), ("N", n_cells), ("num_classes", num_classes), ("in_channels", in_channels)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InvalidArgumentError(f"build option {key} must be a positive integer, got {value!r}")
+            check_int(value, f"build option {key}", 1)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
         layers: list[nn.Module] = []
         c_prev = c
