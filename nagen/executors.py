@@ -148,16 +148,21 @@ def _warm_up() -> None:
     import nagen.spaces  # noqa: F401
 
 
+def _warm(labeller: Labeller) -> None:
+    """Run the labeller's :meth:`~nagen.labellers.Labeller.warm_up`, if any, before a label's clock starts."""
+    warm = getattr(labeller, "warm_up", None)
+    try:
+        if warm is not None:
+            warm()
+    except (Exception, SystemExit):  # noqa: BLE001 - each label will fail with the same error, as a reason
+        pass
+
+
 def _worker_labeller(key: str, blob: bytes) -> Labeller:
     """The labeller pickled as ``blob``, unpickled and warmed up once per worker."""
     if _worker["key"] != key:
         labeller = pickle.loads(blob)
-        warm = getattr(labeller, "warm_up", None)
-        try:
-            if warm is not None:
-                warm()
-        except (Exception, SystemExit):  # noqa: BLE001 - each label will fail with the same error, as a reason
-            pass
+        _warm(labeller)
         _worker.update(key=key, labeller=labeller)
     return _worker["labeller"]
 
@@ -412,12 +417,7 @@ class _StartClock:
 def _ray_label_task(clock: Any, token: int, labeller: Labeller, arch: str, space: str, objectives: list[str]) -> LabelOutcome:
     """One label in a Ray worker; its clock starts (reported to ``clock``) once nagen and the labeller are loaded."""
     _warm_up()
-    warm = getattr(labeller, "warm_up", None)
-    try:
-        if warm is not None:
-            warm()
-    except (Exception, SystemExit):  # noqa: BLE001 - the label will fail with the same error, as a reason
-        pass
+    _warm(labeller)
     if clock is not None:
         import ray
 
