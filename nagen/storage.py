@@ -109,29 +109,25 @@ class TrialRecord:
     finished: float | None = None
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux), else None: ``[0]`` is
+    the state, ``[19]`` the start time in clock ticks since boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and parentheses
+
+
 def _start_ticks(pid: int) -> str | None:
     """Start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), else None.
 
     With the pid it identifies a process for good: a pid is reused (a container restart runs
     the new study as pid 1 again) but never with the same start time.
     """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and parentheses
-    return fields[19] if len(fields) > 19 else None
-
-
-def _is_zombie(pid: int) -> bool:
-    """True when ``pid`` has exited but was not reaped yet (it still answers ``kill(pid, 0)``)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :][:1] in ("Z", "X")
+    fields = _proc_stat(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 #: the owner of a trial whose process gave it up (interrupted) before labelling it: adoptable by anyone
@@ -168,9 +164,12 @@ def _owner_alive(owner: str) -> bool:
         return False
     except PermissionError:  # exists, owned by another user
         pass
-    if _is_zombie(int(pid)):
+    fields = _proc_stat(int(pid))
+    if fields is None:
+        return True  # no /proc to read (not Linux): the process exists
+    if fields[0] in ("Z", "X"):  # exited but not reaped yet: it still answers kill(pid, 0)
         return False
-    now = _start_ticks(int(pid))
+    now = fields[19] if len(fields) > 19 else None
     return not (start != "0" and now is not None and now != start)
 
 
