@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidSpecError, NagenError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidSpecError, NagenError, check_int, choices_hint
 from nagen.graph import ArchGraph
 from nagen.labellers import Labeller, from_spec
 from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id, storage_exists
@@ -684,8 +684,7 @@ class Study:
             raise InvalidSpecError(f"seed must be an integer, got {seed!r}")
         self.seed = int(seed)
         for key, value, low in (("n_initial", n_initial, 0), ("max_acquisition_pool", max_acquisition_pool, 1), ("mc_samples", mc_samples, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise InvalidSpecError(f"{key} must be an integer >= {low}, got {value!r}")
+            check_int(value, key, low, InvalidSpecError)
         if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):
             raise InvalidSpecError(f"n_initial must be >= 2 for surrogate methods (a GP needs 2 labels), got {n_initial}")
         self.n_initial = int(n_initial)
@@ -701,26 +700,26 @@ class Study:
         self._executor_options = dict(executor_options or {})
         self.timeout = timeout
         self._set_constraints(constraints, device_samples, measurers, latency_models)
+        stored: SQLiteStorage | None = None  # opened early only to re-open a study without a labeller
+        url = ""
         if labeller is None:
             url = storage.url if isinstance(storage, SQLiteStorage) else os.fspath(storage or "sqlite:///nagen.db")
-            probe = get_storage(storage) if isinstance(storage, SQLiteStorage) or storage_exists(url) else None
-            if probe is not None and name is not None and name in probe.study_names():
-                # re-opening: rebuild a stored (table) labeller, whose directions are the study's
-                spec = probe.study_config(name).get("labeller")
-                self.labeller = from_spec(spec) if spec else None
-                self.objectives, self.directions = _objective_spec(objectives, self.labeller)
-                self._check_labeller_objectives()
-            config = self._config()
-            self.name = name or self._default_name(config)
-            if probe is None or self.name not in probe.study_names():
-                # nothing could ever label it, and a stored label-less config would refuse the labeller later
-                raise StudyError(
-                    f"study {self.name!r} does not exist in {url!r}; a new study needs a labeller "
-                    "(TableLabeller, TrainingLabeller or CallableLabeller)"
-                )
-        self.storage: SQLiteStorage = get_storage(storage)
+            stored = get_storage(storage) if isinstance(storage, SQLiteStorage) or storage_exists(url) else None
+        if stored is not None and name is not None and name in stored.study_names():
+            # re-opening: rebuild a stored (table) labeller, whose directions are the study's
+            spec = stored.study_config(name).get("labeller")
+            self.labeller = from_spec(spec) if spec else None
+            self.objectives, self.directions = _objective_spec(objectives, self.labeller)
+            self._check_labeller_objectives()
         config = self._config()
         self.name = name or self._default_name(config)
+        if labeller is None and (stored is None or self.name not in stored.study_names()):
+            # nothing could ever label it, and a stored label-less config would refuse the labeller later
+            raise StudyError(
+                f"study {self.name!r} does not exist in {url!r}; a new study needs a labeller "
+                "(TableLabeller, TrainingLabeller or CallableLabeller)"
+            )
+        self.storage: SQLiteStorage = stored if stored is not None else get_storage(storage)
         self.storage.create_study(self.name, config)
 
     def _check_labeller_objectives(self) -> None:
