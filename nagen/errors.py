@@ -8,6 +8,7 @@ exception a caller would otherwise expect (``ValueError``, ``KeyError``, ...), s
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 
@@ -33,8 +34,10 @@ __all__ = [
     "InvalidTrainingDataError",
     "NotDifferentiableError",
     "InvalidArgumentError",
+    "UnknownOptionError",
     "choices_hint",
     "check_int",
+    "check_real",
 ]
 
 
@@ -151,6 +154,10 @@ class InvalidArgumentError(NagenError, ValueError):
     """A plain argument (a count, budget, seed or size) has the wrong type or is out of range."""
 
 
+class UnknownOptionError(InvalidArgumentError, TypeError):
+    """A keyword option the function does not take (also a ``TypeError``, as Python's own call check)."""
+
+
 def check_int(value: object, name: str, low: int = 0, error: type[NagenError] = InvalidArgumentError) -> int:
     """``value`` as an ``int`` if it is an integer ``>= low`` (NumPy integers too; never a bool,
     which is an ``int`` subclass but a mistake for a count); else ``error`` naming ``name``.
@@ -162,3 +169,16 @@ def check_int(value: object, name: str, low: int = 0, error: type[NagenError] = 
         need = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
         raise error(f"{name} must be {need}, got {value!r}")
     return int(value)
+
+
+def check_real(value: object, name: str, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
+    """``value`` as a float if it is a finite real (NumPy scalars too, never a bool) in ``[low, high]``
+    (``(low, high]`` with ``low_open``); else ``InvalidArgumentError`` naming ``name``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = math.isfinite(v) and (v > low if low_open else v >= low) and v <= high
+    if not ok:
+        rng = f"{'(' if low_open else '['}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}"
+        raise InvalidArgumentError(f"{name} must be a finite number {'in ' if math.isfinite(high) else ''}{rng}, got {value!r}")
+    return float(value)

@@ -100,10 +100,17 @@ class ArchGraph:
     @classmethod
     def from_adjacency(cls, ops: Sequence[str], adjacency: Any) -> ArchGraph:
         """Build from ops and an ``n x n`` 0/1 adjacency (strictly upper-triangular)."""
-        a = np.asarray(adjacency)
+        try:
+            a = np.asarray(adjacency)
+        except (TypeError, ValueError):  # ragged rows
+            raise InvalidArchitectureError(f"adjacency must be an n x n 0/1 matrix, got {adjacency!r}") from None
         n = len(ops)
         if a.shape != (n, n):
             raise InvalidArchitectureError(f"adjacency must be {n}x{n} for {n} ops, got shape {a.shape}")
+        # a soft or mis-scaled matrix (0.5, 2) would otherwise read every non-zero as an edge
+        if a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all():
+            shown = np.unique(a).tolist()[:10] if a.dtype.kind in "biuf" else f"dtype {a.dtype}"
+            raise InvalidArchitectureError(f"adjacency must hold only 0 and 1, got {shown}")
         if np.any(np.tril(a) != 0):
             raise InvalidArchitectureError(
                 "adjacency must be strictly upper-triangular (nodes in topological order)"

@@ -235,3 +235,15 @@ def test_to_dgl_runs_a_dgl_layer() -> None:
     layer = GraphConv(4, 3, allow_zero_in_degree=True)
     out = layer(dg, dg.ndata["feat"])
     assert out.shape == (4, 3) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("matrix", [[[0, 0.5], [0, 0]], [[0, 2], [0, 0]], [["0", "1"], ["0", "0"]]])
+def test_from_adjacency_refuses_entries_other_than_0_and_1(matrix) -> None:
+    # a soft (0.5) or mis-scaled (2) matrix used to read every non-zero entry as an edge
+    with pytest.raises(InvalidArchitectureError, match="only 0 and 1"):
+        ArchGraph.from_adjacency(["input", "output"], matrix)
+
+
+def test_from_adjacency_accepts_bool_and_float_01() -> None:
+    assert ArchGraph.from_adjacency(["input", "output"], np.array([[0.0, 1.0], [0.0, 0.0]])).edges == ((0, 1),)
+    assert ArchGraph.from_adjacency(["input", "output"], np.array([[False, True], [False, False]])).edges == ((0, 1),)

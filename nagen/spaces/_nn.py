@@ -180,6 +180,9 @@ class CellNetwork(nn.Module):
     """NAS-Bench-201's macro skeleton: stem, three stages of ``n_cells`` cells separated by
     residual reduction blocks (channels C, 2C, 4C), then BN-ReLU, global pooling and a classifier.
 
+    Input height and width must be multiples of 4: a reduction block's strided conv and its
+    2x2 average-pool shortcut disagree on odd sizes (``SearchSpace.cost`` checks this).
+
     Args:
         cell: ``channels -> cell module`` builder.
         c: stem channels ``C``.

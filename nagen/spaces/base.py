@@ -18,8 +18,9 @@ So the output always sits in the last row and every encoded graph is a DAG in no
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +33,8 @@ from nagen.errors import (
     InvalidArgumentError,
     NotEnumerableError,
     UnknownOpError,
+    UnknownOptionError,
+    check_int,
     choices_hint,
 )
 from nagen.graph import INPUT, OUTPUT, ArchGraph
@@ -44,12 +47,56 @@ ENUMERATE_LIMIT = 1_000_000
 
 
 def as_rng(rng: RNGLike) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a generator, an integer seed or ``None`` (fresh entropy)."""
+    """A ``numpy.random.Generator`` from a generator, an integer seed or ``None`` (fresh entropy).
+
+    Raises:
+        InvalidArgumentError: ``rng`` is none of these, or a negative seed (NumPy refuses those).
+    """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise InvalidArgumentError(
+        f"rng must be a numpy.random.Generator, a non-negative int seed or None, got {rng!r} ({type(rng).__name__})"
+    )
+
+
+def _as_array(t: Any, label: str) -> np.ndarray:
+    """A NumPy view of a tensor or array-like (bfloat16, which NumPy lacks, goes through float32)."""
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu()
+        return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+    try:
+        return np.asarray(t)
+    except (TypeError, ValueError) as e:  # e.g. ragged nested lists
+        raise EncodingError(f"{label} must be a tensor or a rectangular array, got {type(t).__name__}: {e}") from None
+
+
+def _check_options(fn: Any, options: Mapping[str, Any], what: str) -> None:
+    """Refuse keywords ``fn`` does not take, naming the ones it does (a typo under ``**options``
+    would otherwise surface as a bare ``TypeError`` from deep inside, or not at all)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY or (
+        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is not inspect.Parameter.empty)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UnknownOptionError(f"unknown {what}{'s' if len(unknown) > 1 else ''} {unknown}; allowed: {choices_hint(allowed)}")
+
+
+def _insertions(arch: ArchGraph, ops: Sequence[str]) -> Iterator[ArchGraph]:
+    """Every graph with one node inserted at topological position ``p`` (any op of ``ops``), fed by
+    one earlier node and feeding one later node; the existing edges are kept."""
+    n = arch.num_nodes
+    for p in range(1, n):  # the new node's index: after node p - 1, before old node p
+        shifted = [(a if a < p else a + 1, b if b < p else b + 1) for a, b in arch.edges]
+        for i in range(p):
+            for j in range(p + 1, n + 1):
+                for op in ops:
+                    yield ArchGraph((*arch.ops[:p], op, *arch.ops[p:]), [*shifted, (i, p), (p, j)])
 
 
 class SearchSpace(ABC):
@@ -171,10 +218,9 @@ class SearchSpace(ABC):
             n: how many, ``>= 0``.
             rng: a ``numpy.random.Generator`` or an integer seed; same seed, same samples.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
+        n = check_int(n, "n", 0)
         gen = as_rng(rng)
-        return [self._sample_one(gen) for _ in range(int(n))]
+        return [self._sample_one(gen) for _ in range(n)]
 
     def enumerate(self) -> Iterator[ArchGraph]:
         """Every architecture of the space, in a fixed order (finite, small spaces only).
@@ -192,8 +238,14 @@ class SearchSpace(ABC):
 
     # ------------------------------------------------------------------ mutations
     def neighbours(self, arch: ArchGraph | str) -> list[ArchGraph]:
-        """All valid architectures one edit away: one node's op changed or, for variable
-        topologies, one edge added or removed. Sorted by string for determinism."""
+        """All valid architectures one edit away, sorted by string for determinism.
+
+        An edit changes one node's op or, for variable topologies, adds or removes one edge
+        (a node left on no input->output path is dropped, as NB101's pruning does) or inserts
+        one node with one edge in and one edge out. Without the last two, a mutation-based
+        search (regularised evolution, the BO proposer's pool) could never change a cell's node
+        count, so it would stay among the sizes of its initial cells.
+        """
         arch = self.validate(arch)
         out: set[ArchGraph] = set()
         for k in range(1, arch.num_nodes - 1):
@@ -207,8 +259,12 @@ class SearchSpace(ABC):
             for i in range(arch.num_nodes):
                 for j in range(i + 1, arch.num_nodes):
                     cand = arch.with_edge(i, j, (i, j) not in present)
-                    if self.is_valid(cand):
+                    if not self.is_valid(cand) and (i, j) in present:
+                        cand = cand.pruned()  # removing the edge may strand a node: drop it
+                    if cand != arch and self.is_valid(cand):
                         out.add(cand)
+            if arch.num_nodes < self.max_nodes:
+                out.update(c for c in _insertions(arch, self.ops) if self.is_valid(c))
         return sorted(out, key=ArchGraph.to_string)
 
     # ------------------------------------------------------------------ tensors
@@ -221,7 +277,13 @@ class SearchSpace(ABC):
         """
         if isinstance(archs, (ArchGraph, str)):
             raise EncodingError("encode() takes a sequence of architectures; wrap a single one in a list")
-        archs = [self.validate(a) for a in archs]
+        try:
+            items = list(archs)
+        except TypeError:
+            raise EncodingError(
+                f"encode() takes a sequence of architectures (ArchGraph objects or strings), got {type(archs).__name__}"
+            ) from None
+        archs = [self.validate(a) for a in items]
         b, n_max, v = len(archs), self.max_nodes, len(self.vocab)
         x = np.zeros((b, n_max, v), dtype=np.float32)
         a = np.zeros((b, n_max, n_max), dtype=np.float32)
@@ -297,8 +359,11 @@ class SearchSpace(ABC):
         return out  # type: ignore[return-value]
 
     def _check_tensors(self, X: Any, A: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
-        a = A.detach().cpu().numpy() if isinstance(A, torch.Tensor) else np.asarray(A)
+        x, a = _as_array(X, "X"), _as_array(A, "A")
+        for label, arr in (("X", x), ("A", a)):
+            # argmax and thresholds need real numbers; object/str arrays would fail deep in NumPy
+            if arr.dtype.kind not in "biuf":
+                raise EncodingError(f"{label} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
         n, v = self.max_nodes, len(self.vocab)
         if x.ndim == 2:
             x = x[None]
@@ -327,9 +392,8 @@ class SearchSpace(ABC):
         """
         arch = self.validate(arch)
         num_classes = self.default_num_classes if num_classes is None else num_classes
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise InvalidArgumentError(f"num_classes must be a positive integer, got {num_classes!r}")
-        return self._build(arch, int(num_classes), **options)
+        _check_options(self._build, options, f"space {self.name!r} build option")
+        return self._build(arch, check_int(num_classes, "num_classes", 1), **options)
 
     def cost(
         self,
@@ -338,14 +402,47 @@ class SearchSpace(ABC):
         input_shape: Sequence[int] | None = None,
         **options: Any,
     ) -> dict[str, int]:
-        """Exact ``{"params": ..., "flops": ...}`` counted on the built network (see ``nagen.profile``)."""
+        """Exact ``{"params": ..., "flops": ...}`` counted on the built network (see ``nagen.profile``).
+
+        Raises:
+            InvalidArgumentError: ``input_shape`` is not ``(channels, height, width)`` of positive
+                integers matching the network's input channels (see :meth:`_cost_shape`).
+        """
         from nagen.profile import count_cost
 
         net = self.build(arch, num_classes, **options)
-        shape = tuple(input_shape or self.default_input_shape)
-        if input_shape is None and "in_channels" in options:  # keep the default resolution, change channels
-            shape = (int(options["in_channels"]), *shape[1:])
-        return count_cost(net, shape)
+        return count_cost(net, self._cost_shape(input_shape, options.get("in_channels")))
+
+    #: height and width of a network input must be multiples of this (macro networks whose
+    #: parallel down-sampling paths only agree on such sizes set it)
+    _input_multiple: int = 1
+
+    def _cost_shape(self, input_shape: Sequence[int] | None, in_channels: Any = None) -> tuple[int, int, int]:
+        """The checked ``(channels, height, width)`` :meth:`cost` runs: ``input_shape``, or the
+        default resolution with ``in_channels`` channels (the default ones when None)."""
+        channels = self.default_input_shape[0] if in_channels is None else in_channels
+        if input_shape is None:  # keep the default resolution, change channels
+            input_shape = (channels, *self.default_input_shape[1:])
+        m = self._input_multiple
+        allowed = "(channels, height, width) of positive integers" + (
+            f" with height and width multiples of {m}" if m > 1 else ""
+        )
+        if isinstance(input_shape, np.ndarray):
+            input_shape = input_shape.tolist()
+        if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or len(input_shape) != 3:
+            raise InvalidArgumentError(f"input_shape must be {allowed}, got {input_shape!r}")
+        try:
+            shape = tuple(check_int(v, "input_shape", 1) for v in input_shape)
+        except InvalidArgumentError:
+            raise InvalidArgumentError(f"input_shape must be {allowed}, got {tuple(input_shape)!r}") from None
+        if shape[1] % m or shape[2] % m:
+            raise InvalidArgumentError(f"input_shape must be {allowed}, got {tuple(input_shape)!r}")
+        if shape[0] != channels:
+            raise InvalidArgumentError(
+                f"input_shape {shape} has {shape[0]} channels but the network takes in_channels={channels!r}; "
+                "pass matching in_channels and input_shape"
+            )
+        return shape  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ description
     def describe(self) -> dict[str, Any]:

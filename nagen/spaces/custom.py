@@ -409,6 +409,9 @@ class CustomSpace(SearchSpace):
         InvalidSpecError: from the constructor, when the spec is malformed.
     """
 
+    # the macro network's two down-sampling paths only agree on sizes divisible by 4 (see _network)
+    _input_multiple = 4
+
     def __init__(self, spec: Mapping[str, Any], *, _where: str = "space spec") -> None:
         s = _normalise(spec, _where)
         self._spec = s

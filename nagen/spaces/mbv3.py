@@ -29,6 +29,7 @@ depth is the number of blocks in a group)::
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOpError, choices_hint
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOpError, check_int, choices_hint
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces.base import SearchSpace
@@ -85,7 +86,7 @@ CHAIN_EDGES: tuple[tuple[int, int], ...] = tuple((i, i + 1) for i in range(NUM_S
 #: the filler ``to_config`` reports for the kernel size / expand ratio of an unused slot
 UNUSED_KS, UNUSED_E = 3, 3
 
-_TOKEN = re.compile(r"^k(\d+)e(\d+)$")
+_TOKEN = re.compile(r"^k(\d+)e(\d+)$", re.ASCII)  # ASCII: \d would also take e.g. Arabic-Indic digits
 
 
 def make_divisible(v: float, divisor: int = CHANNEL_DIVISIBLE, min_val: int | None = None) -> int:
@@ -338,6 +339,11 @@ class MBV3Space(SearchSpace):
 
         ``space.from_config(**space.to_config(arch)) == arch``.
         """
+        for label, seq in (("ks", ks), ("e", e), ("d", d)):
+            if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray)):
+                raise InvalidArchitectureError(
+                    f"OFA MBv3 config entry {label!r} must be a list of integers, got {seq!r}"
+                )
         ks, e, d = list(ks), list(e), list(d)
         if len(ks) != NUM_SLOTS or len(e) != NUM_SLOTS or len(d) != NUM_STAGES:
             raise InvalidArchitectureError(
@@ -482,6 +488,7 @@ class MBV3Space(SearchSpace):
         return specs
 
     def _build(self, arch: ArchGraph, num_classes: int, in_channels: int = 3, dropout: float = 0.1) -> nn.Module:
+        in_channels, dropout = _options(in_channels, dropout)
         return MobileNetV3(self.block_specs(arch), num_classes, in_channels=in_channels, dropout=dropout)
 
     # ------------------------------------------------------------------ cost
@@ -504,19 +511,24 @@ class MBV3Space(SearchSpace):
         """
         opts = {k: v for k, v in options.items() if k != "dropout"}
         if opts:
-            if input_shape is None and "in_channels" in opts:  # keep the default resolution
-                input_shape = (int(opts["in_channels"]), *self.default_input_shape[1:])
             return super().cost(arch, num_classes, input_shape, **options)
+        _options(dropout=options.get("dropout", 0.1))  # unused, but a bad value is still a mistake
         arch = self.validate(arch)
-        nc = self.default_num_classes if num_classes is None else num_classes
-        if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
-            raise InvalidArgumentError(f"num_classes must be a positive integer, got {nc!r}")
-        base, table = _cost_terms(int(nc), tuple(int(v) for v in (input_shape or self.default_input_shape)))
+        nc = check_int(self.default_num_classes if num_classes is None else num_classes, "num_classes", 1)
+        base, table = _cost_terms(nc, self._cost_shape(input_shape))
         total = base.copy()
         for slot, op in enumerate(arch.ops[1:-1]):
             if op != SKIP:
                 total += table[slot, MBV3_OPS.index(op)]
         return {"params": int(total[0]), "flops": int(total[1])}
+
+
+def _options(in_channels: object = 3, dropout: object = 0.1) -> tuple[int, float]:
+    """Checked builder options ``(in_channels, dropout)``."""
+    channels = check_int(in_channels, "build option in_channels", 1)
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+        raise InvalidArgumentError(f"build option dropout must be a number in [0, 1], got {dropout!r}")
+    return channels, float(dropout)
 
 
 def _chain(ops: tuple[str, ...]) -> ArchGraph:

@@ -20,6 +20,7 @@ channels) and concatenated at the output (see :func:`vertex_channels` and :class
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOptionError, check_int, choices_hint
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import ConvBNReLU
@@ -41,6 +42,11 @@ NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 MAX_NODES = 7
 #: the most edges a (pruned) cell may have
 MAX_EDGES = 9
+
+
+class _CellIndexError(InvalidArgumentError, IndexError):
+    """A :meth:`NB101Space.cell_at` index outside ``0 .. size - 1`` (also an ``IndexError``, as
+    for a sequence)."""
 
 
 # ---------------------------------------------------------------------- topology enumeration
@@ -64,8 +70,8 @@ def valid_topologies(n: int) -> np.ndarray:
     at the only source, the input; walking successors must end at the only sink, the output).
     The tests cross-check this against :meth:`NB101Space.is_valid` by brute force.
     """
-    if not 2 <= n <= MAX_NODES:
-        raise InvalidArgumentError(f"an NB101 cell has 2..{MAX_NODES} nodes, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= MAX_NODES:
+        raise InvalidArgumentError(f"an NB101 cell has 2..{MAX_NODES} nodes, got {n!r}")
     rows, cols = _pairs(n)
     m = len(rows)
     codes = np.arange(1 << m, dtype=np.int64)  # at most 2**21 codes (n = 7): cheap
@@ -268,6 +274,10 @@ class NB101Space(SearchSpace):
             ops: ``n`` op names, ``"input"`` first and ``"output"`` last.
             prune: drop the nodes off every input->output path first, as ``ModelSpec`` does
                 (so NB101's 7x7 matrices with unused rows are accepted).
+
+        Raises:
+            InvalidArchitectureError: the matrix holds values other than 0 and 1, or the cell
+                is not a valid NB101 cell.
         """
         arch = ArchGraph.from_adjacency(ops, matrix)
         return self.validate(arch.pruned() if prune else arch)
@@ -318,8 +328,9 @@ class NB101Space(SearchSpace):
         ``index`` ranges over ``0 .. size - 1``; the map is a bijection, which is what makes
         :meth:`sample` uniform over the space.
         """
-        if not 0 <= index < self.size:
-            raise IndexError(f"cell index must be in 0..{self.size - 1}, got {index}")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < self.size:
+            raise _CellIndexError(f"cell index must be an integer in 0..{self.size - 1}, got {index!r}")
+        index = int(index)
         n_ops = len(NB101_OPS)
         for n, weight in _node_count_weights():
             if index < weight:
@@ -359,19 +370,9 @@ class NB101Space(SearchSpace):
         seconds on a CPU. The tests check it against counting the built network.
         """
         arch = self.validate(arch)
-        nc = self.default_num_classes if num_classes is None else num_classes
-        if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
-            raise InvalidArgumentError(f"num_classes must be a positive integer, got {nc!r}")
+        nc = check_int(self.default_num_classes if num_classes is None else num_classes, "num_classes", 1)
         opts = _options(**options)
-        shape = tuple(int(v) for v in (input_shape or self.default_input_shape))
-        if input_shape is None:  # as the base class: the default resolution with the chosen channels
-            shape = (opts["in_channels"], *shape[1:])
-        if len(shape) != 3 or min(shape) < 1 or shape[0] != opts["in_channels"]:
-            raise InvalidArgumentError(
-                f"input_shape must be (channels, height, width) with channels == in_channels "
-                f"({opts['in_channels']}), got {tuple(input_shape or ())}"
-            )
-        _, h, w = shape
+        _, h, w = self._cost_shape(input_shape, opts["in_channels"])
         total = [0, 0]  # params, flops
 
         def conv(k: int, c_in: int, c_out: int) -> None:  # a conv-bn-relu at the current h x w
@@ -404,8 +405,13 @@ def _options(
     cells_per_stack: int = 3,
     in_channels: int = 3,
     bn_momentum: float | None = None,
+    **unknown: Any,
 ) -> dict[str, Any]:
-    """Checked builder options (an unknown keyword raises ``TypeError``, as a call would)."""
+    """Checked builder options (an unknown keyword raises ``UnknownOptionError``, also a ``TypeError``
+    as a call would be, naming the allowed ones)."""
+    if unknown:
+        allowed = ("stem_channels", "num_stacks", "cells_per_stack", "in_channels", "bn_momentum")
+        raise UnknownOptionError(f"unknown space 'nb101' build option(s) {sorted(unknown)}; allowed: {choices_hint(allowed)}")
     opts: dict[str, Any] = {}
     for key, v in (
         ("stem_channels", stem_channels),
@@ -413,10 +419,10 @@ def _options(
         ("cells_per_stack", cells_per_stack),
         ("in_channels", in_channels),
     ):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise InvalidArgumentError(f"{key} must be a positive integer, got {v!r}")
-        opts[key] = int(v)
-    if bn_momentum is not None and not 0.0 <= float(bn_momentum) <= 1.0:
-        raise InvalidArgumentError(f"bn_momentum must be in [0, 1] (PyTorch convention), got {bn_momentum!r}")
+        opts[key] = check_int(v, key, 1)
+    if bn_momentum is not None and (
+        isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real) or not 0.0 <= bn_momentum <= 1.0
+    ):
+        raise InvalidArgumentError(f"bn_momentum must be a number in [0, 1] (PyTorch convention), got {bn_momentum!r}")
     opts["bn_momentum"] = None if bn_momentum is None else float(bn_momentum)
     return opts

@@ -17,6 +17,8 @@ reads the sum of the edge-op nodes entering its source cell node::
 from __future__ import annotations
 
 import itertools
+import numbers
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, UnknownOpError, choices_hint
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOpError, check_int, choices_hint
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import NB201_OPS, CellNetwork, NodeOpCell
@@ -38,6 +40,8 @@ NB201_OP_NAMES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_p
 NB201_EDGES = ((0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 6), (3, 6), (4, 7), (5, 7), (6, 7))
 #: (source cell node, target cell node) of each edge-op node 1..6
 _CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+#: one ``op~k`` token; ASCII digits only (``str.isdigit`` also accepts e.g. superscripts)
+_TOKEN = re.compile(r"(.*)~([0-9]+)", re.ASCII)
 
 
 @register("nb201")
@@ -52,6 +56,8 @@ class NB201Space(SearchSpace):
     ops = NB201_OP_NAMES
     max_nodes = 8
     fixed_topology = True
+    # two down-sampling paths of the residual blocks (strided conv, 2x2 pool) only agree on even sizes
+    _input_multiple = 4
     default_input_shape = (3, 32, 32)
     default_num_classes = 10
     description = "NAS-Bench-201 cell: 6 edges x 5 ops on a fixed 4-node DAG (15,625 cells)"
@@ -63,10 +69,19 @@ class NB201Space(SearchSpace):
 
     # ------------------------------------------------------------------ op tuples
     def from_op_ids(self, ids: Sequence[int]) -> ArchGraph:
-        """The cell whose six edges carry op ids ``ids`` (the data files' ``ops`` column)."""
+        """The cell whose six edges carry op ids ``ids`` (the data files' ``ops`` column).
+
+        Raises:
+            InvalidArchitectureError: ``ids`` is not six integers in 0..4 (bools and floats
+                such as 1.5 are refused rather than truncated).
+        """
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, (Sequence, np.ndarray)):
+            raise InvalidArchitectureError(f"an NB201 cell needs a sequence of six op ids in 0..4, got {ids!r}")
         ids = list(ids)
-        if len(ids) != 6 or any(not (0 <= int(i) < 5) for i in ids):
-            raise InvalidArchitectureError(f"an NB201 cell needs six op ids in 0..4, got {ids}")
+        if len(ids) != 6 or any(
+            isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral) or not 0 <= i < 5 for i in ids
+        ):
+            raise InvalidArchitectureError(f"an NB201 cell needs six integer op ids in 0..4, got {ids}")
         return _cell(tuple(int(i) for i in ids))
 
     def op_ids(self, arch: ArchGraph | str) -> tuple[int, ...]:
@@ -76,8 +91,13 @@ class NB201Space(SearchSpace):
 
     # ------------------------------------------------------------------ strings
     def format(self, arch: ArchGraph) -> str:
-        """The NAS-Bench-201 cell string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
-        o = arch.ops
+        """The NAS-Bench-201 cell string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``.
+
+        Raises:
+            InvalidArchitectureError: ``arch`` is not an NB201 cell (checked: slicing the ops
+                of another space's graph would give a plausible-looking but wrong string).
+        """
+        o = self.validate(arch).ops
         return f"|{o[1]}~0|+|{o[2]}~0|{o[3]}~1|+|{o[4]}~0|{o[5]}~1|{o[6]}~2|"
 
     def parse(self, text: str) -> ArchGraph:
@@ -87,14 +107,19 @@ class NB201Space(SearchSpace):
         t = text.strip()
         if not t.startswith("|"):
             return super().parse(t)
-        nodes = t.split("+")
+        nodes = [node.strip() for node in t.split("+")]
         parsed: list[tuple[str, int]] = []
         for node in nodes:
-            for tok in node.strip("|").split("|"):
-                op, sep, src = tok.partition("~")
-                if not sep or not src.isdigit():
+            # each group is '|tok|...|tok|': one '|' on each side, none doubled
+            if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
+                raise InvalidArchitectureError(
+                    f"malformed NB201 node {node!r} in {text!r}; expected '|op~k|...|' between '+' signs"
+                )
+            for tok in node[1:-1].split("|"):
+                m = _TOKEN.fullmatch(tok.strip())
+                if m is None:
                     raise InvalidArchitectureError(f"malformed NB201 token {tok!r} in {text!r}; expected 'op~k'")
-                parsed.append((op, int(src)))
+                parsed.append((m.group(1), int(m.group(2))))
         expected_src = [s for s, _ in _CELL_EDGES]
         if len(nodes) != 3 or [s for _, s in parsed] != expected_src:
             raise InvalidArchitectureError(
@@ -140,9 +165,8 @@ class NB201Space(SearchSpace):
         if options:
             return super().cost(arch, num_classes, input_shape, **options)
         ids = self.op_ids(arch)
-        nc = self.default_num_classes if num_classes is None else num_classes
-        shape = tuple(input_shape or self.default_input_shape)
-        base, delta = _cost_terms(self, nc, shape)
+        nc = check_int(self.default_num_classes if num_classes is None else num_classes, "num_classes", 1)
+        base, delta = _cost_terms(self, nc, self._cost_shape(input_shape))
         total = base + delta[np.arange(6), list(ids)].sum(0)
         return {"params": int(total[0]), "flops": int(total[1])}
 
@@ -150,13 +174,25 @@ class NB201Space(SearchSpace):
         """Params and FLOPs of many cells at once.
 
         Args:
-            ids: ``n x 6`` integer op ids.
+            ids: ``n x 6`` integer op ids in 0..4.
         Returns:
             ``n x 2`` int64 array of (params, flops).
+
+        Raises:
+            InvalidArgumentError: ``ids`` is not an ``n x 6`` integer array with entries in 0..4
+                (a negative id would otherwise index from the end and give a wrong cost).
         """
-        ids = np.asarray(ids, dtype=np.int64)
-        nc = self.default_num_classes if num_classes is None else num_classes
-        base, delta = _cost_terms(self, nc, tuple(input_shape or self.default_input_shape))
+        try:
+            arr = np.asarray(ids)
+        except (TypeError, ValueError):  # ragged lists
+            arr = np.asarray(None)
+        ok = arr.ndim == 2 and arr.shape[1] == 6 and arr.dtype.kind in "iu"
+        if not ok or (arr.size and not 0 <= arr.min() <= arr.max() < 5):
+            got = f"values {arr.min()}..{arr.max()}" if ok else f"shape {arr.shape} and dtype {arr.dtype}"
+            raise InvalidArgumentError(f"ids must be an n x 6 integer array of op ids in 0..4, got {got}")
+        ids = arr.astype(np.int64)
+        nc = check_int(self.default_num_classes if num_classes is None else num_classes, "num_classes", 1)
+        base, delta = _cost_terms(self, nc, self._cost_shape(input_shape))
         return base[None] + delta[np.arange(6)[None, :], ids].sum(1)
 
 

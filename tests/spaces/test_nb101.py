@@ -231,15 +231,34 @@ def test_neighbours(space):
         assert nbrs and len(set(nbrs)) == len(nbrs)
         assert nbrs == sorted(nbrs, key=ArchGraph.to_string)
         for b in nbrs:
-            assert space.is_valid(b) and b.num_nodes == arch.num_nodes
-            op_changes = sum(x != y for x, y in zip(arch.ops, b.ops))
-            edge_changes = len(set(arch.edges) ^ set(b.edges))
-            assert op_changes + edge_changes == 1
+            assert space.is_valid(b) and b != arch
+            if b.num_nodes == arch.num_nodes:  # one op or one edge changed
+                op_changes = sum(x != y for x, y in zip(arch.ops, b.ops))
+                edge_changes = len(set(arch.edges) ^ set(b.edges))
+                assert op_changes + edge_changes == 1
+            elif b.num_nodes == arch.num_nodes + 1:  # one node inserted: its two edges are the only new ones
+                assert len(b.edges) == len(arch.edges) + 2
+            else:  # an edge removed stranded nodes, which were pruned
+                assert b.num_nodes < arch.num_nodes and len(b.edges) < len(arch.edges)
     simple = cell([C3], [(0, 1), (1, 2)])
-    assert space.neighbours(simple) == sorted(
-        [cell([C1], simple.edges), cell([MP], simple.edges), cell([C3], [(0, 1), (0, 2), (1, 2)])],
+    inserted = [
+        space.parse(text.format(op=op))
+        for op in (C1, C3, MP)
+        for text in (
+            "input;{op}<0;conv3x3-bn-relu<0,1;output<2",  # the new node feeds the conv
+            "input;{op}<0;conv3x3-bn-relu<0;output<1,2",  # a parallel branch, inserted before ...
+            "input;conv3x3-bn-relu<0;{op}<0;output<1,2",  # ... or after the conv (same network, other order)
+            "input;conv3x3-bn-relu<0;{op}<1;output<1,2",  # fed by the conv
+        )
+    ]
+    assert space.neighbours(simple) == sorted(  # a set: two conv3x3 branches are one graph either way
+        {cell([C1], simple.edges), cell([MP], simple.edges), cell([C3], [(0, 1), (0, 2), (1, 2)]), *inserted},
         key=ArchGraph.to_string,
     )
+    # sizes change in both directions, so mutation can reach every node count
+    assert {b.num_nodes for b in space.neighbours(space.parse("input;output<0"))} == {3}
+    seven = space.sample(20, 3)
+    assert any(b.num_nodes < a.num_nodes for a in seven for b in space.neighbours(a))
 
 
 def test_canonical_hash(space):
