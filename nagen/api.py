@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidGuidanceError, NagenError, UnknownMetricError, check_int, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError, check_int, choices_hint
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult"]
@@ -56,9 +56,10 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     if method == "diffusion":
         from nagen.generators.diffusion import DiffusionGenerator
 
-        try:
+        if DiffusionGenerator.has_pretrained(space.name):
+            # a shipped checkpoint that fails to load is a broken install: say so, never retrain silently
             return DiffusionGenerator.pretrained(space.name)
-        except NagenError:
+        else:
             import warnings
 
             # minutes of silent work otherwise: say what is happening and how to do it only once
@@ -146,8 +147,7 @@ def generate(
 
     sp = nagen.spaces.get(space)
     check_int(n, "n", 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidArgumentError(f"seed must be an integer (same seed, same output), got {seed!r}")
+    check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise InvalidGuidanceError(f"{label} must be a number >= 0, got {value!r}")

@@ -680,9 +680,8 @@ class Study:
         self.objectives, self.directions = _objective_spec(objectives, labeller)
         self._check_labeller_objectives()
         self.proposer = get_proposer(proposer)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise InvalidSpecError(f"seed must be an integer, got {seed!r}")
-        self.seed = int(seed)
+        # numpy's SeedSequence refuses negative seeds, late and with a bare ValueError
+        self.seed = check_int(seed, "seed", 0, InvalidSpecError)
         for key, value, low in (("n_initial", n_initial, 0), ("max_acquisition_pool", max_acquisition_pool, 1), ("mc_samples", mc_samples, 1)):
             check_int(value, key, low, InvalidSpecError)
         if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):

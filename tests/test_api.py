@@ -49,8 +49,11 @@ def test_bad_requests_raise_named_errors() -> None:
         nagen.generate(space="nb201", n=2, scale=-1.0)
     with pytest.raises(InvalidArgumentError, match="n must be a non-negative integer, got -1"):
         nagen.generate(space="nb201", n=-1, method="random")
-    with pytest.raises(ValueError, match="seed must be an integer"):  # also a ValueError for generic callers
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):  # also a ValueError for generic callers
         nagen.generate(space="nb201", n=2, method="random", seed=None)
+    # negative seeds: numpy's seeding used to refuse them late, deep inside, with a bare ValueError
+    with pytest.raises(InvalidArgumentError, match="seed must be a non-negative integer, got -2"):
+        nagen.generate(space="nb201", n=2, guide="cifar10_test", seed=-2)
 
 
 @pytest.mark.parametrize("method", ["random", "diffusion"])
@@ -109,3 +112,17 @@ def test_training_a_missing_checkpoint_is_announced(monkeypatch) -> None:
     with pytest.warns(UserWarning, match="no shipped diffusion checkpoint for space 'nb101': training one now"):
         out = nagen.generate(space="nb101", n=2, seed=0)
     assert len(out) == 2
+
+
+def test_a_broken_shipped_checkpoint_is_an_error_not_a_silent_retrain(monkeypatch) -> None:
+    # a shipped checkpoint that fails to load used to be read as "none shipped": 10-15 minutes of training
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    def broken(cls, space="nb201"):
+        raise InvalidArgumentError("could not load the checkpoint: truncated file")
+
+    monkeypatch.setattr(DiffusionGenerator, "pretrained", classmethod(broken))
+    monkeypatch.setattr(DiffusionGenerator, "fit", lambda self, *a, **kw: pytest.fail("must not retrain"))
+    with pytest.raises(InvalidArgumentError, match="truncated file"):
+        nagen.generate(space="nb201", n=2, seed=0)
+    assert DiffusionGenerator.has_pretrained("nb201") and not DiffusionGenerator.has_pretrained("nb101")

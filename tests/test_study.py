@@ -148,7 +148,7 @@ def test_bad_arguments():
     with pytest.raises(InvalidSpecError, match="n_initial"):
         Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", n_initial=1)
     assert round_seed(0, 5) == round_seed(0, 5) != round_seed(0, 6)
-    for key, value in (("mc_samples", 0), ("n_initial", 2.7), ("n_initial", "abc"), ("max_acquisition_pool", 0), ("seed", None)):
+    for key, value in (("mc_samples", 0), ("n_initial", 2.7), ("n_initial", "abc"), ("max_acquisition_pool", 0), ("seed", None), ("seed", -1)):
         with pytest.raises(InvalidSpecError, match=key):
             Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", **{key: value})
     # the labeller says what it returns: an objective it cannot label is refused before any label is paid

@@ -13,14 +13,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
-from nagen.errors import InvalidArgumentError, InvalidGuidanceError
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, check_int
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
 __all__ = ["Generator", "SampleStats"]
+
+
+def torch_seed(seed: int) -> int:
+    """``seed`` folded into the range ``torch.Generator.manual_seed`` accepts (unchanged below 2**64).
+
+    Generators derive per-batch seeds as ``seed * k + j``; numpy takes any size of integer, torch
+    overflows past 64 bits, so a large seed (e.g. ``time.time_ns()``) must not crash sampling.
+    """
+    return int(seed) % 2**64
 
 
 @dataclass
@@ -54,7 +61,7 @@ class Generator(ABC):
 
     Args:
         space: the space (or its registered name).
-        seed: default seed of fitting and sampling.
+        seed: default seed of fitting and sampling, a non-negative integer.
     """
 
     #: True when ``sample`` accepts guides
@@ -64,7 +71,7 @@ class Generator(ABC):
         import nagen.spaces
 
         self.space = nagen.spaces.get(space)
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed")  # int() would silently truncate 1.5 and accept True
         self.last_stats = SampleStats()
 
     @abstractmethod
@@ -85,10 +92,19 @@ class Generator(ABC):
             seed: sampling seed (default: the generator's seed); same seed, same output.
             guides: guidance terms. Hard guides (constraints) also filter the samples; generators
                 without guidance support apply hard guides as filters only and refuse soft ones.
-            max_rounds: redraw rounds allowed to replace invalid or filtered samples.
+            max_rounds: redraw rounds allowed to replace invalid or filtered samples, ``>= 1``.
+
+        Raises:
+            InvalidArgumentError: ``n``, ``seed`` or ``max_rounds`` is not an integer in range.
+            InvalidGuidanceError: a guide is not a ``Guide``, predicts another space, or is soft
+                for a generator without guidance support.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
+        n = check_int(n, "n")
+        check_int(max_rounds, "max_rounds", 1)  # 0 rounds would silently return nothing
+        base_seed = self.seed if seed is None else check_int(seed, "seed")
+        if guides is None or isinstance(guides, Guide):
+            got = "one Guide (wrap it in a list)" if isinstance(guides, Guide) else "None"
+            raise InvalidGuidanceError(f"guides must be a list of nagen Guide objects, got {got}")
         guides = list(guides)
         for g in guides:
             if not isinstance(g, Guide):
@@ -111,7 +127,6 @@ class Generator(ABC):
 
         t0 = time.perf_counter()
         self.last_stats = SampleStats()
-        base_seed = self.seed if seed is None else int(seed)
         out: list[ArchGraph] = []
         hard = [g for g in guides if g.hard]
         for r in range(max_rounds):

@@ -35,9 +35,17 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, NagenError, check_int
+from nagen.errors import (
+    InvalidArchitectureError,
+    InvalidArgumentError,
+    InvalidTrainingDataError,
+    NagenError,
+    NotFittedError,
+    check_int,
+    check_real,
+)
 from nagen.generators import register
-from nagen.generators.base import Generator
+from nagen.generators.base import Generator, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ZERO_OPS, ArchGraph
 from nagen.noise import VPSchedule
@@ -118,6 +126,7 @@ class ScoreNetwork(nn.Module):
         self.register_buffer("upper", torch.triu(torch.ones(num_nodes, num_nodes), 1), persistent=False)
 
     def forward(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The predicted noise ``(eps_X, eps_A or None)`` of ``(X_t, A_t)`` at times ``t`` (shapes above)."""
         temb = self.temb(_sinusoidal(t, self.hidden))
         h = self.inp(X) + self.pos[None]
         for blk in self.blocks:
@@ -155,11 +164,13 @@ class DiffusionGenerator(Generator):
         seed: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
+        if schedule is not None and not isinstance(schedule, VPSchedule):
+            raise InvalidArgumentError(f"schedule must be a nagen.noise.VPSchedule or None, got {type(schedule).__name__}")
         self.config = {"hidden": hidden, "layers": layers, "heads": heads}
         self.schedule = schedule or VPSchedule()
         self.diffuse_adjacency = not self.space.fixed_topology
         with torch.random.fork_rng(devices=[]):  # the seed fixes the initial weights, without touching the caller's RNG
-            torch.manual_seed(self.seed)
+            torch.manual_seed(torch_seed(self.seed))
             self.net = ScoreNetwork(self.space.max_nodes, len(self.space.vocab), hidden, layers, heads, self.diffuse_adjacency)
         self.fixed_A: torch.Tensor | None = None
         if self.space.fixed_topology:
@@ -195,19 +206,36 @@ class DiffusionGenerator(Generator):
             archs: training architectures; default: the whole space when enumerable, else
                 ``max_archs`` uniform samples.
             steps: optimiser steps. batch_size: minibatch size. lr: AdamW learning rate.
+            max_archs: most architectures drawn when ``archs`` is None.
             progress: show a tqdm bar with the running loss.
+
+        Raises:
+            InvalidArgumentError: ``steps``, ``batch_size``, ``max_archs`` or ``lr`` out of range.
+            InvalidTrainingDataError: ``archs`` is not a sequence of at least 2 architectures.
+            InvalidArchitectureError: an architecture is not a member of the space.
         """
+        for label, value, low in (("steps", steps, 1), ("batch_size", batch_size, 1), ("max_archs", max_archs, 2)):
+            check_int(value, label, low)
+        lr = check_real(lr, "lr", 0.0, low_open=True)
+        if isinstance(archs, (str, ArchGraph)):  # a lone architecture would be iterated character by character
+            raise InvalidTrainingDataError(f"archs must be a sequence of architectures, got one {type(archs).__name__}")
         if archs is None:
             size = self.space.size
             archs = list(self.space.enumerate()) if size is not None and size <= max_archs else self.space.sample(max_archs, self.seed)
         archs = [self.space.validate(a) for a in archs]
         if len(archs) < 2:
-            raise NagenError(f"fit needs at least 2 architectures, got {len(archs)}")
-        for label, value in (("steps", steps), ("batch_size", batch_size)):
-            check_int(value, label, 1)
+            raise InvalidTrainingDataError(f"fit needs at least 2 architectures, got {len(archs)}")
         X0, A0 = self.space.encode(archs)
-        gen = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
+        # the seed fixes the minibatches and noise; fork so the caller's global torch RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed(self.seed))
+            self._train(archs, X0, A0, steps, batch_size, lr, progress)
+        return self
+
+    def _train(
+        self, archs: list[ArchGraph], X0: torch.Tensor, A0: torch.Tensor, steps: int, batch_size: int, lr: float, progress: bool
+    ) -> None:
+        gen = torch.Generator().manual_seed(torch_seed(self.seed))
         self.net.train()
         opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-4)
         if steps >= 20:
@@ -251,7 +279,6 @@ class DiffusionGenerator(Generator):
             bar.close()
         self.net.eval()
         self.trained_on = len(archs)
-        return self
 
     # ------------------------------------------------------------------ sampling
     def _guidance_grad(
@@ -304,10 +331,21 @@ class DiffusionGenerator(Generator):
         2021), accurate with far fewer steps; guidance then shifts the predicted noise by
         ``-sigma * grad log p(y | x_t)`` (Dhariwal & Nichol 2021, eq. 14). Fixed-topology
         spaces only for DDIM (the adjacency is not diffused there).
+
+        Raises:
+            InvalidArgumentError: ``n``, ``seed``, ``steps``, ``corrector_steps``, ``snr`` or
+                ``sampler`` out of range.
         """
+        n = check_int(n, "n")
+        seed = check_int(seed, "seed")
+        check_int(steps, "steps", 1)  # 0 steps would decode the initial noise as if it were a sample
+        check_int(corrector_steps, "corrector_steps")
+        check_real(snr, "snr", 0.0, low_open=True)
+        if sampler not in ("em", "ddim"):
+            raise InvalidArgumentError(f"sampler must be 'em' or 'ddim', got {sampler!r}")
         if sampler == "ddim" and self.diffuse_adjacency:
             raise InvalidArgumentError("sampler='ddim' is implemented for fixed-topology spaces; use 'em'")
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(torch_seed(seed))
         N, V = self.space.max_nodes, len(self.space.vocab)
         x = torch.randn(n, N, V, generator=gen)
         if self.diffuse_adjacency:
@@ -318,8 +356,6 @@ class DiffusionGenerator(Generator):
         ts = torch.linspace(1.0, self.schedule.eps, steps + 1)
         if sampler == "ddim":
             return self._ddim(x, a, ts, guides), a
-        if sampler != "em":
-            raise InvalidArgumentError(f"sampler must be 'em' or 'ddim', got {sampler!r}")
         for i in range(steps):
             t_now, dt = ts[i], ts[i] - ts[i + 1]
             t = t_now.expand(n)
@@ -400,17 +436,18 @@ class DiffusionGenerator(Generator):
         **options: Any,
     ) -> list[ArchGraph]:
         if options:
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"unknown sampling options {sorted(options)}; allowed: steps, corrector_steps, batch_size, sampler"
             )
+        if self.trained_on == 0:
+            raise NotFittedError("the diffusion generator is not trained; call fit() or load a checkpoint first")
+        check_int(batch_size, "batch_size", 1)
         if sampler is None:
             sampler = "em" if self.diffuse_adjacency else "ddim"
         if steps is None:
             # DDIM's deterministic update matches 50-step quality at 20 steps on NB201 (op-frequency
             # TV 0.017 vs 0.019, same uniqueness); the stochastic SDE needs many more
             steps = 20 if sampler == "ddim" else 100
-        if self.trained_on == 0:
-            raise NagenError("the diffusion generator is not trained; call fit() or load a checkpoint first")
         out: list[ArchGraph] = []
         for k, start in enumerate(range(0, n, batch_size)):
             m = min(batch_size, n - start)
@@ -429,11 +466,21 @@ class DiffusionGenerator(Generator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write the model (weights + constructor config, plain tensors and numbers) atomically."""
+        """Write the model (weights + constructor config, plain tensors and numbers) atomically.
+
+        Raises:
+            InvalidArgumentError: ``path`` is a folder, or its folder does not exist.
+        """
         import os
         import tempfile
 
         p = Path(path)
+        folder = p.parent if str(p.parent) else Path(".")
+        if p.is_dir():
+            raise InvalidArgumentError(f"cannot save the diffusion generator to {str(p)!r}: it is a folder; give a file path")
+        if not folder.is_dir():
+            # not created for the caller: a missing folder is more often a typo than a wish
+            raise InvalidArgumentError(f"cannot save the diffusion generator to {str(p)!r}: folder {str(folder)!r} does not exist")
         blob = {
             "format": _FORMAT_VERSION,
             "space": self.space.name,
@@ -443,7 +490,7 @@ class DiffusionGenerator(Generator):
             "seed": self.seed,
             "state_dict": self.net.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         os.close(fd)
         try:
             torch.save(blob, tmp)
@@ -456,33 +503,75 @@ class DiffusionGenerator(Generator):
 
     @classmethod
     def load(cls, path: str | Path, space: Any = None) -> DiffusionGenerator:
-        """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Args:
+            path: the checkpoint file.
+            space: the space (or name) it must have been trained on (default: the one it names).
+
+        Raises:
+            InvalidArgumentError: no file at ``path``, or not a readable nagen diffusion
+                checkpoint (corrupted, truncated, another format), or trained on another space.
+            UnknownSpaceError: ``space`` (or the checkpoint's space) is not registered.
+        """
         import nagen.spaces
 
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidArgumentError(f"no diffusion checkpoint at {str(path)!r}: {'a folder' if p.is_dir() else 'no such file'}")
         try:
-            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise NagenError(f"no diffusion checkpoint at {str(path)!r}") from None
+            blob = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # pickle, zip and struct errors alike: the file is not a torch checkpoint
+            raise InvalidArgumentError(
+                f"{str(path)!r} is not a readable nagen diffusion checkpoint ({type(e).__name__}: {e})"
+            ) from None
         if not isinstance(blob, dict) or blob.get("format") != _FORMAT_VERSION:
-            raise NagenError(f"{str(path)!r} is not a nagen diffusion checkpoint (format {_FORMAT_VERSION})")
+            raise InvalidArgumentError(f"{str(path)!r} is not a nagen diffusion checkpoint (format {_FORMAT_VERSION})")
+        missing = {"space", "config", "schedule", "trained_on", "seed", "state_dict"} - set(blob)
+        if missing:
+            raise InvalidArgumentError(f"{str(path)!r} is an incomplete diffusion checkpoint: no {sorted(missing)}")
         sp = nagen.spaces.get(space if space is not None else blob["space"])
         if sp.name != blob["space"]:
-            raise NagenError(f"checkpoint was trained on space {blob['space']!r}, not {sp.name!r}")
-        bmin, bmax, eps = blob["schedule"]
-        gen = cls(sp, schedule=VPSchedule(float(bmin), float(bmax), float(eps)), seed=int(blob["seed"]), **blob["config"])
-        gen.net.load_state_dict(blob["state_dict"])
+            raise InvalidArgumentError(
+                f"checkpoint {str(path)!r} was trained on space {blob['space']!r}, not {sp.name!r}; "
+                f"load it with space={blob['space']!r} or train one for {sp.name!r}"
+            )
+        try:
+            bmin, bmax, eps = blob["schedule"]
+            gen = cls(sp, schedule=VPSchedule(float(bmin), float(bmax), float(eps)), seed=int(blob["seed"]), **blob["config"])
+            gen.net.load_state_dict(blob["state_dict"])
+        except NagenError:
+            raise
+        except Exception as e:  # config and weights disagree (e.g. the space's vocabulary changed)
+            raise InvalidArgumentError(
+                f"{str(path)!r} does not fit a diffusion generator of space {sp.name!r} ({type(e).__name__}: {e})"
+            ) from None
         gen.net.eval()
         gen.trained_on = int(blob["trained_on"])
         return gen
 
-    @classmethod
-    def pretrained(cls, space: str = "nb201") -> DiffusionGenerator:
-        """The checkpoint shipped in the package for ``space`` (trained on the whole space)."""
+    @staticmethod
+    def has_pretrained(space: Any) -> bool:
+        """Whether the package ships a checkpoint for ``space`` (a name or space)."""
         from importlib import resources
 
+        name = space if isinstance(space, str) else getattr(space, "name", None)
+        return isinstance(name, str) and resources.files("nagen.data").joinpath(f"diffusion_{name}.pt").is_file()
+
+    @classmethod
+    def pretrained(cls, space: str = "nb201") -> DiffusionGenerator:
+        """The checkpoint shipped in the package for ``space`` (a name or space; trained on the whole space).
+
+        Raises:
+            InvalidArgumentError: no checkpoint is shipped for ``space``.
+        """
+        from importlib import resources
+
+        if not isinstance(space, str):
+            space = getattr(space, "name", space)  # a SearchSpace: its name, as load() checks it
         ref = resources.files("nagen.data").joinpath(f"diffusion_{space}.pt")
-        if not ref.is_file():
-            raise NagenError(f"no shipped diffusion checkpoint for space {space!r}; train one with fit()")
+        if not isinstance(space, str) or not ref.is_file():
+            raise InvalidArgumentError(f"no shipped diffusion checkpoint for space {space!r}; train one with fit()")
         with resources.as_file(ref) as p:
             return cls.load(p, space)
 

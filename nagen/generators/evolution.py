@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError
+from nagen.errors import InvalidArgumentError, check_int
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
@@ -35,18 +35,25 @@ __all__ = ["RegularizedEvolution", "MORegularizedEvolution", "regularized_evolut
 _MAX_RANDOM_TRIES = 200
 
 
+def _as_float_array(values: Any) -> np.ndarray:
+    """``values`` as a float array, or ``InvalidArgumentError`` when they are not numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"values must be numbers (NaN for a failed evaluation), got {e}") from None
+
+
 class _EvolutionBase:
     """Shared ask/tell bookkeeping: the aging population, the seen set, sampling and mutation."""
 
     def __init__(self, space: SearchSpace | str, *, population: int, tournament: int, seed: int) -> None:
         import nagen.spaces
 
-        if int(population) < 1 or int(tournament) < 1:
-            raise InvalidArgumentError(f"population and tournament must be >= 1, got {population!r} and {tournament!r}")
+        # int() would truncate 2.5 and take True as 1: a slip, not a size
+        self.population_size = check_int(population, "population", 1)
+        self.tournament = min(check_int(tournament, "tournament", 1), self.population_size)
+        self.seed = check_int(seed, "seed")
         self.space = nagen.spaces.get(space)
-        self.population_size = int(population)
-        self.tournament = min(int(tournament), self.population_size)
-        self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         #: (arch, value) of the living members, oldest first
         self.population: deque[tuple[ArchGraph, Any]] = deque(maxlen=self.population_size)
@@ -92,8 +99,7 @@ class _EvolutionBase:
             n: how many.
             exclude: canonical hashes not to propose (e.g. already labelled elsewhere).
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}")
+        n = check_int(n, "n")
         out: list[ArchGraph] = []
         for _ in range(int(n)):
             child = None
@@ -142,9 +148,12 @@ class RegularizedEvolution(_EvolutionBase):
         return contestants[int(np.argmax(vals) if self.maximize else np.argmin(vals))]
 
     def tell(self, archs: Sequence[ArchGraph | str], values: Sequence[float] | np.ndarray) -> None:
-        """Report labels: ``values`` is ``n`` floats, NaN for a failed evaluation (kept out of the population)."""
-        vals = np.asarray(values, dtype=float).reshape(-1)
-        self._tell(archs, [float(v) for v in vals])
+        """Report labels: ``values`` is ``n`` floats (or ``n x 1``), NaN for a failed evaluation (kept out of the population)."""
+        vals = _as_float_array(values)
+        # flattening any shape would take a 1 x n row (n objectives of one arch) as n labels
+        if not (vals.ndim == 1 or vals.ndim == 2 and vals.shape[1] == 1):
+            raise InvalidArgumentError(f"values must be n floats (one objective), got shape {vals.shape}")
+        self._tell(archs, [float(v) for v in vals.reshape(-1)])
 
     def best(self) -> tuple[ArchGraph, float]:
         """The best (arch, value) told so far."""
@@ -213,10 +222,16 @@ class MORegularizedEvolution(_EvolutionBase):
 
     def tell(self, archs: Sequence[ArchGraph | str], values: np.ndarray | Sequence[Sequence[float]]) -> None:
         """Report labels: ``values`` is ``n x k`` (NaN anywhere in a row: failed, kept out of the population)."""
-        vals = np.asarray(values, dtype=float)
+        vals = _as_float_array(values)
         if vals.ndim != 2 or vals.shape[1] != len(self.directions):
             raise InvalidArgumentError(f"values must be n x {len(self.directions)}, got shape {vals.shape}")
         self._tell(archs, [row.copy() for row in vals])
+
+
+def _check_run(budget: Any, batch_size: Any) -> None:
+    """The loop's own arguments: a 0 batch would end the run at once without a word."""
+    check_int(budget, "budget")
+    check_int(batch_size, "batch_size", 1)
 
 
 def regularized_evolution(
@@ -243,12 +258,13 @@ def regularized_evolution(
     Returns:
         ``[(arch, value), ...]`` in label order.
     """
+    _check_run(budget, batch_size)
     opt = RegularizedEvolution(space, population=population, tournament=tournament, seed=seed, maximize=maximize)
     while len(opt.history) < budget:
         archs = opt.ask(min(batch_size, budget - len(opt.history)))
         if not archs:
             break
-        opt.tell(archs, np.asarray(objective(archs), dtype=float).reshape(-1))
+        opt.tell(archs, _as_float_array(objective(archs)).reshape(-1))
     return list(opt.history)
 
 
@@ -268,6 +284,7 @@ def mo_regularized_evolution(
 
     ``objective`` returns an ``n x k`` array; the result is ``[(arch, values[k]), ...]`` in label order.
     """
+    _check_run(budget, batch_size)
     opt = MORegularizedEvolution(
         space, directions, population=population, tournament=tournament, seed=seed, selection=selection
     )
@@ -275,5 +292,8 @@ def mo_regularized_evolution(
         archs = opt.ask(min(batch_size, budget - len(opt.history)))
         if not archs:
             break
-        opt.tell(archs, np.asarray(objective(archs), dtype=float).reshape(len(archs), -1))
+        vals = _as_float_array(objective(archs))
+        if vals.size % len(archs):
+            raise InvalidArgumentError(f"objective returned {vals.size} values for {len(archs)} architectures")
+        opt.tell(archs, vals.reshape(len(archs), -1))
     return list(opt.history)

@@ -89,9 +89,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, InvalidTrainingDataError, NagenError, NotFittedError
+from nagen.errors import (
+    InvalidArchitectureError,
+    InvalidArgumentError,
+    InvalidTrainingDataError,
+    NagenError,
+    NotFittedError,
+    check_int,
+    check_real,
+)
 from nagen.generators import register
-from nagen.generators.base import Generator
+from nagen.generators.base import Generator, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 
@@ -388,6 +396,7 @@ class RewardModel(nn.Module):
         )
 
     def forward(self, slots: torch.Tensor) -> torch.Tensor:
+        """``f`` of each state: ``[B, L]`` op ids -> ``[B]``."""
         x = nn.functional.one_hot(slots.long(), self.n_ops).float()  # [B, L, V]
         return self.net(x.flatten(1))[:, 0]
 
@@ -508,14 +517,15 @@ class OPGFNGenerator(Generator):
             )
         if reward not in _REWARDS:
             raise InvalidArgumentError(f"reward must be one of {_REWARDS}, got {reward!r}")
-        if int(subset_size) < 2:
-            raise InvalidArgumentError(f"subset_size must be >= 2, got {subset_size!r}")
         self.reward_kind = reward
-        self.beta = float(beta)
-        self.subset_size = int(subset_size)
-        self.hidden, self.reward_hidden = int(hidden), int(reward_hidden)
-        self.gfn_steps, self.reward_steps = int(gfn_steps), int(reward_steps)
-        self.trajectories, self.epsilon, self.lr = int(trajectories), float(epsilon), float(lr)
+        # NaN or negative beta/lr/epsilon would only fail (or silently invert the reward) inside training
+        self.beta = check_real(beta, "beta", 0.0)
+        self.subset_size = check_int(subset_size, "subset_size", 2)
+        self.hidden, self.reward_hidden = check_int(hidden, "hidden", 1), check_int(reward_hidden, "reward_hidden", 1)
+        self.gfn_steps, self.reward_steps = check_int(gfn_steps, "gfn_steps"), check_int(reward_steps, "reward_steps")
+        self.trajectories = check_int(trajectories, "trajectories", 1)
+        self.epsilon = check_real(epsilon, "epsilon", 0.0, 1.0)
+        self.lr = check_real(lr, "lr", 0.0, low_open=True)
         self.warm_start = bool(warm_start)
         if engine not in ("torch", "torchgfn"):
             raise InvalidArgumentError(f"engine must be 'torch' or 'torchgfn', got {engine!r}")
@@ -527,9 +537,15 @@ class OPGFNGenerator(Generator):
             raise InvalidArgumentError("a budget (budget_cost) needs engine='torch' and reward='order' or 'uniform'")
         if budget_mode not in ("band", "upto"):
             raise InvalidArgumentError(f"budget_mode must be 'band' or 'upto', got {budget_mode!r}")
+        if budget_cost is not None and not callable(budget_cost):
+            raise InvalidArgumentError(f"budget_cost must be a callable (archs -> n costs), got {type(budget_cost).__name__}")
         self.budget_cost, self.budget_mode = budget_cost, budget_mode
-        self.budget_column = None if budget_column is None else int(budget_column)
-        self.max_budget_levels = int(max_budget_levels)
+        self.budget_column = None if budget_column is None else check_int(budget_column, "budget_column")
+        self.max_budget_levels = check_int(max_budget_levels, "max_budget_levels", 1)
+        if budget_levels is not None:
+            bad = [c for c in budget_levels if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or math.isnan(c)]
+            if bad:
+                raise InvalidArgumentError(f"budget_levels must be numbers (costs), got {bad[0]!r} among them")
         self._budget_levels_arg = None if budget_levels is None else sorted(float(c) for c in budget_levels)
         self._levels: np.ndarray | None = None  # [K] budgets, the last one +inf (no budget)
         self._level_cut: np.ndarray | None = None  # [K] the same, last one finite (to map a user's budget)
@@ -563,6 +579,8 @@ class OPGFNGenerator(Generator):
         self._env: Any = None  # torchgfn environment (engine="torchgfn")
         self._reward_model: RewardModel | None = None
         self._log_reward: Callable[..., torch.Tensor] = lambda s, levels=None: torch.zeros(len(s))
+        #: the labels hold no strict comparison (all tied, or all mutually non-dominated): no order to learn
+        self._flat_reward = False
         self.fitted = False
         self.losses: dict[str, list[float]] = {"reward": [], "tb": []}
 
@@ -885,6 +903,10 @@ class OPGFNGenerator(Generator):
             beats = torch.as_tensor(ranks[:, None] < ranks[None, :])  # [n, n]
         else:
             beats = torch.as_tensor(dominance_matrix(values, directions))  # [n, n]
+        # without a single "x beats y" the listwise loss pins every labelled f equal, so their
+        # spread (the reward's scale) is ~0 and dividing by it would blow f's noise on unlabelled
+        # cells up into a reward that collapses sampling onto one arbitrary cell
+        self._flat_reward = not bool(beats.any())
         m = min(self.subset_size, n)
         feas = None
         if self.budget_cost is not None:
@@ -921,7 +943,7 @@ class OPGFNGenerator(Generator):
         """
         if self.budget_cost is not None:
             return self._make_budget_log_reward(slots, beta)
-        if self.reward_kind == "uniform" or self._reward_model is None:
+        if self.reward_kind == "uniform" or self._reward_model is None or self._flat_reward:
             return lambda s, levels=None: torch.zeros(len(s))
         model = self._reward_model
         with torch.no_grad():
@@ -950,7 +972,7 @@ class OPGFNGenerator(Generator):
         """The budget-conditioned ``log R(states, levels)`` (see ``_make_log_reward``)."""
         levels_t = torch.as_tensor(self._budget_levels(), dtype=torch.float64)  # [K]
         K = len(levels_t)
-        model = None if self.reward_kind == "uniform" else self._reward_model
+        model = None if self.reward_kind == "uniform" or self._flat_reward else self._reward_model
         if model is not None and len(slots):
             with torch.no_grad():
                 f_lab = model(slots)  # [n]
@@ -1039,29 +1061,34 @@ class OPGFNGenerator(Generator):
         Args:
             archs: labelled architectures (ignored when ``values`` is None).
             values: ``n`` or ``n x k`` values of ``archs``; rows with NaN (failed) are dropped.
-                ``None``: uniform reward over the space (plain GFlowNet).
+                ``None``, or labels with no strict comparison among them (all tied, or all
+                mutually non-dominated): uniform reward over the space (plain GFlowNet).
             directions: ``"max"``/``"min"`` per column (default: all ``"max"``).
             progress: show a tqdm bar for the GFlowNet training.
             options: overrides of constructor settings for this fit (``gfn_steps``,
                 ``reward_steps``, ``beta``).
 
         Raises:
-            InvalidTrainingDataError: lengths disagree, fewer than 2 usable rows, or
-                ``reward="raw"`` with several (or minimised) objectives.
+            InvalidTrainingDataError: lengths disagree, values are not numbers, fewer than 2
+                usable rows, or ``reward="raw"`` with several (or minimised) objectives, an
+                infinite value or no positive one.
+            InvalidArgumentError: an unknown or out-of-range option.
         """
-        gfn_steps = int(options.pop("gfn_steps", self.gfn_steps))
-        reward_steps = int(options.pop("reward_steps", self.reward_steps))
-        beta = float(options.pop("beta", self.beta))
+        gfn_steps = check_int(options.pop("gfn_steps", self.gfn_steps), "gfn_steps")
+        reward_steps = check_int(options.pop("reward_steps", self.reward_steps), "reward_steps")
+        # checked before training: a NaN beta would turn the warm-started policy into NaNs for good
+        beta = check_real(options.pop("beta", self.beta), "beta", 0.0)
         if options:
-            raise TypeError(f"unknown fit options {sorted(options)}; allowed: gfn_steps, reward_steps, beta, progress")
+            raise InvalidArgumentError(f"unknown fit options {sorted(options)}; allowed: gfn_steps, reward_steps, beta, progress")
         data = None if values is None else self._check_data(archs, values, directions)
         # torchgfn samples with torch's global generator: seed it inside a fork so the
         # caller's global random state is left as it was
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            gen = torch.Generator().manual_seed(self.seed)
+            torch.manual_seed(torch_seed(self.seed))
+            gen = torch.Generator().manual_seed(torch_seed(self.seed))
             if self._policy is None or not self.warm_start:
                 self._build()
+            self._flat_reward = False
             if data is None:
                 slots = torch.zeros(0, self.n_slots, dtype=torch.long)
                 self._reward_model = None
@@ -1081,8 +1108,13 @@ class OPGFNGenerator(Generator):
 
         if archs is None:
             raise InvalidTrainingDataError("values were given without the architectures they label")
+        if isinstance(archs, (str, ArchGraph)):  # a lone architecture would be iterated character by character
+            raise InvalidTrainingDataError(f"archs must be a sequence of architectures, got one {type(archs).__name__}")
         archs = list(archs)
-        vals = np.asarray(values, dtype=float)
+        try:
+            vals = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise InvalidTrainingDataError(f"values must be numbers (NaN for a failed label), got {e}") from None
         vals = vals[:, None] if vals.ndim == 1 else vals
         if vals.ndim != 2 or len(vals) != len(archs):
             raise InvalidTrainingDataError(
@@ -1107,6 +1139,14 @@ class OPGFNGenerator(Generator):
         ok = ~np.isnan(vals).any(1)
         if ok.sum() < 2:
             raise InvalidTrainingDataError(f"need at least 2 labelled architectures without NaN, got {int(ok.sum())}")
+        if self.reward_kind == "raw":
+            # the regression target: inf makes its mean and spread NaN, and value^beta needs a positive best
+            if np.isinf(vals[ok]).any():
+                raise InvalidTrainingDataError("reward='raw' needs finite values, got inf; use NaN for a failed label")
+            if vals[ok].max() <= 0:
+                raise InvalidTrainingDataError(
+                    f"reward='raw' needs a positive objective (reward = value^beta), got a best value of {vals[ok].max():g}"
+                )
         keep = [a for a, k in zip(archs, ok) if k]
         return self.slots(keep), vals[ok], dirs
 
@@ -1116,23 +1156,33 @@ class OPGFNGenerator(Generator):
 
     def _sample(self, n: int, seed: int, guides: Sequence[Guide], **options: Any) -> list[ArchGraph]:
         self._require_fit()
+        unknown = sorted(set(options) - {"budget", "epsilon"})
+        if unknown:
+            raise InvalidArgumentError(f"unknown sampling options {unknown}; allowed: budget, epsilon")
+        if "epsilon" in options:
+            options["epsilon"] = check_real(options["epsilon"], "epsilon", 0.0, 1.0)
+        budget = options.get("budget")
+        if budget is not None:
+            if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) or math.isnan(budget):
+                raise InvalidArgumentError(f"budget must be a number (a cost) or None, got {budget!r}")
+            if self.budget_cost is None:
+                raise InvalidArgumentError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
         if n == 0:
             return []
         if self.engine == "torchgfn":
+            kw = {"epsilon": options["epsilon"]} if "epsilon" in options else {}
             with torch.random.fork_rng(devices=[]), torch.no_grad():
-                torch.manual_seed(seed)
-                final = self._gfn.sample_trajectories(self._env, n=n, **options).terminating_states.tensor  # [n, L]
+                torch.manual_seed(torch_seed(seed))
+                final = self._gfn.sample_trajectories(self._env, n=n, **kw).terminating_states.tensor  # [n, L]
         else:
             levels = None
-            g = torch.Generator().manual_seed(seed)
+            g = torch.Generator().manual_seed(torch_seed(seed))
             if self.budget_cost is not None:
                 K = len(self._budget_levels())
                 if options.get("budget") is None and self.budget_mode == "band":
                     levels = torch.randint(K, (n,), generator=g)  # no level asked: each sample a random band
                 else:
                     levels = torch.full((n,), self.budget_level(options.get("budget")), dtype=torch.long)
-            elif options.get("budget") is not None:
-                raise InvalidArgumentError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
             final = self._rollout(n, g, float(options.get("epsilon", 0.0)), levels)
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
@@ -1251,6 +1301,14 @@ def opgfn_search(
     from nagen.multiobjective import check_directions
 
     sp = nagen.spaces.get(space)
+    # a 0 batch or pool would end the loop after the first round without a word
+    check_int(budget, "budget")
+    for name, value in (("batch_size", batch_size), ("n_init", n_init), ("pool_factor", pool_factor)):
+        check_int(value, name, 1)
+    for name, value in (("refit_gfn_steps", refit_gfn_steps), ("refit_reward_steps", refit_reward_steps)):
+        check_int(value, name)
+    if not callable(objective):
+        raise InvalidArgumentError(f"objective must be a callable (archs -> values), got {type(objective).__name__}")
     if select not in ("sample", "top"):
         raise InvalidArgumentError(f"select must be 'sample' or 'top', got {select!r}")
     exact = dict(exact_objectives or {})
@@ -1292,7 +1350,17 @@ def opgfn_search(
         return out
 
     def label(batch: list[ArchGraph]) -> None:
-        vals = np.asarray(objective(batch), dtype=float).reshape(len(batch), -1)
+        got = objective(batch)
+        try:
+            vals = np.asarray(got, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"objective must return numbers (NaN for a failed label), got {e}") from None
+        if vals.ndim not in (1, 2) or len(vals) != len(batch) or vals.ndim == 2 and vals.shape[1] < 1:
+            raise InvalidArgumentError(
+                f"objective must return {len(batch)} values or a {len(batch)} x k array for {len(batch)} architectures, "
+                f"got shape {vals.shape}"
+            )
+        vals = vals.reshape(len(batch), -1)
         history.extend((a, v) for a, v in zip(batch, vals))
         if bar is not None:
             bar.update(len(batch))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from nagen.errors import InvalidArgumentError
 from nagen.generators import register
 from nagen.generators.base import Generator
 from nagen.generators.guidance import Guide
@@ -20,6 +21,8 @@ class RandomGenerator(Generator):
         return self
 
     def _sample(self, n: int, seed: int, guides: Sequence[Guide], **options: Any) -> list[ArchGraph]:
+        if options:  # e.g. steps=: a diffusion option, which would otherwise be ignored without a word
+            raise InvalidArgumentError(f"the random generator takes no sampling options, got {sorted(options)}")
         out = self.space.sample(n, seed)
         self.last_stats.drawn += len(out)
         return out

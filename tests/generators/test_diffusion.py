@@ -8,7 +8,15 @@ import torch
 
 import nagen.generators as G
 import nagen.predictors as P
-from nagen.errors import InvalidGuidanceError, NagenError, NotDifferentiableError, UnknownGeneratorError
+from nagen.errors import (
+    InvalidArgumentError,
+    InvalidGuidanceError,
+    InvalidTrainingDataError,
+    NagenError,
+    NotDifferentiableError,
+    NotFittedError,
+    UnknownGeneratorError,
+)
 from nagen.generators.diffusion import DiffusionGenerator, op_frequencies
 from nagen.generators.guidance import Guide
 from nagen.noise import VPSchedule
@@ -149,3 +157,88 @@ def test_same_seed_same_initial_weights_and_fit() -> None:
     assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters()))
     with pytest.raises(ValueError, match="hidden must be a positive integer"):
         DiffusionGenerator("nb201", hidden=0)
+
+
+NB201_CELLS = [
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+    "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A barely trained model: enough to exercise argument checks and persistence."""
+    return DiffusionGenerator("nb201", hidden=8, layers=1, seed=0).fit(NB201_CELLS, steps=2, batch_size=4)
+
+
+def test_fit_arguments_and_data_are_checked() -> None:
+    gen = DiffusionGenerator("nb201", hidden=8, layers=1)
+    for lr in (-1.0, 0.0, float("nan"), "1e-3", True):
+        with pytest.raises(InvalidArgumentError, match="lr must be a finite number > 0"):
+            gen.fit(NB201_CELLS, steps=1, lr=lr)  # once torch's bare ValueError, or a TypeError
+    with pytest.raises(InvalidArgumentError, match="max_archs"):
+        gen.fit(steps=1, max_archs=0)
+    with pytest.raises(InvalidTrainingDataError, match="at least 2 architectures, got 1"):
+        gen.fit(NB201_CELLS[:1], steps=1)
+    with pytest.raises(InvalidTrainingDataError, match="got one str"):
+        gen.fit(NB201_CELLS[0], steps=1)  # not iterated character by character
+    assert gen.trained_on == 0
+
+
+def test_fit_leaves_the_global_torch_rng_alone() -> None:
+    gen = DiffusionGenerator("nb201", hidden=8, layers=1, seed=0)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    gen.fit(NB201_CELLS, steps=2, batch_size=4)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_sampling_arguments_are_checked(tiny) -> None:
+    with pytest.raises(NotFittedError, match="not trained"):
+        DiffusionGenerator("nb201", hidden=8, layers=1).sample(2)
+    for steps in (0, -1, 1.5):  # 0 and -1 once decoded the initial noise as samples
+        with pytest.raises(InvalidArgumentError, match="steps must be a positive integer"):
+            tiny.sample(2, steps=steps)
+    with pytest.raises(InvalidArgumentError, match="corrector_steps"):
+        tiny.sample(2, steps=2, corrector_steps=-1)
+    with pytest.raises(InvalidArgumentError, match="batch_size"):
+        tiny.sample(2, steps=2, batch_size=0)
+    with pytest.raises(InvalidArgumentError, match="unknown sampling options"):
+        tiny.sample(2, stepz=2)
+    with pytest.raises(InvalidArgumentError, match="snr"):
+        tiny.sample_state(2, steps=2, corrector_steps=1, snr=-1.0, sampler="em")
+    with pytest.raises(InvalidArgumentError, match="n must be"):
+        tiny.sample_state(-1)
+    with pytest.raises(InvalidArgumentError, match="schedule"):
+        DiffusionGenerator("nb201", hidden=8, layers=1, schedule="vp")  # type: ignore[arg-type]
+
+
+def test_large_seeds_sample(tiny) -> None:
+    # seed * 100_003 once overflowed torch's 64-bit manual_seed
+    big = 2**62
+    out = tiny.sample(3, seed=big, steps=2)
+    assert len(out) == 3 and out == tiny.sample(3, seed=big, steps=2)
+    assert DiffusionGenerator("nb201", hidden=8, layers=1, seed=2**70).seed == 2**70
+
+
+def test_save_and_load_errors_are_clear(tiny, tmp_path) -> None:
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        tiny.save(tmp_path / "missing" / "m.pt")
+    with pytest.raises(InvalidArgumentError, match="is a folder"):
+        tiny.save(tmp_path)
+    p = tiny.save(tmp_path / "m.pt")
+    with pytest.raises(InvalidArgumentError, match="trained on space 'nb201', not 'nb101'"):
+        DiffusionGenerator.load(p, "nb101")
+    data = p.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    for bad in ("cut.pt", "junk.pt"):
+        with pytest.raises(InvalidArgumentError, match="not a readable nagen diffusion checkpoint"):
+            DiffusionGenerator.load(tmp_path / bad)
+    torch.save({"format": 1, "space": "nb201"}, tmp_path / "partial.pt")
+    with pytest.raises(InvalidArgumentError, match="incomplete"):
+        DiffusionGenerator.load(tmp_path / "partial.pt")
+    with pytest.raises(InvalidArgumentError, match="a folder"):
+        DiffusionGenerator.load(tmp_path)
+    with pytest.raises(InvalidArgumentError, match="no shipped diffusion checkpoint"):
+        DiffusionGenerator.pretrained("nope")

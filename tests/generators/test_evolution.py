@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nagen.spaces
+from nagen.errors import InvalidArgumentError
 from nagen.generators.evolution import (
     MORegularizedEvolution,
     RegularizedEvolution,
@@ -83,3 +84,33 @@ def test_mo_tournament_prefers_the_front(chain) -> None:
     assert len(hist) == 12 and hist[0][1].shape == (2,)
     with pytest.raises(ValueError, match="n x 2"):
         mo.tell(archs[:1], [1.0])
+
+
+@pytest.mark.parametrize("bad", [{"population": 2.5}, {"population": True}, {"tournament": "3"}, {"seed": -1}, {"seed": 1.5}])
+def test_constructor_arguments_are_checked(chain, bad) -> None:
+    # int() once truncated 2.5 and took True as 1; a negative seed was numpy's bare ValueError
+    with pytest.raises(InvalidArgumentError, match=next(iter(bad))):
+        RegularizedEvolution(chain, **bad)
+
+
+def test_tell_refuses_values_of_the_wrong_shape_or_type(chain) -> None:
+    opt = RegularizedEvolution(chain, population=3, tournament=2, seed=0)
+    archs = opt.ask(2)
+    with pytest.raises(InvalidArgumentError, match="one objective"):
+        opt.tell(archs, [[0.5, 0.7]])  # one row of two objectives was flattened into two labels
+    with pytest.raises(InvalidArgumentError, match="numbers"):
+        opt.tell(archs, ["good", "bad"])
+    assert not opt.history
+    opt.tell(archs, [[0.5], [0.7]])  # n x 1 is n labels
+    assert [v for _, v in opt.history] == [0.5, 0.7]
+
+
+def test_run_arguments_are_checked(chain) -> None:
+    for fn, extra in ((regularized_evolution, ()), (mo_regularized_evolution, (["max", "min"],))):
+        obj = (lambda xs: n_a(xs)) if fn is regularized_evolution else (lambda xs: np.stack([n_a(xs), -n_a(xs)], 1))
+        with pytest.raises(InvalidArgumentError, match="batch_size"):
+            fn(chain, obj, 5, *extra, batch_size=0)  # once returned [] at once
+        with pytest.raises(InvalidArgumentError, match="budget"):
+            fn(chain, obj, 2.5, *extra)
+    with pytest.raises(InvalidArgumentError, match="3 values for 2 architectures"):
+        mo_regularized_evolution(chain, lambda xs: np.ones(3), 2, ["max", "min"], batch_size=2)  # was a reshape error

@@ -10,7 +10,7 @@ import torch
 
 import nagen.generators as G
 import nagen.spaces
-from nagen.errors import InvalidArchitectureError, InvalidTrainingDataError, NotFittedError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, InvalidTrainingDataError, NotFittedError
 from nagen.spaces.custom import CustomSpace
 from nagen.generators.opgfn import OPGFNGenerator, UnsupportedSpaceError, opgfn_search, order_preserving_loss
 
@@ -233,3 +233,73 @@ def test_rules_beyond_the_masks_get_zero_reward_and_are_never_returned() -> None
     assert sum(gen.last_stats.reasons.values()) == gen.last_stats.invalid
     bad = [a for a in nagen.spaces.from_spec(dict(VAR)).enumerate() if a.ops.count("b") > 1][:3]
     assert (gen._log_reward(torch.tensor([gen._dag.encode(a, gen._op_index) for a in bad])) <= -25).all()
+
+
+# ---------------------------------------------------------------------- argument checks and degenerate labels
+TINY_FAST = dict(gfn_steps=3, reward_steps=3, trajectories=8, hidden=8, reward_hidden=8)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"beta": float("nan")}, {"beta": -1.0}, {"epsilon": -0.1}, {"epsilon": 1.5}, {"lr": 0.0},
+        {"hidden": 0}, {"reward_hidden": -1}, {"trajectories": 0}, {"gfn_steps": -1}, {"subset_size": 2.5},
+        {"max_budget_levels": 0}, {"budget_column": -1},
+    ],
+)
+def test_constructor_arguments_are_checked(tiny, bad) -> None:
+    # each was accepted and then failed inside training, or (beta < 0) silently inverted the reward
+    with pytest.raises(InvalidArgumentError, match=next(iter(bad))):
+        OPGFNGenerator(tiny, **{**TINY_FAST, **bad})
+
+
+def test_a_bad_refit_option_leaves_the_warm_started_model_usable(tiny, tiny_data) -> None:
+    archs, values = tiny_data
+    gen = OPGFNGenerator(tiny, seed=0, **TINY_FAST).fit(archs, values)
+    # a NaN beta once reached training: NaN losses turned the policy into NaNs for good
+    with pytest.raises(InvalidArgumentError, match="beta"):
+        gen.fit(archs, values, beta=float("nan"))
+    for bad in ({"gfn_steps": -1}, {"reward_steps": 1.5}, {"steps": 3}):
+        with pytest.raises(InvalidArgumentError):
+            gen.fit(archs, values, **bad)
+    assert len(gen.fit(archs, values).sample(5, seed=0)) == 5
+    with pytest.raises(InvalidArgumentError, match="unknown sampling options"):
+        gen.sample(2, temperature=2.0)
+    with pytest.raises(InvalidArgumentError, match="epsilon"):
+        gen.sample(2, epsilon=2.0)
+    with pytest.raises(InvalidTrainingDataError, match="numbers"):
+        gen.fit(archs[:2], ["a", "b"])
+
+
+def test_labels_without_any_comparison_give_the_uniform_reward(tiny, tiny_data) -> None:
+    archs, _ = tiny_data
+    fast = {**FAST, "gfn_steps": 80}
+    tied = OPGFNGenerator(tiny, seed=0, **fast).fit(archs[:6], np.ones(6))
+    # mutually non-dominated points are no comparison either
+    front = OPGFNGenerator(tiny, seed=0, **fast).fit(archs[:6], np.stack([np.arange(6.0), -np.arange(6.0)], 1))
+    for gen in (tied, front):
+        # the labelled spread of f is ~0 here: scaling by it once gave log R down to -28 and
+        # put 84% of the samples on one arbitrary cell
+        assert np.all(gen.log_reward(archs) == 0.0)
+        assert np.exp(gen.log_probs(archs)).max() < 0.1  # uniform is 1/27
+
+
+def test_raw_reward_needs_finite_positive_values(tiny, tiny_data) -> None:
+    archs, _ = tiny_data
+    raw = OPGFNGenerator(tiny, reward="raw", **TINY_FAST)
+    with pytest.raises(InvalidTrainingDataError, match="finite"):
+        raw.fit(archs[:3], [1.0, np.inf, 2.0])  # NaN mean and spread, then a crash in sampling
+    with pytest.raises(InvalidTrainingDataError, match="positive"):
+        raw.fit(archs[:3], [-1.0, -2.0, -3.0])  # value^beta of no positive value: an all-flat reward
+
+
+def test_search_arguments_are_checked(tiny) -> None:
+    f = lambda xs: np.array([float(x.ops[1] == "a") for x in xs])  # noqa: E731
+    # each of these once ended the search after the first round (or at once) without a word
+    for bad in ({"n_init": 0}, {"batch_size": 0}, {"pool_factor": 0}):
+        with pytest.raises(InvalidArgumentError, match=next(iter(bad))):
+            opgfn_search(tiny, f, 10, **bad, **TINY_FAST)
+    with pytest.raises(InvalidArgumentError, match="budget"):
+        opgfn_search(tiny, f, -1, **TINY_FAST)
+    with pytest.raises(InvalidArgumentError, match="objective must return 3 values"):
+        opgfn_search(tiny, lambda xs: [1.0], 6, n_init=3, **TINY_FAST)

@@ -1,0 +1,58 @@
+"""The Generator protocol and Guide: every bad argument is a named nagen error, caught before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nagen.generators as G
+import nagen.predictors as P
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError
+from nagen.generators.guidance import Guide
+
+
+@pytest.mark.parametrize("seed", [1.5, True, -1, "3", None])
+def test_seed_must_be_a_non_negative_integer(seed) -> None:
+    # int(seed) once truncated 1.5 to 1 and took True as 1 without a word
+    with pytest.raises(InvalidArgumentError, match="seed must be a non-negative integer"):
+        G.get("random", "nb201", seed=seed)
+    with pytest.raises(InvalidArgumentError, match="seed must be a non-negative integer"):
+        G.get("random", "nb201").sample(2, seed=seed if seed is not None else -2)
+    assert G.get("random", "nb201", seed=np.int64(3)).seed == 3
+
+
+def test_sample_arguments_are_checked() -> None:
+    gen = G.get("random", "nb201")
+    with pytest.raises(InvalidArgumentError, match="max_rounds must be a positive integer, got 0"):
+        gen.sample(3, max_rounds=0)  # once returned [] for a request of 3
+    with pytest.raises(InvalidArgumentError, match="max_rounds"):
+        gen.sample(3, max_rounds=1.5)
+    with pytest.raises(InvalidGuidanceError, match="got None"):
+        gen.sample(3, guides=None)
+    with pytest.raises(InvalidArgumentError, match="no sampling options"):
+        gen.sample(3, steps=10)  # a diffusion option: once ignored without a word
+    assert len(gen.sample(3, seed=2**70)) == 3  # numpy takes any seed
+
+
+@pytest.fixture(scope="module")
+def pred(split):
+    train, ytr, _, _ = split
+    return P.get("gnn", "nb201", epochs=1, hidden=8).fit(train, ytr)
+
+
+def test_a_single_guide_must_be_wrapped_in_a_list(pred) -> None:
+    with pytest.raises(InvalidGuidanceError, match="wrap it in a list"):
+        G.get("random", "nb201").sample(3, guides=Guide(pred, target="le", value=1.0, hard=True))
+
+
+def test_guide_numbers_are_checked(pred) -> None:
+    assert Guide(pred, weight=np.float32(2.0)).weight == 2.0  # a NumPy scale is a number too (was refused)
+    with pytest.raises(InvalidGuidanceError, match="weight"):
+        Guide(pred, weight=True)
+    with pytest.raises(InvalidGuidanceError, match="threshold"):
+        Guide(pred, target="ge", value="90")  # type: ignore[arg-type]
+    with pytest.raises(InvalidGuidanceError, match="threshold"):
+        Guide(pred, target="ge", value=True)  # type: ignore[arg-type]
+    for temperature in (float("inf"), float("nan"), 0.0, "1"):
+        with pytest.raises(InvalidGuidanceError, match="temperature"):
+            Guide(pred, target="ge", value=90.0, temperature=temperature)  # type: ignore[arg-type]
