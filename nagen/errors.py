@@ -8,9 +8,11 @@ exception a caller would otherwise expect (``ValueError``, ``KeyError``, ...), s
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "NagenError",
@@ -38,6 +40,7 @@ __all__ = [
     "choices_hint",
     "check_int",
     "check_real",
+    "check_options",
 ]
 
 
@@ -182,3 +185,25 @@ def check_real(value: object, name: str, low: float, high: float = math.inf, *, 
         rng = f"{'(' if low_open else '['}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}"
         raise InvalidArgumentError(f"{name} must be a finite number {'in ' if math.isfinite(high) else ''}{rng}, got {value!r}")
     return float(value)
+
+
+def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Sequence[str] = ()) -> None:
+    """Refuse keywords ``fn`` (a class or function) does not take, or any in ``exclude``.
+
+    Raises:
+        UnknownOptionError: naming the unknown keywords and the ones ``fn`` takes (so a typo is
+            caught before any work, not as a bare ``TypeError`` deep inside a fit).
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = sorted(
+        k for k, p in params.items()
+        if k not in ("space", "self", *exclude) and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UnknownOptionError(f"{what} takes no option(s) {unknown}; its options are {allowed}")

@@ -16,7 +16,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from nagen.errors import UnknownGeneratorError
+from nagen.errors import UnknownGeneratorError, check_options
 from nagen.generators.base import Generator
 from nagen.registry import Registry
 
@@ -44,8 +44,15 @@ def register(name: str) -> Callable[[type[Generator]], type[Generator]]:
 
 
 def get(name: str, space: Any, **kwargs: Any) -> Generator:
-    """A new generator ``name`` for ``space`` (keyword arguments go to its constructor)."""
-    return registry.resolve(name)(space, **kwargs)
+    """A new generator ``name`` for ``space`` (keyword arguments go to its constructor).
+
+    Raises:
+        UnknownGeneratorError: ``name`` is not registered (the message lists the names).
+        UnknownOptionError: a keyword the generator's constructor does not take (the message lists them).
+    """
+    cls = registry.resolve(name)
+    check_options(cls, kwargs, f"generator {name!r}")
+    return cls(space, **kwargs)
 
 
 def names() -> list[str]:

@@ -15,11 +15,11 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from nagen.errors import InvalidSpecError, UnknownPredictorError
-from nagen.predictors.base import Prediction, Predictor, check_state
+from nagen.errors import UnknownPredictorError
+from nagen.predictors.base import Prediction, Predictor, check_options, check_state
 from nagen.registry import Registry
 
-__all__ = ["Predictor", "Prediction", "check_state", "get", "names", "register", "registry"]
+__all__ = ["Predictor", "Prediction", "check_options", "check_state", "get", "names", "register", "registry"]
 
 
 def _discover() -> None:
@@ -47,20 +47,11 @@ def get(name: str, space: Any, **kwargs: Any) -> Predictor:
 
     Raises:
         UnknownPredictorError: no predictor of that name (the message lists them).
-        InvalidSpecError: a keyword its constructor does not take (the message lists those it does).
+        UnknownOptionError: a keyword its constructor does not take (the message lists those it
+            does; also an ``InvalidArgumentError`` and a ``TypeError``, as Python's own call check).
     """
-    import inspect
-
     cls = registry.resolve(name)
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):  # no introspectable signature: let the call decide
-        params = None
-    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(params))
-        if unknown:
-            allowed = sorted(k for k, p in params.items() if k != "space" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-            raise InvalidSpecError(f"predictor {name!r} takes no option(s) {unknown}; its options are {allowed}")
+    check_options(cls, kwargs, f"predictor {name!r}")
     return cls(space, **kwargs)
 
 

@@ -14,8 +14,9 @@ Shapes (for a space with ``N = space.max_nodes`` and ``V = len(space.vocab)``):
 
 from __future__ import annotations
 
+import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,11 +29,23 @@ from nagen.errors import (
     InvalidTrainingDataError,
     NotDifferentiableError,
     NotFittedError,
+    check_int,
+    check_options,
 )
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["Predictor", "Prediction", "check_state"]
+__all__ = ["Predictor", "Prediction", "check_state", "check_noise", "check_options"]
+
+
+def check_noise(noise: Any) -> Any:
+    """``noise`` if it is None or a ``nagen.noise.VPSchedule``, else ``InvalidArgumentError``
+    (anything else would only fail at the first noised training step)."""
+    from nagen.noise import VPSchedule
+
+    if noise is not None and not isinstance(noise, VPSchedule):
+        raise InvalidArgumentError(f"noise must be None or a nagen.noise.VPSchedule, got {type(noise).__name__} {noise!r}")
+    return noise
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ class Prediction:
         """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
         if self.std is None:
             raise NotDifferentiableError("this prediction has no std, so no interval")
-        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:  # NumPy floats too
             raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
         from scipy.stats import norm
 
@@ -80,7 +93,13 @@ def check_state(space: SearchSpace, X: Any, A: Any, t: Any = None) -> tuple[torc
         raise EncodingError("X and A must be finite (found NaN or inf)")
     tt = None
     if t is not None:
-        tt = torch.as_tensor(t, dtype=X.dtype)
+        try:
+            # a bool is a mistake for a time (True would silently mean t = 1)
+            tt = None if isinstance(t, bool) else torch.as_tensor(t, dtype=X.dtype)
+        except (TypeError, ValueError, RuntimeError):
+            tt = None
+        if tt is None:
+            raise EncodingError(f"t must be a float or a batch ({X.shape[0]}) tensor in [0, 1], got {t!r}")
         if tt.dim() == 0:
             tt = tt.expand(X.shape[0])
         if tt.shape != (X.shape[0],) or not torch.isfinite(tt).all() or (tt < 0).any() or (tt > 1).any():
@@ -105,7 +124,7 @@ class Predictor(ABC):
         import nagen.spaces
 
         self.space = nagen.spaces.get(space)
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed", 0)
         self._fitted = False
         self.y_mean = 0.0
         self.y_std = 1.0
@@ -136,7 +155,10 @@ class Predictor(ABC):
             raise InvalidTrainingDataError("fit needs architectures and one value for each (got None)")
         archs = self._validate_archs(archs)
         try:
-            y = np.asarray(values, dtype=np.float64)
+            raw = np.asarray(values)
+            if np.iscomplexobj(raw):  # float64 conversion would drop the imaginary part with only a warning
+                raise TypeError(f"got complex numbers ({raw.dtype})")
+            y = raw.astype(np.float64)
         except (TypeError, ValueError) as e:
             raise InvalidTrainingDataError(f"values must be numbers, one per architecture: {e}") from None
         if y.ndim != 1:
@@ -150,9 +172,17 @@ class Predictor(ABC):
             raise InvalidTrainingDataError(f"values must be finite; NaN/inf at positions {bad[:10].tolist()}")
         if len(archs) < 2:
             raise InvalidTrainingDataError("fit needs at least 2 labelled architectures")
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = float(y.mean()), float(y.std())
+        if not (np.isfinite(mean) and np.isfinite(std)):
+            # e.g. 1e300s: their spread overflows float64, and every standardised value would be NaN
+            raise InvalidTrainingDataError(
+                f"values are too large to standardise (mean {mean}, std {std} overflow float64; "
+                f"range {y.min():g}..{y.max():g}); rescale them, e.g. to other units"
+            )
         before = (self.y_mean, self.y_std)
-        self.y_mean = float(y.mean())
-        self.y_std = float(y.std()) or 1.0
+        self.y_mean = mean
+        self.y_std = std or 1.0
         try:
             self._fit(archs, y)
         except InvalidTrainingDataError:
@@ -186,7 +216,14 @@ class Predictor(ABC):
     def _validate_archs(self, archs: Sequence[ArchGraph | str]) -> list[ArchGraph]:
         if isinstance(archs, (ArchGraph, str)):
             raise InvalidTrainingDataError("pass a sequence of architectures; wrap a single one in a list")
-        return [self.space.validate(a) for a in archs]
+        try:
+            items = list(archs)
+        except TypeError:
+            raise InvalidTrainingDataError(
+                f"architectures must be a sequence of ArchGraph objects or strings of space {self.space.name!r}, "
+                f"got {type(archs).__name__} {archs!r}"
+            ) from None
+        return [self.space.validate(a) for a in items]
 
     def _check_fitted(self) -> None:
         if not self._fitted:

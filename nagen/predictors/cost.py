@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nagen.errors import InvalidArgumentError, InvalidTrainingDataError
+from nagen.errors import InvalidArgumentError, InvalidTrainingDataError, check_int
 from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor
@@ -57,9 +57,11 @@ class ExactCostPredictor(Predictor):
         if metric not in ("params", "flops"):
             raise InvalidArgumentError(f"metric must be 'params' or 'flops', got {metric!r}")
         self.metric = metric
-        self.num_classes = num_classes
-        self.input_shape = None if input_shape is None else tuple(input_shape)
-        self.surrogate_samples = surrogate_samples
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", 1)
+        # checked now (the space's own check, as cost() runs it), not at the first prediction
+        self.input_shape = None if input_shape is None else self.space._cost_shape(input_shape)
+        # a least-squares fit to one sample has zero residual and would report surrogate_r2 = 1
+        self.surrogate_samples = check_int(surrogate_samples, "surrogate_samples", 2)
         self._weights: torch.Tensor | None = None
         self._bias = 0.0
         self.surrogate_r2: float | None = None
@@ -68,8 +70,18 @@ class ExactCostPredictor(Predictor):
     def exact(self, archs: Sequence[ArchGraph | str]) -> np.ndarray:
         """Exact cost of each architecture: ``n`` float array."""
         return np.array(
-            [self.space.cost(a, self.num_classes, self.input_shape)[self.metric] for a in archs], dtype=np.float64
+            [self.space.cost(a, self.num_classes, self.input_shape)[self.metric] for a in self._validate_archs(archs)],
+            dtype=np.float64,
         )
+
+    def fit(self, archs: Sequence[ArchGraph | str], values: Sequence[float] | np.ndarray) -> ExactCostPredictor:
+        """Validate ``archs`` and ``values`` (as every predictor does); the model is left unchanged."""
+        # the base fit sets y_mean/y_std from the labels, but guidance scales this model's score by
+        # the spread of the exact costs (_ensure_surrogate): a fit must not change that scale
+        before = (self.y_mean, self.y_std)
+        super().fit(archs, values)
+        self.y_mean, self.y_std = before
+        return self
 
     def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
         """Nothing to learn: the cost is computed, not estimated."""

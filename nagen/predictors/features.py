@@ -111,7 +111,7 @@ def onehot_from_state(space: SearchSpace, X: torch.Tensor, A: torch.Tensor) -> t
     """
     check_state(space, X, A)  # validation only: keep the caller's dtype and autograd graph
     n, v = space.max_nodes, len(space.vocab)
-    feats = X[:, 1 : n - 1, 1 : v - 1].reshape(X.shape[0], -1)
+    feats = X[:, 1 : n - 1, 1 : v - 1].reshape(X.shape[0], (n - 2) * (v - 2))  # explicit: -1 is ambiguous for batch 0
     if space.fixed_topology:
         return feats
     rows, cols = _triu(space)

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch_geometric.nn import DenseGINConv
 
-from nagen.errors import InvalidArgumentError
+from nagen.errors import check_int, check_real
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor
+from nagen.predictors.base import Prediction, Predictor, check_noise
 
 __all__ = ["GNNPredictor", "DAGEncoder"]
 
@@ -36,7 +36,9 @@ def _time_features(t: torch.Tensor, dim: int) -> torch.Tensor:
     half = dim // 2
     freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=t.dtype) / max(half - 1, 1))
     ang = 1000.0 * t[:, None] * freqs[None, :] / 1000.0 * 100.0
-    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+    out = torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+    # an odd dim leaves one column over: pad it, or the time MLP (dim inputs) gets dim - 1
+    return nn.functional.pad(out, (0, dim - 2 * half))
 
 
 class DAGEncoder(nn.Module):
@@ -127,11 +129,11 @@ class GNNPredictor(Predictor):
         seed: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
-        if ensemble < 1 or epochs < 1 or hidden < 1 or layers < 1 or batch_size < 2:
-            raise InvalidArgumentError("ensemble, epochs, hidden, layers must be >= 1 and batch_size >= 2")
-        self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
-        self.rank_weight, self.ensemble, self.noise = rank_weight, ensemble, noise
-        self.batch_size, self.progress = batch_size, progress
+        self.hidden, self.layers = check_int(hidden, "hidden", 1), check_int(layers, "layers", 1)
+        self.epochs, self.lr = check_int(epochs, "epochs", 1), check_real(lr, "lr", 0, low_open=True)
+        self.rank_weight, self.ensemble = check_real(rank_weight, "rank_weight", 0), check_int(ensemble, "ensemble", 1)
+        self.noise = check_noise(noise)
+        self.batch_size, self.progress = check_int(batch_size, "batch_size", 2), progress
         self.probabilistic = ensemble > 1  # instance-level: depends on the ensemble size
         self.nets: list[_Net] = []
 
@@ -151,8 +153,9 @@ class GNNPredictor(Predictor):
             bar = tqdm(total=total, desc=f"fit gnn ({len(archs)} archs)", leave=False)
         for member in range(self.ensemble):
             gen = torch.Generator().manual_seed(self.seed * 1000 + member)
-            torch.manual_seed(self.seed * 1000 + member)  # layer initialisers draw from the global generator
-            net = self._new_net()
+            with torch.random.fork_rng(devices=[]):  # layer initialisers draw from the global generator: leave the caller's alone
+                torch.manual_seed(self.seed * 1000 + member)
+                net = self._new_net()
             opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=1e-4)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.epochs)
             n = len(archs)

@@ -22,6 +22,7 @@ BoTorch and GPyTorch are imported when a model is fitted, not when the registry 
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,10 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from nagen.errors import InvalidArgumentError, InvalidSpecError, InvalidTrainingDataError, choices_hint
+from nagen.errors import (
+    InvalidArgumentError,
+    InvalidSpecError,
+    InvalidTrainingDataError,
+    check_int,
+    choices_hint,
+)
 from nagen.graph import ArchGraph
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor
+from nagen.predictors.base import Prediction, Predictor, check_options
 from nagen.predictors.features import onehot, onehot_from_state, path, wl_labels
 from nagen.spaces.base import SearchSpace
 
@@ -94,6 +101,8 @@ class GPPredictor(Predictor):
 
     Raises:
         InvalidSpecError: unknown ``encoding`` or ``kernel`` (the message lists the choices).
+        InvalidArgumentError: a count out of range; ``gnn_options`` not a mapping of valid
+            ``GNNPredictor`` options (``UnknownOptionError`` for an unknown or reserved key).
     """
 
     probabilistic = True
@@ -118,18 +127,16 @@ class GPPredictor(Predictor):
             raise InvalidSpecError(f"unknown GP encoding {encoding!r}; choose one of {choices_hint(ENCODINGS)}")
         if kernel not in KERNELS:
             raise InvalidSpecError(f"unknown GP kernel {kernel!r}; choose one of {choices_hint(KERNELS)}")
-        if isinstance(wl_iterations, bool) or not isinstance(wl_iterations, int) or wl_iterations < 0:
-            raise InvalidArgumentError(f"wl_iterations must be an integer >= 0, got {wl_iterations!r}")
         self.encoding = encoding
         self.kernel = kernel
-        self.wl_iterations = wl_iterations
+        self.wl_iterations = check_int(wl_iterations, "wl_iterations", 0)
         self.learn_wl_weights = bool(learn_wl_weights)
         self.warp = bool(warp)
-        self.gnn_epochs = int(gnn_epochs)
-        self.gnn_options = dict(gnn_options or {})
+        self.gnn_epochs = check_int(gnn_epochs, "gnn_epochs", 1)
+        self.gnn_options = self._check_gnn_options(gnn_options)
         self.recalibrate = bool(recalibrate)
         self.variance_scale = 1.0
-        self.max_cholesky_size = int(max_cholesky_size)
+        self.max_cholesky_size = check_int(max_cholesky_size, "max_cholesky_size", 0)
         # instance-level: only some encodings have a differentiable path from (X, A) to the input
         self.differentiable = encoding in ("onehot", "deep")
         self.model: SingleTaskGP | None = None
@@ -138,6 +145,23 @@ class GPPredictor(Predictor):
         self._wl_blocks: list[int] = []
         self._emb_low: torch.Tensor | None = None
         self._emb_scale: torch.Tensor | None = None
+
+    def _check_gnn_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``gnn_options`` as a dict, checked now (by building an unfitted ``GNNPredictor`` for
+        ``"deep"``) rather than as a ``TypeError`` from inside ``fit``."""
+        if options is None:
+            return {}
+        if not isinstance(options, Mapping):
+            raise InvalidArgumentError(
+                f"gnn_options must be a mapping of GNNPredictor options (e.g. {{'hidden': 32}}), got {type(options).__name__}"
+            )
+        options = dict(options)
+        from nagen.predictors.gnn import GNNPredictor
+
+        check_options(GNNPredictor, options, "gnn_options: GNNPredictor", exclude=("seed",))
+        if self.encoding == "deep":
+            GNNPredictor(self.space, seed=self.seed, **{"epochs": self.gnn_epochs, **options})
+        return options
 
     # ------------------------------------------------------------------ GP inputs
     def features(self, archs: Sequence[ArchGraph | str]) -> torch.Tensor:
@@ -326,11 +350,14 @@ class GPPredictor(Predictor):
 
         Raises:
             InvalidTrainingDataError: ``values`` is not one finite number per architecture.
-            ValueError: ``level`` is not in ``(0, 1)``.
+            InvalidArgumentError: ``level`` is not a number in ``(0, 1)``.
         """
-        if not 0 < level < 1:
-            raise InvalidArgumentError(f"level must be in (0, 1), got {level!r}")
-        v = np.asarray(values, dtype=np.float64)
+        if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+            raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
+        try:
+            v = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InvalidTrainingDataError(f"values must be numbers, one per architecture: {e}") from None
         pred = self.predict(archs)
         if v.shape != pred.mean.shape or not np.isfinite(v).all():
             raise InvalidTrainingDataError(
@@ -350,6 +377,8 @@ class _PresetGP(GPPredictor):
             raise InvalidSpecError(
                 f"{type(self).__name__} fixes encoding={self.preset!r}; use the 'gp' predictor to choose another"
             )
+        # **kwargs hides GPPredictor's options from predictors.get's check: do it here
+        check_options(GPPredictor, kwargs, f"predictor 'gp_{self.preset}'", exclude=("encoding",))
         super().__init__(space, encoding=self.preset, **kwargs)
 
 
@@ -398,6 +427,9 @@ class AugmentedGP(GPPredictor):
     def __init__(self, space: Any, extra: Any, encoding: str = "wl", **options: Any) -> None:
         if encoding not in ("wl", "onehot"):
             raise InvalidArgumentError(f"AugmentedGP supports the 'wl' and 'onehot' encodings, got {encoding!r}")
+        if not callable(extra):
+            raise InvalidArgumentError(f"extra must be a function (space, archs) -> n x e array, got {type(extra).__name__}")
+        check_options(GPPredictor, options, "AugmentedGP", exclude=("encoding",))
         super().__init__(space, encoding=encoding, **options)
         self.extra = extra
         self.differentiable = False

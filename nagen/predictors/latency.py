@@ -69,14 +69,15 @@ from nagen.errors import (
     NotFittedError,
     UnknownMetricError,
     check_int,
+    check_real,
     choices_hint,
 )
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor
+from nagen.predictors.base import Prediction, Predictor, check_noise
 from nagen.predictors.gnn import DAGEncoder
-from nagen.predictors.meta import _rank_mse_loss
+from nagen.predictors.meta import _rank_mse_loss, _support_range
 
 __all__ = [
     "LatencyPredictor",
@@ -292,17 +293,21 @@ class LatencyPredictor(Predictor):
         seed: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
-        k_min, k_max = (int(v) for v in support_range)
-        if not (2 <= k_min <= k_max):
-            raise InvalidArgumentError(f"support_range must be (k_min, k_max) with 2 <= k_min <= k_max, got {support_range}")
-        if min(hidden, layers, query_size, episodes_per_step, steps_per_epoch) < 1 or free_features < 0 or batch_size < 2:
-            raise InvalidArgumentError("hidden, layers, query_size, episodes_per_step, steps_per_epoch must be >= 1, free_features >= 0, batch_size >= 2")
-        if not 0 <= task_mixup <= 1 or robust_steps < 0:
-            raise InvalidArgumentError(f"task_mixup must be in [0, 1] and robust_steps >= 0, got {task_mixup}, {robust_steps}")
-        if not 0 <= additive <= 1 or additive_tau < 0 or additive_noise <= 0:
-            raise InvalidArgumentError(
-                f"additive must be in [0, 1], additive_tau >= 0, additive_noise > 0; got {additive}, {additive_tau}, {additive_noise}"
+        k_min, k_max = _support_range(support_range, 2)
+        hidden, layers, query_size, episodes_per_step, steps_per_epoch = (
+            check_int(v, name, 1)
+            for v, name in (
+                (hidden, "hidden"), (layers, "layers"), (query_size, "query_size"),
+                (episodes_per_step, "episodes_per_step"), (steps_per_epoch, "steps_per_epoch"),
             )
+        )  # fmt: skip
+        free_features, batch_size = check_int(free_features, "free_features", 0), check_int(batch_size, "batch_size", 2)
+        robust_steps = check_int(robust_steps, "robust_steps", 0)
+        lr, rank_weight = check_real(lr, "lr", 0, low_open=True), check_real(rank_weight, "rank_weight", 0)
+        task_mixup, additive = check_real(task_mixup, "task_mixup", 0, 1), check_real(additive, "additive", 0, 1)
+        additive_tau = check_real(additive_tau, "additive_tau", 0)
+        additive_noise = check_real(additive_noise, "additive_noise", 0, low_open=True)
+        noise = check_noise(noise)
         self.hidden, self.layers, self.free_features, self.noise = hidden, layers, free_features, noise
         self.lr, self.rank_weight, self.support_range = lr, rank_weight, (k_min, k_max)
         self.query_size, self.episodes_per_step, self.steps_per_epoch = query_size, episodes_per_step, steps_per_epoch
@@ -382,8 +387,7 @@ class LatencyPredictor(Predictor):
             InvalidTrainingDataError: fewer than 2 source devices, too few measured rows,
                 non-positive latencies.
         """
-        if epochs < 1:
-            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
+        epochs = check_int(epochs, "epochs", 1)
         if getattr(benchmark, "space", None) is None or benchmark.space.name != self.space.name:
             raise InvalidTrainingDataError(
                 f"benchmark must be a nagen Benchmark of space {self.space.name!r}, got {benchmark!r}"

@@ -45,11 +45,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArgumentError, InvalidTrainingDataError, NotFittedError
+from nagen.errors import InvalidArgumentError, InvalidTrainingDataError, NotFittedError, check_int, check_real
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor
+from nagen.predictors.base import Prediction, Predictor, check_noise
 from nagen.predictors.gnn import DAGEncoder
 
 __all__ = ["MetaPredictor", "Task", "SetEncoder", "data_features"]
@@ -80,6 +80,31 @@ class Task:
     archs: Sequence[ArchGraph | str]
     values: Sequence[float] | np.ndarray
     data: Any = None
+
+
+def _support_range(value: Any, low: int) -> tuple[int, int]:
+    """``(k_min, k_max)`` checked: two integers with ``low <= k_min <= k_max``, else ``InvalidArgumentError``."""
+    need = f"support_range must be (k_min, k_max), two integers with {low} <= k_min <= k_max, got {value!r}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise InvalidArgumentError(need)
+    try:
+        k_min, k_max = check_int(value[0], "k_min", low), check_int(value[1], "k_max", low)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(need) from None
+    if k_min > k_max:
+        raise InvalidArgumentError(need)
+    return k_min, k_max
+
+
+def _values(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float64 array, or ``InvalidTrainingDataError`` naming ``name`` (strings, complex)."""
+    try:
+        raw = np.asarray(values)
+        if np.iscomplexobj(raw):
+            raise TypeError(f"got complex numbers ({raw.dtype})")
+        return raw.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidTrainingDataError(f"{name}: values must be numbers, one per architecture: {e}") from None
 
 
 def data_features(data: Any, name: str = "task") -> torch.Tensor:
@@ -344,17 +369,21 @@ class MetaPredictor(Predictor):
         super().__init__(space, seed=seed)
         if task_encoding not in _ENCODINGS:
             raise InvalidArgumentError(f"task_encoding must be one of {_ENCODINGS}, got {task_encoding!r}")
-        k_min, k_max = (int(v) for v in support_range)
-        if not (1 <= k_min <= k_max):
-            raise InvalidArgumentError(f"support_range must be (k_min, k_max) with 1 <= k_min <= k_max, got {support_range}")
-        if min(hidden, layers, query_size, episodes_per_step, steps_per_epoch, data_samples, inducing, heads) < 1:
-            raise InvalidArgumentError(
-                "hidden, layers, query_size, episodes_per_step, steps_per_epoch, data_samples, inducing, heads must be >= 1"
+        k_min, k_max = _support_range(support_range, 1)
+        hidden, layers, query_size, episodes_per_step, steps_per_epoch, data_samples, inducing, heads = (
+            check_int(v, name, 1)
+            for v, name in (
+                (hidden, "hidden"), (layers, "layers"), (query_size, "query_size"), (episodes_per_step, "episodes_per_step"),
+                (steps_per_epoch, "steps_per_epoch"), (data_samples, "data_samples"), (inducing, "inducing"), (heads, "heads"),
             )
+        )  # fmt: skip
         if hidden % heads:
             raise InvalidArgumentError(f"heads ({heads}) must divide hidden ({hidden})")
-        if not (0 <= task_mixup <= 1 and 0 <= task_augment <= 1) or finetune_steps < 0:
-            raise InvalidArgumentError("task_mixup and task_augment must be in [0, 1] and finetune_steps >= 0")
+        lr, finetune_lr = check_real(lr, "lr", 0, low_open=True), check_real(finetune_lr, "finetune_lr", 0, low_open=True)
+        rank_weight = check_real(rank_weight, "rank_weight", 0)
+        task_mixup, task_augment = check_real(task_mixup, "task_mixup", 0, 1), check_real(task_augment, "task_augment", 0, 1)
+        finetune_steps = check_int(finetune_steps, "finetune_steps", 0)
+        noise = check_noise(noise)
         self.task_encoding = task_encoding
         self.hidden, self.layers, self.noise, self.lr, self.rank_weight = hidden, layers, noise, lr, rank_weight
         self.support_range = (k_min, k_max)
@@ -391,7 +420,10 @@ class MetaPredictor(Predictor):
     def _validate_tasks(self, tasks: Sequence[Task]) -> list[_Source]:
         if isinstance(tasks, Task):
             raise InvalidTrainingDataError("meta_fit takes a sequence of Task objects; wrap a single one in a list")
-        tasks = list(tasks)
+        try:
+            tasks = list(tasks)
+        except TypeError:
+            raise InvalidTrainingDataError(f"meta_fit takes a sequence of Task objects, got {type(tasks).__name__}") from None
         if not tasks:
             raise InvalidTrainingDataError("meta_fit needs at least one source Task, got none")
         out: list[_Source] = []
@@ -400,7 +432,7 @@ class MetaPredictor(Predictor):
             if not isinstance(task, Task):
                 raise InvalidTrainingDataError(f"tasks[{i}] must be a nagen.predictors.meta.Task, got {type(task).__name__}")
             archs = self._validate_archs(task.archs)
-            y = np.asarray(task.values, dtype=np.float64)
+            y = _values(task.values, f"task {task.name!r}")
             if y.ndim != 1 or len(y) != len(archs):
                 raise InvalidTrainingDataError(
                     f"task {task.name!r}: got {len(archs)} architectures but values of shape {y.shape}; "
@@ -455,8 +487,7 @@ class MetaPredictor(Predictor):
             InvalidTrainingDataError: no tasks, archs/values mismatch, non-finite values,
                 missing or inconsistent data.
         """
-        if epochs < 1:
-            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
+        epochs = check_int(epochs, "epochs", 1)
         sources = self._validate_tasks(tasks)
         start = time.perf_counter()
         gen = torch.Generator().manual_seed(self.seed)
@@ -649,7 +680,7 @@ class MetaPredictor(Predictor):
         """
         net = self._check_meta_fitted()
         archs = self._validate_archs(archs)
-        y = np.asarray(values, dtype=np.float64).reshape(-1)
+        y = _values(values, "task_embedding").reshape(-1)
         if len(y) != len(archs) or not np.isfinite(y).all():
             raise InvalidTrainingDataError(f"need one finite value per architecture, got {len(archs)} archs and {len(y)} values")
         mu = float(y.mean()) if len(y) else 0.0

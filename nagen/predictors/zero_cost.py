@@ -49,6 +49,7 @@ from nagen.errors import (
     InvalidTrainingDataError,
     NagenError,
     UnknownProxyError,
+    check_int,
     choices_hint,
 )
 from nagen.graph import ArchGraph
@@ -346,7 +347,12 @@ def flops(net: nn.Module, input_shape: Sequence[int]) -> float:
 def _check_proxies(proxies: Sequence[str]) -> tuple[str, ...]:
     if isinstance(proxies, str):
         proxies = (proxies,)
-    names = tuple(proxies)
+    try:
+        names = tuple(proxies)
+    except TypeError:
+        raise UnknownProxyError(
+            f"proxies must be a proxy name or a sequence of them among choices {choices_hint(DIRECTION)}, got {proxies!r}"
+        ) from None
     if not names:
         raise UnknownProxyError(f"give at least one proxy among choices {choices_hint(DIRECTION)}")
     for p in names:
@@ -384,7 +390,14 @@ def _check_data(
 
 def _input_shape(space: SearchSpace, input_shape: Sequence[int] | None, options: Mapping[str, Any]) -> tuple[int, ...]:
     if input_shape is not None:
-        return tuple(int(s) for s in input_shape)
+        if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray, torch.Size)):
+            raise InvalidArgumentError(f"input_shape must be one sample's shape, e.g. (3, 32, 32), got {input_shape!r}")
+        try:
+            return tuple(check_int(v, "input_shape", 1) for v in input_shape)
+        except InvalidArgumentError:
+            raise InvalidArgumentError(
+                f"input_shape must be one sample's shape of positive integers, e.g. (3, 32, 32), got {tuple(input_shape)!r}"
+            ) from None
     shape = tuple(space.default_input_shape)
     if "in_channels" in options:  # keep the default resolution, change channels (as SearchSpace.cost does)
         shape = (int(options["in_channels"]), *shape[1:])
@@ -433,16 +446,17 @@ def compute_proxies(
     if proxies is None:
         proxies = DATA_FREE + (DATA_DEPENDENT if data is not None else ())
     names = _check_proxies(proxies)
-    nc = space.default_num_classes if num_classes is None else int(num_classes)
+    nc = space.default_num_classes if num_classes is None else check_int(num_classes, "num_classes", 1)
     batch = _check_data(data, names, nc)
     if batch is not None and input_shape is None:
         input_shape = tuple(batch[0].shape[1:])
     shape = _input_shape(space, input_shape, build_options)
     arch = space.validate(arch)
+    seed = check_int(seed, "seed", 0)
 
     def build() -> nn.Module:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+            torch.manual_seed(seed)
             return space.build(arch, nc, **build_options)
 
     net = build()
@@ -669,10 +683,12 @@ class ZeroCostPredictor(Predictor):
             raise InvalidArgumentError(f"combine must be 'bo' or 'single', got {combine!r}")
         if transform not in ("auto", "zscore", "rank"):
             raise InvalidArgumentError(f"transform must be 'auto', 'zscore' or 'rank', got {transform!r}")
-        if isinstance(bo_iters, bool) or not isinstance(bo_iters, int) or bo_iters < 0:
-            raise InvalidArgumentError(f"bo_iters must be a non-negative integer, got {bo_iters!r}")
-        self.combine, self.transform, self.bo_iters = combine, transform, bo_iters
-        self.num_classes = self.space.default_num_classes if num_classes is None else int(num_classes)
+        self.combine, self.transform, self.bo_iters = combine, transform, check_int(bo_iters, "bo_iters", 0)
+        self.num_classes = self.space.default_num_classes if num_classes is None else check_int(num_classes, "num_classes", 1)
+        if build_options is not None and not isinstance(build_options, Mapping):
+            raise InvalidArgumentError(
+                f"build_options must be a mapping of space.build options (e.g. {{'C': 4}}), got {type(build_options).__name__}"
+            )
         self.build_options = dict(build_options or {})
         self.data = _check_data(data, self.proxies, self.num_classes)
         if self.data is not None and input_shape is None:

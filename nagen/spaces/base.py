@@ -18,9 +18,8 @@ So the output always sits in the last row and every encoded graph is a DAG in no
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,8 +32,8 @@ from nagen.errors import (
     InvalidArgumentError,
     NotEnumerableError,
     UnknownOpError,
-    UnknownOptionError,
     check_int,
+    check_options,
     choices_hint,
 )
 from nagen.graph import INPUT, OUTPUT, ArchGraph
@@ -72,19 +71,6 @@ def _as_array(t: Any, label: str) -> np.ndarray:
         return np.asarray(t)
     except (TypeError, ValueError) as e:  # e.g. ragged nested lists
         raise EncodingError(f"{label} must be a tensor or a rectangular array, got {type(t).__name__}: {e}") from None
-
-
-def _check_options(fn: Any, options: Mapping[str, Any], what: str) -> None:
-    """Refuse keywords ``fn`` does not take, naming the ones it does (a typo under ``**options``
-    would otherwise surface as a bare ``TypeError`` from deep inside, or not at all)."""
-    params = inspect.signature(fn).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
-    allowed = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY or (
-        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is not inspect.Parameter.empty)]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise UnknownOptionError(f"unknown {what}{'s' if len(unknown) > 1 else ''} {unknown}; allowed: {choices_hint(allowed)}")
 
 
 def _insertions(arch: ArchGraph, ops: Sequence[str]) -> Iterator[ArchGraph]:
@@ -392,7 +378,7 @@ class SearchSpace(ABC):
         """
         arch = self.validate(arch)
         num_classes = self.default_num_classes if num_classes is None else num_classes
-        _check_options(self._build, options, f"space {self.name!r} build option")
+        check_options(self._build, options, f"space {self.name!r} build", exclude=("arch", "num_classes"))
         return self._build(arch, check_int(num_classes, "num_classes", 1), **options)
 
     def cost(

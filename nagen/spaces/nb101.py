@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOptionError, check_int, choices_hint
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOptionError, check_int
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import ConvBNReLU
@@ -411,7 +411,7 @@ def _options(
     as a call would be, naming the allowed ones)."""
     if unknown:
         allowed = ("stem_channels", "num_stacks", "cells_per_stack", "in_channels", "bn_momentum")
-        raise UnknownOptionError(f"unknown space 'nb101' build option(s) {sorted(unknown)}; allowed: {choices_hint(allowed)}")
+        raise UnknownOptionError(f"space 'nb101' build takes no option(s) {sorted(unknown)}; its options are {list(allowed)}")
     opts: dict[str, Any] = {}
     for key, v in (
         ("stem_channels", stem_channels),

@@ -56,3 +56,12 @@ def test_guide_numbers_are_checked(pred) -> None:
     for temperature in (float("inf"), float("nan"), 0.0, "1"):
         with pytest.raises(InvalidGuidanceError, match="temperature"):
             Guide(pred, target="ge", value=90.0, temperature=temperature)  # type: ignore[arg-type]
+
+
+def test_get_names_an_unknown_constructor_option_and_the_allowed_ones() -> None:
+    import nagen.generators as G
+    from nagen.errors import UnknownOptionError
+
+    # a typo used to be a bare TypeError from the constructor
+    with pytest.raises(UnknownOptionError, match=r"generator 'diffusion' takes no option\(s\) \['hiden'\]; its options are .*'hidden'"):
+        G.get("diffusion", "nb201", hiden=8)
