@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nagen.errors import NagenError
+from nagen.errors import InvalidArgumentError, NagenError
 
 __all__ = ["main", "build_parser"]
 
@@ -79,7 +79,7 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
     space = nagen.spaces.get(args.space)
     if args.n < 0:
-        raise NagenError(f"--n must be >= 0, got {args.n}")
+        raise InvalidArgumentError(f"--n must be >= 0, got {args.n}")
     table = None
     if args.metric:
         table = nagen.benchmarks.load(args.benchmark or args.space)
@@ -107,9 +107,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     generator = None
     if args.checkpoint:
         if args.method != "diffusion":
-            raise NagenError(f"--checkpoint loads a diffusion generator; it does not go with --method {args.method}")
+            raise InvalidArgumentError(f"--checkpoint loads a diffusion generator; it does not go with --method {args.method}")
         if not Path(args.checkpoint).is_file():
-            raise NagenError(f"no such checkpoint file: {args.checkpoint!r} (write one with 'nagen train --out FILE')")
+            raise InvalidArgumentError(f"no such checkpoint file: {args.checkpoint!r} (write one with 'nagen train --out FILE')")
         import nagen.spaces
         from nagen.generators.diffusion import DiffusionGenerator
 
@@ -144,11 +144,11 @@ def _cmd_search(args: argparse.Namespace) -> None:
     import nagen.search_api
 
     if args.budget < 1:
-        raise NagenError(f"--budget must be >= 1, got {args.budget}")
+        raise InvalidArgumentError(f"--budget must be >= 1, got {args.budget}")
     if args.batch_size < 1:
-        raise NagenError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.study is not None and args.storage is None:
-        raise NagenError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
+        raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
     result = nagen.search_api.search(
         space=args.space,
         objective=args.objective,
@@ -185,15 +185,15 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
     import nagen.multiobjective
 
     if args.budget < 1:
-        raise NagenError(f"--budget must be >= 1, got {args.budget}")
+        raise InvalidArgumentError(f"--budget must be >= 1, got {args.budget}")
     if args.batch_size is not None and args.batch_size < 1:
-        raise NagenError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
     ref = None
     if args.ref_point:
         try:
             ref = [float(v) for v in args.ref_point.split(",")]
         except ValueError:
-            raise NagenError(f"--ref-point must be comma-separated numbers, got {args.ref_point!r}") from None
+            raise InvalidArgumentError(f"--ref-point must be comma-separated numbers, got {args.ref_point!r}") from None
     result = nagen.multiobjective.pareto(
         space=args.space,
         objectives=args.objectives,
@@ -221,10 +221,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from nagen.generators.diffusion import DiffusionGenerator
 
     if args.steps < 1:
-        raise NagenError(f"--steps must be >= 1, got {args.steps}")
+        raise InvalidArgumentError(f"--steps must be >= 1, got {args.steps}")
     folder = Path(args.out).resolve().parent
     if not folder.is_dir():  # checked before training, not after minutes of it
-        raise NagenError(f"cannot write {args.out!r}: folder {str(folder)!r} does not exist")
+        raise InvalidArgumentError(f"cannot write {args.out!r}: folder {str(folder)!r} does not exist")
     gen = DiffusionGenerator(args.space, hidden=args.hidden, layers=args.layers, seed=args.seed)
     gen.fit(steps=args.steps, progress=not args.quiet)
     out = gen.save(args.out)
@@ -238,14 +238,14 @@ def _read_json(path: str) -> Any:
         with open(path) as f:
             text = f.read()
     except OSError as e:
-        raise NagenError(f"cannot read {path!r}: {e.strerror}") from None
+        raise InvalidArgumentError(f"cannot read {path!r}: {e.strerror}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         try:  # JSON lines (e.g. the output of 'nagen generate --json')
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as e:
-            raise NagenError(f"{path!r} is neither JSON nor JSON lines: {e}") from None
+            raise InvalidArgumentError(f"{path!r} is neither JSON nor JSON lines: {e}") from None
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
@@ -260,7 +260,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     kind = args.kind
     if kind == "arch":
         if not args.arch:
-            raise NagenError("'nagen plot arch' needs --arch STRING")
+            raise InvalidArgumentError("'nagen plot arch' needs --arch STRING")
         ax = NP.draw_arch(args.arch, args.space, pruned=args.pruned)
     elif kind == "ops":
         sp = nagen.spaces.get(args.space)
@@ -269,7 +269,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
             data = _read_json(path)
             rows = data.get("history") if isinstance(data, dict) else data
             if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "arch" in r for r in rows):
-                raise NagenError(
+                raise InvalidArgumentError(
                     f"{path!r} holds no architectures: give the output of 'nagen search/pareto --json' (a \"history\") "
                     "or of 'nagen generate --json' (JSON lines with \"arch\")"
                 )
@@ -281,42 +281,45 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         ax = NP.op_distribution(sp, groups)
     elif kind == "trace":
         if not args.input:
-            raise NagenError("'nagen plot trace' needs --input FILE (outputs of 'nagen search --json'), repeatable")
+            raise InvalidArgumentError("'nagen plot trace' needs --input FILE (outputs of 'nagen search --json'), repeatable")
         traces: dict[str, list] = {}
         for path in args.input:
             data = _read_json(path)
             if not isinstance(data, dict) or "history" not in data:
-                raise NagenError(f"{path!r} is not the output of 'nagen search --json' (no \"history\")")
+                raise InvalidArgumentError(f"{path!r} is not the output of 'nagen search --json' (no \"history\")")
             if not all(isinstance(r, dict) and "value" in r for r in data["history"]):
                 hint = " (this looks like 'nagen pareto --json' output: use 'nagen plot pareto')" if any(
                     isinstance(r, dict) and "values" in r for r in data["history"]
                 ) else ""
-                raise NagenError(f"{path!r}: its history has no single \"value\" per label{hint}")
+                raise InvalidArgumentError(f"{path!r}: its history has no single \"value\" per label{hint}")
             label = data.get("method") or path
             traces.setdefault(label, []).append([r["value"] for r in data["history"]])
         ax = NP.search_traces(traces, maximize=not args.minimize)
     else:  # pareto
         if not args.input or len(args.input) != 1:
-            raise NagenError("'nagen plot pareto' needs exactly one --input FILE (output of 'nagen pareto --json')")
+            raise InvalidArgumentError("'nagen plot pareto' needs exactly one --input FILE (output of 'nagen pareto --json')")
         data = _read_json(args.input[0])
         if not isinstance(data, dict) or "history" not in data:
-            raise NagenError(f"{args.input[0]!r} is not the output of 'nagen pareto --json' (no \"history\")")
-        specs = data.get("objectives") or (args.objectives.split(",") if args.objectives else None)
+            raise InvalidArgumentError(f"{args.input[0]!r} is not the output of 'nagen pareto --json' (no \"history\")")
+        specs = data.get("objectives") or args.objectives
         if not specs:
-            raise NagenError("name the objectives: --objectives METRIC:max,METRIC:min (the file does not list them)")
-        names = [str(o).split(":")[0] for o in specs]
-        dirs = [str(o).split(":")[1] if ":" in str(o) else "max" for o in specs]
+            raise InvalidArgumentError("name the objectives: --objectives METRIC:max,METRIC:min (the file does not list them)")
+        from nagen.multiobjective import parse_objectives
+
+        # the shared parser: spaces after commas, and a missing direction is an error, never a silent "max"
+        objs = parse_objectives(specs)
+        names, dirs = [o.metric for o in objs], [o.direction for o in objs]
         if len(names) != 2:
-            raise NagenError(f"'nagen plot pareto' draws two objectives, got {len(names)}")
+            raise InvalidArgumentError(f"'nagen plot pareto' draws two objectives, got {len(names)}")
         rows = data["history"]
         if not all(isinstance(r, dict) and isinstance(r.get("values"), dict) for r in rows):
             hint = " (this looks like 'nagen search --json' output: use 'nagen plot trace')" if any(
                 isinstance(r, dict) and "value" in r for r in rows
             ) else ""
-            raise NagenError(f"{args.input[0]!r}: its history has no \"values\" per label{hint}")
+            raise InvalidArgumentError(f"{args.input[0]!r}: its history has no \"values\" per label{hint}")
         absent = sorted({n for r in rows for n in names if n not in r["values"]})
         if absent:
-            raise NagenError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
+            raise InvalidArgumentError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
         pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float)
         ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=data.get("ref_point"))
     out = NP.save(ax.figure, args.out)

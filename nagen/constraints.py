@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, choices_hint
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir, save_atomic
 
@@ -59,7 +59,12 @@ _TIME_UNITS = {"ms": 1.0, "s": 1000.0, "sec": 1000.0, "us": 1e-3, "µs": 1e-3}
 #: unit suffix -> factor for count-like columns (params, flops)
 _COUNT_UNITS = {"k": 1e3, "m": 1e6, "g": 1e9}
 
-_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>|==|=)\s*([-+0-9.eE]+)\s*([A-Za-zµ]*)\s*$")
+_SPEC = re.compile(
+    r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|≤|≥|⩽|⩾|<|>|==|=)\s*([-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?)|[-+0-9.eE]+)"
+    r"\s*([A-Za-zµμ]*)\s*$"
+)
+#: typographic comparison signs read as the ASCII operators they stand for
+_UNICODE_OPS = {"≤": "<=", "⩽": "<=", "≥": ">=", "⩾": ">="}
 
 
 class ConstraintError(InvalidSpecError):
@@ -80,7 +85,10 @@ class Constraint:
 
     def ok(self, value: float | np.ndarray) -> Any:
         """Whether ``value`` (a float or an array) satisfies the constraint (NaN never does)."""
-        v = np.asarray(value, dtype=np.float64)
+        try:
+            v = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConstraintError(f"constraint {self.metric}{self.op}{self.bound}: values must be numbers, got {value!r}") from None
         if self.op not in ("<=", ">="):  # never read an unknown operator as one of them
             raise ConstraintError(f"constraint {self.metric}{self.op}{self.bound}: operator must be '<=' or '>=', got {self.op!r}")
         out = v <= self.bound if self.op == "<=" else v >= self.bound
@@ -120,9 +128,17 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
         if isinstance(spec, tuple):
             if len(spec) != 3:
                 raise ConstraintError(f"a constraint tuple is (metric, '<=' or '>=', bound), got {spec!r}")
-            metric, op, number, unit = str(spec[0]), str(spec[1]), spec[2], ""
+            if not isinstance(spec[0], str) or not isinstance(spec[1], str):
+                raise ConstraintError(f"a constraint tuple is (metric name, '<=' or '>=', bound), got {spec!r}")
+            metric, op, number, unit = spec[0].strip(), spec[1].strip(), spec[2], ""
             if isinstance(number, bool):
                 raise ConstraintError(f"constraint {spec!r}: bound {number!r} is not a number")
+            if isinstance(number, str):
+                # a bound written as text ("0.5M", "18 ms") takes the units a string spec takes
+                m = _SPEC.match(f"{metric}<={number}")
+                if m is None:
+                    raise ConstraintError(f"constraint {spec!r}: bound {number!r} is not a number (with an optional unit)")
+                number, unit = m.group(3), m.group(4)
         elif isinstance(spec, str):
             m = _SPEC.match(spec)
             if m is None:
@@ -132,6 +148,8 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
             metric, op, number, unit = m.groups()
         else:
             raise ConstraintError(f"a constraint is a string like 'lat_pixel2_ms<=18', got {type(spec).__name__}")
+        op = _UNICODE_OPS.get(op, op)
+        unit = unit.replace("μ", "µ")  # Greek mu (U+03BC) and the micro sign (U+00B5) look the same
         if op not in ("<=", ">="):
             raise ConstraintError(
                 f"constraint {spec!r}: operator {op!r} is not allowed; write METRIC<=VALUE or METRIC>=VALUE"
@@ -175,8 +193,10 @@ def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[
     """
     if specs is None:
         return []
-    if isinstance(specs, (str, Constraint, tuple)):
-        items: list[Any] = [specs]
+    if isinstance(specs, str) and "," in specs:
+        items: list[Any] = [s.strip() for s in specs.split(",")]  # as objectives: "params<=1M,lat_pixel2_ms<=18"
+    elif isinstance(specs, (str, Constraint, tuple)):
+        items = [specs]
     elif isinstance(specs, Mapping):
         items = []
         for k, v in specs.items():
@@ -208,6 +228,7 @@ def split_measurements(k: int) -> tuple[int, int]:
     (HELP's test devices: mean 0.968 at 5 and at 10), while every verification can turn a
     coin-flip candidate into a verified answer.
     """
+    k = check_int(k, "k (device measurements)", 2)
     adapt = min(k, max(2, min(MAX_ADAPT, (k + 1) // 2)))
     return adapt, k - adapt
 
@@ -275,7 +296,7 @@ class DeviceFeasibility:
     ) -> None:
         self.constraint = constraint
         self.meta = meta
-        self.budget = int(budget)
+        self.budget = check_int(budget, "budget (device measurements)", 2)
         self.measured = dict(measured)
         self.calibration = None if calibration is None else float(calibration)
         self._model: Any = None

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, UnknownOptionError, check_int, choices_hint
 
 __all__ = [
     "pareto",
@@ -74,7 +74,7 @@ METHODS = ("opgfn", "bo", "evolution", "random")
 
 def check_directions(directions: Sequence[str]) -> list[str]:
     """Validate a list of ``"max"``/``"min"`` (one per objective) and return it as a list."""
-    if isinstance(directions, str) or not len(directions):
+    if isinstance(directions, (str, bytes)) or not isinstance(directions, (Sequence, np.ndarray)) or not len(directions):
         raise InvalidDirectionError(f"directions must be a non-empty list of 'max'/'min', got {directions!r}")
     out = [str(d).lower() for d in directions]
     for k, d in enumerate(out):
@@ -141,6 +141,13 @@ def pareto_ranks(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 def crowding_distance(Y: np.ndarray) -> np.ndarray:
     """NSGA-II crowding distance of each row of ``Y`` (``n x k``); boundary points get ``inf``."""
     Y = np.asarray(Y, dtype=float)
+    if Y.size == 0:
+        return np.zeros(0)
+    if Y.ndim != 2:
+        raise InvalidArgumentError(f"expected an n x k array of objective values, got shape {Y.shape}")
+    if np.isnan(Y).any():
+        # a NaN sorts last and would pose as a boundary point with infinite distance
+        raise InvalidArgumentError(f"objective values contain NaN in rows {np.flatnonzero(np.isnan(Y).any(1)).tolist()}; drop failed points first")
     n = len(Y)
     d = np.zeros(n)
     if n <= 2:
@@ -157,14 +164,37 @@ def crowding_distance(Y: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- hypervolume
 def hypervolume(Y: np.ndarray, directions: Sequence[str], ref_point: Sequence[float]) -> float:
     """Hypervolume dominated by the points ``Y`` (``n x k``, objectives' own units) and bounded
-    by ``ref_point`` (``k``); points not better than the reference in every objective add nothing.
+    by ``ref_point`` (``k``); points not better than the reference in every objective add nothing
+    (nor do rows with NaN, i.e. failed labels).
+
+    Raises:
+        InvalidDirectionError: bad ``directions``.
+        InvalidArgumentError: ``Y`` not ``n x k`` numbers, or ``ref_point`` not ``k`` finite numbers.
     """
+    dirs = check_directions(directions)
+    k = len(dirs)
+    try:
+        Y = np.asarray(Y, dtype=float)
+        r = np.asarray(ref_point, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"objective values and ref_point must be numbers, got {Y!r} and {ref_point!r}") from None
+    if r.shape != (k,):
+        raise InvalidArgumentError(f"ref_point must hold one number per objective ({k}), got {ref_point!r}")
+    if not np.isfinite(r).all():
+        # every comparison with NaN is False (hypervolume 0) and an infinite bound gives an infinite volume
+        raise InvalidArgumentError(f"ref_point must be finite, got {r.tolist()}")
+    if Y.size == 0:
+        Y = Y.reshape(0, k)
+    elif Y.ndim == 1 and len(Y) == k:
+        Y = Y[None]  # one point
+    if Y.ndim != 2 or Y.shape[1] != k:
+        raise InvalidArgumentError(f"expected an n x {k} array of objective values (one column per direction), got shape {Y.shape}")
     import torch
     from botorch.utils.multi_objective.hypervolume import Hypervolume
 
-    Z = to_maximize(np.asarray(Y, dtype=float).reshape(-1, len(directions)), directions)  # [n, k]
-    ref = to_maximize(np.asarray(ref_point, dtype=float)[None], directions)[0]  # [k]
-    Z = Z[(Z > ref).all(1)]
+    Z = to_maximize(Y, dirs)  # [n, k]
+    ref = to_maximize(r[None], dirs)[0]  # [k]
+    Z = Z[(Z > ref).all(1)]  # NaN rows (failed points) fail the comparison and add nothing
     if len(Z) == 0:
         return 0.0
     Z = Z[non_dominated(Z, ["max"] * Z.shape[1])]
@@ -196,14 +226,31 @@ def parse_objectives(objectives: str | Sequence[str | Objective], metrics: Seque
         UnknownObjectiveError: the metric is not in ``metrics``.
         InvalidObjectiveError: empty or repeated specs.
     """
-    items = [o.strip() for o in objectives.split(",")] if isinstance(objectives, str) else list(objectives)
-    if not items:
+    if isinstance(objectives, Objective):
+        objectives = [objectives]
+    if isinstance(objectives, str):
+        items: list[Any] = [o.strip() for o in objectives.split(",")]
+    elif isinstance(objectives, Sequence) and not isinstance(objectives, bytes):
+        items = list(objectives)
+    else:
+        raise InvalidObjectiveError(
+            f"objectives are 'metric:max|min' specs (a list or one comma-separated string), got {type(objectives).__name__}"
+        )
+    if not items or items == [""]:
         raise InvalidObjectiveError("no objectives given; expected specs like 'cifar10_test:max'")
     out: list[Objective] = []
     for item in items:
         if isinstance(item, Objective):
             metric, direction = item.metric, item.direction
+            if not isinstance(metric, str) or not isinstance(direction, str):
+                raise InvalidObjectiveError(f"an Objective's metric and direction are strings, got {item!r}")
         elif isinstance(item, str):
+            if not item.strip():
+                raise InvalidObjectiveError(f"empty objective in {objectives!r}; expected specs like 'cifar10_test:max'")
+            if "," in item:
+                raise InvalidObjectiveError(
+                    f"objective {item!r} holds a comma: give one 'metric:max|min' per list item, or one comma-separated string"
+                )
             metric, sep, direction = item.strip().rpartition(":")
             if not sep:
                 raise MissingDirectionError(
@@ -229,8 +276,10 @@ def default_ref_point(table: Any, objectives: Sequence[Objective]) -> list[float
     """The issue's reference point: median over the table for maximised objectives, 1.1 x the
     maximum for minimised ones (one float per objective, in its own units)."""
     ref = []
-    for o in objectives:
+    for o in parse_objectives(objectives, table.metrics):
         col = np.asarray(table.values(o.metric), dtype=float)
+        if not np.isfinite(col).any():
+            raise InvalidObjectiveError(f"column {o.metric!r} has no finite value to put a reference point on")
         ref.append(float(np.nanmedian(col)) if o.direction == "max" else 1.1 * float(np.nanmax(col)))
     return ref
 
@@ -307,7 +356,7 @@ def pareto(
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
         batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
-            2 for level-wise ``bo``, whose rounds are cheap; evolution labels one at a time).
+            2 for level-wise ``bo``, whose rounds are cheap; 1 for evolution).
         benchmark: table giving the labels (default: the space's own table).
         progress: show a progress bar.
         report: metric(s) of the table to report for each front member, looked up only after
@@ -329,6 +378,9 @@ def pareto(
         UnknownObjectiveError: bad objective specs (also an unknown ``report`` metric), all
             raised before any label is spent.
         UnknownGeneratorError: unknown ``method``.
+        UnknownOptionError: a ``method_options`` key the method does not take.
+        InvalidArgumentError: a bad ``budget``, ``seed``, ``batch_size``, ``exact_costs`` or ``report``.
+        InvalidObjectiveError: a ``ref_point`` that is not one finite number per objective.
     """
     import nagen.benchmarks
     import nagen.spaces
@@ -346,8 +398,14 @@ def pareto(
         raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise InvalidArgumentError(f"budget must be a positive integer, got {budget!r}")
+    seed = check_int(seed, "seed")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InvalidArgumentError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
+    if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
+        # a string such as "no" would be truthy and silently mean yes
+        raise InvalidArgumentError(f"exact_costs must be True, False or None, got {exact_costs!r}")
+    if report is not None and not isinstance(report, (str, Sequence)):
+        raise InvalidArgumentError(f"report must be a metric name or a list of them, got {type(report).__name__}")
     reports = [report] if isinstance(report, str) else list(report or [])
     for m in reports:
         if not isinstance(m, str) or m not in table.metrics:
@@ -362,8 +420,16 @@ def pareto(
         missing = [m for m in metrics if m not in ref_point]
         if missing:
             raise InvalidObjectiveError(f"ref_point has no value for {missing}; give one per objective {metrics}")
+        extra = [m for m in ref_point if m not in metrics]
+        if extra:
+            # most likely a misspelt objective whose intended value would otherwise be lost
+            raise InvalidObjectiveError(f"ref_point names {extra}, which are not objectives; give one value per objective {metrics}")
         ref = [ref_point[m] for m in metrics]
     else:
+        if isinstance(ref_point, (str, bytes)) or not isinstance(ref_point, (Sequence, np.ndarray)):
+            raise InvalidObjectiveError(
+                f"ref_point is one number per objective {metrics} (a list or a {{metric: value}} dict), got {ref_point!r}"
+            )
         ref = list(ref_point)
         if len(ref) != len(objs):
             raise InvalidObjectiveError(f"ref_point has {len(ref)} values for {len(objs)} objectives {metrics}")
@@ -380,6 +446,7 @@ def pareto(
 
     if exact_costs is None:
         exact_costs = benchmark is None or benchmark == sp.name
+    _check_method_options(method, method_options)
     if method == "opgfn":
         from nagen.generators.opgfn import opgfn_search
 
@@ -395,7 +462,8 @@ def pareto(
     elif method == "evolution":
         from nagen.generators.evolution import mo_regularized_evolution
 
-        hist = mo_regularized_evolution(sp, label, budget, dirs, seed, **method_options)
+        rounds = {} if batch_size is None else {"batch_size": batch_size}  # None: one label at a time
+        hist = mo_regularized_evolution(sp, label, budget, dirs, seed, **rounds, **method_options)
     else:
         hist = random_search(sp, label, budget, seed)
     archs = [a for a, _ in hist]
@@ -437,6 +505,7 @@ def _bo(
     if len(metrics) == 2 and len(exact) == 1:
         from nagen.levels_bo import levelwise_bo
 
+        _check_options("bo", options, levelwise_bo, _PASSED["bo_levels"])
         (j,) = exact
         v = 1 - j
         rounds = {} if batch_size is None else {"batch_size": batch_size}  # None: levelwise_bo's own default
@@ -446,6 +515,7 @@ def _bo(
     from nagen.labellers import TableLabeller
     from nagen.study import Study
 
+    _check_options("bo", options, Study, _PASSED["bo_study"])
     st = Study(
         sp, list(zip(metrics, dirs)), TableLabeller(table, metrics), proposer="bo", storage="sqlite:///:memory:",
         seed=seed, executor="inline", **options,
@@ -456,6 +526,49 @@ def _bo(
         vals = np.array([float(t.values.get(m, float("nan"))) for m in metrics])  # failed trials: NaN
         out.append((sp.parse(t.arch), vals))
     return out
+
+
+#: arguments ``pareto`` sets itself for each callee (not options a caller may pass)
+_PASSED = {
+    "opgfn": {"space", "objective", "budget", "seed", "directions", "progress", "batch_size"},
+    "evolution": {"space", "objective", "budget", "directions", "seed", "batch_size"},
+    "bo_levels": {"space", "objective", "budget", "seed", "cost", "value_column", "direction", "progress", "batch_size"},
+    "bo_study": {"self", "space", "objectives", "labeller", "proposer", "storage", "seed", "executor"},
+}
+
+
+def _keywords(fn: Any) -> tuple[set[str], bool]:
+    """The keyword parameters of ``fn`` and whether it also takes ``**kwargs``."""
+    import inspect
+
+    params = inspect.signature(fn).parameters.values()
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _check_options(method: str, options: Mapping[str, Any], fn: Any, passed: set[str], extra: set[str] = frozenset()) -> None:
+    """Raise ``UnknownOptionError`` for options ``fn`` does not take (checked before any label is spent,
+    where the callee's own ``TypeError`` would come after an expensive start, or never for ``random``)."""
+    allowed = ((_keywords(fn)[0] if fn is not None else set()) | set(extra)) - passed
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        what = choices_hint(allowed) if allowed else "none"
+        raise UnknownOptionError(f"pareto(method={method!r}) got unknown option(s) {unknown}; options of this method: {what}")
+
+
+def _check_method_options(method: str, options: Mapping[str, Any]) -> None:
+    """``_check_options`` for the methods whose callee is known before the search starts."""
+    if method == "random":
+        _check_options(method, options, None, set())
+    elif method == "evolution":
+        from nagen.generators.evolution import mo_regularized_evolution
+
+        _check_options(method, options, mo_regularized_evolution, _PASSED["evolution"])
+    elif method == "opgfn":
+        from nagen.generators.opgfn import OPGFNGenerator, opgfn_search
+
+        # opgfn_search hands its **generator_options to OPGFNGenerator
+        _check_options(method, options, opgfn_search, _PASSED["opgfn"], _keywords(OPGFNGenerator.__init__)[0] - {"self", "space", "seed"})
 
 
 def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import NagenError
+from nagen.errors import InvalidArgumentError, NagenError, check_int
 from nagen.graph import ArchGraph
 
 __all__ = ["draw_arch", "op_distribution", "search_traces", "pareto_front", "save", "best_so_far"]
@@ -160,6 +160,10 @@ def op_distribution(
 
     sp = nagen.spaces.get(space)
     groups = dict(samples) if isinstance(samples, Mapping) else {"generated": list(samples)}
+    # architecture strings (e.g. a search's history) count like the graphs they parse to
+    groups = {k: [sp.parse(a) if isinstance(a, str) else a for a in v] for k, v in groups.items()}
+    if not groups and not reference:
+        raise InvalidArgumentError("op_distribution got no sample set to draw: give {label: archs} or reference=True")
     if reference:
         ref = list(sp.enumerate()) if sp.size is not None and sp.size <= 50_000 else sp.sample(5000, 0)
         groups = {"space": ref, **groups}
@@ -185,10 +189,17 @@ def op_distribution(
 
 def best_so_far(values: Sequence[float], maximize: bool = True) -> np.ndarray:
     """Running best of ``values`` in label order (NaN, i.e. failed trials, are skipped)."""
-    v = np.asarray(values, dtype=float)
-    v = np.where(np.isnan(v), -np.inf if maximize else np.inf, v)
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"values must be numbers in label order, got {values!r}") from None
+    if v.ndim != 1:
+        raise InvalidArgumentError(f"values must be a flat list (one number per label), got shape {v.shape}")
+    failed = np.isnan(v)
+    v = np.where(failed, -np.inf if maximize else np.inf, v)
     out = np.maximum.accumulate(v) if maximize else np.minimum.accumulate(v)
-    return np.where(np.isinf(out), np.nan, out)
+    # NaN only before the first real value: an infinite value is still a value
+    return np.where(np.cumsum(~failed) == 0, np.nan, out)
 
 
 def search_traces(
@@ -210,12 +221,30 @@ def search_traces(
         regret: plot ``|optimum - best so far|`` on a log axis instead (needs ``optimum``).
     """
     if regret and optimum is None:
-        raise NagenError("regret=True needs the optimum")
-    ax = _axes(ax, (5.5, 3.6))
-    for k, (method, seeds) in enumerate(traces.items()):
-        if not len(seeds):
-            continue
+        raise InvalidArgumentError("regret=True needs the optimum")
+    if optimum is not None and not (isinstance(optimum, (int, float, np.number)) and np.isfinite(optimum)):
+        raise InvalidArgumentError(f"optimum must be a finite number or None, got {optimum!r}")
+    if not isinstance(traces, Mapping):
+        raise InvalidArgumentError(f"traces are {{method: [values of each seed]}}, got {type(traces).__name__}")
+    curves_of: dict[str, list[np.ndarray]] = {}
+    for method, seeds in traces.items():
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
+            raise InvalidArgumentError(f"traces[{method!r}] must be a list of seeds' value lists, got {type(seeds).__name__}")
+        if any(np.ndim(s) == 0 for s in seeds):
+            raise InvalidArgumentError(
+                f"traces[{method!r}] must be a list of seeds, each a list of values; for one seed write [values]"
+            )
         curves = [best_so_far(s, maximize) for s in seeds]
+        if curves and min(len(c) for c in curves):
+            curves_of[method] = curves
+    if not curves_of:
+        raise InvalidArgumentError(f"no trace to plot: every method has no seed or a seed with no value ({list(traces)})")
+    ax = _axes(ax, (5.5, 3.6))
+    for k, method in enumerate(traces):
+        if method not in curves_of:
+            continue
+        curves = curves_of[method]
+        seeds = curves
         n = min(len(c) for c in curves)
         m = np.stack([c[:n] for c in curves])  # seeds x labels
         if regret:
@@ -257,18 +286,26 @@ def pareto_front(
         true_front: ``m x 2`` values of the space's true front, for comparison.
 
     Raises:
-        NagenError: bad ``directions``, ``points`` not ``n x 2``, or no row with two finite values.
+        InvalidArgumentError: bad ``directions`` or ``names``, ``points`` or ``true_front`` not
+            ``n x 2`` numbers, a ``ref_point`` that is not two finite numbers, or no row with two
+            finite values.
     """
-    if len(directions) != 2 or any(d not in ("max", "min") for d in directions):
-        raise NagenError(f"directions must be two of 'max'/'min', got {list(directions)}")
-    P = np.asarray(points, dtype=float)
-    if P.size == 0:
-        P = P.reshape(0, 2)
-    if P.ndim != 2 or P.shape[1] != 2:
-        raise NagenError(f"points must be an n x 2 array (one column per objective), got shape {P.shape}")
+    if isinstance(directions, str) or len(directions) != 2 or any(str(d).lower() not in ("max", "min") for d in directions):
+        raise InvalidArgumentError(f"directions must be two of 'max'/'min', got {directions!r}")
+    directions = [str(d).lower() for d in directions]
+    if isinstance(names, str) or len(names) != 2:
+        raise InvalidArgumentError(f"names must be two axis labels (one per objective), got {names!r}")
+    P = _n_by_2(points, "points")
     P = P[np.isfinite(P).all(axis=1)]  # failed trials (NaN values) have no place on the plane
     if not len(P):
-        raise NagenError("no point with two finite values to plot")
+        raise InvalidArgumentError("no point with two finite values to plot")
+    if ref_point is not None:
+        try:
+            r = np.asarray(ref_point, dtype=float)
+        except (TypeError, ValueError):
+            r = np.array([np.nan])
+        if r.shape != (2,) or not np.isfinite(r).all():
+            raise InvalidArgumentError(f"ref_point must be two finite numbers (one per objective), got {ref_point!r}")
     sign = np.array([1.0 if d == "max" else -1.0 for d in directions])
     front = _non_dominated(P * sign)
     ax = _axes(ax, (5.2, 3.8))
@@ -279,11 +316,11 @@ def pareto_front(
     ax.scatter(F[:, xi], F[:, yi], s=22, color=_PALETTE[0], zorder=3, label=f"{label}: front ({len(F)})")
     ax.step(F[:, xi], F[:, yi], where="post", color=_PALETTE[0], lw=1)
     if true_front is not None:
-        T = np.asarray(true_front, dtype=float).reshape(-1, 2)
+        T = _n_by_2(true_front, "true_front")
+        T = T[np.isfinite(T).all(axis=1)]
         T = T[np.argsort(T[:, xi])]
         ax.step(T[:, xi], T[:, yi], where="post", color="k", lw=0.8, ls="--", label=f"true front ({len(T)})")
     if ref_point is not None:
-        r = np.asarray(ref_point, dtype=float)
         # the region the front dominates up to the reference point: its area is the hypervolume
         inside = F[(F[:, yi] * sign[yi] >= r[yi] * sign[yi]) & (F[:, xi] * sign[xi] >= r[xi] * sign[xi])]
         if len(inside):
@@ -308,6 +345,19 @@ def pareto_front(
     return ax
 
 
+def _n_by_2(values: Any, name: str) -> np.ndarray:
+    """``values`` as an ``n x 2`` float array, else ``InvalidArgumentError`` naming ``name``."""
+    try:
+        V = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be an n x 2 array of numbers, got {values!r}") from None
+    if V.size == 0:
+        V = V.reshape(0, 2)
+    if V.ndim != 2 or V.shape[1] != 2:
+        raise InvalidArgumentError(f"{name} must be an n x 2 array (one column per objective), got shape {V.shape}")
+    return V
+
+
 def _non_dominated(V: np.ndarray) -> np.ndarray:
     """Mask of rows of ``V`` (maximised in every column) that no other row dominates."""
     n = len(V)
@@ -319,12 +369,25 @@ def _non_dominated(V: np.ndarray) -> np.ndarray:
 
 
 def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix: .png, .svg, .pdf) with a tight layout."""
+    """Write ``fig`` (a figure, or the ``Axes`` every function here returns) to ``path`` (format
+    from the suffix: .png, .svg, .pdf) with a tight layout."""
+    if hasattr(fig, "figure") and not hasattr(fig, "savefig"):
+        fig = fig.figure  # an Axes
+    if not hasattr(fig, "savefig"):
+        raise InvalidArgumentError(f"save needs a matplotlib figure or axes, got {type(fig).__name__}")
+    dpi = check_int(dpi, "dpi", 1)
     p = Path(path)
     if p.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise NagenError(f"plot path must end in .png, .svg or .pdf, got {str(p)!r}")
-    if not p.resolve().parent.is_dir():
-        raise NagenError(f"cannot write {str(p)!r}: folder {str(p.resolve().parent)!r} does not exist")
+        raise InvalidArgumentError(f"plot path must end in .png, .svg or .pdf, got {str(p)!r}")
+    folder = p.resolve().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InvalidArgumentError(f"cannot write {str(p)!r}: folder {str(folder)!r} {what}")
+    if p.is_dir():
+        raise InvalidArgumentError(f"cannot write {str(p)!r}: it is a folder")
     fig.tight_layout()
-    fig.savefig(p, dpi=dpi)
+    try:
+        fig.savefig(p, dpi=dpi)
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
     return p

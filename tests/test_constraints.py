@@ -259,3 +259,40 @@ def test_constraint_objects_get_the_checks_strings_get() -> None:
     with pytest.raises(ConstraintError, match="operator must be"):
         Constraint("params", "<", 5e5).ok(1e6)  # never read as '>='
     assert parse_constraints([Constraint("params", "<=", 5e5)]) == [Constraint("params", "<=", 5e5)]
+
+
+def test_typographic_operators_units_and_text_bounds() -> None:
+    assert parse_constraint("lat_pixel2_ms ≤ 18") == Constraint(METRIC, "<=", 18.0)
+    assert parse_constraint("cifar10_test ≥ 90") == Constraint("cifar10_test", ">=", 90.0)
+    assert parse_constraint("lat_pixel2_ms<=18000μs").bound == pytest.approx(18.0)  # Greek mu, as the micro sign
+    assert parse_constraint(("params", " ≤ ", "0.5M")) == Constraint("params", "<=", 5e5)
+    assert parse_constraints({"params": "1M", "lat_pixel2_ms": "18 ms"}) == [Constraint("params", "<=", 1e6), Constraint(METRIC, "<=", 18.0)]
+    assert parse_constraints("params<=1M, lat_pixel2_ms<=18") == [Constraint("params", "<=", 1e6), Constraint(METRIC, "<=", 18.0)]
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("lat_pixel2_ms<=nan", "finite bound"),
+        ("lat_pixel2_ms<=inf", "finite bound"),
+        ((5, "<=", 3), "metric name"),
+        (("params", "<=", "lots"), "not a number"),
+    ],
+)
+def test_more_malformed_constraints(spec, match) -> None:
+    with pytest.raises(ConstraintError, match=match):
+        parse_constraint(spec)
+
+
+def test_bad_values_and_device_budgets_raise_named_errors() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(ConstraintError, match="values must be numbers, got 'fast'"):
+        Constraint("params", "<=", 5e5).ok("fast")
+    for k in (0, 1, -3, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="integer >= 2"):
+            split_measurements(k)  # was (k, 0) or nonsense like (2, 0.5)
+    from nagen.constraints import DeviceFeasibility
+
+    with pytest.raises(InvalidArgumentError, match="budget"):
+        DeviceFeasibility(parse_constraint(f"{METRIC}<=14"), None, budget=1, measured={})

@@ -103,3 +103,108 @@ def test_pareto_opgfn_and_evolution_run(nb201) -> None:
     assert len(res.history) == 24 and res.front and res.hypervolume > 0
     evo = pareto(**kw, method="evolution", population=8)
     assert len(evo.history) == 24 and evo.hypervolume > 0
+
+
+# ---------------------------------------------------------------------- malformed input
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("", "no objectives"),
+        ("cifar10_test:max,", "empty objective"),
+        (None, "got NoneType"),
+        (5, "got int"),
+        (["cifar10_test:max,params:min"], "holds a comma"),
+        ([Objective(3, "max")], "are strings"),
+    ],
+)
+def test_malformed_objective_specs_raise_invalid_objective_error(spec, match) -> None:
+    from nagen.multiobjective import InvalidObjectiveError
+
+    with pytest.raises(InvalidObjectiveError, match=match):
+        parse_objectives(spec)
+
+
+def test_hypervolume_checks_its_reference_point_and_shapes() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        hypervolume(POINTS, DIRS, [np.nan, 4.0])  # was 0.0: every comparison with NaN fails
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        hypervolume(POINTS, DIRS, [-np.inf, 4.0])  # was inf
+    with pytest.raises(InvalidArgumentError, match=r"one number per objective \(2\), got \[70.0\]"):
+        hypervolume(POINTS, DIRS, [70.0])
+    with pytest.raises(InvalidArgumentError, match=r"n x 2 array .* shape \(2, 3\)"):
+        hypervolume(np.ones((2, 3)), DIRS, [0.0, 4.0])  # was silently read as 3 points of 2 values
+    with pytest.raises(InvalidDirectionError, match="non-empty list"):
+        hypervolume(POINTS, "max", [70.0])
+    with pytest.raises(InvalidArgumentError, match="numbers"):
+        hypervolume(POINTS, DIRS, ["a", "b"])
+    assert hypervolume([90.0, 3.0], DIRS, [70.0, 4.0]) == pytest.approx(20.0)  # one point as a flat list
+    assert hypervolume(np.array([[np.nan, 1.0], [90.0, 3.0]]), DIRS, [70.0, 4.0]) == pytest.approx(20.0)  # NaN rows add nothing
+
+
+def test_crowding_distance_and_directions_reject_malformed_input() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="n x k"):
+        crowding_distance(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(InvalidArgumentError, match=r"NaN in rows \[0\]"):
+        crowding_distance(np.array([[np.nan, 1.0], [2.0, 1.0], [3.0, 0.0]]))  # NaN posed as an infinite-distance boundary
+    from nagen.multiobjective import check_directions
+
+    with pytest.raises(InvalidDirectionError):
+        check_directions(None)
+    assert check_directions(np.array(["MAX", "min"])) == ["max", "min"]
+
+
+def test_default_reference_point_takes_spec_strings(nb201) -> None:
+    assert default_ref_point(nb201, ["cifar10_test:max", "params:min"]) == default_ref_point(
+        nb201, parse_objectives(["cifar10_test:max", "params:min"])
+    )
+    with pytest.raises(UnknownObjectiveError):
+        default_ref_point(nb201, ["nope:max"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(seed=-1), "InvalidArgumentError", "seed must be a non-negative integer, got -1"),
+        (dict(seed="a"), "InvalidArgumentError", "seed must be"),
+        (dict(foo=1), "UnknownOptionError", r"unknown option\(s\) \['foo'\]; options of this method: none"),
+        (dict(method="evolution", foo=1), "UnknownOptionError", "'population'"),
+        (dict(method="opgfn", foo=1), "UnknownOptionError", "'gfn_steps'"),
+        (dict(method="opgfn", directions=["max", "max"]), "UnknownOptionError", "directions"),
+        (dict(method="bo", foo=1), "UnknownOptionError", "'n_initial'"),
+        (dict(exact_costs="no"), "InvalidArgumentError", "exact_costs must be True, False or None"),
+        (dict(report=5), "InvalidArgumentError", "report must be"),
+        (dict(ref_point=1.0), "InvalidObjectiveError", "one number per objective"),
+        (dict(ref_point="90,1e6"), "InvalidObjectiveError", "one number per objective"),
+        (dict(ref_point={"cifar10_test": 90.0, "params": 1e6, "parms": 2e6}), "InvalidObjectiveError", r"\['parms'\]"),
+    ],
+)
+def test_pareto_checks_its_arguments_before_any_label(kwargs, error, match) -> None:
+    import nagen.errors
+    import nagen.multiobjective
+
+    exc = getattr(nagen.errors, error, None) or getattr(nagen.multiobjective, error)
+    kw = {"method": "random", **kwargs}
+    with pytest.raises(exc, match=match):
+        pareto("nb201", ["cifar10_test:max", "params:min"], budget=5, **kw)
+
+
+def test_pareto_passes_batch_size_to_evolution(monkeypatch) -> None:
+    import functools
+
+    import nagen.generators.evolution as E
+
+    seen = {}
+    real = E.mo_regularized_evolution
+
+    @functools.wraps(real)
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(E, "mo_regularized_evolution", spy)
+    res = pareto("nb201", ["cifar10_test:max", "params:min"], budget=10, method="evolution", batch_size=3, population=6)
+    assert seen["batch_size"] == 3 and len(res.history) == 10  # was silently ignored

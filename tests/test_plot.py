@@ -84,3 +84,65 @@ def test_cli_plot_trace_and_pareto_files(tmp_path, capsys) -> None:
     argv = ["plot", "pareto", "--input", str(tmp_path / "p.json"), "--objectives", "cifar10_test:max,params:min", "--out", out]
     assert main(argv + ["--quiet"]) == 0
     assert main(["plot", "trace", "--input", str(tmp_path / "missing.json"), "--out", out]) == 2
+    # the objectives go through the shared parser: a space after the comma is fine, and a missing
+    # direction is an error (it used to be read as a silent "max" for params)
+    spaced = ["plot", "pareto", "--input", str(tmp_path / "p.json"), "--out", out, "--quiet"]
+    assert main(spaced + ["--objectives", "cifar10_test:max, params:min"]) == 0
+    capsys.readouterr()
+    assert main(spaced + ["--objectives", "cifar10_test:max,params"]) == 2
+    assert "params" in capsys.readouterr().err
+
+
+def test_pareto_front_rejects_malformed_arguments_with_named_errors() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    pts = np.array([[90.0, 1.0], [92.0, 2.0]])
+    for ref in ((np.nan, 4.0), (80.0,), (80.0, 4.0, 5.0), "ab"):
+        with pytest.raises(InvalidArgumentError, match="ref_point must be two finite numbers"):
+            NP.pareto_front(pts, ref_point=ref)
+    with pytest.raises(InvalidArgumentError, match="names must be two"):
+        NP.pareto_front(pts, names=("acc",))
+    with pytest.raises(InvalidArgumentError, match=r"true_front must be an n x 2 array .* \(1, 3\)"):
+        NP.pareto_front(pts, true_front=[[1.0, 2.0, 3.0]])
+    with pytest.raises(InvalidArgumentError, match="array of numbers"):
+        NP.pareto_front([["a", "b"]])
+    ax = NP.pareto_front(pts, directions=("MAX", "Min"))  # same spelling as objective specs
+    assert ax.get_ylabel() == "objective 1 (max)"
+
+
+def test_search_traces_and_best_so_far_reject_malformed_input() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    for traces in ({}, {"m": []}, {"m": [[]]}):
+        with pytest.raises(InvalidArgumentError, match="no trace to plot"):
+            NP.search_traces(traces)
+    with pytest.raises(InvalidArgumentError, match="for one seed write"):
+        NP.search_traces({"m": [1.0, 2.0]})
+    with pytest.raises(InvalidArgumentError, match="traces are"):
+        NP.search_traces([[1.0, 2.0]])
+    with pytest.raises(InvalidArgumentError, match="optimum must be a finite number"):
+        NP.search_traces({"m": [[1.0]]}, optimum=float("nan"))
+    with pytest.raises(InvalidArgumentError, match="flat list"):
+        NP.best_so_far([[1.0, 2.0], [3.0, 4.0]])
+    # an infinite value is a value, not "nothing yet" (was NaN from there on)
+    assert NP.best_so_far([1.0, -np.inf, 2.0], maximize=False).tolist() == [1.0, -np.inf, -np.inf]
+    assert np.isnan(NP.best_so_far([np.nan, 2.0])[0])
+
+
+def test_op_distribution_and_save_edge_cases(tmp_path, nb201) -> None:
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="no sample set"):
+        NP.op_distribution("nb201", {}, reference=False)  # was ZeroDivisionError
+    ax = NP.op_distribution("nb201", {"strings": [BEST]}, reference=False)  # strings are parsed
+    assert abs(sum(p.get_height() for p in ax.patches) - 1.0) < 1e-9
+    assert NP.save(ax, tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"  # the Axes every function returns
+    (tmp_path / "d.png").mkdir()
+    (tmp_path / "f").write_text("")
+    for path, match in ((tmp_path / "d.png", "it is a folder"), (tmp_path / "f" / "a.png", "is not a folder")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            NP.save(ax.figure, path)
+    with pytest.raises(InvalidArgumentError, match="dpi must be a positive integer"):
+        NP.save(ax.figure, tmp_path / "b.png", dpi=0)
+    with pytest.raises(InvalidArgumentError, match="figure or axes"):
+        NP.save(None, tmp_path / "b.png")
