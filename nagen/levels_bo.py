@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError
+from nagen.errors import InvalidArgumentError, check_int
 from nagen.graph import ArchGraph
 
 #: ways of choosing the level a label improves
@@ -94,6 +94,7 @@ def levelwise_bo(
     pool_size: int = 4000,
     surrogate: str = "auto",
     transform: str = "clip",
+    explore_every: int = 5,
     progress: bool = False,
 ) -> list[tuple[ArchGraph, np.ndarray]]:
     """Search the front of one labelled objective against an exact, minimised cost.
@@ -137,6 +138,16 @@ def levelwise_bo(
             staircase is decided. On NB201 CIFAR-10 vs params it beats ``"none"`` in every cell of
             ``benchmarks/results/gflownet.md`` (reported seeds, 200 labels: hypervolume 0.986 vs
             0.983, true-front cells 6.7 vs 5.4, mean regret 0.07 vs 0.11; chosen on seeds 100-105).
+        explore_every: every ``explore_every``-th round, the round's first label is not the
+            model's: it is the best by the zero-cost proxy among 20 random unlabelled cells (random
+            where the proxies are not free), the rule of the initial design. This interleaves a
+            data-free choice with the model's, as SMAC interleaves random configurations, so a GP
+            that is confidently wrong about a region cannot keep the search out of it for the
+            whole budget (NB201 tuning seed 106: the default without it labels 200 cells around
+            a 93.74 cell, hypervolume 0.76; with it 0.89). ``0`` turns it off. Chosen on tuning seeds
+            100-111 (``benchmarks/results/gflownet.md``); on the reported seeds 0-9 at 200 labels
+            it reaches hypervolume 0.988 vs 0.986 without it, the same regret (0.07) and fewer
+            true-front cells (6.1 vs 6.7).
         progress: show a tqdm bar over labels.
 
     Returns:
@@ -156,6 +167,7 @@ def levelwise_bo(
         raise InvalidArgumentError(f"direction must be 'max' or 'min', got {direction!r}")
     if budget < 1 or batch_size < 1 or n_initial < 2:
         raise InvalidArgumentError(f"need budget >= 1, batch_size >= 1, n_initial >= 2; got {budget}, {batch_size}, {n_initial}")
+    explore_every = check_int(explore_every, "explore_every")
     sp = nagen.spaces.get(space)
     kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto")
     if kind not in SURROGATES:
@@ -189,6 +201,7 @@ def levelwise_bo(
         first = first[np.argsort(-_proxy_features(sp, [archs[i] for i in first])[:, 0], kind="stable")]
     label([int(i) for i in first[: min(n_initial, budget)]])
     cycle = 0
+    rounds = 0
     while len(history) < budget:
         if not enumerable:  # a fresh pool each round, plus the labelled cells (their values anchor the levels)
             new, new_keys, new_c, _ = _candidates(sp, cost, pool_size, rng)
@@ -233,7 +246,18 @@ def levelwise_bo(
         order = np.argsort(costs, kind="stable")
         at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
         picks: list[int] = []
-        for p in range(min(batch_size, budget - len(history))):
+        rounds += 1
+        if explore_every and rounds % explore_every == 0:
+            free = np.flatnonzero(~taken)
+            if len(free):
+                cand = rng.choice(free, min(len(free), 20), replace=False)
+                if initial == "zc":
+                    cand = cand[np.argsort(-_proxy_features(sp, [archs[i] for i in cand])[:, 0], kind="stable")]
+                picks.append(int(cand[0]))
+                taken[picks[0]] = True
+                for m_mu, _, m_value, _ in models:
+                    m_value[picks[0]] = m_mu[picks[0]]
+        for p in range(len(picks), min(batch_size, budget - len(history))):
             mu, sd, value, floor = models[p % len(models)]
             run = np.maximum.accumulate(value[order])
             stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level

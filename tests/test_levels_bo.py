@@ -87,6 +87,35 @@ def test_bad_arguments_are_named(setup) -> None:
         levelwise_bo(space, label, 10, cost=exact, transform="log")
     with pytest.raises(ValueError, match="budget"):
         levelwise_bo(space, label, 0, cost=exact)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="explore_every must be a non-negative integer"):
+            levelwise_bo(space, label, 10, cost=exact, explore_every=bad)
+
+
+def test_every_kth_round_starts_with_the_proxy_choice_not_the_model(setup, monkeypatch) -> None:
+    import nagen.study as S
+
+    space, exact, label = setup
+    # record which cells the exploration rule ranks: the proxy is asked about exactly 20 random cells
+    ranked: list[str] = []  # the proxy's best of each 20-cell call
+    real = S._proxy_features
+
+    def spy(sp, archs):
+        out = real(sp, archs)
+        if len(archs) == 20:  # the exploration rule's sample (the GP's features may also come 20 at a time)
+            ranked.append(archs[int(np.argmax(out[:, 0]))].to_string())
+        return out
+
+    monkeypatch.setattr(S, "_proxy_features", spy)
+    n_initial, batch = 10, 2
+    h = levelwise_bo(space, label, n_initial + 6 * batch, seed=1, cost=exact, batch_size=batch, explore_every=3)
+    order = [a.to_string() for a, _ in h]
+    # rounds 3 and 6 each began with the proxy's best of 20 random cells
+    for k in (3, 6):
+        assert order[n_initial + (k - 1) * batch] in ranked
+    off = levelwise_bo(space, label, n_initial + 6 * batch, seed=1, cost=exact, batch_size=batch, explore_every=0)
+    first_two_rounds = slice(0, n_initial + 2 * batch)
+    assert [a for a, _ in off][first_two_rounds] == [a for a, _ in h][first_two_rounds]  # the same until round 3
 
 
 def test_sampled_pool_for_spaces_too_large_to_enumerate() -> None:
