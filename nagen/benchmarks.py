@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import math
+import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,13 +91,17 @@ class Benchmark:
 
     Args:
         name: table name.
-        space: the space the architectures belong to.
-        archs: one architecture per row (distinct).
+        space: the space the architectures belong to (or its registered name).
+        archs: one architecture per row (distinct; ``ArchGraph`` or strings the space parses).
         columns: metric name -> ``len(archs)`` float array (NaN = not measured).
         metrics: optional ``Metric`` descriptions; missing ones get a direction guessed from
             the name: minimised when a ``_``-separated word of it names a cost (``lat``, ``latency``,
             ``ms``, ``params``, ``flops``, ``macs``, ``energy``, ``size``, ``memory``, ``time``, ...).
         provenance: where the numbers come from.
+
+    Raises:
+        InvalidTableError: an architecture not valid in ``space``, a repeated architecture, no
+            column, a column of the wrong length or not numbers, or a direction not ``"max"``/``"min"``.
     """
 
     def __init__(
@@ -108,27 +113,42 @@ class Benchmark:
         metrics: Mapping[str, Metric] | None = None,
         provenance: str = "",
     ) -> None:
+        import nagen.spaces
+
         self.name = name
-        self.space = space
-        self._archs = tuple(archs)
+        self.space = nagen.spaces.get(space)
+        valid = []
+        for k, a in enumerate(archs):
+            # a row the space does not read (a string, another space's cell) could never be queried
+            try:
+                valid.append(self.space.validate(a))
+            except InvalidArchitectureError as e:
+                raise InvalidTableError(f"table {name!r} row {k}: {e}") from e
+        self._archs = tuple(valid)
         self._row: dict[ArchGraph, int] = {}
         for k, a in enumerate(self._archs):
             if a in self._row:
                 raise InvalidTableError(
-                    f"table {name!r}: rows {self._row[a]} and {k} hold the same architecture {space.format(a)!r}"
+                    f"table {name!r}: rows {self._row[a]} and {k} hold the same architecture {self.space.format(a)!r}"
                 )
             self._row[a] = k
         if not columns:
             raise InvalidTableError(f"table {name!r} has no metric columns")
         self._cols: dict[str, np.ndarray] = {}
         for m, v in columns.items():
-            arr = np.array(v, dtype=np.float64)
+            try:
+                arr = np.array(v, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise InvalidTableError(f"column {m!r} of table {name!r} holds values that are not numbers: {e}") from e
             if arr.shape != (len(self._archs),):
                 raise InvalidTableError(f"column {m!r} has shape {arr.shape}, expected ({len(self._archs)},)")
             arr.setflags(write=False)
             self._cols[m] = arr
         given = dict(metrics or {})
         self._metrics = {m: given.get(m) or Metric(m, _guess_direction(m)) for m in self._cols}
+        bad = {m: d.direction for m, d in self._metrics.items() if d.direction not in ("max", "min")}
+        if bad:  # any other word would silently count as "min" in optimum and percentile
+            raise InvalidTableError(f"table {name!r}: a metric direction is 'max' or 'min', got {bad}")
         self.provenance = provenance
 
     # ------------------------------------------------------------------ shape
@@ -166,7 +186,7 @@ class Benchmark:
 
     # ------------------------------------------------------------------ lookups
     def _check_metric(self, metric: str) -> None:
-        if metric not in self._cols:
+        if not isinstance(metric, str) or metric not in self._cols:  # a list would be unhashable: TypeError
             raise UnknownMetricError(
                 f"table {self.name!r} has no metric {metric!r}; available metrics are {choices_hint(self._cols, 60)}"
             )
@@ -193,8 +213,17 @@ class Benchmark:
         return float(self._cols[metric][self.row(arch)])
 
     def query_many(self, archs: Iterable[ArchGraph | str], metric: str) -> np.ndarray:
-        """Values of ``metric`` for several architectures, as a float array."""
+        """Values of ``metric`` for several architectures, as a float array.
+
+        Raises:
+            InvalidArgumentError: ``archs`` is one architecture (a string would be read character
+                by character) or not an iterable.
+        """
         self._check_metric(metric)
+        if isinstance(archs, (str, ArchGraph)) or not isinstance(archs, Iterable):
+            raise InvalidArgumentError(
+                f"query_many takes an iterable of architectures, got {type(archs).__name__} {archs!r}; use query() for one"
+            )
         rows = [self.row(a) for a in archs]
         return self._cols[metric][rows].copy()
 
@@ -218,11 +247,18 @@ class Benchmark:
         For a maximised metric, the share with a value ``<= value``; for a minimised one, the
         share with a value ``>= value``. The optimum has percentile 100; "top 1%" means
         ``percentile >= 99``. Unmeasured (NaN) rows are ignored.
+
+        Raises:
+            InvalidArgumentError: ``value`` is not a number (or is NaN).
+            InvalidTableError: the column has no measured value.
         """
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)) or math.isnan(float(value)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
             raise InvalidArgumentError(f"value must be a number, got {value!r}")
         col = self.values(metric)
         col = col[~np.isnan(col)]
+        if not len(col):  # the share of nothing: NaN and a RuntimeWarning
+            raise InvalidTableError(f"metric {metric!r} of table {self.name!r} has no values")
+        value = float(value)
         beaten = (col <= value) if self.direction(metric) == "max" else (col >= value)
         return 100.0 * float(beaten.mean())
 
@@ -250,10 +286,11 @@ class Benchmark:
             name: table name (default: the file stem).
 
         Raises:
-            InvalidTableError: missing file or column, a duplicated header name, no data rows, a
-                row with more or fewer fields than the header, a value that is not a finite number,
-                a duplicate architecture, or an architecture string that is not valid in ``space``
-                (the file line is named).
+            InvalidTableError: missing or unreadable file (not UTF-8, a bad ``.gz``), missing column,
+                a duplicated header name, no data rows, a row with more or fewer fields than the
+                header, a value that is not a finite number, a duplicate architecture, an
+                architecture string that is not valid in ``space`` (the file line is named), or bad
+                ``directions``.
         """
         import nagen.spaces
 
@@ -262,10 +299,16 @@ class Benchmark:
         if not p.is_file():
             raise InvalidTableError(f"no such CSV file: {str(p)!r}")
         opener: Callable[..., io.TextIOBase] = gzip.open if p.suffix == ".gz" else open  # type: ignore[assignment]
-        with opener(p, "rt", newline="") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
+        try:
+            # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") would otherwise glue onto the first column's name
+            with opener(p, "rt", encoding="utf-8-sig", newline="") as f:
+                reader = csv.DictReader(f)
+                # header cells are names: "arch, acc" names 'acc', not ' acc'
+                header = [c.strip() for c in reader.fieldnames or []]
+                reader.fieldnames = header
+                rows = list(reader)
+        except (UnicodeDecodeError, OSError, EOFError, csv.Error) as e:  # not UTF-8 text, a bad .gz, a malformed CSV
+            raise InvalidTableError(f"{p.name}: cannot read it as a UTF-8 CSV{' (gzip)' if p.suffix == '.gz' else ''} file: {e}") from e
         dup = sorted({c for c in header if header.count(c) > 1})
         if dup:  # DictReader would keep only the last of them, silently
             raise InvalidTableError(f"{p.name}: the header names column(s) {dup} more than once")
@@ -278,12 +321,17 @@ class Benchmark:
                 raise InvalidTableError(f"{p.name} line {k + 2}: fewer fields than the header's {len(header)} (use an empty field for a missing value)")
         if arch_column not in header:
             raise InvalidTableError(f"{p.name}: no column {arch_column!r}; columns are {header}")
+        if isinstance(metric_columns, str):  # one name, not its characters
+            metric_columns = [metric_columns]
         if metric_columns is None:
             metric_columns = [c for c in header if c != arch_column and all(_is_number(r[c], allow_inf=True) for r in rows)]
         else:
             missing = [c for c in metric_columns if c not in header]
             if missing:
                 raise InvalidTableError(f"{p.name}: metric columns {missing} not in the header {header}")
+            if arch_column in metric_columns:
+                raise InvalidTableError(f"{p.name}: the architecture column {arch_column!r} cannot also be a metric column")
+            metric_columns = list(dict.fromkeys(metric_columns))
         if not metric_columns:
             raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}")
         archs: list[ArchGraph] = []
@@ -307,6 +355,8 @@ class Benchmark:
                     f"{p.name} lines {seen[archs[-1]]} and {line} hold the same architecture {space.format(archs[-1])!r}"
                 )
             seen[archs[-1]] = line
+        if directions is not None and not isinstance(directions, Mapping):
+            raise InvalidTableError(f"directions must map metric names to 'max' or 'min', got {directions!r}")
         dirs = dict(directions or {})
         unknown = set(dirs) - set(metric_columns)
         if unknown:
@@ -315,7 +365,9 @@ class Benchmark:
         if bad:
             raise InvalidTableError(f"directions must be 'max' or 'min', got {bad}")
         metrics = {c: Metric(c, dirs.get(c, _guess_direction(c))) for c in metric_columns}
-        return cls(name or p.name.split(".")[0], space, archs, cols, metrics, provenance=f"user table {p}")
+        # the stem, as documented: "runs.v2.csv.gz" is table "runs.v2"
+        stem = Path(p.stem).stem if p.suffix == ".gz" else p.stem
+        return cls(name or stem, space, archs, cols, metrics, provenance=f"user table {p}")
 
 
 def _is_number(text: str | None, allow_inf: bool = False) -> bool:

@@ -184,6 +184,10 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
     return c
 
 
+#: an operator inside a string: that string is a whole constraint, not the metric name of a tuple
+_OPERATOR = re.compile(r"[<>=≤≥]")
+
+
 def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[Constraint]:
     """Constraints from None, one spec, a list of specs, or ``{metric: bound}`` (an upper bound,
     or a lower bound for a maximised metric when given as ``{metric: (">=", bound)}``).
@@ -195,6 +199,11 @@ def parse_constraints(specs: Any, metrics: Sequence[str] | None = None) -> list[
         return []
     if isinstance(specs, str) and "," in specs:
         items: list[Any] = [s.strip() for s in specs.split(",")]  # as objectives: "params<=1M,lat_pixel2_ms<=18"
+    elif isinstance(specs, tuple) and specs and all(isinstance(s, (str, Constraint)) for s in specs) and (
+        # a (metric, op, bound) tuple starts with a bare metric name; a tuple of specs starts with a whole one
+        len(specs) != 3 or isinstance(specs[0], Constraint) or _OPERATOR.search(specs[0])
+    ):
+        items = list(specs)  # a tuple of specs ("params<=1e6",), not one (metric, op, bound) tuple
     elif isinstance(specs, (str, Constraint, tuple)):
         items = [specs]
     elif isinstance(specs, Mapping):

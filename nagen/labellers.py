@@ -159,6 +159,13 @@ class TableLabeller(Labeller):
         self._table = nagen.benchmarks.load(benchmark) if isinstance(benchmark, str) else benchmark
         # a loadable name is pickled instead of the table (workers reload it once, from cache)
         self._name = benchmark if isinstance(benchmark, str) else None
+        if not isinstance(metric, str) and not (
+            isinstance(metric, Sequence) and all(isinstance(m, str) for m in metric)
+        ):
+            raise UnknownMetricError(
+                f"TableLabeller needs a metric name or a list of them, got {metric!r}; "
+                f"available metrics are {choices_hint(self._table.metrics, 60)}"
+            )
         metrics = (metric,) if isinstance(metric, str) else tuple(metric)
         if not metrics:
             raise UnknownMetricError("TableLabeller needs at least one metric")

@@ -6,6 +6,7 @@ unknown name lists the valid choices).
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -55,8 +56,11 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T, *, overwrite: bool = False) -> T:
         """Register ``obj`` under ``name``; refuses an existing name unless ``overwrite``."""
-        if not isinstance(name, str) or not name:
-            raise DuplicateRegistrationError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str) or not name or name != name.strip():
+            # a name with surrounding blanks could never be looked up as typed
+            raise DuplicateRegistrationError(
+                f"a {self.kind} name must be a non-empty string without leading or trailing whitespace, got {name!r}"
+            )
         # a user's entry: discover the built-ins first, so it cannot take a built-in name unnoticed
         # (nor break discovery later); a built-in module registering while it is imported must not
         # trigger discovery, which would import its siblings against the half-imported module
@@ -89,8 +93,17 @@ class Registry(Generic[T]):
             return self._items[name]
         except (KeyError, TypeError):
             raise self._error(
-                f"could not resolve {self.kind} {name!r} among choices {choices_hint(self._items)}"
+                f"could not resolve {self.kind} {name!r} among choices {choices_hint(self._items)}{self._did_you_mean(name)}"
             ) from None
+
+    def _did_you_mean(self, name: object) -> str:
+        """``"; did you mean 'x'?"`` for the registered names closest to ``name`` (case and blanks ignored), else ``""``."""
+        if not isinstance(name, str):
+            return ""
+        by_key = {k.lower(): k for k in self._items}
+        key = name.strip().lower()
+        close = [by_key[key]] if key in by_key else [by_key[k] for k in difflib.get_close_matches(key, by_key, n=3, cutoff=0.6)]
+        return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
@@ -99,7 +112,10 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._ensure()
-        return name in self._items
+        try:
+            return name in self._items
+        except TypeError:  # an unhashable "name" is simply not registered
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from nagen.errors import InvalidSpecError, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidSpecError, check_int, check_options, choices_hint
 from nagen.study import METHODS, Study
 
 __all__ = ["search", "SearchResult"]
@@ -98,15 +98,31 @@ def search(
         options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
 
     Raises:
+        InvalidArgumentError: a budget or batch size that is not a count, an objective or study
+            name that is not a (non-empty) string, a report or source list that is not strings.
+        UnknownOptionError: an option ``Study`` does not take.
         InvalidSpecError: unknown method, or constraints with a transfer search.
         UnknownMetricError: the objective, a source or a report metric is not a table column.
         ConstraintError, UnknownDeviceError: a malformed constraint or an unknown device.
     """
     from nagen.labellers import TableLabeller
 
+    # checked before anything is built: a study (its storage file) or a transfer prior's
+    # leave-one-source-out choice would otherwise be paid for before ``optimize`` refused them
+    budget = check_int(budget, "budget", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if not isinstance(objective, str):
+        raise InvalidArgumentError(f"objective must be a metric name (a string), got {type(objective).__name__} {objective!r}")
+    if study is not None and (not isinstance(study, str) or not study.strip()):
+        # Study would store any value as the name (5, or "" meaning "derive one")
+        raise InvalidArgumentError(f"study must be None or a non-empty name, got {study!r}")
     if method not in METHODS:
         raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)}")
-    reports = [] if not report else [r.strip() for r in report.split(",")] if isinstance(report, str) else list(report)
+    # the arguments search() itself passes to Study may not come in again through options
+    check_options(Study, options, "nagen.search", exclude=("objectives", "labeller", "proposer", "name", "constraints", "device_samples"))
+    reports = list(dict.fromkeys(_names(report, "report")))
+    if not all(reports):
+        raise InvalidSpecError(f"report names an empty metric (got {report!r}); give table metrics, e.g. 'cifar100_test'")
     import nagen.spaces
 
     sp = nagen.spaces.get(space)
@@ -114,7 +130,7 @@ def search(
     reporter = TableLabeller(sp.name, reports) if reports else None
     sources: list[str] = []
     if transfer_from is not None:
-        sources = [x.strip() for x in transfer_from.split(",")] if isinstance(transfer_from, str) else [str(x).strip() for x in transfer_from]
+        sources = _names(transfer_from, "transfer_from")
         if not sources or not all(sources):
             raise InvalidSpecError(f"transfer_from names no source metric (got {transfer_from!r}); pass None for a plain search")
         if method != "bo":
@@ -149,6 +165,19 @@ def search(
     if res.best is not None and reporter is not None:  # the search has ended: now the report may be read
         res.report.update(reporter.label(sp.parse(res.best[0]), sp))
     return res
+
+
+def _names(value: Any, what: str) -> list[str]:
+    """Metric names from None, a comma-separated string or a list of strings (each stripped)."""
+    if value is None or isinstance(value, str):
+        return [x.strip() for x in value.split(",")] if value else []
+    try:
+        items = list(value)
+    except TypeError:
+        items = [value]
+    if not all(isinstance(x, str) for x in items):
+        raise InvalidArgumentError(f"{what} must be a metric name, a comma-separated string or a list of names, got {value!r}")
+    return [x.strip() for x in items]
 
 
 def _result(st: Study) -> SearchResult:

@@ -682,6 +682,9 @@ class Study:
         self.proposer = get_proposer(proposer)
         # numpy's SeedSequence refuses negative seeds, late and with a bare ValueError
         self.seed = check_int(seed, "seed", 0, InvalidSpecError)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            # 5 would be stored as a name, and "" would silently become a made-up default name
+            raise InvalidSpecError(f"name must be a non-empty string (or None for a default name), got {name!r}")
         for key, value, low in (("n_initial", n_initial, 0), ("max_acquisition_pool", max_acquisition_pool, 1), ("mc_samples", mc_samples, 1)):
             check_int(value, key, low, InvalidSpecError)
         if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):

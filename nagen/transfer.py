@@ -36,13 +36,13 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, check_options, choices_hint
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
@@ -386,7 +386,9 @@ class TransferTask:
     Raises:
         UnknownMetricError: a source or target is not a column of the table.
         InvalidSpecError: no source, a repeated source, the target among the sources (that would
-            use labels the study never paid for), an unknown method or a bad ``gp`` setting.
+            use labels the study never paid for), a table of another space, an unknown method, a
+            bad ``gp`` setting, ``seed`` or ``epochs``, or (checked only when given) an unknown
+            ``task_encoding`` or ``meta_options`` key.
     """
 
     def __init__(
@@ -410,11 +412,29 @@ class TransferTask:
         self.space = nagen.spaces.get(space)
         bench = benchmark if benchmark is not None else self.space.name
         self.table = nagen.benchmarks.load(bench) if isinstance(bench, str) else bench
+        # duck-typed: a wrapper of a Benchmark (e.g. one counting lookups) is a table too
+        if not all(hasattr(self.table, k) for k in ("name", "space", "archs", "metrics", "values", "direction")):
+            raise InvalidSpecError(f"benchmark must be a table name or a nagen.benchmarks.Benchmark, got {type(bench).__name__} {bench!r}")
+        if self.table.space.name != self.space.name:
+            # its rows would be encoded (one-hots, meta-predictor) as architectures of the wrong space
+            raise InvalidSpecError(
+                f"table {self.table.name!r} holds architectures of space {self.table.space.name!r}, not of {self.space.name!r}; "
+                f"pass space={self.table.space.name!r}"
+            )
         self._table_name = bench if isinstance(bench, str) else None
-        self.sources = [sources] if isinstance(sources, str) else list(sources)
+        if sources is None or isinstance(sources, str):
+            self.sources = [] if sources is None else [sources]
+        else:
+            try:
+                self.sources = list(sources)
+            except TypeError:
+                raise InvalidSpecError(f"sources must be a list of metric names, got {sources!r}") from None
         self.target = target
         if not self.sources:
             raise InvalidSpecError("a TransferTask needs at least one source metric")
+        bad = [m for m in [*self.sources, target] if not isinstance(m, str)]
+        if bad:
+            raise InvalidSpecError(f"sources and target are metric names (strings), got {bad}")
         twice = sorted({m for m in self.sources if self.sources.count(m) > 1})
         if twice:  # a repeated source would weigh double and fool leave-one-source-out (a column against itself)
             raise InvalidSpecError(f"sources must be distinct; {twice} given more than once")
@@ -425,18 +445,37 @@ class TransferTask:
                 )
         if target in self.sources:
             raise InvalidSpecError(f"target {target!r} is also a source; a transfer task must not see the target's table")
-        self.seed = int(seed)
-        self.epochs = int(epochs)
+        # int() would quietly turn seed=1.5 into 1 (or True into 1), another study than asked for
+        self.seed = check_int(seed, "seed", 0, InvalidSpecError)
+        self.epochs = check_int(epochs, "epochs", 1, InvalidSpecError)
         self.task_encoding = task_encoding
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        if self.cache_dir.exists() and not self.cache_dir.is_dir():
+            raise InvalidSpecError(f"cache_dir {str(self.cache_dir)!r} is a file, not a folder")
+        if meta_options is not None and not isinstance(meta_options, Mapping):
+            raise InvalidSpecError(f"meta_options must be a dict of MetaPredictor arguments, got {meta_options!r}")
         self.meta_options = dict(meta_options or {})
+        if self.meta_options or task_encoding != "pairs":
+            # the meta-predictor may only be built mid-search (a cell without source values):
+            # a typo must fail now, not after labels were paid for; the defaults need no check
+            # (nor the torch import it costs)
+            from nagen.predictors.meta import _ENCODINGS, MetaPredictor
+
+            if task_encoding not in _ENCODINGS:
+                raise InvalidSpecError(f"task_encoding must be one of {list(_ENCODINGS)}, got {task_encoding!r}")
+            check_options(MetaPredictor, self.meta_options, "meta_options (MetaPredictor)", exclude=("task_encoding", "seed"))
         if method not in ("consensus", "meta"):
             raise InvalidSpecError(f"method must be 'consensus' or 'meta', got {method!r}")
         self.method = method
         if gp is not None:
+            if not isinstance(gp, Mapping):
+                raise InvalidSpecError(f"gp must be a dict with the keys w0, sw, sf, l, sn; got {gp!r}")
             missing = {"w0", "sw", "sf", "l", "sn"} - set(gp)
             if missing:
                 raise InvalidSpecError(f"gp needs the keys w0, sw, sf, l, sn; missing {sorted(missing)}")
+            extra = set(gp) - {"w0", "sw", "sf", "l", "sn"}
+            if extra:  # a misspelt setting would be ignored, its default silently used
+                raise InvalidSpecError(f"gp takes only the keys w0, sw, sf, l, sn; unknown {sorted(map(str, extra))}")
             for k, v in gp.items():
                 ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
                 # scales and the consensus weight may be 0; a length scale or noise of 0 would divide by zero
@@ -447,6 +486,22 @@ class TransferTask:
         self._meta: Any = None
         self._consensus: SourceConsensus | None = None
         self._choice: dict[str, Any] | None = None
+        self._content: dict[str, str] | None = None
+
+    def _table_key(self) -> dict[str, str]:
+        """Cache-key part for the table's content: ``{}`` for a shipped table loaded by name (fixed
+        by the package), else a digest of its architectures and source columns, so two user tables
+        that share a name (e.g. both from a ``results.csv``) never share a cached model or choice."""
+        if self._table_name is not None:
+            return {}
+        if self._content is None:
+            h = hashlib.sha1()
+            for a in self.table.archs:
+                h.update(a.to_string().encode() + b"\n")
+            for m in sorted(self.sources):
+                h.update(m.encode() + b"\0" + np.ascontiguousarray(self.table.values(m), dtype=np.float64).tobytes())
+            self._content = {"content": h.hexdigest()}
+        return self._content
 
     def info(self) -> dict[str, Any]:
         """JSON description of the meta-training (also the cache key and the study's proposer config)."""
@@ -464,7 +519,7 @@ class TransferTask:
     @property
     def cache_path(self) -> Path:
         """File of the cached meta-trained model."""
-        digest = hashlib.sha1(json.dumps(self.info(), sort_keys=True).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(json.dumps({**self.info(), **self._table_key()}, sort_keys=True).encode()).hexdigest()[:16]
         return self.cache_dir / f"meta-{self.space.name}-{digest}.pt"
 
     def meta_model(self, progress: bool = False) -> Any:
@@ -507,7 +562,8 @@ class TransferTask:
             return {"gp": dict(self.gp), "rule": "given"}
         if self._choice is not None:
             return self._choice
-        key = {"space": self.space.name, "table": self.table.name, "rows": len(self.table), "sources": sorted(self.sources), "version": _LOSO_VERSION}
+        key = {"space": self.space.name, "table": self.table.name, "rows": len(self.table), "sources": sorted(self.sources), "version": _LOSO_VERSION,
+               **self._table_key()}
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         path = self.cache_dir / f"loso-{self.space.name}-{digest}.json"
         if path.is_file():

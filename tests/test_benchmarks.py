@@ -154,3 +154,83 @@ def test_direction_guess_uses_whole_words() -> None:
 def test_from_csv_missing_file(tmp_path) -> None:
     with pytest.raises(InvalidTableError, match="no such CSV"):
         Benchmark.from_csv(tmp_path / "absent.csv", "nb201")
+
+
+A1 = CSV.splitlines()[1].split(",")[0]
+A2 = CSV.splitlines()[2].split(",")[0]
+
+
+@pytest.mark.parametrize(
+    "data, kwargs, metrics",
+    [
+        # Excel's "CSV UTF-8" starts with a byte-order mark, which glued onto 'arch'
+        (f"arch,acc\n{A1},1\n{A2},2\n".encode("utf-8-sig"), {}, ["acc"]),
+        (f"arch,acc\r\n{A1},1\r\n{A2},2\r\n".encode(), {}, ["acc"]),
+        (f'arch,acc,note\n{A1},1,"a, b"\n{A2},2,c\n'.encode(), {}, ["acc"]),
+        (f"arch, acc\n{A1},1\n{A2},2\n".encode(), {}, ["acc"]),  # blanks after a comma are not part of the name
+        (f"arch,acc,lat\n{A1},1,2\n{A2},2,3\n".encode(), {"metric_columns": "lat"}, ["lat"]),  # one name, not letters
+    ],
+)
+def test_from_csv_reads_common_csv_dialects(tmp_path, data, kwargs, metrics) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes(data)
+    t = Benchmark.from_csv(p, "nb201", **kwargs)
+    assert t.metrics == metrics and len(t) == 2
+    assert t.query(A1, metrics[0]) == (1.0 if metrics == ["acc"] else 2.0)
+
+
+@pytest.mark.parametrize(
+    "name, data, kwargs, fragment",
+    [
+        ("t.csv", "arch,acc,note\nx,1,caf\xe9\n".encode("latin-1"), {}, "cannot read it as a UTF-8 CSV file"),
+        ("t.csv.gz", b"arch,acc\n", {}, r"cannot read it as a UTF-8 CSV \(gzip\) file"),
+        ("t.csv", f"arch,acc\n{A1},1\n".encode(), {"metric_columns": ["arch"]}, "cannot also be a metric column"),
+        ("t.csv", f"arch,acc\n{A1},1\n".encode(), {"directions": ["max"]}, "directions must map metric names"),
+    ],
+)
+def test_from_csv_unreadable_inputs_raise_invalid_table(tmp_path, name, data, kwargs, fragment) -> None:
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(InvalidTableError, match=fragment):
+        Benchmark.from_csv(p, "nb201", **kwargs)
+
+
+def test_from_csv_default_name_is_the_stem(tmp_path) -> None:
+    p = tmp_path / "runs.v2.csv"
+    p.write_text(f"arch,acc\n{A1},1\n")
+    assert Benchmark.from_csv(p, "nb201").name == "runs.v2"
+
+
+def test_unmeasured_column_percentile_and_wrong_argument_types(tmp_path, nb) -> None:
+    from fractions import Fraction
+
+    from nagen.errors import InvalidArgumentError
+
+    p = tmp_path / "t.csv"
+    p.write_text(f"arch,acc,lat_ms\n{A1},1,\n{A2},2,\n")
+    t = Benchmark.from_csv(p, "nb201")
+    with pytest.raises(InvalidTableError, match="'lat_ms' of table 't' has no values"):
+        t.percentile("lat_ms", 1.0)  # was NaN with a RuntimeWarning
+    assert t.percentile("acc", Fraction(3, 2)) == 50.0  # a number, so accepted
+    with pytest.raises(UnknownMetricError, match=r"no metric \['cifar10_test'\]"):
+        nb.query(BEST_C10, ["cifar10_test"])  # was a bare "unhashable type" TypeError
+    with pytest.raises(InvalidArgumentError, match="query_many takes an iterable of architectures.*use query"):
+        nb.query_many(BEST_C10, "cifar10_test")  # was parsed character by character
+    with pytest.raises(InvalidArgumentError, match="got NoneType"):
+        nb.query_many(None, "cifar10_test")
+    assert nb.query_many(iter([BEST_C10]), "cifar10_test").tolist() == [94.373333]
+    assert nb.query_many([], "cifar10_test").shape == (0,)
+
+
+def test_constructor_validates_rows_columns_and_directions(nb) -> None:
+    from nagen.benchmarks import Metric
+
+    s = nb.space.format(nb.archs[0])
+    t = Benchmark("t", "nb201", [s], {"a": [1.0]})  # a string row was stored unparsed: never found again
+    assert t.query(nb.archs[0], "a") == 1.0 and t.space is nb.space
+    with pytest.raises(InvalidTableError, match="row 0: .*not in space 'nb201'"):
+        Benchmark("t", nb.space, [nagen.spaces.get("nb101").sample(1, 0)[0]], {"a": [1.0]})
+    with pytest.raises(InvalidTableError, match="column 'a' of table 't' holds values that are not numbers"):
+        Benchmark("t", nb.space, nb.archs[:1], {"a": ["x"]})
+    with pytest.raises(InvalidTableError, match=r"direction is 'max' or 'min', got \{'a': 'up'\}"):
+        Benchmark("t", nb.space, nb.archs[:1], {"a": [1.0]}, {"a": Metric("a", "up")})  # was silently "min"

@@ -296,3 +296,14 @@ def test_bad_values_and_device_budgets_raise_named_errors() -> None:
 
     with pytest.raises(InvalidArgumentError, match="budget"):
         DeviceFeasibility(parse_constraint(f"{METRIC}<=14"), None, budget=1, measured={})
+
+
+def test_a_tuple_of_spec_strings_is_a_list_of_constraints_not_one_tuple() -> None:
+    from nagen.constraints import parse_constraints
+
+    # ("params<=1e6",) used to be read as one (metric, op, bound) tuple and refused with a misleading message
+    assert [str(c) for c in parse_constraints(("params<=1e6",))] == [str(c) for c in parse_constraints(["params<=1e6"])]
+    both = parse_constraints(("params<=1e6", "flops<=1e8"))
+    assert [c.metric for c in both] == ["params", "flops"]
+    # a (metric, op, bound) tuple keeps its meaning, the bound also as text with a unit
+    assert parse_constraints(("params", "<=", "1M"))[0].bound == 1e6

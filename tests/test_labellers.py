@@ -46,6 +46,9 @@ def test_table_labeller(nb201):
     assert TableLabeller(nb201, "cifar10_test").spec() is None  # a Benchmark object cannot be rebuilt by name
     with pytest.raises(UnknownMetricError, match="available metrics"):
         TableLabeller("nb201", "cifar11_test")
+    for bad in (None, 5, ["cifar10_test", None]):  # None used to be a bare "'NoneType' object is not iterable"
+        with pytest.raises(UnknownMetricError, match="a metric name or a list of them"):
+            TableLabeller("nb201", bad)
 
 
 def test_run_labeller_turns_every_failure_into_a_reason():

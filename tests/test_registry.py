@@ -83,3 +83,20 @@ def test_import_nagen_is_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
     assert nagen.ArchGraph is not None
+
+
+def test_unknown_names_suggest_the_closest_and_odd_names_are_refused() -> None:
+    with pytest.raises(UnknownSpaceError, match=r"among choices \{.*\}; did you mean 'nb201'\?"):
+        nagen.spaces.get("NB201")
+    with pytest.raises(UnknownSpaceError, match=r"did you mean 'nb201' or 'nb101'\?"):
+        nagen.spaces.get("nb210")
+    with pytest.raises(UnknownSpaceError) as e:
+        nagen.spaces.get("zzzzzz")
+    assert "did you mean" not in str(e.value)
+    r: Registry[int] = Registry("thing")
+    for bad in ("   ", "a\n", " a"):  # could never be looked up as typed
+        with pytest.raises(DuplicateRegistrationError, match="without leading or trailing whitespace"):
+            r.add(bad, 1)
+    r.add("a b/c", 1)  # inner blanks and punctuation are fine
+    assert r.resolve("a b/c") == 1
+    assert ["a"] not in r  # unhashable: not registered, not a TypeError

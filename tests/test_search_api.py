@@ -43,3 +43,47 @@ def test_minimised_objective_and_errors():
     # a reported metric stays unseen until the end: it cannot be the search's prior
     with pytest.raises(InvalidSpecError, match=r"report metrics \['cifar10_test'\] are also transfer sources"):
         search(objective="cifar10_valid_12ep", budget=2, transfer_from="cifar10_test", report="cifar10_test")
+
+
+def test_bad_counts_are_refused_before_the_study_is_created(tmp_path):
+    """A rejected budget or batch size writes no storage file (nor computes a transfer prior)."""
+    from nagen.errors import InvalidArgumentError
+
+    db = tmp_path / "s.db"
+    for kw in ({"budget": -1}, {"budget": 2.0}, {"budget": True}, {"budget": 2, "batch_size": 0}):
+        with pytest.raises(InvalidArgumentError, match="must be a (non-negative|positive) integer"):
+            search(method="random", storage=f"sqlite:///{db}", **kw)
+        assert not db.exists(), kw
+
+
+def test_malformed_arguments_raise_named_errors():
+    from nagen.errors import InvalidArgumentError, UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match=r"nagen.search takes no option\(s\) \['n_inital'\]; its options are \[.*'n_initial'"):
+        search(budget=2, method="random", n_inital=3)
+    with pytest.raises(UnknownOptionError, match=r"\['proposer'\]"):  # search() sets it from method=
+        search(budget=2, method="random", proposer="re")
+    with pytest.raises(InvalidArgumentError, match="objective must be a metric name"):
+        search(objective=None, budget=2, method="random")
+    with pytest.raises(InvalidArgumentError, match="report must be a metric name"):
+        search(budget=2, method="random", report=5)
+    with pytest.raises(InvalidArgumentError, match="transfer_from must be a metric name"):
+        search(budget=2, transfer_from=5)
+    with pytest.raises(InvalidSpecError, match="report names an empty metric"):
+        search(budget=2, method="random", report="cifar100_test,")
+    for bad in (5, "", "  "):  # 5 was stored as the study's name, "" silently derived one
+        with pytest.raises(InvalidArgumentError, match="study must be None or a non-empty name"):
+            search(budget=2, method="random", study=bad)
+
+
+def test_report_list_items_are_stripped_like_the_string_form():
+    a = search(budget=2, method="random", report=[" cifar100_test"]).report
+    assert a == search(budget=2, method="random", report=" cifar100_test").report and set(a) == {"cifar100_test"}
+
+
+def test_transfer_search_refuses_a_fractional_seed():
+    """TransferTask used int(seed): seed=1.5 silently ran (and stored) the seed-1 study."""
+    with pytest.raises(InvalidSpecError, match="seed must be a non-negative integer, got 1.5"):
+        search(budget=2, transfer_from="cifar100_test", seed=1.5)
+    with pytest.raises(InvalidSpecError, match="got None"):
+        search(budget=2, transfer_from="cifar100_test", seed=None)

@@ -151,6 +151,9 @@ def test_bad_arguments():
     for key, value in (("mc_samples", 0), ("n_initial", 2.7), ("n_initial", "abc"), ("max_acquisition_pool", 0), ("seed", None), ("seed", -1)):
         with pytest.raises(InvalidSpecError, match=key):
             Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", **{key: value})
+    for bad_name in (5, "", "  "):  # 5 used to be stored as the name, "" to become a made-up default name
+        with pytest.raises(InvalidSpecError, match="name must be a non-empty string"):
+            Study("nb201", "cifar10_test", lab, storage="sqlite:///:memory:", name=bad_name)
     # the labeller says what it returns: an objective it cannot label is refused before any label is paid
     with pytest.raises(InvalidSpecError, match=r"objectives \['cifar10_test'\] are not among the labeller's \['cifar10_valid_12ep'\]"):
         Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_valid_12ep"), storage="sqlite:///:memory:")

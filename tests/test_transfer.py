@@ -124,3 +124,56 @@ def test_transfer_method_validation(tmp_path):
             TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, gp={**ok, key: bad})
     with pytest.raises(InvalidSpecError, match="sources must be distinct"):
         TransferTask(["cifar100_test", "cifar100_test"], "cifar10_test", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+        ({"seed": True}, "seed must be a non-negative integer"),
+        ({"epochs": 0.5}, "epochs must be a positive integer"),
+        ({"epochs": None}, "epochs must be a positive integer"),
+        ({"gp": {**GP, "noise": 0.1}}, r"unknown \['noise'\]"),
+        ({"gp": 5}, "gp must be a dict"),
+        ({"task_encoding": "zzz"}, "task_encoding must be one of"),
+        ({"meta_options": {"hiden": 8}}, r"takes no option\(s\) \['hiden'\]"),  # an UnknownOptionError
+        ({"meta_options": [1]}, "meta_options must be a dict"),
+        ({"space": "nb101"}, "holds architectures of space 'nb201', not of 'nb101'"),
+        ({"benchmark": 5}, "benchmark must be a table name or a nagen.benchmarks.Benchmark"),
+    ],
+)
+def test_transfer_task_refuses_bad_settings_up_front(tmp_path, nb201, kwargs, fragment):
+    kwargs = {"benchmark": nb201, **kwargs}
+    with pytest.raises(NagenError, match=fragment):
+        TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path, **kwargs)
+
+
+def test_transfer_task_refuses_malformed_sources(tmp_path):
+    with pytest.raises(InvalidSpecError, match="at least one source"):
+        TransferTask(None, "cifar10_test", cache_dir=tmp_path)
+    with pytest.raises(InvalidSpecError, match=r"metric names \(strings\), got \[None\]"):
+        TransferTask([None], "cifar10_test", cache_dir=tmp_path)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InvalidSpecError, match="is a file, not a folder"):
+        TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path / "f")
+
+
+def test_user_tables_sharing_a_name_do_not_share_caches(tmp_path, nb201):
+    """Caches were keyed by table name (and row count) only: a second ``results.csv`` with other
+    numbers reused the first one's meta-trained model and leave-one-source-out choice."""
+    import hashlib
+    import json
+
+    from nagen.benchmarks import Benchmark
+
+    cols = {m: nb201.values(m)[:50] for m in ("cifar10_test", "cifar100_test", "imagenet16_test")}
+    a = Benchmark("results", nb201.space, nb201.archs[:50], cols)
+    b = Benchmark("results", nb201.space, nb201.archs[:50], {**cols, "cifar100_test": cols["cifar100_test"][::-1]})
+    ta, tb = (TransferTask(["cifar100_test", "imagenet16_test"], "cifar10_test", benchmark=t, cache_dir=tmp_path) for t in (a, b))
+    assert ta.cache_path != tb.cache_path
+    ta.gp_choice(), tb.gp_choice()
+    assert len(list(tmp_path.glob("loso-*.json"))) == 2
+    # the shipped table, named by its name, keeps its key: existing caches stay valid
+    shipped = TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path)
+    digest = hashlib.sha1(json.dumps(shipped.info(), sort_keys=True).encode()).hexdigest()[:16]
+    assert shipped.cache_path.name == f"meta-nb201-{digest}.pt"
