@@ -14,6 +14,7 @@ guides sampling and the exact count filters the result.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,19 @@ class GenerationResult(list):
 def _resolve_generator(space: Any, method: str, seed: int, progress: bool, generator: Any) -> Any:
     import nagen.generators as G
 
+    if isinstance(generator, (str, os.PathLike)):
+        # a checkpoint file saved by `nagen train` / DiffusionGenerator.save: load it for this space
+        from nagen.generators.diffusion import DiffusionGenerator
+
+        generator = DiffusionGenerator.load(generator, space)
     if generator is not None:
+        from nagen.generators.base import Generator
+
+        if not isinstance(generator, Generator):
+            raise InvalidArgumentError(
+                f"generator must be a nagen Generator (e.g. DiffusionGenerator.load('my.pt')) or a checkpoint path, "
+                f"got {type(generator).__name__}"
+            )
         if generator.space is not space:
             raise InvalidGuidanceError(f"generator samples space {generator.space.name!r}, not {space.name!r}")
         return generator
@@ -127,7 +140,8 @@ def generate(
             ``reference_archs``; they are paid and reported as ``device_measurements``. Without
             it, a latency constraint fits a cost GNN on ``guide_labels`` measured cells.
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
-        generator: an already fitted generator to use instead of the default for ``method``.
+        generator: an already fitted generator to use instead of the default for ``method``, or the
+            path of a diffusion checkpoint saved by ``nagen train`` / ``DiffusionGenerator.save``.
         progress: show progress bars.
 
     Returns:

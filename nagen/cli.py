@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("info", help="describe one search space", epilog="example: nagen info --space nb201")
     sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="one JSON object")
     sp.set_defaults(func=_cmd_info)
 
     sp = sub.add_parser(
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample architectures uniformly from a space",
         epilog="example: nagen sample --space nb201 --n 5 --seed 0 --metric cifar10_test --json",
     )
-    sp.add_argument("--space", required=True)
+    sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
     sp.add_argument("--n", type=int, default=10, help="how many (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable)")
@@ -362,17 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
         "  nagen generate --space nb201 --guide cifar10_valid_12ep --scale 2 --max-params 1e6 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("--space", default="nb201")
-    sp.add_argument("--method", default="diffusion", help="generator: diffusion (default), random, ...")
-    sp.add_argument("--n", type=int, default=100)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--space", default="nb201", help="space name (default nb201; see 'nagen spaces')")
+    sp.add_argument("--method", default="diffusion", help="generator: diffusion (default), opgfn, random")
+    sp.add_argument("--n", type=int, default=100, help="how many architectures (default 100)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed; same seed, same output (default 0)")
     sp.add_argument("--guide", action="append", help="benchmark metric to steer toward (repeatable)")
     sp.add_argument("--scale", type=float, default=10.0, help="guidance weight per metric (default 10)")
     sp.add_argument("--constraint-scale", type=float, default=1.0, help="guidance weight per constraint (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
-    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor")
+    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor (default 100; reported as labels used)")
     sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")
     sp.add_argument(
@@ -394,15 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
         "  nagen search --objective cifar100_valid_12ep --constraint 'lat_pixel2_ms<=18' --device-samples 10 --report cifar100_test",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--space", default="nb201", help="space name (default nb201)")
     sp.add_argument("--objective", required=True, help="table metric to optimise (its direction decides max/min)")
     sp.add_argument("--budget", type=int, default=50, help="labels to pay (default 50)")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--method", default="bo", help="bo (default), opgfn, diffusion, re, random")
     sp.add_argument("--transfer-from", help="comma-separated source metrics: a transferable-NAS task")
     sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
     sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
-    sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it")
+    sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it (--budget is the total, not extra labels)")
     sp.add_argument(
         "--constraint", action="append",
         help="METRIC<=VALUE the returned architecture must meet (repeatable): params/flops exactly, or a device "
@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predictor; the rest verify the best candidates)",
     )
     sp.add_argument("--report", help="comma-separated table metrics read for the best architecture only after the search")
-    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar (the results are still printed)")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
     sp.set_defaults(func=_cmd_search)
 
@@ -424,16 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  nagen pareto --space nb201 --objectives cifar10_test:max,params:min --budget 200 --seed 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--space", default="nb201", help="space name (default nb201)")
     sp.add_argument("--objectives", required=True, help="comma-separated METRIC:max|min, at least two")
     sp.add_argument("--budget", type=int, default=200, help="labels to pay (default 200)")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--method", default="opgfn", help="opgfn (default), bo, evolution, random")
     sp.add_argument("--batch-size", type=int, default=None, help="labels per round (default: 10, level-wise bo 2)")
-    sp.add_argument("--ref-point", help="hypervolume reference, one number per objective (default: see docs)")
+    sp.add_argument("--ref-point", help="hypervolume reference, comma-separated, one number per objective in --objectives order (default: the table's median of each max objective, 1.1 x its maximum of each min objective)")
     sp.add_argument("--report", help="comma-separated table metrics read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
-    sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume"}')
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume", "objectives", "ref_point"}; input of \'nagen plot pareto\'')
     sp.set_defaults(func=_cmd_pareto)
 
     sp = sub.add_parser(
@@ -442,14 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  nagen train --space nb201 --steps 3000 --out nb201.pt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--space", default="nb201", help="space name (default nb201)")
     sp.add_argument("--steps", type=int, default=3000, help="optimiser steps (default 3000)")
     sp.add_argument("--hidden", type=int, default=32, help="score-network width (default 32)")
     sp.add_argument("--layers", type=int, default=2, help="transformer blocks (default 2)")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sp.add_argument("--out", required=True, help="checkpoint path (.pt); use it with 'nagen generate --checkpoint'")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"out", "space", "trained_on", "final_loss"}')
     sp.set_defaults(func=_cmd_train)
 
     sp = sub.add_parser(
@@ -464,15 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("kind", choices=("arch", "ops", "trace", "pareto"), help="what to draw")
     sp.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
-    sp.add_argument("--space", default="nb201")
+    sp.add_argument("--space", default="nb201", help="space name (default nb201)")
     sp.add_argument("--arch", help="architecture string (kind 'arch')")
     sp.add_argument("--pruned", action="store_true", help="draw the pruned, computationally equivalent graph")
     sp.add_argument("--input", action="append", help="JSON output of search/pareto/generate (repeatable)")
     sp.add_argument("--objectives", help="METRIC:max,METRIC:min when the pareto file does not list them")
     sp.add_argument("--minimize", action="store_true", help="trace of a minimised objective")
-    sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--quiet", action="store_true")
+    sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input (default 1000)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed for 'ops' without --input (default 0)")
+    sp.add_argument("--quiet", action="store_true", help="no 'wrote FILE' line on stderr")
     sp.set_defaults(func=_cmd_plot)
     return p
 

@@ -251,7 +251,7 @@ def search_traces(
             m = np.abs(optimum - m)  # type: ignore[operator]
         x = np.arange(1, n + 1)
         colour = _PALETTE[k % len(_PALETTE)]
-        ax.plot(x, np.nanmedian(m, 0), color=colour, label=f"{method} ({len(seeds)} seeds)")
+        ax.plot(x, np.nanmedian(m, 0), color=colour, label=f"{method} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})")
         ax.fill_between(x, np.nanquantile(m, 0.25, 0), np.nanquantile(m, 0.75, 0), color=colour, alpha=0.2, lw=0)
     if optimum is not None and not regret:
         ax.axhline(optimum, ls="--", color="k", lw=0.8, label="table optimum")

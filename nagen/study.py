@@ -776,7 +776,7 @@ class Study:
                 )
             if self.device_samples is None:
                 raise InvalidSpecError(
-                    f"constraint {c} is a device latency: pass device_samples=k, the latency measurements the study may spend on it"
+                    f"constraint {c} is a device latency: pass device_samples=k (CLI: --device-samples K), the latency measurements the study may spend on it"
                 )
             if c.metric not in self._measurers:
                 import nagen.benchmarks

@@ -59,10 +59,10 @@ print("labels paid for the guiding predictor:", guided.labels_used)
 print("all within the params budget:", all(space.cost(g.arch)["params"] <= budget for g in guided))
 
 # read only now, after generation: the 200-epoch test accuracy the search never saw
-acc = {name: nb.query_many(archs, "cifar10_test") for name, archs in
-       {"guided": [g.arch for g in guided], "unguided": [g.arch for g in plain], "random": random_cells}.items()}
+cells = {"guided": [g.arch for g in guided], "unguided": [g.arch for g in plain], "random": random_cells}
+acc = {name: nb.query_many(archs, "cifar10_test") for name, archs in cells.items()}
 for name, a in acc.items():
-    print(f"{name:>9}: mean test acc {a.mean():.2f}, best {a.max():.2f}, unique {len(set(map(str, a)))}")
+    print(f"{name:>9}: mean test acc {a.mean():.2f}, best {a.max():.2f}, unique cells {len(set(cells[name]))}")
 fig, ax = plt.subplots(figsize=(6, 3))
 for name, a in acc.items():
     ax.hist(a, bins=np.linspace(80, 95, 31), alpha=0.5, label=name)

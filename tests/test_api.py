@@ -126,3 +126,16 @@ def test_a_broken_shipped_checkpoint_is_an_error_not_a_silent_retrain(monkeypatc
     with pytest.raises(InvalidArgumentError, match="truncated file"):
         nagen.generate(space="nb201", n=2, seed=0)
     assert DiffusionGenerator.has_pretrained("nb201") and not DiffusionGenerator.has_pretrained("nb101")
+
+
+def test_generator_may_be_a_checkpoint_path_and_anything_else_is_named(tmp_path) -> None:
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    path = tmp_path / "g.pt"
+    DiffusionGenerator.pretrained("nb201").save(path)
+    # a path used to fail with "'str' object has no attribute 'space'"
+    a = nagen.generate(space="nb201", n=5, seed=0, generator=str(path))
+    b = nagen.generate(space="nb201", n=5, seed=0)
+    assert [g.string for g in a] == [g.string for g in b]
+    with pytest.raises(InvalidArgumentError, match="generator must be a nagen Generator"):
+        nagen.generate(space="nb201", n=2, generator=5)

@@ -107,15 +107,16 @@ def test_every_kth_round_starts_with_the_proxy_choice_not_the_model(setup, monke
         return out
 
     monkeypatch.setattr(S, "_proxy_features", spy)
-    n_initial, batch = 10, 2
-    h = levelwise_bo(space, label, n_initial + 6 * batch, seed=1, cost=exact, batch_size=batch, explore_every=3)
+    n_initial, batch = 4, 2
+    h = levelwise_bo(space, label, n_initial + 4 * batch, seed=1, cost=exact, batch_size=batch, n_initial=n_initial, explore_every=2)
     order = [a.to_string() for a, _ in h]
-    # rounds 3 and 6 each began with the proxy's best of 20 random cells
-    for k in (3, 6):
+    # rounds 2 and 4 each began with the proxy's best of 20 random cells
+    for k in (2, 4):
         assert order[n_initial + (k - 1) * batch] in ranked
-    off = levelwise_bo(space, label, n_initial + 6 * batch, seed=1, cost=exact, batch_size=batch, explore_every=0)
-    first_two_rounds = slice(0, n_initial + 2 * batch)
-    assert [a for a, _ in off][first_two_rounds] == [a for a, _ in h][first_two_rounds]  # the same until round 3
+    off = levelwise_bo(space, label, n_initial + 2 * batch, seed=1, cost=exact, batch_size=batch, n_initial=n_initial, explore_every=0)
+    first_round = slice(0, n_initial + batch)
+    assert [a for a, _ in off][first_round] == [a for a, _ in h][first_round]  # the same until round 2
+    assert [a for a, _ in off][n_initial + batch] != h[n_initial + batch][0]  # where the model's pick was replaced
 
 
 def test_sampled_pool_for_spaces_too_large_to_enumerate() -> None:
