@@ -114,3 +114,19 @@ def test_run_arguments_are_checked(chain) -> None:
             fn(chain, obj, 2.5, *extra)
     with pytest.raises(InvalidArgumentError, match="3 values for 2 architectures"):
         mo_regularized_evolution(chain, lambda xs: np.ones(3), 2, ["max", "min"], batch_size=2)  # was a reshape error
+
+
+def test_mutation_picks_the_kind_of_edit_first_on_variable_topologies() -> None:
+    # on a small NB101 cell most one-edit neighbours are node insertions; a uniform pick over them
+    # would almost always grow the cell, so the kind (fewer / as many / more nodes) is drawn first
+    space = nagen.spaces.get("nb101")
+    parent = space.parse("input;conv3x3-bn-relu<0;conv1x1-bn-relu<1;output<2")
+    nbrs = space.neighbours(parent)
+    grow = sum(c.num_nodes > parent.num_nodes for c in nbrs) / len(nbrs)
+    assert grow > 0.7  # what a uniform pick would do
+    evo = RegularizedEvolution(space, seed=0)
+    kids = [evo._mutate(parent, ()) for _ in range(300)]
+    share = {k: np.mean([np.sign(c.num_nodes - parent.num_nodes) == k for c in kids]) for k in (-1, 0, 1)}
+    kinds_present = {int(np.sign(c.num_nodes - parent.num_nodes)) for c in nbrs}
+    for k in kinds_present:
+        assert abs(share[k] - 1 / len(kinds_present)) < 0.1
