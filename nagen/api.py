@@ -14,8 +14,10 @@ guides sampling and the exact count filters the result.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +89,35 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     return G.get(method, space, seed=seed).fit()
 
 
+def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence[Any], steps: int | None) -> None:
+    """Refuse a method that cannot do what was asked before any predictor is fitted or label paid."""
+    if generator is not None and not isinstance(generator, (str, os.PathLike)):
+        from nagen.generators.base import Generator
+
+        if not isinstance(generator, Generator):
+            raise InvalidArgumentError(
+                f"generator must be a nagen Generator (e.g. DiffusionGenerator.load('my.pt')) or a checkpoint path, "
+                f"got {type(generator).__name__}"
+            )
+        cls, what = type(generator), f"generator {type(generator).__name__}"
+    elif generator is not None:
+        from nagen.generators.diffusion import DiffusionGenerator
+
+        cls, what = DiffusionGenerator, "a diffusion checkpoint"
+    else:
+        import nagen.generators as G
+
+        cls, what = G.registry.resolve(method), f"method {method!r}"
+    soft = [g if isinstance(g, str) else g.name or type(g.predictor).__name__ for g in guide_items if not getattr(g, "hard", False)]
+    if soft and not getattr(cls, "supports_guidance", True):
+        raise InvalidGuidanceError(
+            f"{what} cannot be guided (got guides {soft}); use method 'diffusion', "
+            "or pass only constraints, which every method applies as filters"
+        )
+    if steps is not None and not hasattr(cls, "sample_state"):
+        raise InvalidArgumentError(f"steps sets reverse-diffusion steps, but {what} does not diffuse; drop steps or use method 'diffusion'")
+
+
 def _meta_latency(table: Any, metric: str, seed: int, progress: bool) -> Any:
     """A copy of the few-shot latency model meta-trained for ``metric``'s device
     (:func:`nagen.constraints.meta_latency_model`, cached per process and on disk)."""
@@ -149,8 +180,10 @@ def generate(
         than ``n`` (with a warning) only when the constraints rejected too many draws.
 
     Raises:
-        InvalidArgumentError: ``n``, ``seed``, ``guide_labels`` or ``steps`` out of range.
-        InvalidGuidanceError: a malformed guide or constraint, ``device_samples`` without a
+        InvalidArgumentError: ``n``, ``seed``, ``guide_labels`` (at most the table's rows) or ``steps``
+            out of range, or ``steps`` for a method that does not diffuse.
+        InvalidGuidanceError: a malformed or repeated guide or constraint, a guide for a method that
+            cannot be guided (refused before any label is paid), ``device_samples`` without a
             latency constraint, or no sampled architecture met the constraints (e.g. a bound
             below every architecture of the space).
         ConstraintError: a constraint string that does not parse.
@@ -163,9 +196,24 @@ def generate(
     check_int(n, "n", 0)
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise InvalidGuidanceError(f"{label} must be a number >= 0, got {value!r}")
-    guide_items: list[Any] = [] if guide is None else [guide] if isinstance(guide, (str, Guide)) else list(guide)
+        # NumPy scalars are numbers too (float32 is no float subclass); an infinite weight makes NaN gradients
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+            raise InvalidGuidanceError(f"{label} must be a finite number >= 0, got {value!r}")
+    if guide is None or isinstance(guide, (str, Guide)):
+        guide_items: list[Any] = [] if guide is None else [guide]
+    elif isinstance(guide, Iterable) and not isinstance(guide, Mapping):
+        guide_items = list(guide)
+    else:
+        raise InvalidGuidanceError(
+            f"guide must be a metric name, a Guide or a list of them, got {type(guide).__name__} {guide!r}"
+        )
+    for g in guide_items:
+        if not isinstance(g, (str, Guide)):
+            raise InvalidGuidanceError(f"guide must be a metric name or a Guide, got {type(g).__name__} {g!r}")
+    named = [g for g in guide_items if isinstance(g, str)]
+    twice = sorted({g for g in named if named.count(g) > 1})
+    if twice:  # two guides on one metric would fit it twice and count its labels twice
+        raise InvalidGuidanceError(f"guide metric(s) {twice} given more than once; give each metric once (use scale to weight it)")
     sides: dict[str, str | None] = {}  # metric -> "le"/"ge", or None: the side follows the metric's direction
     if constraints is None or isinstance(constraints, Mapping):
         constraints = dict(constraints or {})
@@ -178,16 +226,22 @@ def generate(
         sides = {c.metric: "le" if c.op == "<=" else "ge" for c in parsed}
     metric_names = [g for g in guide_items if isinstance(g, str)] + [m for m in constraints if m not in _EXACT_COSTS]
     table = None
-    if metric_names:
+    if metric_names or benchmark is not None:  # a named table is checked even when nothing reads it yet
         import nagen.benchmarks
 
         table = nagen.benchmarks.load(benchmark or sp.name)
+        if table.space is not sp:
+            raise InvalidGuidanceError(
+                f"benchmark {table.name!r} labels space {table.space.name!r}, not the generated space {sp.name!r}"
+            )
         for m in metric_names:
             if m not in table.metrics:
                 raise UnknownMetricError(
                     f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
                 )
-    if device_samples is not None and (isinstance(device_samples, bool) or not isinstance(device_samples, int) or device_samples < 2):
+    if device_samples is not None and (
+        isinstance(device_samples, bool) or not isinstance(device_samples, numbers.Integral) or device_samples < 2
+    ):
         raise InvalidGuidanceError(f"device_samples must be an integer >= 2, got {device_samples!r}")
     for m, v in constraints.items():
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
@@ -198,15 +252,29 @@ def generate(
             "device_samples needs a device latency constraint (e.g. constraints=['lat_pixel2_ms<=18']); none was given"
         )
     check_int(guide_labels, "guide_labels", 2)  # labelled cells per metric guide
+    if metric_names and guide_labels > len(table):
+        # cells are drawn with replacement: more draws than rows only re-draw cells, for minutes of fitting
+        raise InvalidArgumentError(
+            f"guide_labels must be at most the {len(table)} rows of table {table.name!r}, got {guide_labels}"
+        )
     if steps is not None:
         check_int(steps, "steps", 1)  # reverse-diffusion steps
+    _check_method(sp, method, generator, guide_items, steps)
 
     rng_seed = int(seed)
+    if n == 0:  # nothing to generate: fit no predictor and pay no label
+        from nagen.generators.base import SampleStats
+
+        empty = GenerationResult()
+        empty.method = method
+        empty.stats = SampleStats()
+        return empty
     labelled: list[ArchGraph] = []
-    if table is not None:
+    if metric_names:
         labelled = sp.sample(guide_labels, rng_seed + 1)
         labelled = list(dict.fromkeys(labelled))
     labels_used = 0
+    fitted: dict[str, Any] = {}
 
     def metric_predictor(metric: str) -> Any:
         nonlocal labels_used
@@ -214,10 +282,13 @@ def generate(
         from nagen.noise import VPSchedule
 
         assert table is not None
+        if metric in fitted:  # a guide and a constraint on one metric share its labels (paid once) and its fit
+            return fitted[metric]
         y = table.query_many(labelled, metric)
         labels_used += len(labelled)
         kind = "cost" if table.direction(metric) == "min" else "gnn"
-        return P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
+        fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
+        return fitted[metric]
 
     device_measurements = 0
 
@@ -233,12 +304,10 @@ def generate(
     for g in guide_items:
         if isinstance(g, Guide):
             guides.append(g)
-        elif isinstance(g, str):
+        else:
             assert table is not None
             target = "max" if table.direction(g) == "max" else "min"
             guides.append(Guide(metric_predictor(g), scale, target, name=g))
-        else:
-            raise InvalidGuidanceError(f"guide must be a metric name or a Guide, got {type(g).__name__}")
     for m, bound in constraints.items():
         if m in _EXACT_COSTS:
             import nagen.predictors as P
@@ -253,8 +322,7 @@ def generate(
             guides.append(Guide(pred, constraint_scale, target, float(bound), hard=True, name=m))
 
     gen = _resolve_generator(sp, method, rng_seed, progress, generator)
-    uses_steps = method == "diffusion" or generator is not None and hasattr(generator, "sample_state")
-    options = {"steps": steps} if uses_steps and steps is not None else {}
+    options = {"steps": steps} if steps is not None else {}  # _check_method refused steps for non-diffusion
     archs = gen.sample(n, seed=rng_seed, guides=guides, **options)
     if len(archs) < n and gen.last_stats.filtered:
         why = ", ".join(f"{k}: {v}" for k, v in gen.last_stats.reasons.items())

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nagen.errors import InvalidArgumentError, NagenError
+from nagen.errors import InvalidArgumentError, NagenError, check_int, check_real
 
 __all__ = ["main", "build_parser"]
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +36,35 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"nagen: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _check_ints(args: argparse.Namespace, lows: dict[str, int]) -> None:
+    """Check integer flags here, so a message names the flag (``--guide-labels``), not the Python argument."""
+    for dest, low in lows.items():
+        value = getattr(args, dest)
+        if value is not None:
+            check_int(value, "--" + dest.replace("_", "-"), low)
+
+
+def _check_reals(args: argparse.Namespace, lows: dict[str, float]) -> None:
+    """Finite-number flags ``>= low`` (argparse's ``type=float`` takes 'nan' and 'inf')."""
+    for dest, low in lows.items():
+        value = getattr(args, dest)
+        if value is not None:
+            check_real(value, "--" + dest.replace("_", "-"), low)
+
+
+def _latency_flag_check(constraints: Sequence[str] | None, device_samples: int | None) -> None:
+    """``--device-samples`` spends device measurements on a latency constraint; without one it would do nothing."""
+    if device_samples is None:
+        return
+    from nagen.constraints import parse_constraints
+
+    if not any(c.metric.startswith("lat_") for c in parse_constraints(list(constraints or []))):
+        raise InvalidArgumentError(
+            "--device-samples needs a device latency --constraint (e.g. --constraint 'lat_pixel2_ms<=18'); "
+            f"got constraints {list(constraints or [])}"
+        )
 
 
 def _emit(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -80,6 +111,7 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     space = nagen.spaces.get(args.space)
     if args.n < 0:
         raise InvalidArgumentError(f"--n must be >= 0, got {args.n}")
+    _check_ints(args, {"seed": 0})
     table = None
     if args.metric:
         table = nagen.benchmarks.load(args.benchmark or args.space)
@@ -98,6 +130,18 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 def _cmd_generate(args: argparse.Namespace) -> None:
     import nagen.api
 
+    _check_ints(args, {"n": 0, "seed": 0, "guide_labels": 2, "steps": 1, "device_samples": 2})
+    _check_reals(args, {"scale": 0, "constraint_scale": 0, "max_params": 0, "max_flops": 0})
+    _latency_flag_check(args.constraint, args.device_samples)
+    if args.steps is not None and args.method != "diffusion":
+        raise InvalidArgumentError(f"--steps sets reverse-diffusion steps; --method {args.method} does not diffuse")
+    if args.max_params is not None or args.max_flops is not None:
+        from nagen.constraints import parse_constraints
+
+        for c in parse_constraints(list(args.constraint or [])):
+            flag = {"params": "--max-params", "flops": "--max-flops"}.get(c.metric)
+            if flag and getattr(args, flag[2:].replace("-", "_")) is not None:
+                raise InvalidArgumentError(f"{flag} and --constraint '{c}' both bound {c.metric}; give one of them")
     constraints: list = []  # the bound's side as written ('<=' or '>=')
     if args.max_params is not None:
         constraints.append(("params", "<=", args.max_params))
@@ -149,6 +193,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.study is not None and args.storage is None:
         raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
+    _check_ints(args, {"seed": 0, "device_samples": 2})
+    _latency_flag_check(args.constraint, args.device_samples)
     result = nagen.search_api.search(
         space=args.space,
         objective=args.objective,
@@ -188,12 +234,21 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(f"--budget must be >= 1, got {args.budget}")
     if args.batch_size is not None and args.batch_size < 1:
         raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
+    _check_ints(args, {"seed": 0})
     ref = None
     if args.ref_point:
+        from nagen.multiobjective import parse_objectives
+
         try:
             ref = [float(v) for v in args.ref_point.split(",")]
         except ValueError:
             raise InvalidArgumentError(f"--ref-point must be comma-separated numbers, got {args.ref_point!r}") from None
+        n_obj = len(parse_objectives(args.objectives))
+        if len(ref) != n_obj or not all(map(math.isfinite, ref)):
+            raise InvalidArgumentError(
+                f"--ref-point needs {n_obj} finite numbers, one per objective of --objectives {args.objectives!r}; "
+                f"got {args.ref_point!r}"
+            )
     result = nagen.multiobjective.pareto(
         space=args.space,
         objectives=args.objectives,
@@ -222,6 +277,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     if args.steps < 1:
         raise InvalidArgumentError(f"--steps must be >= 1, got {args.steps}")
+    _check_ints(args, {"hidden": 1, "layers": 1, "seed": 0})
     folder = Path(args.out).resolve().parent
     if not folder.is_dir():  # checked before training, not after minutes of it
         raise InvalidArgumentError(f"cannot write {args.out!r}: folder {str(folder)!r} does not exist")
@@ -257,6 +313,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     import nagen.plot as NP
     import nagen.spaces
 
+    _check_ints(args, {"n": 0, "seed": 0})
     kind = args.kind
     if kind == "arch":
         if not args.arch:
@@ -487,6 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # e.g. `nagen sample ... | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from deep inside a fit
+        sys.stderr.write("nagen: interrupted\n")
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -16,6 +16,7 @@ Spaces may add a native string form on top (NB201's ``|op~0|+|...|``), see ``Sea
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,15 @@ OUTPUT = "output"
 #: Ops whose output is identically zero; a node with such an op cannot influence the output.
 ZERO_OPS: frozenset[str] = frozenset({"none", "zero"})
 
-_OP_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_OP_NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # used with fullmatch: "$" would also accept a trailing "\n"
+_PRED = re.compile(r"\s*[0-9]+\s*")  # ASCII digits only: int() would also read "0_1" or "\u0663"
+
+
+def _index(value: Any) -> int:
+    """``value`` as a node index: an integer (NumPy's too), never a bool or a float int() would truncate."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(value)
+    return operator.index(value)
 
 
 class ArchGraph:
@@ -58,6 +67,10 @@ class ArchGraph:
     __slots__ = ("_ops", "_edges", "_key", "_canon")
 
     def __init__(self, ops: Sequence[str], edges: Iterable[Sequence[int]] = ()) -> None:
+        if isinstance(ops, str):  # tuple("input") would be read as the ops 'i', 'n', 'p', ...
+            raise InvalidArchitectureError(
+                f"ops must be a list of op names, got the string {ops!r} (ArchGraph.from_string parses strings)"
+            )
         ops_t = tuple(ops)
         n = len(ops_t)
         if n < 2:
@@ -65,7 +78,7 @@ class ArchGraph:
                 f"an ArchGraph needs at least an input and an output node, got {n} node(s): {ops_t!r}"
             )
         for i, op in enumerate(ops_t):
-            if not isinstance(op, str) or not _OP_NAME.match(op):
+            if not isinstance(op, str) or not _OP_NAME.fullmatch(op):
                 raise InvalidArchitectureError(
                     f"node {i}: op name {op!r} is not a string of letters, digits, '_', '.' or '-'"
                 )
@@ -81,9 +94,9 @@ class ArchGraph:
         edge_set: set[tuple[int, int]] = set()
         for e in edges:
             try:
-                i, j = (int(v) for v in e)
+                i, j = (_index(v) for v in e)
             except (TypeError, ValueError):
-                raise InvalidArchitectureError(f"an edge must be a pair of node indices, got {e!r}") from None
+                raise InvalidArchitectureError(f"an edge must be a pair of node indices (integers), got {e!r}") from None
             if not (0 <= i < j < n):
                 raise InvalidArchitectureError(
                     f"edge ({i}, {j}) breaks topological order: edges need 0 <= i < j < {n}"
@@ -104,6 +117,7 @@ class ArchGraph:
             a = np.asarray(adjacency)
         except (TypeError, ValueError):  # ragged rows
             raise InvalidArchitectureError(f"adjacency must be an n x n 0/1 matrix, got {adjacency!r}") from None
+        ops = tuple(ops)  # an iterator has no len()
         n = len(ops)
         if a.shape != (n, n):
             raise InvalidArchitectureError(f"adjacency must be {n}x{n} for {n} ops, got shape {a.shape}")
@@ -130,12 +144,11 @@ class ArchGraph:
             ops.append(op.strip())
             if sep:
                 for p in preds.split(","):
-                    try:
-                        edges.append((int(p), j))
-                    except ValueError:
+                    if not _PRED.fullmatch(p):
                         raise InvalidArchitectureError(
                             f"node {j} in {text!r}: predecessor {p!r} is not an integer index"
-                        ) from None
+                        )
+                    edges.append((int(p), j))
         return cls(ops, edges)
 
     # ------------------------------------------------------------------ accessors
@@ -162,12 +175,24 @@ class ArchGraph:
             a[i, j] = 1
         return a
 
+    def _node(self, node: Any) -> int:
+        # an unchecked index would answer () for node 99 and silently miss -1 (no edge names it)
+        try:
+            k = _index(node)
+        except TypeError:
+            k = -1
+        if not 0 <= k < len(self._ops):
+            raise InvalidArchitectureError(f"a node index must be an integer in 0..{len(self._ops) - 1}, got {node!r}")
+        return k
+
     def predecessors(self, j: int) -> tuple[int, ...]:
         """Indices of the nodes with an edge into ``j``."""
+        j = self._node(j)
         return tuple(i for i, k in self._edges if k == j)
 
     def successors(self, i: int) -> tuple[int, ...]:
         """Indices of the nodes ``i`` has an edge into."""
+        i = self._node(i)
         return tuple(k for h, k in self._edges if h == i)
 
     def to_string(self) -> str:
@@ -182,9 +207,7 @@ class ArchGraph:
     def with_op(self, node: int, op: str) -> ArchGraph:
         """A copy with node ``node``'s op replaced."""
         ops = list(self._ops)
-        if not 0 <= node < len(ops):
-            raise InvalidArchitectureError(f"node {node} out of range 0..{len(ops) - 1}")
-        ops[node] = op
+        ops[self._node(node)] = op
         return ArchGraph(ops, self._edges)
 
     def with_edge(self, i: int, j: int, present: bool = True) -> ArchGraph:
@@ -199,7 +222,11 @@ class ArchGraph:
     def permute(self, order: Sequence[int]) -> ArchGraph:
         """Relabel nodes: ``order[k]`` is the old index of new node ``k`` (must be topological)."""
         order = list(order)
-        if sorted(order) != list(range(self.num_nodes)):
+        try:  # 1.0 == 1 would pass the permutation test below, then fail as a list index
+            ok = sorted(_index(o) for o in order) == list(range(self.num_nodes))
+        except TypeError:
+            ok = False
+        if not ok:
             raise InvalidArchitectureError(f"order must be a permutation of 0..{self.num_nodes - 1}, got {order}")
         new = {old: k for k, old in enumerate(order)}
         return ArchGraph([self._ops[o] for o in order], [(new[i], new[j]) for i, j in self._edges])
@@ -401,23 +428,27 @@ def _canonical_form(g: ArchGraph) -> ArchGraph:
         if not best or s < best[0]:
             best[:] = [s]
 
-    def search(colours: list[int]) -> None:
+    # An explicit stack, not recursion: the search tree is as deep as the number of
+    # individualised nodes, which passes Python's recursion limit on ~1000 parallel branches.
+    # The result is the minimum over all leaves, so the visiting order does not matter.
+    stack = [start]
+    while stack:
+        colours = stack.pop()
         classes: dict[int, list[int]] = {}
         for v, c in enumerate(colours):
             classes.setdefault(c, []).append(v)
         ties = [c for c in sorted(classes) if len(classes[c]) > 1]
         if not ties:
             leaf(colours)
-            return
+            continue
         cell = classes[ties[0]]
         # Twins (same predecessors and successors) are swapped by an automorphism, so one
         # representative per twin group is enough; this keeps parallel branches cheap.
         reps: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         for v in cell:
             reps.setdefault((tuple(sorted(pred[v])), tuple(sorted(succ[v]))), v)
-        for v in reps.values():
+        for v in reversed(reps.values()):
             split = [2 * c + (0 if u == v else 1) for u, c in enumerate(colours)]
-            search(_refine(split, pred, succ))
+            stack.append(_refine(split, pred, succ))
 
-    search(start)
     return ArchGraph.from_string(best[0])

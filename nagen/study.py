@@ -766,6 +766,12 @@ class Study:
         self.device_samples = None if device_samples is None else int(device_samples)
         self._measurers = dict(measurers or {})
         self._latency_models = dict(latency_models or {})
+        if self.device_samples is not None and not any(c.device is not None for c in self.constraints):
+            # nothing would spend them: a silent no-op hides a forgotten latency constraint
+            raise InvalidSpecError(
+                f"device_samples={self.device_samples} needs a device latency constraint, e.g. 'lat_pixel2_ms<=18'; "
+                f"the constraints are {[str(c) for c in self.constraints]}"
+            )
         for c in self.constraints:
             if c.metric in EXACT_COSTS:
                 continue

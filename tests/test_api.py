@@ -139,3 +139,57 @@ def test_generator_may_be_a_checkpoint_path_and_anything_else_is_named(tmp_path)
     assert [g.string for g in a] == [g.string for g in b]
     with pytest.raises(InvalidArgumentError, match="generator must be a nagen Generator"):
         nagen.generate(space="nb201", n=2, generator=5)
+
+
+def test_unguidable_method_fails_before_any_label_is_paid(monkeypatch) -> None:
+    # a guide for method 'random' used to fit its predictor (labels paid, seconds) before being refused
+    import nagen.predictors as P
+
+    monkeypatch.setattr(P, "get", lambda *a, **kw: pytest.fail("no predictor may be fitted"))
+    with pytest.raises(InvalidGuidanceError, match="method 'random' cannot be guided .*'cifar10_test'"):
+        nagen.generate(space="nb201", n=2, method="random", guide="cifar10_test")
+    with pytest.raises(nagen.errors.UnknownGeneratorError, match="magic"):
+        nagen.generate(space="nb201", n=2, method="magic", guide="cifar10_test")
+    # steps used to be ignored silently by generators that do not diffuse
+    with pytest.raises(InvalidArgumentError, match="steps .* method 'random' does not diffuse"):
+        nagen.generate(space="nb201", n=2, method="random", steps=5)
+
+
+def test_zero_architectures_fit_nothing_and_pay_nothing(monkeypatch) -> None:
+    import nagen.predictors as P
+
+    monkeypatch.setattr(P, "get", lambda *a, **kw: pytest.fail("no predictor may be fitted"))
+    out = nagen.generate(space="nb201", n=0, guide="cifar10_valid_12ep", seed=0)
+    assert list(out) == [] and out.labels_used == 0 and out.stats.drawn == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, fragment",
+    [
+        ({"guide": 5}, InvalidGuidanceError, "guide must be a metric name, a Guide or a list of them, got int 5"),
+        ({"guide": ["cifar10_test", 5]}, InvalidGuidanceError, "guide must be a metric name or a Guide, got int 5"),
+        ({"guide": ["cifar10_test", "cifar10_test"]}, InvalidGuidanceError, r"\['cifar10_test'\] given more than once"),
+        ({"scale": float("inf")}, InvalidGuidanceError, "scale must be a finite number >= 0, got inf"),
+        ({"guide": "cifar10_test", "guide_labels": 20000}, InvalidArgumentError, "at most the 15625 rows"),
+        ({"benchmark": "nope"}, nagen.errors.UnknownBenchmarkError, "nope"),
+    ],
+)
+def test_more_bad_requests_raise_named_errors(kwargs, error, fragment) -> None:
+    # were: a TypeError, a guide fitted twice, NaN guidance, minutes of fitting, a silently ignored table
+    with pytest.raises(error, match=fragment):
+        nagen.generate(space="nb201", n=2, **kwargs)
+
+
+def test_numpy_numbers_are_accepted(monkeypatch) -> None:
+    # np.float32 scales and np.int64 device_samples used to be refused as "not a number"
+    out = nagen.generate(space="nb201", n=2, method="random", scale=np.float32(2.0), constraint_scale=np.float32(1.0))
+    assert len(out) == 2
+    with pytest.raises(InvalidGuidanceError, match="device_samples needs a device latency constraint"):
+        nagen.generate(space="nb201", n=2, method="random", device_samples=np.int64(5))
+
+
+def test_a_guide_and_a_constraint_on_one_metric_pay_its_labels_once() -> None:
+    out = nagen.generate(
+        space="nb201", n=2, guide="cifar10_valid_12ep", constraints=["cifar10_valid_12ep>=0"], guide_labels=10, seed=0
+    )
+    assert out.labels_used == 10 and len(out) == 2  # was 20: the same 10 cells counted twice

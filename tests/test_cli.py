@@ -46,10 +46,26 @@ def test_sample_json_lines_are_seeded(capsys) -> None:
         (["train", "--steps", "1", "--out", "/nonexistent-dir/x.pt", "--quiet"], "folder '/nonexistent-dir' does not exist"),
         (["plot", "arch", "--arch", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--out", "/nonexistent-dir/a.png"],
          "folder '/nonexistent-dir' does not exist"),
-        (["generate", "--n", "2", "--steps", "-1", "--quiet"], "steps must be a positive integer"),
-        (["generate", "--n", "2", "--device-samples", "5", "--quiet"], "device_samples needs a device latency constraint"),
-        (["generate", "--n", "2", "--guide", "cifar10_test", "--guide-labels", "-5", "--quiet"], "guide_labels must be an integer >= 2"),
-        (["train", "--steps", "1", "--hidden", "0", "--out", "h0.pt", "--quiet"], "hidden must be a positive integer"),
+        (["generate", "--n", "2", "--steps", "-1", "--quiet"], "--steps must be a positive integer"),
+        (["generate", "--n", "2", "--device-samples", "5", "--quiet"], "--device-samples needs a device latency --constraint"),
+        (["generate", "--n", "2", "--guide", "cifar10_test", "--guide-labels", "-5", "--quiet"], "--guide-labels must be an integer >= 2"),
+        (["train", "--steps", "1", "--hidden", "0", "--out", "h0.pt", "--quiet"], "--hidden must be a positive integer"),
+        # messages name the flags, not the Python arguments behind them (used to say "seed", "device_samples", ...)
+        (["generate", "--n", "2", "--seed", "-1", "--quiet"], "--seed must be a non-negative integer, got -1"),
+        (["generate", "--n", "2", "--scale", "nan", "--quiet"], "--scale must be a finite number >= 0, got nan"),
+        (["generate", "--n", "2", "--max-params", "nan", "--quiet"], "--max-params must be a finite number >= 0, got nan"),
+        (["generate", "--n", "2", "--max-params", "1e6", "--constraint", "params<=2e6", "--quiet"],
+         "--max-params and --constraint 'params<=2e+06' both bound params"),
+        (["generate", "--n", "2", "--method", "random", "--steps", "5", "--quiet"], "--steps sets reverse-diffusion steps"),
+        (["sample", "--space", "nb201", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+        (["train", "--steps", "1", "--layers", "0", "--out", "l0.pt", "--quiet"], "--layers must be a positive integer"),
+        (["search", "--objective", "cifar10_test", "--device-samples", "3", "--quiet"], "--device-samples needs a device latency --constraint"),
+        (["search", "--objective", "cifar10_test", "--device-samples", "4", "--constraint", "params<=1e6", "--quiet"],
+         "--device-samples needs a device latency --constraint"),
+        (["search", "--objective", "cifar10_test", "--seed", "-1", "--quiet"], "--seed must be a non-negative integer"),
+        (["pareto", "--objectives", "cifar10_test:max,params:min", "--ref-point", "1", "--quiet"], "--ref-point needs 2 finite numbers"),
+        (["pareto", "--objectives", "cifar10_test:max,params:min", "--ref-point", "1,nan", "--quiet"], "--ref-point needs 2 finite numbers"),
+        (["plot", "ops", "--n", "-1", "--out", "ops.png", "--quiet"], "--n must be a non-negative integer"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment) -> None:
@@ -142,3 +158,20 @@ def test_generate_from_a_trained_checkpoint(tmp_path, capsys) -> None:
     assert len(rows) == 2 and all(r["arch"].startswith("input;") for r in rows)
     assert main(["generate", "--n", "2", "--checkpoint", str(tmp_path / "none.pt"), "--quiet"]) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys) -> None:
+    # used to end in a traceback from deep inside whatever was running
+    import nagen.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nagen.cli, "_cmd_spaces", interrupted)
+    assert main(["spaces"]) == 130
+    assert capsys.readouterr().err == "nagen: interrupted\n"
+
+
+def test_generate_zero_results_is_empty_json_lines(capsys) -> None:
+    assert main(["generate", "--n", "0", "--guide", "cifar10_test", "--json", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""

@@ -247,3 +247,64 @@ def test_from_adjacency_refuses_entries_other_than_0_and_1(matrix) -> None:
 def test_from_adjacency_accepts_bool_and_float_01() -> None:
     assert ArchGraph.from_adjacency(["input", "output"], np.array([[0.0, 1.0], [0.0, 0.0]])).edges == ((0, 1),)
     assert ArchGraph.from_adjacency(["input", "output"], np.array([[False, True], [False, False]])).edges == ((0, 1),)
+
+
+# ---------------------------------------------------------------------- hardening
+@pytest.mark.parametrize(
+    "ops, edges, fragment",
+    [
+        # "$" used to accept a trailing newline: 'conv\n' got in, broke the string round trip and
+        # shared its canonical hash with 'conv' (canonical() re-parses and strips the name)
+        (["input", "conv\n", "output"], [], "op name 'conv\\\\n'"),
+        # int() used to truncate 0.5 to node 0 and read True as node 1
+        (["input", "conv", "output"], [(0.5, 1)], "pair of node indices"),
+        (["input", "conv", "output"], [(True, 2)], "pair of node indices"),
+        (["input", "conv", "output"], [("0", "1")], "pair of node indices"),
+        ("input", [], "ops must be a list of op names"),
+    ],
+)
+def test_more_invalid_graphs_raise(ops, edges, fragment) -> None:
+    with pytest.raises(InvalidArchitectureError, match=fragment):
+        ArchGraph(ops, edges)
+
+
+def test_numpy_integer_edges_are_accepted() -> None:
+    g = ArchGraph(["input", "conv", "output"], [(np.int64(0), np.int32(1)), np.array([1, 2])])
+    assert g.edges == ((0, 1), (1, 2)) and all(type(v) is int for e in g.edges for v in e)
+
+
+@pytest.mark.parametrize("text", ["input;conv<0;output<0_1", "input;conv<0;output<\u0663", "input;conv<+0;output<1"])
+def test_predecessors_are_plain_digits(text) -> None:
+    # int() used to read "0_1" as 1 and the Arabic-Indic digit three as 3
+    with pytest.raises(InvalidArchitectureError, match="is not an integer index"):
+        ArchGraph.from_string(text)
+    assert ArchGraph.from_string(" input ; conv < 0 ; output < 1 ") == ArchGraph.from_string("input;conv<0;output<1")
+
+
+def test_node_indices_are_checked() -> None:
+    g = ArchGraph.from_string("input;conv<0;output<1")
+    for bad in (3, -1, True, 1.0):
+        with pytest.raises(InvalidArchitectureError, match="node index must be an integer in 0..2"):
+            g.predecessors(bad)  # used to answer () for a node that does not exist
+        with pytest.raises(InvalidArchitectureError, match="node index must be an integer in 0..2"):
+            g.with_op(bad, "pool")
+    with pytest.raises(InvalidArchitectureError, match="permutation"):
+        g.permute([0, 1.0, 2])  # used to pass the check (1.0 == 1), then fail as a list index (TypeError)
+    assert g.successors(np.int64(1)) == (2,)
+    assert ArchGraph.from_adjacency(iter(["input", "output"]), [[0, 1], [0, 0]]).edges == ((0, 1),)
+
+
+def test_wide_symmetric_graph_does_not_hit_the_recursion_limit() -> None:
+    # the canonical search recursed once per individualised node: ~1000 parallel branches
+    # passed Python's default limit; a lowered limit shows it on a small graph
+    import sys
+
+    k = 300
+    g = ArchGraph(["input"] + ["conv"] * k + ["output"], [(0, i) for i in range(1, k + 1)] + [(i, k + 1) for i in range(1, k + 1)])
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(150)
+    try:
+        h = g.canonical_hash()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert h == g.permute([0, *reversed(range(1, k + 1)), k + 1]).canonical_hash()

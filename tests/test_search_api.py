@@ -87,3 +87,12 @@ def test_transfer_search_refuses_a_fractional_seed():
         search(budget=2, transfer_from="cifar100_test", seed=1.5)
     with pytest.raises(InvalidSpecError, match="got None"):
         search(budget=2, transfer_from="cifar100_test", seed=None)
+
+
+def test_device_samples_without_a_latency_constraint_is_refused() -> None:
+    # it used to be accepted and silently spend nothing (a forgotten latency constraint went unnoticed)
+    import nagen
+    from nagen.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="device_samples=4 needs a device latency constraint"):
+        nagen.search("nb201", "cifar10_test", budget=2, method="random", constraints=["params<=1e6"], device_samples=4)
