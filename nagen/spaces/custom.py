@@ -257,7 +257,7 @@ def _normalise(raw: Any, where: str = "space spec") -> dict[str, Any]:
         raise r.fail("ops", "a non-empty list of op names", ops_raw)
     ops: list[str] = []
     for op in ops_raw:
-        if not isinstance(op, str) or not _OP_NAME.match(op):
+        if not isinstance(op, str) or not _OP_NAME.fullmatch(op):
             raise r.fail("ops", "a list of names made of letters, digits, '_', '.' or '-'", ops_raw, f" (bad entry {op!r})")
         if op in (INPUT, OUTPUT):
             raise r.fail(
