@@ -14,8 +14,6 @@ guides sampling and the exact count filters the result.
 from __future__ import annotations
 
 import copy
-import math
-import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError, check_int, choices_hint
+from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError, check_int, check_real, choices_hint
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult"]
@@ -57,14 +55,7 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
         from nagen.generators.diffusion import DiffusionGenerator
 
         generator = DiffusionGenerator.load(generator, space)
-    if generator is not None:
-        from nagen.generators.base import Generator
-
-        if not isinstance(generator, Generator):
-            raise InvalidArgumentError(
-                f"generator must be a nagen Generator (e.g. DiffusionGenerator.load('my.pt')) or a checkpoint path, "
-                f"got {type(generator).__name__}"
-            )
+    if generator is not None:  # a Generator: _check_method refused anything else
         if generator.space is not space:
             raise InvalidGuidanceError(f"generator samples space {generator.space.name!r}, not {space.name!r}")
         return generator
@@ -197,8 +188,7 @@ def generate(
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         # NumPy scalars are numbers too (float32 is no float subclass); an infinite weight makes NaN gradients
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
-            raise InvalidGuidanceError(f"{label} must be a finite number >= 0, got {value!r}")
+        check_real(value, label, 0.0, error=InvalidGuidanceError)
     if guide is None or isinstance(guide, (str, Guide)):
         guide_items: list[Any] = [] if guide is None else [guide]
     elif isinstance(guide, Iterable) and not isinstance(guide, Mapping):
@@ -239,10 +229,8 @@ def generate(
                 raise UnknownMetricError(
                     f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
                 )
-    if device_samples is not None and (
-        isinstance(device_samples, bool) or not isinstance(device_samples, numbers.Integral) or device_samples < 2
-    ):
-        raise InvalidGuidanceError(f"device_samples must be an integer >= 2, got {device_samples!r}")
+    if device_samples is not None:
+        check_int(device_samples, "device_samples", 2, InvalidGuidanceError)
     for m, v in constraints.items():
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
             raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")

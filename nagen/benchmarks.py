@@ -20,7 +20,6 @@ import csv
 import gzip
 import io
 import math
-import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from nagen.errors import (
     UnknownBenchmarkError,
     UnknownMetricError,
     choices_hint,
+    is_real,
 )
 from nagen.graph import ArchGraph
 from nagen.registry import Registry
@@ -252,7 +252,7 @@ class Benchmark:
             InvalidArgumentError: ``value`` is not a number (or is NaN).
             InvalidTableError: the column has no measured value.
         """
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
+        if not is_real(value) or math.isnan(float(value)):
             raise InvalidArgumentError(f"value must be a number, got {value!r}")
         col = self.values(metric)
         col = col[~np.isnan(col)]

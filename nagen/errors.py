@@ -40,6 +40,7 @@ __all__ = [
     "choices_hint",
     "check_int",
     "check_real",
+    "is_real",
     "check_options",
 ]
 
@@ -174,16 +175,29 @@ def check_int(value: object, name: str, low: int = 0, error: type[NagenError] = 
     return int(value)
 
 
-def check_real(value: object, name: str, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
-    """``value`` as a float if it is a finite real (NumPy scalars too, never a bool) in ``[low, high]``
-    (``(low, high]`` with ``low_open``); else ``InvalidArgumentError`` naming ``name``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+def is_real(value: object) -> bool:
+    """An int, float or NumPy number; never a bool (``True`` as a weight or a measurement is a slip)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's bool_ is no numbers.Real
+
+
+def check_real(
+    value: object,
+    name: str,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    error: type[NagenError] = InvalidArgumentError,
+) -> float:
+    """``value`` as a float if it is a finite real (:func:`is_real`) in ``[low, high]``
+    (``(low, high]`` with ``low_open``); else ``error`` naming ``name``."""
+    ok = is_real(value)
     if ok:
         v = float(value)
         ok = math.isfinite(v) and (v > low if low_open else v >= low) and v <= high
     if not ok:
         rng = f"{'(' if low_open else '['}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}"
-        raise InvalidArgumentError(f"{name} must be a finite number {'in ' if math.isfinite(high) else ''}{rng}, got {value!r}")
+        raise error(f"{name} must be a finite number {'in ' if math.isfinite(high) else ''}{rng}, got {value!r}")
     return float(value)
 
 

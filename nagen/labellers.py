@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint, is_real
 from nagen.graph import ArchGraph
 
 __all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller"]
@@ -86,11 +85,6 @@ class LabelOutcome:
         return self.values is not None
 
 
-def _is_real(v: Any) -> bool:
-    """An int, float or NumPy number; not a bool (``True`` is no measurement) and not a string."""
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
 def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | None, str]:
     """Turn a labeller's return value into ``{objective: finite float}`` or a failure reason."""
     if isinstance(raw, Mapping):
@@ -105,7 +99,7 @@ def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | 
     out: dict[str, float] = {}
     for k, v in items.items():
         # float() would also turn True, "85.3" or a 1-element tensor into a label without a word
-        if not _is_real(v):
+        if not is_real(v):
             hint = "; use .item() for a tensor or array" if hasattr(v, "item") and not isinstance(v, np.bool_) else ""
             return None, (
                 f"labeller returned {type(v).__name__} {v!r:.80} for {k!r}; a label must be a real number "

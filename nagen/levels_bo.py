@@ -195,10 +195,15 @@ def levelwise_bo(
         if bar is not None:
             bar.update(len(batch))
 
+    def data_free(pool: np.ndarray, m: int) -> np.ndarray:
+        """``m`` random members of ``pool``, best first by the zero-cost proxy where it is free."""
+        drawn = rng.choice(pool, min(len(pool), m), replace=False)
+        if initial == "zc":
+            drawn = drawn[np.argsort(-_proxy_features(sp, [archs[i] for i in drawn])[:, 0], kind="stable")]
+        return drawn
+
     # the initial design: data-free, as in a study
-    first = rng.choice(len(archs), min(len(archs), 20 * n_initial), replace=False)
-    if initial == "zc":
-        first = first[np.argsort(-_proxy_features(sp, [archs[i] for i in first])[:, 0], kind="stable")]
+    first = data_free(np.arange(len(archs)), 20 * n_initial)
     label([int(i) for i in first[: min(n_initial, budget)]])
     cycle = 0
     rounds = 0
@@ -246,17 +251,17 @@ def levelwise_bo(
         order = np.argsort(costs, kind="stable")
         at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
         picks: list[int] = []
+
+        def pick(i: int) -> None:
+            """Take cell ``i`` for this round; later picks believe every model's mean of it (Kriging believer)."""
+            picks.append(i)
+            taken[i] = True
+            for m_mu, _, m_value, _ in models:
+                m_value[i] = m_mu[i]
+
         rounds += 1
-        if explore_every and rounds % explore_every == 0:
-            free = np.flatnonzero(~taken)
-            if len(free):
-                cand = rng.choice(free, min(len(free), 20), replace=False)
-                if initial == "zc":
-                    cand = cand[np.argsort(-_proxy_features(sp, [archs[i] for i in cand])[:, 0], kind="stable")]
-                picks.append(int(cand[0]))
-                taken[picks[0]] = True
-                for m_mu, _, m_value, _ in models:
-                    m_value[picks[0]] = m_mu[picks[0]]
+        if explore_every and rounds % explore_every == 0 and not taken.all():
+            pick(int(data_free(np.flatnonzero(~taken), 20)[0]))
         for p in range(len(picks), min(batch_size, budget - len(history))):
             mu, sd, value, floor = models[p % len(models)]
             run = np.maximum.accumulate(value[order])
@@ -274,10 +279,7 @@ def levelwise_bo(
             i = int(np.argmax(acq))
             if not np.isfinite(acq[i]):
                 break  # every candidate is labelled
-            picks.append(i)
-            taken[i] = True
-            for m_mu, _, m_value, _ in models:
-                m_value[i] = m_mu[i]
+            pick(i)
         if not picks:
             break
         label(picks)

@@ -759,11 +759,7 @@ class Study:
 
         table = None
         self.constraints = parse_constraints(constraints)
-        if device_samples is not None and (
-            isinstance(device_samples, bool) or not isinstance(device_samples, (int, np.integer)) or device_samples < 2
-        ):
-            raise InvalidSpecError(f"device_samples must be an integer >= 2, got {device_samples!r}")
-        self.device_samples = None if device_samples is None else int(device_samples)
+        self.device_samples = None if device_samples is None else check_int(device_samples, "device_samples", 2, InvalidSpecError)
         self._measurers = dict(measurers or {})
         self._latency_models = dict(latency_models or {})
         if self.device_samples is not None and not any(c.device is not None for c in self.constraints):

@@ -14,24 +14,18 @@ exact cost models: exact) value violates ``value`` is dropped.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 
-from nagen.errors import InvalidGuidanceError
+from nagen.errors import InvalidGuidanceError, is_real
 from nagen.predictors.base import Predictor
 
 __all__ = ["Guide", "TARGETS"]
 
 TARGETS = ("max", "min", "ge", "le")
-
-
-def _is_real(x: object) -> bool:
-    """A real number (NumPy scalars too), not a bool: ``True`` as a weight or threshold is a slip."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -64,16 +58,16 @@ class Guide:
                 f"{type(self.predictor).__name__} has no differentiable score, so it cannot guide; "
                 "use e.g. the 'gnn' predictor"
             )
-        if not _is_real(self.weight) or not math.isfinite(self.weight) or self.weight < 0:
+        if not is_real(self.weight) or not math.isfinite(self.weight) or self.weight < 0:
             raise InvalidGuidanceError(f"guidance weight must be a finite number >= 0, got {self.weight!r}")
         if not isinstance(self.target, str) or self.target not in TARGETS:
             raise InvalidGuidanceError(f"guidance target must be one of {TARGETS}, got {self.target!r}")
         if self.target in ("ge", "le"):
-            if not _is_real(self.value) or not math.isfinite(self.value):
+            if not is_real(self.value) or not math.isfinite(self.value):
                 raise InvalidGuidanceError(f"target {self.target!r} needs a finite threshold value, got {self.value!r}")
         elif self.hard:
             raise InvalidGuidanceError("hard=True needs a threshold target ('ge' or 'le')")
-        if not _is_real(self.temperature) or not math.isfinite(self.temperature) or self.temperature <= 0:
+        if not is_real(self.temperature) or not math.isfinite(self.temperature) or self.temperature <= 0:
             raise InvalidGuidanceError(f"temperature must be a finite number > 0, got {self.temperature!r}")
 
     def log_density(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:

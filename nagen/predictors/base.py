@@ -14,7 +14,6 @@ Shapes (for a space with ``N = space.max_nodes`` and ``V = len(space.vocab)``):
 
 from __future__ import annotations
 
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,11 +30,12 @@ from nagen.errors import (
     NotFittedError,
     check_int,
     check_options,
+    is_real,
 )
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["Predictor", "Prediction", "check_state", "check_noise", "check_options"]
+__all__ = ["Predictor", "Prediction", "check_state", "check_noise", "check_options", "check_level"]
 
 
 def check_noise(noise: Any) -> Any:
@@ -64,12 +64,17 @@ class Prediction:
         """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
         if self.std is None:
             raise NotDifferentiableError("this prediction has no std, so no interval")
-        if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:  # NumPy floats too
-            raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
+        check_level(level)
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + level / 2))
         return self.mean - z * self.std, self.mean + z * self.std
+
+
+def check_level(level: object) -> None:
+    """Refuse an interval ``level`` that is not a probability in ``(0, 1)`` (NumPy floats are fine)."""
+    if not is_real(level) or not 0 < level < 1:
+        raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
 
 
 def check_state(space: SearchSpace, X: Any, A: Any, t: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -22,7 +22,6 @@ BoTorch and GPyTorch are imported when a model is fitted, not when the registry 
 from __future__ import annotations
 
 import math
-import numbers
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ from nagen.errors import (
 )
 from nagen.graph import ArchGraph
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor, check_options
+from nagen.predictors.base import Prediction, Predictor, check_level, check_options
 from nagen.predictors.features import onehot, onehot_from_state, path, wl_labels
 from nagen.spaces.base import SearchSpace
 
@@ -352,8 +351,7 @@ class GPPredictor(Predictor):
             InvalidTrainingDataError: ``values`` is not one finite number per architecture.
             InvalidArgumentError: ``level`` is not a number in ``(0, 1)``.
         """
-        if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-            raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
+        check_level(level)  # before the prediction, which would only fail on it at the end
         try:
             v = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as e:
