@@ -166,3 +166,42 @@ def test_default_clip_transform_fits_the_labels_raised_to_their_lower_quartile(s
         raw = y[: len(f)]
         assert np.allclose(f, np.maximum(raw, np.quantile(raw, CLIP_QUANTILE)))
         assert f.min() > raw.min() or np.ptp(raw) == 0
+
+
+def test_level_cap_bounds_the_model_labels_of_each_level(setup) -> None:
+    from nagen.levels_bo import LEVEL_CAP_MIN
+
+    space, exact, label = setup
+    n_initial = 4
+
+    def per_level(share):
+        h = levelwise_bo(space, label, 30, seed=0, cost=exact, batch_size=5, n_initial=n_initial, explore_every=0, max_level_share=share)
+        assert len(h) == 30
+        counts = np.unique(np.array([v[1] for _, v in h]), return_counts=True)[1]
+        initial = np.unique(np.array([v[1] for _, v in h[:n_initial]]), return_counts=True)[1]
+        return h, counts, initial
+
+    capped, counts, initial = per_level(0.1)
+    # 30 labels: the cap is max(5, 0.1 * labels) = 5, reached only by the initial labels if they already exceed it
+    assert counts.max() <= max(LEVEL_CAP_MIN, initial.max())
+    free, free_counts, _ = per_level(0.0)
+    assert free_counts.max() > LEVEL_CAP_MIN  # without the cap one level takes more, so the cap changed the run
+    assert [a for a, _ in capped] != [a for a, _ in free]
+
+
+def test_level_cap_lifts_when_every_level_is_full(setup) -> None:
+    space, _, label = setup
+
+    def two_levels(archs):  # any convolution or none: 2 levels, so both are full after 10 labels
+        return np.array([float(any(o.startswith("nor_conv") for o in a.ops)) for a in archs])
+
+    h = levelwise_bo(space, label, 16, seed=0, cost=two_levels, batch_size=4, n_initial=4)
+    assert len(h) == 16  # the search does not stop when the cap excludes every cell
+    assert max(sum(two_levels([a])[0] == c for a, _ in h) for c in (0.0, 1.0)) > 5
+
+
+def test_bad_level_cap_is_named(setup) -> None:
+    space, exact, label = setup
+    for bad in (-0.1, 1.5, float("nan"), "0.1", None):
+        with pytest.raises(ValueError, match="max_level_share"):
+            levelwise_bo(space, label, 10, cost=exact, max_level_share=bad)
