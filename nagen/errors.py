@@ -42,6 +42,7 @@ __all__ = [
     "check_real",
     "is_real",
     "check_options",
+    "keyword_parameters",
 ]
 
 
@@ -201,6 +202,17 @@ def check_real(
     return float(value)
 
 
+def keyword_parameters(fn: Any) -> tuple[set[str], bool]:
+    """The names ``fn`` (a class or function) takes by keyword, and whether it also takes ``**kwargs``.
+
+    Raises:
+        TypeError, ValueError: ``fn`` has no introspectable signature (``inspect.signature``'s errors).
+    """
+    params = inspect.signature(fn).parameters.values()
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
 def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Sequence[str] = ()) -> None:
     """Refuse keywords ``fn`` (a class or function) does not take, or any in ``exclude``.
 
@@ -209,15 +221,12 @@ def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Seque
             caught before any work, not as a bare ``TypeError`` deep inside a fit).
     """
     try:
-        params = inspect.signature(fn).parameters
+        names, var_keyword = keyword_parameters(fn)
     except (TypeError, ValueError):  # no introspectable signature: let the call decide
         return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    if var_keyword:
         return
-    allowed = sorted(
-        k for k, p in params.items()
-        if k not in ("space", "self", *exclude) and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    )
+    allowed = sorted(names - {"space", "self", *exclude})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise UnknownOptionError(f"{what} takes no option(s) {unknown}; its options are {allowed}")

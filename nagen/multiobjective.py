@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, UnknownOptionError, check_int, choices_hint
+from nagen.errors import (
+    InvalidArgumentError,
+    NagenError,
+    UnknownMetricError,
+    UnknownOptionError,
+    check_int,
+    choices_hint,
+    keyword_parameters,
+)
 
 __all__ = [
     "pareto",
@@ -537,19 +545,10 @@ _PASSED = {
 }
 
 
-def _keywords(fn: Any) -> tuple[set[str], bool]:
-    """The keyword parameters of ``fn`` and whether it also takes ``**kwargs``."""
-    import inspect
-
-    params = inspect.signature(fn).parameters.values()
-    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return names, any(p.kind is p.VAR_KEYWORD for p in params)
-
-
 def _check_options(method: str, options: Mapping[str, Any], fn: Any, passed: set[str], extra: set[str] = frozenset()) -> None:
     """Raise ``UnknownOptionError`` for options ``fn`` does not take (checked before any label is spent,
     where the callee's own ``TypeError`` would come after an expensive start, or never for ``random``)."""
-    allowed = ((_keywords(fn)[0] if fn is not None else set()) | set(extra)) - passed
+    allowed = ((keyword_parameters(fn)[0] if fn is not None else set()) | set(extra)) - passed
     unknown = sorted(set(options) - allowed)
     if unknown:
         what = choices_hint(allowed) if allowed else "none"
@@ -568,7 +567,7 @@ def _check_method_options(method: str, options: Mapping[str, Any]) -> None:
         from nagen.generators.opgfn import OPGFNGenerator, opgfn_search
 
         # opgfn_search hands its **generator_options to OPGFNGenerator
-        _check_options(method, options, opgfn_search, _PASSED["opgfn"], _keywords(OPGFNGenerator.__init__)[0] - {"self", "space", "seed"})
+        _check_options(method, options, opgfn_search, _PASSED["opgfn"], keyword_parameters(OPGFNGenerator.__init__)[0] - {"self", "space", "seed"})
 
 
 def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:
