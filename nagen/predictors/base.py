@@ -35,7 +35,7 @@ from nagen.errors import (
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["Predictor", "Prediction", "check_state", "check_noise", "check_options", "check_level"]
+__all__ = ["Predictor", "Prediction", "as_values", "check_state", "check_noise", "check_options", "check_level"]
 
 
 def check_noise(noise: Any) -> Any:
@@ -75,6 +75,19 @@ def check_level(level: object) -> None:
     """Refuse an interval ``level`` that is not a probability in ``(0, 1)`` (NumPy floats are fine)."""
     if not is_real(level) or not 0 < level < 1:
         raise InvalidArgumentError(f"level must be a probability in (0, 1), e.g. 0.9, got {level!r}")
+
+
+def as_values(values: Any, what: str = "") -> np.ndarray:
+    """``values`` as a float64 array, else ``InvalidTrainingDataError`` (prefixed by ``what``):
+    strings, ragged lists and complex numbers (float64 conversion would drop their imaginary part
+    with only a warning) are refused."""
+    try:
+        raw = np.asarray(values)
+        if np.iscomplexobj(raw):
+            raise TypeError(f"got complex numbers ({raw.dtype})")
+        return raw.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidTrainingDataError(f"{what + ': ' if what else ''}values must be numbers, one per architecture: {e}") from None
 
 
 def check_state(space: SearchSpace, X: Any, A: Any, t: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -159,13 +172,7 @@ class Predictor(ABC):
         if archs is None or values is None:
             raise InvalidTrainingDataError("fit needs architectures and one value for each (got None)")
         archs = self._validate_archs(archs)
-        try:
-            raw = np.asarray(values)
-            if np.iscomplexobj(raw):  # float64 conversion would drop the imaginary part with only a warning
-                raise TypeError(f"got complex numbers ({raw.dtype})")
-            y = raw.astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise InvalidTrainingDataError(f"values must be numbers, one per architecture: {e}") from None
+        y = as_values(values)
         if y.ndim != 1:
             raise InvalidTrainingDataError(f"values must be one number per architecture (1-D), got shape {y.shape}")
         if len(archs) == 0:

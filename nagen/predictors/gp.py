@@ -38,7 +38,7 @@ from nagen.errors import (
 )
 from nagen.graph import ArchGraph
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor, check_level, check_options
+from nagen.predictors.base import Prediction, Predictor, as_values, check_level, check_options
 from nagen.predictors.features import onehot, onehot_from_state, path, wl_labels
 from nagen.spaces.base import SearchSpace
 
@@ -352,10 +352,7 @@ class GPPredictor(Predictor):
             InvalidArgumentError: ``level`` is not a number in ``(0, 1)``.
         """
         check_level(level)  # before the prediction, which would only fail on it at the end
-        try:
-            v = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise InvalidTrainingDataError(f"values must be numbers, one per architecture: {e}") from None
+        v = as_values(values)
         pred = self.predict(archs)
         if v.shape != pred.mean.shape or not np.isfinite(v).all():
             raise InvalidTrainingDataError(

@@ -49,7 +49,7 @@ from nagen.errors import InvalidArgumentError, InvalidTrainingDataError, NotFitt
 from nagen.graph import ArchGraph
 from nagen.noise import VPSchedule
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor, check_noise
+from nagen.predictors.base import Prediction, Predictor, as_values, check_noise
 from nagen.predictors.gnn import DAGEncoder
 
 __all__ = ["MetaPredictor", "Task", "SetEncoder", "data_features"]
@@ -94,17 +94,6 @@ def _support_range(value: Any, low: int) -> tuple[int, int]:
     if k_min > k_max:
         raise InvalidArgumentError(need)
     return k_min, k_max
-
-
-def _values(values: Any, name: str) -> np.ndarray:
-    """``values`` as a float64 array, or ``InvalidTrainingDataError`` naming ``name`` (strings, complex)."""
-    try:
-        raw = np.asarray(values)
-        if np.iscomplexobj(raw):
-            raise TypeError(f"got complex numbers ({raw.dtype})")
-        return raw.astype(np.float64)
-    except (TypeError, ValueError) as e:
-        raise InvalidTrainingDataError(f"{name}: values must be numbers, one per architecture: {e}") from None
 
 
 def data_features(data: Any, name: str = "task") -> torch.Tensor:
@@ -432,7 +421,7 @@ class MetaPredictor(Predictor):
             if not isinstance(task, Task):
                 raise InvalidTrainingDataError(f"tasks[{i}] must be a nagen.predictors.meta.Task, got {type(task).__name__}")
             archs = self._validate_archs(task.archs)
-            y = _values(task.values, f"task {task.name!r}")
+            y = as_values(task.values, f"task {task.name!r}")
             if y.ndim != 1 or len(y) != len(archs):
                 raise InvalidTrainingDataError(
                     f"task {task.name!r}: got {len(archs)} architectures but values of shape {y.shape}; "
@@ -680,7 +669,7 @@ class MetaPredictor(Predictor):
         """
         net = self._check_meta_fitted()
         archs = self._validate_archs(archs)
-        y = _values(values, "task_embedding").reshape(-1)
+        y = as_values(values, "task_embedding").reshape(-1)
         if len(y) != len(archs) or not np.isfinite(y).all():
             raise InvalidTrainingDataError(f"need one finite value per architecture, got {len(archs)} archs and {len(y)} values")
         mu = float(y.mean()) if len(y) else 0.0
