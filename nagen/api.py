@@ -214,7 +214,7 @@ def generate(
         parsed = parse_constraints(constraints)
         constraints = {c.metric: c.bound for c in parsed}
         sides = {c.metric: "le" if c.op == "<=" else "ge" for c in parsed}
-    metric_names = [g for g in guide_items if isinstance(g, str)] + [m for m in constraints if m not in _EXACT_COSTS]
+    metric_names = named + [m for m in constraints if m not in _EXACT_COSTS]
     table = None
     if metric_names or benchmark is not None:  # a named table is checked even when nothing reads it yet
         import nagen.benchmarks

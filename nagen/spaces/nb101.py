@@ -20,7 +20,6 @@ channels) and concatenated at the output (see :func:`vertex_channels` and :class
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOptionError, check_int
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, UnknownOptionError, check_int, is_real
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import ConvBNReLU
@@ -420,9 +419,7 @@ def _options(
         ("in_channels", in_channels),
     ):
         opts[key] = check_int(v, key, 1)
-    if bn_momentum is not None and (
-        isinstance(bn_momentum, bool) or not isinstance(bn_momentum, numbers.Real) or not 0.0 <= bn_momentum <= 1.0
-    ):
+    if bn_momentum is not None and (not is_real(bn_momentum) or not 0.0 <= bn_momentum <= 1.0):
         raise InvalidArgumentError(f"bn_momentum must be a number in [0, 1] (PyTorch convention), got {bn_momentum!r}")
     opts["bn_momentum"] = None if bn_momentum is None else float(bn_momentum)
     return opts
