@@ -187,13 +187,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_search(args: argparse.Namespace) -> None:
     import nagen.search_api
 
-    if args.budget < 1:
-        raise InvalidArgumentError(f"--budget must be >= 1, got {args.budget}")
-    if args.batch_size < 1:
-        raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
+    _check_ints(args, {"budget": 1, "batch_size": 1, "seed": 0, "device_samples": 2})
     if args.study is not None and args.storage is None:
         raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
-    _check_ints(args, {"seed": 0, "device_samples": 2})
     _latency_flag_check(args.constraint, args.device_samples)
     result = nagen.search_api.search(
         space=args.space,
@@ -230,11 +226,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 def _cmd_pareto(args: argparse.Namespace) -> None:
     import nagen.multiobjective
 
-    if args.budget < 1:
-        raise InvalidArgumentError(f"--budget must be >= 1, got {args.budget}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise InvalidArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
-    _check_ints(args, {"seed": 0})
+    _check_ints(args, {"budget": 1, "batch_size": 1, "seed": 0})  # --batch-size None: the method's default
     ref = None
     if args.ref_point:
         from nagen.multiobjective import parse_objectives
@@ -275,9 +267,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from nagen.generators.diffusion import DiffusionGenerator
 
-    if args.steps < 1:
-        raise InvalidArgumentError(f"--steps must be >= 1, got {args.steps}")
-    _check_ints(args, {"hidden": 1, "layers": 1, "seed": 0})
+    _check_ints(args, {"steps": 1, "hidden": 1, "layers": 1, "seed": 0})
     folder = Path(args.out).resolve().parent
     if not folder.is_dir():  # checked before training, not after minutes of it
         raise InvalidArgumentError(f"cannot write {args.out!r}: folder {str(folder)!r} does not exist")
