@@ -159,9 +159,8 @@ def levelwise_bo(
             CIFAR-10 vs params: the zero-conv level (accuracies from 10 to 87, so the GP's
             standard deviation there stays above 1 point) took 50 of 200 labels on tuning seed
             100, 49 of them after it had labelled a cell within 0.1 points of the level's best
-            labellable one. ``0`` turns the
-            cap off. The share (0.1) was fixed before the first run; on tuning seeds 100-111 it
-            lowered the regret (``benchmarks/results/gflownet.md``).
+            labellable one. ``0`` turns the cap off. The share (0.1) was fixed before the first
+            run; on tuning seeds 100-111 it lowered the regret (``benchmarks/results/gflownet.md``).
         progress: show a tqdm bar over labels.
 
     Returns:
