@@ -404,7 +404,8 @@ class PoolProposer(Proposer):
         en = _enumerated(ctx.space)
         if en is not None:
             return [a for a, h in zip(*en) if h not in ctx.exclude]
-        return self.mutations(ctx, n)
+        # n is the batch size the study asks for: the acquisition needs a pool much larger than that
+        return self.mutations(ctx, max(self.pool_size, n))
 
     def mutations(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
         """Neighbours (and neighbours of neighbours) of the best labelled, topped up with random samples."""

@@ -316,3 +316,24 @@ def test_two_processes_share_one_study(tmp_path):
     assert {r[2] for r in rows} == {"complete"}
     assert sorted(r[0] for r in rows) == list(range(12))
     assert len({r[3] for r in rows}) == 2  # both processes labelled
+
+
+def conv3_share(arch):
+    return sum(op == "conv3x3-bn-relu" for op in arch.ops) / len(arch.ops)
+
+
+def test_bo_pool_on_a_space_too_large_to_enumerate(monkeypatch):
+    # NB101 cannot be enumerated: the pool is mutations plus random cells, and it must hold pool_size
+    # candidates for the acquisition to choose from, not the batch size the round asks for
+    from nagen.study import PoolProposer
+
+    seen = []
+    acquire = Study._acquire
+    monkeypatch.setattr(Study, "_acquire", lambda self, ctx, pool, q: seen.append(len(pool)) or acquire(self, ctx, pool, q))
+    st = Study(
+        "nb101", "share", CallableLabeller(conv3_share), proposer=PoolProposer(pool_size=120),
+        storage="sqlite:///:memory:", seed=0, executor="inline", n_initial=3, surrogate="gp_wl", initial="random",
+    )
+    st.optimize(6, batch_size=1)
+    assert len(st.history) == 6 and _unique(st)
+    assert len(seen) == 3 and all(n >= 100 for n in seen), seen
