@@ -124,9 +124,12 @@ class CostPredictor(GNNPredictor):
     def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
         if np.any(y <= 0):
             raise InvalidTrainingDataError(f"costs must be positive to be modelled in log space; got min {y.min()}")
-        logy = np.log(y)
-        self.y_mean, self.y_std = float(logy.mean()), float(logy.std()) or 1.0
-        super()._fit(archs, logy)
+        super()._fit(archs, np.log(y))
+
+    def _standardiser(self, y: np.ndarray) -> tuple[float, float]:
+        # the nets learn log-costs, standardised by the log-costs' own spread; y_mean / y_std stay
+        # the raw costs' (set by fit), since guidance measures margins of score() in those units
+        return float(y.mean()), float(y.std()) or 1.0
 
     def _predict(self, archs: list[ArchGraph]) -> Prediction:
         p = super()._predict(archs)

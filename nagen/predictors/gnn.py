@@ -136,6 +136,7 @@ class GNNPredictor(Predictor):
         self.batch_size, self.progress = check_int(batch_size, "batch_size", 2), progress
         self.probabilistic = ensemble > 1  # instance-level: depends on the ensemble size
         self.nets: list[_Net] = []
+        self._loc, self._scale = 0.0, 1.0  # the nets' target standardisation (set by _fit)
 
     def _new_net(self) -> _Net:
         enc = DAGEncoder(self.space.max_nodes, len(self.space.vocab), self.hidden, self.layers, self.noise is not None)
@@ -143,7 +144,9 @@ class GNNPredictor(Predictor):
 
     def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
         X, A = self.space.encode(archs)
-        yz = torch.tensor((y - self.y_mean) / self.y_std, dtype=torch.float32)
+        loc, scale = self._standardiser(y)
+        self._loc, self._scale = loc, scale
+        yz = torch.tensor((y - loc) / scale, dtype=torch.float32)
         self.nets = []
         total = self.ensemble * self.epochs
         bar = None
@@ -200,12 +203,16 @@ class GNNPredictor(Predictor):
         X, A = self.space.encode(archs)
         with torch.no_grad():
             z = torch.cat([self._raw(X[i : i + 4096], A[i : i + 4096], None) for i in range(0, len(archs), 4096)], dim=1)
-        mean = z.mean(0).numpy() * self.y_std + self.y_mean
-        std = z.std(0).numpy() * self.y_std if self.ensemble > 1 else None
+        mean = z.mean(0).numpy() * self._scale + self._loc
+        std = z.std(0).numpy() * self._scale if self.ensemble > 1 else None
         return Prediction(mean.astype(np.float64), None if std is None else std.astype(np.float64))
 
     def _score(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
-        return self._raw(X, A, t).mean(0) * self.y_std + self.y_mean
+        return self._raw(X, A, t).mean(0) * self._scale + self._loc
+
+    def _standardiser(self, y: np.ndarray) -> tuple[float, float]:
+        """``(loc, scale)`` that standardise the targets ``y`` the nets are trained on."""
+        return self.y_mean, self.y_std
 
     def embed(self, archs: Sequence[ArchGraph | str]) -> torch.Tensor:
         """Learned graph embeddings (first ensemble member): ``n x 2*hidden`` (for deep-kernel GPs)."""

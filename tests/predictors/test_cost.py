@@ -37,6 +37,8 @@ def test_latency_model_learns_a_measured_column(nb201, split) -> None:
     assert spearmanr(pred, nb201.query_many(test, "lat_pixel3_ms"))[0] > 0.5
     X, A = m.space.encode(test[:3])
     assert torch.allclose(m.score(X, A), torch.tensor(pred[:3], dtype=torch.float32), rtol=1e-3)
+    # guidance divides score() margins by y_std: it must be in score()'s units (ms), not log-ms
+    assert np.isclose(m.y_std, y.std()) and np.isclose(m.y_mean, y.mean())
 
 
 def test_latency_model_rejects_non_positive(split) -> None:
