@@ -24,11 +24,19 @@ import pickle
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from nagen.errors import InvalidArgumentError, InvalidSpecError, MissingDependencyError, choices_hint
+from nagen.errors import (
+    InvalidArgumentError,
+    InvalidSpecError,
+    MissingDependencyError,
+    check_int,
+    check_options,
+    check_real,
+    choices_hint,
+)
 from nagen.labellers import Labeller, LabelOutcome, run_labeller
 
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "EXECUTORS"]
@@ -48,6 +56,27 @@ class _WorkerError(Exception):
     """An error a worker process reported as text."""
 
 
+class _Slots(list):
+    """One outcome slot per architecture of a batch; each outcome is reported once, when first set,
+    so a caller can commit it while the rest of the batch still runs."""
+
+    def __init__(self, n: int, report: Callable[[int, LabelOutcome], None] | None) -> None:
+        super().__init__([None] * n)
+        self._report = report
+
+    def __setitem__(self, i: Any, outcome: Any) -> None:
+        if super().__getitem__(i) is not None:
+            return  # already reported (and perhaps committed): the first outcome stands
+        super().__setitem__(i, outcome)
+        if outcome is not None and self._report is not None:
+            self._report(i, outcome)
+
+
+def _filled(out: list[LabelOutcome | None]) -> list[LabelOutcome]:
+    """The outcomes in order; an empty slot (a defect) fails its label rather than shifting the others."""
+    return [o if o is not None else LabelOutcome(None, "the executor recorded no outcome for this label") for o in out]
+
+
 class Executor(ABC):
     """Runs a labeller on batches of architectures.
 
@@ -56,10 +85,11 @@ class Executor(ABC):
     """
 
     def __init__(self, timeout: float | None = None) -> None:
-        if timeout is not None and not timeout > 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if timeout is not None:
+            timeout = check_real(timeout, "timeout (seconds per label, or None)", 0.0, low_open=True)
         self.timeout = timeout
         self._checked: list[tuple[Any, str]] = []  # (labeller, space) pairs whose check passed
+        self._report: Callable[[int, LabelOutcome], None] | None = None  # set by run() for _slots
 
     @abstractmethod
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
@@ -89,8 +119,20 @@ class Executor(ABC):
             check(nagen.spaces.get(space))
         self._checked.append((labeller, space))
 
-    def run(self, labeller: Labeller, archs: Sequence[str], space: str, objectives: Sequence[str]) -> list[LabelOutcome]:
+    def run(
+        self,
+        labeller: Labeller,
+        archs: Sequence[str],
+        space: str,
+        objectives: Sequence[str],
+        on_outcome: Callable[[int, LabelOutcome], None] | None = None,
+    ) -> list[LabelOutcome]:
         """Label ``archs`` (architecture strings of space ``space``): one outcome each, in order.
+
+        ``on_outcome(i, outcome)`` is called once per architecture as soon as its outcome is
+        known (the built-in executors: while the rest of the batch runs; an executor whose
+        ``_run`` does not fill :meth:`_slots`: after the batch), so a study commits each label
+        before the next one can be lost to an interrupt or a kill.
 
         Raises:
             InvalidArgumentError: the labeller cannot be used at all (see :meth:`check`); nothing was labelled.
@@ -98,7 +140,33 @@ class Executor(ABC):
         if not archs:
             return []
         self._check_labeller(labeller, space)
-        return self._run(labeller, list(archs), space, list(objectives))
+        reported: set[int] = set()
+
+        def report(i: int, outcome: LabelOutcome) -> None:
+            if i not in reported:
+                reported.add(i)
+                if on_outcome is not None:
+                    on_outcome(i, outcome)
+
+        self._report = report
+        try:
+            out = self._run(labeller, list(archs), space, list(objectives))
+        finally:
+            self._report = None
+        for i, o in enumerate(out):
+            report(i, o)
+        return out
+
+    def _slots(self, n: int) -> list[Any]:
+        """``n`` outcome slots for :meth:`_run`; each outcome set there is reported at once (see :meth:`run`)."""
+        return _Slots(n, self._report)
+
+    def abort(self) -> None:
+        """Stop the labels in flight now, without waiting for them (the caller was interrupted).
+
+        The executor stays usable: the next ``run`` starts workers again.
+        """
+        self.close()
 
     def close(self) -> None:
         """Release workers (idempotent)."""
@@ -114,13 +182,13 @@ class InlineExecutor(Executor):
     """Labels in the calling process, one after another."""
 
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
-        out = []
-        for a in archs:
+        out = self._slots(len(archs))
+        for i, a in enumerate(archs):
             o = run_labeller(labeller, a, space, objectives)
             if o.ok and self.timeout is not None and o.seconds > self.timeout:
                 o = LabelOutcome(None, f"label took {o.seconds:.1f} s, over the {self.timeout:g} s timeout", o.seconds)
-            out.append(o)
-        return out
+            out[i] = o
+        return list(out)
 
 
 def _unpicklable(labeller: Any, error: BaseException, where: str) -> str:
@@ -211,9 +279,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int = 2, timeout: float | None = None) -> None:
         super().__init__(timeout)
-        if int(workers) < 1:
-            raise InvalidArgumentError(f"workers must be >= 1, got {workers!r}")
-        self.workers = int(workers)
+        self.workers = check_int(workers, "workers", 1)
         self._pool: cf.ProcessPoolExecutor | None = None
         self._starts: Any = None  # the pool's start-report queue (one per pool: a killed worker may corrupt it)
         self._ready: tuple[str, str] | None = None  # (labeller key, space) the pool's workers have loaded
@@ -281,7 +347,7 @@ class ProcessExecutor(Executor):
 
     def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
         key, blob = self._pickle(labeller)
-        out: list[LabelOutcome | None] = [None] * len(archs)
+        out: list[LabelOutcome | None] = self._slots(len(archs))
         todo = list(range(len(archs)))
         suspects: deque[int] = deque()  # in flight when a worker died: any of them may have killed it
         stalls = 0
@@ -302,7 +368,7 @@ class ProcessExecutor(Executor):
                 unfinished = []
             suspects.extend(crashed)
             todo = unfinished
-        return [o for o in out if o is not None]
+        return _filled(out)
 
     def _round(
         self,
@@ -391,8 +457,12 @@ class ProcessExecutor(Executor):
         while self._starts is not None and not self._starts.empty():
             started[self._starts.get()] = time.monotonic()
 
+    def abort(self) -> None:
+        """Kill the workers (and the labels they run) now; the next ``run`` starts a new pool."""
+        self._kill_pool()
+
     def close(self) -> None:
-        """Shut the pool down."""
+        """Shut the pool down (waits for labels in flight; :meth:`abort` does not)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool, self._starts, self._ready = None, None, None
@@ -451,7 +521,7 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
             if address is None:
-                kwargs["num_cpus"] = int(num_cpus)
+                kwargs["num_cpus"] = check_int(num_cpus, "num_cpus", 1)
             else:
                 kwargs["address"] = address
             ray.init(**kwargs)
@@ -461,6 +531,7 @@ class RayExecutor(Executor):
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_label_task)
         self._clock: Any = None
         self._tokens = itertools.count()
+        self._inflight: list[Any] = []
 
     def check(self, labeller: Labeller, space: str) -> None:
         """As :meth:`Executor.check`, and the labeller must serialise for Ray.
@@ -488,8 +559,9 @@ class RayExecutor(Executor):
         tokens = [next(self._tokens) for _ in archs]
         refs = [self._remote.remote(clock, t, lab, a, space, objectives) for t, a in zip(tokens, archs)]
         index = {r: i for i, r in enumerate(refs)}
-        out: list[LabelOutcome | None] = [None] * len(archs)
+        out: list[LabelOutcome | None] = self._slots(len(archs))
         pending = list(refs)
+        self._inflight = pending  # abort() cancels what is still pending
         while pending:
             wait_for = None
             if clock is not None:
@@ -510,7 +582,18 @@ class RayExecutor(Executor):
                     out[index[r]] = ray.get(r)
                 except Exception as e:  # noqa: BLE001 - worker death, cancellation
                     out[index[r]] = LabelOutcome(None, f"ray task failed: {type(e).__name__}: {e}")
-        return [o for o in out if o is not None]
+            self._inflight = pending
+        self._inflight = []
+        return _filled(out)
+
+    def abort(self) -> None:
+        """Cancel (force) the label tasks still in flight; Ray itself stays up for the next ``run``."""
+        for r in self._inflight:
+            try:
+                self._ray.cancel(r, force=True)
+            except Exception:  # noqa: BLE001 - already finished or gone: nothing left to stop
+                pass
+        self._inflight = []
 
     def close(self) -> None:
         """Shut down the Ray instance this executor started (a cluster it joined is left alone)."""
@@ -527,14 +610,15 @@ def get_executor(executor: str | Executor | None = "process", *, timeout: float 
 
     Raises:
         InvalidSpecError: unknown name (the message lists the choices).
+        UnknownOptionError: an option the executor does not take.
+        InvalidArgumentError: a bad ``timeout``, ``workers`` or ``num_cpus``.
     """
     if isinstance(executor, Executor):
         return executor
     name = executor or "process"
-    if name == "process":
-        return ProcessExecutor(timeout=timeout, **options)
-    if name == "inline":
-        return InlineExecutor(timeout=timeout)
-    if name == "ray":
-        return RayExecutor(timeout=timeout, **options)
-    raise InvalidSpecError(f"could not resolve executor {name!r} among choices {choices_hint(EXECUTORS)}")
+    kinds = {"process": ProcessExecutor, "inline": InlineExecutor, "ray": RayExecutor}
+    if not isinstance(name, str) or name not in kinds:
+        raise InvalidSpecError(f"could not resolve executor {name!r} among choices {choices_hint(EXECUTORS)}")
+    # a mistyped option (wrokers=2) or one the executor ignores (workers= inline) is refused by name
+    check_options(kinds[name], options, f"executor {name!r}", exclude=("timeout",))
+    return kinds[name](timeout=timeout, **options)

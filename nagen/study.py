@@ -39,10 +39,18 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidSpecError, NagenError, check_int, choices_hint
+from nagen.errors import (
+    InvalidArgumentError,
+    InvalidSpecError,
+    NagenError,
+    check_int,
+    check_options,
+    check_real,
+    choices_hint,
+)
 from nagen.graph import ArchGraph
 from nagen.labellers import Labeller, from_spec
-from nagen.storage import SQLiteStorage, TrialRecord, get_storage, owner_id, storage_exists
+from nagen.storage import SQLiteStorage, StudyNotFoundError, TrialRecord, get_storage, owner_id, storage_exists
 
 __all__ = [
     "Study",
@@ -558,6 +566,11 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
         items: list[tuple[str, str | None]] = [(objectives, None)]
     elif isinstance(objectives, Mapping):
         items = [(str(k), v) for k, v in objectives.items()]
+    elif not isinstance(objectives, (Sequence, set, frozenset)):
+        raise InvalidSpecError(
+            "objectives must be a metric name, a list of names or (name, 'max'|'min') pairs, "
+            f"or a {{name: direction}} dict; got {objectives!r}"
+        )
     else:
         items = []
         for o in objectives:
@@ -699,9 +712,18 @@ class Study:
         if initial not in ("random", "zc"):
             raise InvalidSpecError(f"could not resolve initial design {initial!r} among choices {{'random', 'zc'}}")
         self.surrogate, self.initial = surrogate, initial
+        if getattr(self.proposer, "name", "") == "diffusion" and getattr(self.proposer, "guidance", 0):
+            if not _make_surrogate(surrogate, self.space, 0).differentiable:
+                # the sampler would silently drop the guidance: it needs the surrogate's gradient
+                raise InvalidSpecError(
+                    f"the diffusion proposer guides by the surrogate's gradient, and surrogate {surrogate!r} has none; "
+                    "use surrogate='gp' (or 'auto'), or DiffusionProposer(guidance=0) for unguided samples"
+                )
         self._executor_spec = executor
+        if executor_options is not None and not isinstance(executor_options, Mapping):
+            raise InvalidSpecError(f"executor_options must be a dict of executor arguments, got {executor_options!r}")
         self._executor_options = dict(executor_options or {})
-        self.timeout = timeout
+        self.timeout = None if timeout is None else check_real(timeout, "timeout (seconds per label)", 0.0, low_open=True, error=InvalidSpecError)
         self._set_constraints(constraints, device_samples, measurers, latency_models)
         stored: SQLiteStorage | None = None  # opened early only to re-open a study without a labeller
         url = ""
@@ -716,14 +738,57 @@ class Study:
             self._check_labeller_objectives()
         config = self._config()
         self.name = name or self._default_name(config)
+        if labeller is None and name is None and stored is not None and self.name not in stored.study_names():
+            # the default name also hashes the labeller, which a re-opening call may leave out: find
+            # the one stored study these arguments describe, and take its name and labeller
+            same = json.dumps(config, sort_keys=True)
+            found = [
+                n for n in stored.study_names()
+                if json.dumps({k: v for k, v in stored.study_config(n).items() if k != "labeller"}, sort_keys=True) == same
+            ]
+            if len(found) == 1:
+                self.name = found[0]
+                spec = stored.study_config(self.name).get("labeller")
+                self.labeller = from_spec(spec) if spec else None
+                self.objectives, self.directions = _objective_spec(objectives, self.labeller)
+                self._check_labeller_objectives()
+                config = self._config()
         if labeller is None and (stored is None or self.name not in stored.study_names()):
             # nothing could ever label it, and a stored label-less config would refuse the labeller later
             raise StudyError(
                 f"study {self.name!r} does not exist in {url!r}; a new study needs a labeller "
                 "(TableLabeller, TrainingLabeller or CallableLabeller)"
             )
+        self._check_executor()
         self.storage: SQLiteStorage = stored if stored is not None else get_storage(storage)
         self.storage.create_study(self.name, config)
+
+    def _executor_kind(self) -> str | None:
+        """The executor name ``optimize`` will use (None: an ``Executor`` object was given)."""
+        from nagen.executors import EXECUTORS, Executor
+
+        spec = self._executor_spec
+        if isinstance(spec, Executor):
+            return None
+        if spec == "auto":
+            from nagen.labellers import TableLabeller
+
+            # table lookups are fast: worker processes would only slow them down
+            return "inline" if isinstance(self.labeller, TableLabeller) else "process"
+        if not isinstance(spec, str) or spec not in EXECUTORS:
+            raise InvalidSpecError(f"could not resolve executor {spec!r} among choices {choices_hint(('auto', *EXECUTORS))}")
+        return spec
+
+    def _check_executor(self) -> None:
+        """Refuse a bad executor or executor option now, before the study is stored."""
+        from nagen.executors import InlineExecutor, ProcessExecutor
+
+        kind = self._executor_kind()
+        if kind in ("process", "inline"):  # Ray's options are checked when it is imported, at optimize
+            cls = ProcessExecutor if kind == "process" else InlineExecutor
+            check_options(cls, self._executor_options, f"executor {kind!r}", exclude=("timeout",))
+            if kind == "process" and "workers" in self._executor_options:
+                check_int(self._executor_options["workers"], "workers", 1, InvalidSpecError)
 
     def _check_labeller_objectives(self) -> None:
         """Refuse objectives the labeller says it does not return (before any label is paid for)."""
@@ -1056,18 +1121,16 @@ class Study:
             )
         from nagen.executors import get_executor
 
-        spec = self._executor_spec
-        if spec == "auto":
-            from nagen.labellers import TableLabeller
-
-            spec = "inline" if isinstance(self.labeller, TableLabeller) else "process"
-        executor = get_executor(spec, timeout=self.timeout, **self._executor_options)
+        kind = self._executor_kind()
+        owned = kind is not None  # an Executor the caller passed stays theirs to close
+        executor = get_executor(self._executor_spec if kind is None else kind, timeout=self.timeout, **self._executor_options)
         try:
             # a labeller that cannot work here (unpicklable for worker processes, bad build options)
             # fails now, before any trial is reserved
             executor.check(self.labeller, self.space.name)
         except BaseException:
-            executor.close()
+            if owned:
+                executor.close()
             raise
         bar = None
         if progress:
@@ -1118,9 +1181,12 @@ class Study:
             if self.constraints and sum(t.state != "running" for t in self.trials) >= budget:
                 self._verify()
         except BaseException:
-            # interrupted (Ctrl-C in a notebook, an error) but alive: hand the unlabelled trials back,
-            # so the next optimize() labels them as it would after a kill, instead of them counting
-            # toward the budget unlabelled for as long as this process lives
+            # interrupted (Ctrl-C in a notebook, an error) but alive: stop the labels in flight at
+            # once (their results would not be recorded: waiting for them only delays the
+            # interrupt) and hand the unlabelled trials back, so the next optimize() labels them as
+            # it would after a kill, instead of them counting toward the budget unlabelled for as
+            # long as this process lives
+            executor.abort()
             if held:
                 self.storage.release(self.name, held, me)
             raise
@@ -1128,19 +1194,24 @@ class Study:
             if bar is not None:
                 bar.n = sum(t.state != "running" for t in self.trials)
                 bar.close()
-            executor.close()
+            if owned:
+                executor.close()
         return self
 
     def _label(self, executor: Any, reserved: Sequence[TrialRecord]) -> None:
-        """Label reserved trials and commit each outcome."""
+        """Label reserved trials, committing each outcome as soon as it arrives (an interrupt or a
+        kill later in the batch then loses, and relabels, only the labels still running)."""
         if not reserved:
             return
-        outcomes = executor.run(self.labeller, [t.arch for t in reserved], self.space.name, self.objectives)
-        for t, o in zip(reserved, outcomes):
+
+        def commit(i: int, o: Any) -> None:
+            t = reserved[i]
             if o.ok:
                 self.storage.finish(self.name, t.number, "complete", o.values)
             else:
                 self.storage.finish(self.name, t.number, "failed", reason=o.reason)
+
+        executor.run(self.labeller, [t.arch for t in reserved], self.space.name, self.objectives, on_outcome=commit)
 
     def context(self, trials: Sequence[TrialRecord] | None = None) -> ProposalContext:
         """The proposal context of the next round (for custom proposers and debugging)."""
@@ -1296,6 +1367,10 @@ class Study:
         return out
 
 
+#: the ``Study`` keywords ``load_study`` passes through (the rest come from storage)
+_LOAD_OPTIONS = ("proposer", "executor", "timeout", "executor_options", "max_acquisition_pool", "mc_samples", "measurers", "latency_models")
+
+
 def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labeller | None = None, **options: Any) -> Study:
     """Re-open a stored study by name (its space, objectives, method, seed come from storage).
 
@@ -1306,8 +1381,19 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
         options: other ``Study`` keyword arguments (executor, timeout, ...).
 
     Raises:
-        StudyNotFoundError: no such study (the message lists the stored ones).
+        StudyNotFoundError: no such study (the message lists the stored ones), or no database at ``storage``.
+        InvalidArgumentError: ``options`` repeat a setting the study stores (``seed``, ``n_initial``, ...).
     """
+    other = sorted(set(options) - set(_LOAD_OPTIONS))
+    if other:
+        # the stored configuration decides these (a different seed would be another study)
+        raise InvalidArgumentError(
+            f"load_study cannot set {other}: the stored study fixes its space, objectives, seed and design; "
+            f"options may set {list(_LOAD_OPTIONS)}"
+        )
+    if not isinstance(storage, SQLiteStorage) and not storage_exists(storage if storage is not None else "sqlite:///nagen.db"):
+        # opening a mistyped path would create an empty database there
+        raise StudyNotFoundError(f"no study database at {storage!r}, so no study {name!r}")
     store = get_storage(storage)
     cfg = store.study_config(name)
     method = cfg["method"]

@@ -181,3 +181,25 @@ finally:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "7 label exceeded the 1 s timeout" in r.stdout, r.stdout  # 1.6 s of its own, not 8 s for the batch
+
+
+def test_executor_arguments_are_checked_by_name():
+    from nagen.errors import UnknownOptionError
+    from nagen.executors import get_executor
+
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        get_executor("inline", timeout="5")
+    with pytest.raises(InvalidArgumentError, match="workers"):
+        get_executor("process", workers="two")
+    with pytest.raises(InvalidArgumentError, match="workers"):
+        get_executor("process", workers=1.7)
+    with pytest.raises(UnknownOptionError, match="wrokers"):
+        get_executor("process", wrokers=2)
+    with pytest.raises(UnknownOptionError, match="workers"):
+        get_executor("inline", workers=4)
+
+
+def test_outcomes_are_reported_as_they_arrive():
+    seen = []
+    out = InlineExecutor().run(CallableLabeller(sleepy), [GOOD, ONE_POOL], "nb201", ["v"], on_outcome=lambda i, o: seen.append((i, o.ok)))
+    assert seen == [(0, True), (1, True)] and len(out) == 2

@@ -15,7 +15,7 @@ import pytest
 
 import nagen.benchmarks
 import nagen.spaces
-from nagen.errors import InvalidSpecError
+from nagen.errors import InvalidArgumentError, InvalidSpecError
 from nagen.labellers import CallableLabeller, TableLabeller
 from nagen.storage import DuplicateStudyError
 from nagen.study import Study, StudyError, load_study, round_seed
@@ -337,3 +337,100 @@ def test_bo_pool_on_a_space_too_large_to_enumerate(monkeypatch):
     st.optimize(6, batch_size=1)
     assert len(st.history) == 6 and _unique(st)
     assert len(seen) == 3 and all(n >= 100 for n in seen), seen
+
+
+class _Interrupting:
+    """A labeller whose third label is interrupted (Ctrl-C while it runs)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, arch):
+        self.calls.append(str(arch))
+        if len(self.calls) == 3:
+            raise KeyboardInterrupt
+        return float(len(self.calls))
+
+
+def test_each_label_of_a_batch_is_committed_as_it_finishes():
+    lab = _Interrupting()
+    st = Study("nb201", "y", CallableLabeller(lab), proposer="random", storage="sqlite:///:memory:", seed=0, executor="inline")
+    with pytest.raises(KeyboardInterrupt):
+        st.optimize(3, batch_size=3)
+    # the two labels paid before the interrupt are kept; only the interrupted one is labelled again
+    assert [t.state for t in st.trials] == ["complete", "complete", "running"]
+    st.optimize(3, batch_size=3)
+    assert [t.state for t in st.trials] == ["complete"] * 3
+    assert len(lab.calls) == 4 and lab.calls[3] == lab.calls[2]
+
+
+def test_an_executor_passed_in_is_aborted_on_interrupt_but_left_open():
+    from nagen.executors import InlineExecutor
+
+    class Recording(InlineExecutor):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def abort(self):
+            self.events.append("abort")
+
+        def close(self):
+            self.events.append("close")
+
+    ex = Recording()
+    st = Study("nb201", "y", CallableLabeller(_Interrupting()), proposer="random", storage="sqlite:///:memory:", seed=0, executor=ex)
+    st.optimize(2)
+    assert ex.events == []  # the caller's executor: the caller closes it
+    with pytest.raises(KeyboardInterrupt):
+        st.optimize(4)
+    assert ex.events == ["abort"]
+
+
+def test_bad_executor_settings_are_refused_before_the_study_is_stored(tmp_path):
+    from nagen.errors import UnknownOptionError
+
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    lab = TableLabeller("nb201", "cifar10_test")
+    for options, error, match in [
+        ({"timeout": -1}, InvalidSpecError, "timeout"),
+        ({"timeout": "5"}, InvalidSpecError, "timeout"),
+        ({"executor": "bogus"}, InvalidSpecError, "executor 'bogus'"),
+        ({"executor": "process", "executor_options": {"wrokers": 2}}, UnknownOptionError, "wrokers"),
+        ({"executor": "inline", "executor_options": {"workers": 2}}, UnknownOptionError, "workers"),
+        ({"executor": "process", "executor_options": {"workers": "two"}}, InvalidSpecError, "workers"),
+    ]:
+        with pytest.raises(error, match=match):
+            Study("nb201", "cifar10_test", lab, storage=url, **options)
+    assert not (tmp_path / "bad.db").exists()
+    for objectives in (5, None):
+        with pytest.raises(InvalidSpecError, match="objectives must be"):
+            Study("nb201", objectives, lab, storage="sqlite:///:memory:")
+
+
+def test_diffusion_guidance_needs_a_differentiable_surrogate():
+    lab = TableLabeller("nb201", "cifar10_test")
+    with pytest.raises(InvalidSpecError, match="gradient"):
+        Study("nb201", "cifar10_test", lab, proposer="diffusion", surrogate="gp_wl", storage="sqlite:///:memory:")
+    from nagen.study import DiffusionProposer
+
+    # unguided samples need no gradient
+    Study("nb201", "cifar10_test", lab, proposer=DiffusionProposer(guidance=0), surrogate="gp_wl", storage="sqlite:///:memory:")
+
+
+def test_reopen_without_labeller_or_name_and_load_study_errors(tmp_path):
+    from nagen.storage import StudyNotFoundError
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random", storage=url, seed=0)
+    first.optimize(2)
+    # the same arguments without the (stored) labeller re-open it under its default name
+    again = Study("nb201", "cifar10_test", proposer="random", storage=url, seed=0)
+    assert again.name == first.name and len(again.trials) == 2
+    again.optimize(3)
+    assert len(first.trials) == 3
+    with pytest.raises(StudyNotFoundError, match="no study database"):
+        load_study(first.name, f"sqlite:///{tmp_path / 'typo.db'}")
+    assert not (tmp_path / "typo.db").exists()
+    with pytest.raises(InvalidArgumentError, match=r"cannot set \['seed'\]"):
+        load_study(first.name, url, seed=1)
