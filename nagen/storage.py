@@ -211,6 +211,8 @@ _MIGRATIONS: dict[int, str] = {}
 
 def _parse_url(url: str | os.PathLike[str]) -> str:
     """The sqlite3 database argument for a ``sqlite:///`` URL or a plain path."""
+    if not isinstance(url, (str, os.PathLike)):
+        raise StorageError(f"storage must be a 'sqlite:///path' URL, a file path or a SQLiteStorage, got {url!r}")
     text = os.fspath(url)
     if "://" not in text:
         return text
@@ -250,8 +252,8 @@ class SQLiteStorage:
     """
 
     def __init__(self, url: str | os.PathLike[str] = "sqlite:///nagen.db", *, timeout: float = 120.0) -> None:
+        self.path = _parse_url(url)  # first: it names a non-path argument (storage=5) in a StorageError
         self.url = os.fspath(url)
-        self.path = _parse_url(self.url)
         self.timeout = float(timeout)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -579,12 +581,20 @@ def upgrade(url: str | os.PathLike[str]) -> int:
 
     Raises:
         StorageVersionError: the database is newer than this nagen, or no migration path exists.
+        StorageError: no database file at ``url``, or the file is not a nagen study database.
     """
     path = _parse_url(url)
+    if not storage_exists(url):  # sqlite3.connect would create an empty file for a mistyped path
+        raise StorageError(f"no study database at {os.fspath(url)!r}: nothing to upgrade")
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute("SELECT version FROM nagen_schema").fetchone()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT version FROM nagen_schema").fetchone()
+        except sqlite3.DatabaseError as e:  # not a database, or one without nagen's tables
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"{os.fspath(url)!r} is not a nagen study database ({e})") from e
         version = SCHEMA_VERSION if row is None else int(row[0])
         if version > SCHEMA_VERSION:
             conn.execute("ROLLBACK")

@@ -129,6 +129,25 @@ def test_bad_urls():
     with pytest.raises(StorageError, match="does not exist"):
         SQLiteStorage("sqlite:///no/such/folder/x.db")
     assert isinstance(get_storage("sqlite:///:memory:"), SQLiteStorage)
+    with pytest.raises(StorageError, match="got 5"):
+        get_storage(5)
+
+
+def test_upgrade_refuses_missing_and_foreign_files_without_creating_them(tmp_path):
+    from nagen.storage import upgrade
+
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StorageError, match="no study database"):
+        upgrade(f"sqlite:///{missing}")
+    assert not missing.exists()
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("not a database")
+    with pytest.raises(StorageError, match="not a nagen study database"):
+        upgrade(foreign)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StorageError, match="not a nagen study database"):
+        upgrade(other)
 
 
 def test_pickle_reopens(tmp_path):
