@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, choices_hint, is_real
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, check_int, check_real, choices_hint, is_real
 from nagen.graph import ArchGraph
 
 __all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller"]
@@ -219,7 +219,7 @@ class CallableLabeller(Labeller):
         self, fn: Callable[[ArchGraph], Any], objectives: Sequence[str] = (), directions: Mapping[str, str] | None = None
     ) -> None:
         if not callable(fn):
-            raise TypeError(f"CallableLabeller needs a callable, got {type(fn).__name__}")
+            raise InvalidArgumentError(f"CallableLabeller needs a callable fn(arch) -> value, got {type(fn).__name__}")
         self.fn = fn
         self.objectives = tuple(objectives)
         self._directions = dict(directions or {})
@@ -289,13 +289,11 @@ class TrainingLabeller(Labeller):
     ) -> None:
         if len(train) == 0 or len(valid) == 0:
             raise NagenError("TrainingLabeller needs non-empty train and valid datasets")
-        if int(num_classes) < 2 or int(epochs) < 1 or int(batch_size) < 1:
-            raise InvalidArgumentError(
-                f"need num_classes >= 2, epochs >= 1, batch_size >= 1; got {num_classes}, {epochs}, {batch_size}"
-            )
         self.train, self.valid = train, valid
-        self.num_classes, self.epochs, self.batch_size = int(num_classes), int(epochs), int(batch_size)
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.num_classes = check_int(num_classes, "num_classes", 2)
+        self.epochs, self.batch_size = check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1)
+        self.lr = check_real(lr, "lr", 0.0, low_open=True)
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
         self.build_options = dict(build_options or {})
         self.metric = metric
         self.objectives = (metric,)

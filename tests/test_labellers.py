@@ -79,6 +79,20 @@ def test_training_labeller_really_trains_on_digits():
     assert empty < conv
 
 
+def test_labeller_arguments_are_checked_by_name():
+    from torch.utils.data import TensorDataset
+
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="needs a callable"):
+        CallableLabeller(5)
+    data = TensorDataset(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+    for options, name in [({"num_classes": "ten"}, "num_classes"), ({"num_classes": 2.7}, "num_classes"),
+                          ({"num_classes": 1}, "num_classes"), ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr")]:
+        with pytest.raises(InvalidArgumentError, match=name):
+            TrainingLabeller(data, data, **{"num_classes": 2, **options})
+
+
 def test_inline_executor_timeout_is_checked():
     ex = InlineExecutor(timeout=0.01)
     archs = [NB201.format(a) for a in NB201.sample(2, 0)]
