@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nagen.errors import InvalidArchitectureError, MissingDependencyError
+from nagen.errors import InvalidArchitectureError, InvalidArgumentError, MissingDependencyError
 
 if TYPE_CHECKING:  # heavy optional imports stay out of ``import nagen``
     import networkx
@@ -38,6 +38,39 @@ ZERO_OPS: frozenset[str] = frozenset({"none", "zero"})
 
 _OP_NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # used with fullmatch: "$" would also accept a trailing "\n"
 _PRED = re.compile(r"\s*[0-9]+\s*")  # ASCII digits only: int() would also read "0_1" or "\u0663"
+
+
+def _op_tuple(ops: Any, where: str) -> tuple:
+    """``ops`` as a tuple, or ``InvalidArchitectureError`` when it is not a sequence of op names."""
+    if isinstance(ops, str):  # tuple("input") would be read as the ops 'i', 'n', 'p', ...
+        raise InvalidArchitectureError(
+            f"{where}: ops must be a list of op names, got the string {ops!r} (ArchGraph.from_string parses strings)"
+        )
+    try:
+        return tuple(ops)
+    except TypeError:
+        raise InvalidArchitectureError(
+            f"{where}: ops must be a sequence of op names (e.g. ['input', 'conv3x3', 'output']), "
+            f"got {type(ops).__name__} {ops!r}"
+        ) from None
+
+
+def _check_zero_ops(zero_ops: Any) -> frozenset[str]:
+    """``zero_ops`` as a frozenset of op names, or ``InvalidArgumentError``."""
+    if zero_ops is ZERO_OPS:  # the hot path (every canonical_hash call)
+        return zero_ops
+    if isinstance(zero_ops, str):  # frozenset("none") would be the letters n, o, e
+        raise InvalidArgumentError(f"zero_ops must be a set of op names, got the string {zero_ops!r}; wrap it: {{{zero_ops!r}}}")
+    try:
+        out = frozenset(zero_ops)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"zero_ops must be a set of op names (default {sorted(ZERO_OPS)}), got {type(zero_ops).__name__} {zero_ops!r}"
+        ) from None
+    bad = [op for op in out if not isinstance(op, str)]
+    if bad:
+        raise InvalidArgumentError(f"zero_ops must hold op names (strings), got {bad[0]!r}")
+    return out
 
 
 def _index(value: Any) -> int:
@@ -67,11 +100,7 @@ class ArchGraph:
     __slots__ = ("_ops", "_edges", "_key", "_canon")
 
     def __init__(self, ops: Sequence[str], edges: Iterable[Sequence[int]] = ()) -> None:
-        if isinstance(ops, str):  # tuple("input") would be read as the ops 'i', 'n', 'p', ...
-            raise InvalidArchitectureError(
-                f"ops must be a list of op names, got the string {ops!r} (ArchGraph.from_string parses strings)"
-            )
-        ops_t = tuple(ops)
+        ops_t = _op_tuple(ops, "ArchGraph")
         n = len(ops_t)
         if n < 2:
             raise InvalidArchitectureError(
@@ -92,7 +121,13 @@ class ArchGraph:
                     f"node {i}: {op!r} may only be the first/last node's op"
                 )
         edge_set: set[tuple[int, int]] = set()
-        for e in edges:
+        try:
+            edge_items = list(edges)
+        except TypeError:
+            raise InvalidArchitectureError(
+                f"edges must be an iterable of (i, j) node-index pairs (() for none), got {type(edges).__name__} {edges!r}"
+            ) from None
+        for e in edge_items:
             try:
                 i, j = (_index(v) for v in e)
             except (TypeError, ValueError):
@@ -117,7 +152,7 @@ class ArchGraph:
             a = np.asarray(adjacency)
         except (TypeError, ValueError):  # ragged rows
             raise InvalidArchitectureError(f"adjacency must be an n x n 0/1 matrix, got {adjacency!r}") from None
-        ops = tuple(ops)  # an iterator has no len()
+        ops = _op_tuple(ops, "from_adjacency")  # an iterator has no len()
         n = len(ops)
         if a.shape != (n, n):
             raise InvalidArchitectureError(f"adjacency must be {n}x{n} for {n} ops, got shape {a.shape}")
@@ -221,7 +256,13 @@ class ArchGraph:
 
     def permute(self, order: Sequence[int]) -> ArchGraph:
         """Relabel nodes: ``order[k]`` is the old index of new node ``k`` (must be topological)."""
-        order = list(order)
+        try:
+            order = list(order)
+        except TypeError:
+            raise InvalidArchitectureError(
+                f"order must be a permutation of 0..{self.num_nodes - 1} (a sequence of node indices), "
+                f"got {type(order).__name__} {order!r}"
+            ) from None
         try:  # 1.0 == 1 would pass the permutation test below, then fail as a list index
             ok = sorted(_index(o) for o in order) == list(range(self.num_nodes))
         except TypeError:
@@ -241,6 +282,7 @@ class ArchGraph:
         it does not change the function the architecture computes. When no live path joins
         input and output the result is the bare ``input -> (nothing) -> output`` graph.
         """
+        zero_ops = _check_zero_ops(zero_ops)
         n = self.num_nodes
         alive = [op not in zero_ops for op in self._ops]
         succ: list[list[int]] = [[] for _ in range(n)]
@@ -283,6 +325,7 @@ class ArchGraph:
         plus individualisation of the remaining ties, keeping the lexicographically smallest
         resulting string, so it is exact, not a heuristic hash.
         """
+        zero_ops = _check_zero_ops(zero_ops)
         if zero_ops == ZERO_OPS and self._canon is not None:
             return self._canon[1]
         canon = _canonical_form(self.pruned(zero_ops))
@@ -291,7 +334,12 @@ class ArchGraph:
         return canon
 
     def canonical_hash(self, zero_ops: frozenset[str] = ZERO_OPS) -> str:
-        """A 32-hex-digit hash equal for equivalent architectures (see :meth:`canonical`)."""
+        """A 32-hex-digit hash equal for equivalent architectures (see :meth:`canonical`).
+
+        Raises:
+            InvalidArgumentError: ``zero_ops`` is not a collection of op names.
+        """
+        zero_ops = _check_zero_ops(zero_ops)
         if zero_ops == ZERO_OPS:
             if self._canon is None:
                 self.canonical()
@@ -300,7 +348,17 @@ class ArchGraph:
         return _digest(self.canonical(zero_ops).to_string())
 
     def is_equivalent(self, other: ArchGraph, zero_ops: frozenset[str] = ZERO_OPS) -> bool:
-        """Whether ``other`` computes the same function (see :meth:`canonical`)."""
+        """Whether ``other`` computes the same function (see :meth:`canonical`).
+
+        Raises:
+            InvalidArchitectureError: ``other`` is not an ``ArchGraph`` (parse strings first,
+                e.g. with ``space.parse``).
+        """
+        if not isinstance(other, ArchGraph):
+            raise InvalidArchitectureError(
+                f"is_equivalent compares two ArchGraph objects, got {type(other).__name__} {other!r}; "
+                "parse strings first (ArchGraph.from_string or space.parse)"
+            )
         return self.canonical_hash(zero_ops) == other.canonical_hash(zero_ops)
 
     # ------------------------------------------------------------------ exports

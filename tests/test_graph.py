@@ -338,3 +338,37 @@ def test_wide_symmetric_graph_does_not_hit_the_recursion_limit() -> None:
     finally:
         sys.setrecursionlimit(limit)
     assert h == g.permute([0, *reversed(range(1, k + 1)), k + 1]).canonical_hash()
+
+
+# ---------------------------------------------------------------------- non-sequence inputs
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda: ArchGraph(None), r"ops must be a sequence of op names .*got NoneType"),
+        (lambda: ArchGraph(5), r"ops must be a sequence of op names .*got int"),
+        (lambda: ArchGraph(["input", "output"], None), r"edges must be an iterable of \(i, j\) node-index pairs"),
+        (lambda: ArchGraph(["input", "output"], 5), "edges must be an iterable"),
+        (lambda: ArchGraph.from_adjacency(None, [[0, 1], [0, 0]]), "ops must be a sequence of op names"),
+        (lambda: ArchGraph(["input", "a", "output"], [(0, 1), (1, 2)]).permute(None), "order must be a permutation"),
+        (lambda: ArchGraph(["input", "a", "output"], [(0, 1), (1, 2)]).is_equivalent("x"), "compares two ArchGraph"),
+    ],
+)
+def test_non_sequence_inputs_raise_architecture_errors(make, fragment) -> None:
+    # these were bare TypeError / AttributeError from tuple(None), list(5) or 'x'.canonical_hash
+    with pytest.raises(InvalidArchitectureError, match=fragment):
+        make()
+
+
+def test_zero_ops_must_be_a_set_of_op_names() -> None:
+    from nagen.errors import InvalidArgumentError
+
+    g = ArchGraph(["input", "none", "a", "output"], [(0, 1), (1, 3), (0, 2), (2, 3)])
+    for bad, fragment in ((None, "got NoneType"), (5, "got int"), ("none", "got the string"), ({1}, "op names")):
+        with pytest.raises(InvalidArgumentError, match=f"zero_ops must .*{fragment}"):
+            g.canonical_hash(bad)
+        with pytest.raises(InvalidArgumentError, match="zero_ops"):
+            g.pruned(bad)
+    # any collection of names works, and means what the default does
+    assert g.canonical_hash(["none", "zero"]) == g.canonical_hash() == g.canonical_hash({"none", "zero"})
+    assert g.canonical_hash(()) != g.canonical_hash()  # 'none' kept as a live node
+    assert g.is_equivalent(ArchGraph(["input", "a", "output"], [(0, 1), (1, 2)]))

@@ -15,8 +15,9 @@ ICLR 2021.
   (``score = -eps / sigma``). A bilinear head predicts the adjacency noise.
 * **Sampling.** Euler-Maruyama on the reverse SDE, optionally followed at each step by a
   Langevin corrector (predictor-corrector). Guidance adds ``sum_i w_i grad log p_i(y | x_t)``
-  of each ``Guide`` to the score; noise-aware predictors see ``(x_t, t)``, others the
-  denoised estimate ``x0_hat`` (Tweedie).
+  of each ``Guide`` to the score; noise-aware predictors see ``(X_t, A_t, t)``, others the
+  denoised estimate (Tweedie): per-node op probabilities from ``X0_hat`` and, in
+  variable-topology spaces, ``A0_hat`` clamped to [0, 1] on the strict upper triangle.
 * **Decoding.** Masked argmax: row 0 is the input, row ``N-1`` the output, middle rows take
   their best op choice; the space then validates, and every rejected sample's reason is
   counted in ``last_stats.reasons``.
@@ -222,7 +223,14 @@ class DiffusionGenerator(Generator):
         if archs is None:
             size = self.space.size
             archs = list(self.space.enumerate()) if size is not None and size <= max_archs else self.space.sample(max_archs, self.seed)
-        archs = [self.space.validate(a) for a in archs]
+        try:
+            items = list(archs)
+        except TypeError:
+            raise InvalidTrainingDataError(
+                f"archs must be a sequence of architectures (ArchGraph objects or strings of space "
+                f"{self.space.name!r}) or None for the whole space, got {type(archs).__name__} {archs!r}"
+            ) from None
+        archs = [self.space.validate(a) for a in items]
         if len(archs) < 2:
             raise InvalidTrainingDataError(f"fit needs at least 2 architectures, got {len(archs)}")
         X0, A0 = self.space.encode(archs)
@@ -282,11 +290,26 @@ class DiffusionGenerator(Generator):
 
     # ------------------------------------------------------------------ sampling
     def _guidance_grad(
-        self, guides: Sequence[Guide], x: torch.Tensor, a: torch.Tensor, t: torch.Tensor, eps_x: torch.Tensor
+        self,
+        guides: Sequence[Guide],
+        x: torch.Tensor,
+        a: torch.Tensor,
+        t: torch.Tensor,
+        eps_x: torch.Tensor,
+        eps_a: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``sum_i w_i d log p_i / d x_t`` (``batch x N x V``)."""
+        """``sum_i w_i d log p_i / d x_t`` (``batch x N x V``).
+
+        Noise-aware predictors score ``(x, a, t)``; clean ones the Tweedie estimates of ``X0``
+        (as op probabilities) and, when ``eps_a`` is given (diffused adjacency), of ``A0``.
+        """
         alpha, sigma = self.schedule.alpha_sigma(t)
         a_view, s_view = alpha.view(-1, 1, 1), sigma.view(-1, 1, 1)
+        a_clean = a
+        if eps_a is not None:
+            # a clean predictor was trained on 0/1 upper-triangular adjacencies; A_t is Gaussian
+            # noise early on, so it sees Tweedie's A0 estimate, clamped into its training range
+            a_clean = ((a - s_view * eps_a) / a_view).clamp(0.0, 1.0) * self.net.upper
         total = torch.zeros_like(x)
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
@@ -306,7 +329,7 @@ class DiffusionGenerator(Generator):
                     # jump to the guide's extreme regardless of its weight
                     x0_hat = ((xg - s_view * eps_x.detach()) / a_view).detach() + (xg - xg.detach())
                     x0_soft = torch.softmax((x0_hat + self._op_mask[None]) / _X0_TEMPERATURE, dim=-1)
-                    obj = obj + g.weight * g.log_density(x0_soft, a, None)
+                    obj = obj + g.weight * g.log_density(x0_soft, a_clean, None)
             if obj.requires_grad:
                 (grad,) = torch.autograd.grad(obj.sum(), xg)
                 total = grad
@@ -364,7 +387,7 @@ class DiffusionGenerator(Generator):
             ex, ea = self.net(x, a, t)
             score_x = -ex / sigma
             if guides:
-                score_x = score_x + self._guidance_grad(guides, x, a, t, ex)
+                score_x = score_x + self._guidance_grad(guides, x, a, t, ex, ea if self.diffuse_adjacency else None)
             last = i == steps - 1
             zx = torch.zeros_like(x) if last else torch.randn(x.shape, generator=gen)
             x = x + (0.5 * beta * x + beta * score_x) * dt + torch.sqrt(beta * dt) * zx
@@ -376,10 +399,10 @@ class DiffusionGenerator(Generator):
                 # Langevin corrector (Song et al. 2021, Alg. 5) on X with the signal-to-noise step size
                 t2 = ts[i + 1].expand(n)
                 _, s2 = self.schedule.alpha_sigma(ts[i + 1])
-                ex2, _ = self.net(x, a, t2)
+                ex2, ea2 = self.net(x, a, t2)
                 sc = -ex2 / s2
                 if guides:
-                    sc = sc + self._guidance_grad(guides, x, a, t2, ex2)
+                    sc = sc + self._guidance_grad(guides, x, a, t2, ex2, ea2 if self.diffuse_adjacency else None)
                 z = torch.randn(x.shape, generator=gen)
                 step = 2 * (snr * z.norm() / sc.norm().clamp_min(1e-12)) ** 2
                 x = x + step * sc + torch.sqrt(2 * step) * z

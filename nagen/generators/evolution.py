@@ -96,7 +96,7 @@ class _EvolutionBase:
             cands = kinds[sorted(kinds)[int(self.rng.integers(len(kinds)))]]
         return cands[int(self.rng.integers(len(cands)))]
 
-    def ask(self, n: int = 1, exclude: Container[str] = ()) -> list[ArchGraph]:
+    def ask(self, n: int = 1, exclude: Container[str] | None = ()) -> list[ArchGraph]:
         """``n`` new architectures to label (fewer only when no unseen architecture can be found).
 
         Random samples until the population is full, then tournament selection plus a one-edit
@@ -105,9 +105,21 @@ class _EvolutionBase:
 
         Args:
             n: how many.
-            exclude: canonical hashes not to propose (e.g. already labelled elsewhere).
+            exclude: canonical hashes not to propose (e.g. already labelled elsewhere), any
+                container supporting ``in`` (set, list, dict); ``None``: nothing excluded.
+
+        Raises:
+            InvalidArgumentError: ``n`` is not a non-negative integer, or ``exclude`` is not a
+                container of hashes.
         """
         n = check_int(n, "n")
+        if exclude is None:
+            exclude = ()
+        elif not isinstance(exclude, Container):
+            # an iterator would be consumed by the first membership test, a number cannot answer one
+            raise InvalidArgumentError(
+                f"exclude must be a container of canonical hashes (set, list, dict) or None, got {type(exclude).__name__} {exclude!r}"
+            )
         out: list[ArchGraph] = []
         for _ in range(int(n)):
             child = None
@@ -124,7 +136,16 @@ class _EvolutionBase:
         return out
 
     def _tell(self, archs: Sequence[ArchGraph | str], values: Sequence[Any]) -> None:
-        archs = [self.space.validate(a) for a in archs]
+        if isinstance(archs, (str, ArchGraph)):  # a lone string would be iterated character by character
+            raise InvalidArgumentError(f"tell() takes a sequence of architectures, got one {type(archs).__name__}; wrap it in a list")
+        try:
+            items = list(archs)
+        except TypeError:
+            raise InvalidArgumentError(
+                f"tell() takes a sequence of architectures (ArchGraph objects or strings of space {self.space.name!r}), "
+                f"got {type(archs).__name__} {archs!r}"
+            ) from None
+        archs = [self.space.validate(a) for a in items]
         if len(archs) != len(values):
             raise InvalidArgumentError(f"tell() got {len(archs)} architectures but {len(values)} values")
         for arch, v in zip(archs, values):
@@ -156,7 +177,13 @@ class RegularizedEvolution(_EvolutionBase):
         return contestants[int(np.argmax(vals) if self.maximize else np.argmin(vals))]
 
     def tell(self, archs: Sequence[ArchGraph | str], values: Sequence[float] | np.ndarray) -> None:
-        """Report labels: ``values`` is ``n`` floats (or ``n x 1``), NaN for a failed evaluation (kept out of the population)."""
+        """Report labels: ``values`` is ``n`` floats (or ``n x 1``), NaN for a failed evaluation (kept out of the population).
+
+        Raises:
+            InvalidArgumentError: ``archs`` is not a sequence of architectures, ``values`` are not
+                numbers of that shape, or their counts differ.
+            InvalidArchitectureError: an architecture is not a member of the space.
+        """
         vals = _as_float_array(values)
         # flattening any shape would take a 1 x n row (n objectives of one arch) as n labels
         if not (vals.ndim == 1 or vals.ndim == 2 and vals.shape[1] == 1):
@@ -229,7 +256,12 @@ class MORegularizedEvolution(_EvolutionBase):
         return max(contestants, key=lambda i: (score[i], -i))
 
     def tell(self, archs: Sequence[ArchGraph | str], values: np.ndarray | Sequence[Sequence[float]]) -> None:
-        """Report labels: ``values`` is ``n x k`` (NaN anywhere in a row: failed, kept out of the population)."""
+        """Report labels: ``values`` is ``n x k`` (NaN anywhere in a row: failed, kept out of the population).
+
+        Raises:
+            InvalidArgumentError: as in ``RegularizedEvolution.tell``, for ``n x k`` values.
+            InvalidArchitectureError: an architecture is not a member of the space.
+        """
         vals = _as_float_array(values)
         if vals.ndim != 2 or vals.shape[1] != len(self.directions):
             raise InvalidArgumentError(f"values must be n x {len(self.directions)}, got shape {vals.shape}")

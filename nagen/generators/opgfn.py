@@ -60,7 +60,10 @@ Design with GFlowNets", ICML 2022 (the active loop and the raw-reward baseline).
   ``f`` among labelled cells within it; ``s``: the spread of ``f`` within levels, pooled),
   ``-25`` outside. When the cost is additive over slots (NB201 params/FLOPs, checked on
   random cells) the level is also enforced by exact masks (an op is allowed only if some
-  completion lands in the level), so every sample is within its level. The reward ``f`` is
+  completion lands in the level), so every sample is within its level. Whatever the cost,
+  ``sample(n, budget=c)`` also drops (and redraws) any cell whose exact cost is outside the
+  budget (``> c``) or band of ``c``: the masks cannot exist for non-additive costs or
+  variable DAGs (NB101), and the top level is unconstrained. The reward ``f`` is
   still learned only from orders: for cells within the same budget the Pareto order reduces
   to dominance on the remaining (labelled) objectives, so each listwise subset is drawn among
   the labelled cells within one random level and ranked by that dominance. This keeps the
@@ -465,7 +468,8 @@ class OPGFNGenerator(Generator):
             *cost-conditioned* (see ``Cost conditioning`` in the module docstring):
             ``sample(n, budget=c)`` samples cells of the cost band of ``c`` (``budget_mode=
             "band"``) or of cost ``<= c`` (``"upto"``), with probability increasing in the
-            learned reward.
+            learned reward; every returned cell's exact cost is checked, so none is outside
+            (fewer than ``n`` only if ``max_rounds`` of redrawing cannot find enough).
         budget_mode: ``"upto"`` (default): level ``k`` holds the cells with cost ``<= c_k``
             (an epsilon-constraint), and the order is dominance on the columns other than
             ``budget_column`` among labelled cells within that budget; ``"band"``: level ``k``
@@ -636,8 +640,10 @@ class OPGFNGenerator(Generator):
         """The level of a cost ``budget`` (``None``: the top level).
 
         ``budget_mode="band"``: the band holding ``budget``; ``"upto"``: the largest level
-        ``<= budget``, so every sample fits ``budget`` (one below the cheapest level maps to
-        level 0, whose samples may exceed it).
+        whose edge is ``<= budget``. Two budgets have no such level: one at or above the
+        largest edge maps to the top level, which is unconstrained (``+inf``), and one below
+        the cheapest edge to level 0, which may hold dearer cells. ``sample(budget=...)``
+        therefore also filters by exact cost, so what it returns always fits ``budget``.
         """
         levels = self._budget_levels()
         if budget is None:
@@ -1069,7 +1075,8 @@ class OPGFNGenerator(Generator):
                 ``reward_steps``, ``beta``).
 
         Raises:
-            InvalidTrainingDataError: lengths disagree, values are not numbers, fewer than 2
+            InvalidTrainingDataError: ``archs`` is not a sequence of architectures (with
+                ``values``), lengths disagree, values are not numbers, fewer than 2
                 usable rows, or ``reward="raw"`` with several (or minimised) objectives, an
                 infinite value or no positive one.
             InvalidArgumentError: an unknown or out-of-range option.
@@ -1110,7 +1117,13 @@ class OPGFNGenerator(Generator):
             raise InvalidTrainingDataError("values were given without the architectures they label")
         if isinstance(archs, (str, ArchGraph)):  # a lone architecture would be iterated character by character
             raise InvalidTrainingDataError(f"archs must be a sequence of architectures, got one {type(archs).__name__}")
-        archs = list(archs)
+        try:
+            archs = list(archs)
+        except TypeError:
+            raise InvalidTrainingDataError(
+                f"archs must be a sequence of architectures (ArchGraph objects or strings of space "
+                f"{self.space.name!r}), got {type(archs).__name__} {archs!r}"
+            ) from None
         try:
             vals = np.asarray(values, dtype=float)
         except (TypeError, ValueError) as e:
@@ -1186,15 +1199,40 @@ class OPGFNGenerator(Generator):
             final = self._rollout(n, g, float(options.get("epsilon", 0.0)), levels)
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
-        valid = []
-        for a in out:
+        valid, rows = [], []
+        for r, a in enumerate(out):
             try:
                 valid.append(self.space.validate(a))
+                rows.append(r)
             except InvalidArchitectureError as e:
                 self.last_stats.invalid += 1
                 key = f"violates the space's rules ({type(e).__name__})"
                 self.last_stats.reasons[key] = self.last_stats.reasons.get(key, 0) + 1
+        if budget is not None and valid:
+            valid = self._within_budget(valid, final[rows], float(budget), None if levels is None else levels[rows])
         return valid
+
+    def _within_budget(
+        self, archs: list[ArchGraph], slots: torch.Tensor, budget: float, levels: torch.Tensor | None
+    ) -> list[ArchGraph]:
+        """The ``archs`` (terminal ``slots``, sampled at ``levels``) whose exact cost fits ``budget`` (upto) or its band.
+
+        The masks keep samples in their level only for additive costs, and the top ``upto``
+        level is unconstrained, so the promise "every sample fits the budget" is kept here; the
+        dropped cells are counted in ``last_stats.reasons`` and ``sample`` redraws them.
+        """
+        costs = self._costs(slots)
+        if self.budget_mode == "upto":
+            ok = costs <= budget
+            why = f"costs more than the budget {budget:g}"
+        else:
+            assert levels is not None
+            ok = self._fits(costs, levels)
+            why = f"outside the cost band of the budget {budget:g}"
+        dropped = int((~ok).sum())
+        if dropped:
+            self.last_stats.reasons[why] = self.last_stats.reasons.get(why, 0) + dropped
+        return [a for a, keep in zip(archs, ok.tolist()) if keep]
 
     # ------------------------------------------------------------------ inspection
     def _levels_of(self, slots: torch.Tensor, budget: float | None) -> torch.Tensor | None:

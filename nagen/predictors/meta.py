@@ -310,7 +310,9 @@ class MetaPredictor(Predictor):
         task_mixup: probability that an episode's task is a random convex mixture of two source
             tasks' standardised values (on their shared architectures, data samples mixed in the
             same proportion). With few source tasks this is what teaches the task encoder to
-            interpolate rather than to recognise the sources.
+            interpolate rather than to recognise the sources. Only pairs sharing at least the
+            step's ``k + query`` architectures are mixed; an episode with no such pair uses a
+            plain source task instead.
         task_augment: probability that an episode adds ``beta * g(arch)`` to the task's
             standardised values, ``g`` a random linear function of the flattened encoding
             (standardised over the table), ``beta ~ U(0, 1)``. Source tasks that rank
@@ -548,15 +550,24 @@ class MetaPredictor(Predictor):
         return out
 
     def _episode_task(
-        self, sources: list[_Source], mixes: list, gen: torch.Generator
+        self, sources: list[_Source], mixes: list, gen: torch.Generator, need: int = 0
     ) -> tuple[_Source, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         """One episode's task: ``(source, rows, y, data)``.
 
         ``y`` (``n``) are the task's values and ``rows`` (``n`` or None for all) the rows of
         ``source.X``/``source.A`` they belong to: a source task, or a convex mixture of two.
+        A mixture only uses pairs sharing at least ``need`` architectures; when no pair does,
+        the episode falls back to a plain source task.
         """
+        # the coin is drawn whenever pairs exist, so the generator's stream (and a seeded run)
+        # does not depend on which pairs happen to be large enough this step
         if mixes and float(torch.rand(1, generator=gen)) < self.task_mixup:
-            i, j, ii, jj = mixes[int(torch.randint(len(mixes), (1,), generator=gen))]
+            # every episode of a step must have k + q rows to batch; a pair sharing fewer cannot
+            fit = [m for m in mixes if len(m[2]) >= need]
+        else:
+            fit = []
+        if fit:
+            i, j, ii, jj = fit[int(torch.randint(len(fit), (1,), generator=gen))]
             si, sj = sources[i], sources[j]
             w = float(torch.rand(1, generator=gen))
             # mix globally standardised values: the sources are fully known, and the support
@@ -588,7 +599,7 @@ class MetaPredictor(Predictor):
         q = max(1, min(self.query_size, min_n - k))
         Xs, As, ys, datas = [], [], [], []
         for _ in range(self.episodes_per_step):
-            src, rows, y, data = self._episode_task(sources, mixes, gen)
+            src, rows, y, data = self._episode_task(sources, mixes, gen, k + q)
             if float(torch.rand(1, generator=gen)) < self.task_augment:
                 if rows is None:  # values must be on the standardised scale before adding the random term
                     y = src.z

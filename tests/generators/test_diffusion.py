@@ -182,6 +182,9 @@ def test_fit_arguments_and_data_are_checked() -> None:
         gen.fit(NB201_CELLS[:1], steps=1)
     with pytest.raises(InvalidTrainingDataError, match="got one str"):
         gen.fit(NB201_CELLS[0], steps=1)  # not iterated character by character
+    for bad in (5, 2.5, object()):  # once a bare TypeError from iterating them
+        with pytest.raises(InvalidTrainingDataError, match="archs must be a sequence of architectures"):
+            gen.fit(bad, steps=1)
     assert gen.trained_on == 0
 
 
@@ -242,3 +245,35 @@ def test_save_and_load_errors_are_clear(tiny, tmp_path) -> None:
         DiffusionGenerator.load(tmp_path)
     with pytest.raises(InvalidArgumentError, match="no shipped diffusion checkpoint"):
         DiffusionGenerator.pretrained("nope")
+
+
+def test_clean_guides_see_the_denoised_adjacency_noise_aware_the_noisy_one() -> None:
+    """nb101 diffuses A: a clean predictor is scored on Tweedie's A0 estimate in [0, 1] on the
+    strict upper triangle (it once got the raw Gaussian A_t), a noise-aware one on ``(A_t, t)``."""
+    import nagen.spaces
+
+    space = nagen.spaces.get("nb101")
+    archs = space.sample(32, 0)
+    gen = DiffusionGenerator(space, hidden=8, layers=1, heads=2, seed=5).fit(archs, steps=3, batch_size=8)
+    clean = P.get("gnn", space, epochs=1, hidden=8, layers=1).fit(archs, np.arange(32.0))
+    aware = P.get("gnn", space, epochs=1, hidden=8, layers=1, noise=VPSchedule()).fit(archs, np.arange(32.0))
+    seen: dict[str, list] = {"clean": [], "aware": []}
+    for name, pred in (("clean", clean), ("aware", aware)):
+        orig = pred._score
+
+        def spy(X, A, t, _orig=orig, _log=seen[name]):
+            _log.append((A.detach().clone(), t))
+            return _orig(X, A, t)
+
+        pred._score = spy
+    gen.sample(3, steps=4, corrector_steps=1, guides=[Guide(clean), Guide(aware)])
+    assert len(seen["clean"]) >= 4 and len(seen["aware"]) >= 4
+    lower = torch.tril(torch.ones(space.max_nodes, space.max_nodes)).bool()
+    for A, t in seen["clean"]:
+        assert t is None
+        assert float(A.min()) >= 0.0 and float(A.max()) <= 1.0
+        assert not A[:, lower].any()
+    # noise-aware inputs are unchanged: the noisy state itself, with its time
+    assert all(t is not None for _, t in seen["aware"])
+    first = seen["aware"][0][0]
+    assert float(first.min()) < 0.0 or float(first.max()) > 1.0

@@ -130,3 +130,23 @@ def test_mutation_picks_the_kind_of_edit_first_on_variable_topologies() -> None:
     kinds_present = {int(np.sign(c.num_nodes - parent.num_nodes)) for c in nbrs}
     for k in kinds_present:
         assert abs(share[k] - 1 / len(kinds_present)) < 0.1
+
+
+def test_non_sequence_archs_and_exclude(chain) -> None:
+    opt = RegularizedEvolution(chain, population=2, seed=0)
+    # tell(5, ...) was a bare TypeError from iterating the int
+    with pytest.raises(InvalidArgumentError, match="sequence of architectures .*got int 5"):
+        opt.tell(5, [1.0])
+    first = opt.ask(1)[0]
+    with pytest.raises(InvalidArgumentError, match="got one ArchGraph; wrap it in a list"):
+        opt.tell(first, [1.0])
+    mo = MORegularizedEvolution(chain, ["max", "min"], population=2)
+    with pytest.raises(InvalidArgumentError, match="sequence of architectures .*got NoneType"):
+        mo.tell(None, np.zeros((1, 2)))
+    assert opt.history == [] and mo.history == []
+    # exclude=None means "nothing excluded" (it was a TypeError); a non-container is refused
+    again = RegularizedEvolution(chain, population=2, seed=0)
+    assert again.ask(3, exclude=None) == RegularizedEvolution(chain, population=2, seed=0).ask(3)
+    for bad in (5, iter(["x"])):
+        with pytest.raises(InvalidArgumentError, match="exclude must be a container"):
+            again.ask(1, exclude=bad)

@@ -303,3 +303,50 @@ def test_search_arguments_are_checked(tiny) -> None:
         opgfn_search(tiny, f, -1, **TINY_FAST)
     with pytest.raises(InvalidArgumentError, match="objective must return 3 values"):
         opgfn_search(tiny, lambda xs: [1.0], 6, n_init=3, **TINY_FAST)
+
+
+def test_upto_budget_sampling_never_exceeds_the_budget() -> None:
+    """``sample(n, budget=c)`` promises cost <= c. A budget at/above the largest level edge maps
+    to the unconstrained top level, and one below the cheapest edge to level 0: both once
+    returned dearer cells (71 of 200 over 0.5e6 here); now they are dropped and redrawn."""
+    from nagen.predictors.cost import ExactCostPredictor
+
+    sp = nagen.spaces.get("nb201")
+    cost = ExactCostPredictor(sp, "params").exact
+    gen = OPGFNGenerator(sp, seed=0, gfn_steps=5, trajectories=8, hidden=16, budget_cost=cost,
+                         budget_levels=[0.11e6, 0.3e6, 0.5e6]).fit()
+    assert gen.budget_level(0.5e6) == len(gen.budget_levels) - 1  # the +inf level
+    for budget in (0.5e6, 0.7e6, 0.09e6):
+        out = gen.sample(100, seed=1, budget=budget)
+        assert len(out) == 100 and (cost(out) <= budget).all()
+        assert all(sp.is_valid(a) for a in out)
+    # what was dropped is reported (the last call: a budget below the cheapest edge)
+    assert any("costs more than the budget" in k for k in gen.last_stats.reasons)
+    # no budget, no filter: the top level still samples the dear cells
+    assert (cost(gen.sample(100, seed=1)) > 0.5e6).any()
+
+
+def test_upto_budget_holds_on_nb101_without_cost_masks() -> None:
+    """Variable DAGs have no exact cost masks (the level only shapes the reward), so the
+    budget is kept by the exact-cost filter."""
+    from nagen.predictors.cost import ExactCostPredictor
+
+    sp = nagen.spaces.get("nb101")
+    cost = ExactCostPredictor(sp, "params").exact
+    gen = OPGFNGenerator(sp, seed=0, gfn_steps=3, trajectories=8, hidden=16, budget_cost=cost, max_budget_levels=4).fit()
+    assert gen._additive() is None
+    budget = float(np.median(cost(sp.sample(64, 2))))
+    out = gen.sample(40, seed=0, budget=budget)
+    assert len(out) == 40 and (cost(out) <= budget).all()
+    assert gen.last_stats.drawn > 40  # some dearer cells were drawn and dropped
+
+
+def test_non_sequence_archs_are_training_data_errors(tiny) -> None:
+    gen = OPGFNGenerator(tiny, seed=0, gfn_steps=0, reward_steps=0)
+    # fit(5, values) was a bare TypeError from list(5)
+    for bad in (5, None):
+        with pytest.raises(InvalidTrainingDataError):
+            gen.fit(bad, [1.0, 2.0])
+    with pytest.raises(InvalidTrainingDataError, match="archs must be a sequence of architectures .*got int 5"):
+        gen._check_data(5, [1.0, 2.0], None)
+    assert not gen.fitted

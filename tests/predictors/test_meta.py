@@ -238,3 +238,37 @@ def test_meta_fit_rejects_bad_tasks(nb201) -> None:
         model.meta_fit([Task("a", ["not a cell", archs[0]], [1.0, 2.0])])
     with pytest.raises(ValueError, match="task_encoding"):
         MetaPredictor("nb201", task_encoding="dataset")
+
+
+def test_task_mixup_with_partly_shared_architectures(monkeypatch) -> None:
+    """Source tasks sharing only a few architectures: mixup episodes must still batch.
+
+    Before the fix a mixture had only the shared rows (here 10), fewer than the step's
+    ``k + q``, and ``meta_fit`` crashed on a shape error.
+    """
+    import itertools
+
+    import nagen.spaces
+
+    archs = list(itertools.islice(nagen.spaces.get("nb201").enumerate(), 70))
+    rng = np.random.default_rng(0)
+    tasks = [Task("A", archs[:40], rng.random(40)), Task("B", archs[30:70], rng.random(40))]  # 10 shared
+    model = MetaPredictor(
+        "nb201", hidden=8, layers=1, inducing=2, heads=2, query_size=4, episodes_per_step=4, steps_per_epoch=12,
+        support_range=(2, 30), task_mixup=1.0, task_augment=0.0, seed=0,
+    )
+    seen = []  # (episode size the step needs, mixed?, rows available)
+    orig = MetaPredictor._episode_task
+
+    def spy(self, sources, mixes, gen, *rest):
+        out = orig(self, sources, mixes, gen, *rest)
+        seen.append((rest[0] if rest else None, out[1] is not None, len(out[2])))
+        return out
+
+    monkeypatch.setattr(MetaPredictor, "_episode_task", spy)
+    model.meta_fit(tasks, epochs=2)
+    assert np.isfinite(model.meta_history).all()
+    mixed = [s for s in seen if s[1]]
+    assert mixed, "steps with k + q <= 10 shared architectures should mix"
+    assert any(not s[1] for s in seen), "steps needing more than the 10 shared rows fall back to one task"
+    assert all(n >= need for need, _, n in mixed)
