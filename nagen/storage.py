@@ -401,10 +401,13 @@ class SQLiteStorage:
     def delete_study(self, name: str) -> None:
         """Delete a study and its trials."""
         self.study_config(name)
-        with self._write() as c:
-            c.execute("DELETE FROM trials WHERE study = ?", (name,))
-            c.execute("DELETE FROM measurements WHERE study = ?", (name,))
-            c.execute("DELETE FROM studies WHERE name = ?", (name,))
+        try:
+            with self._write() as c:
+                c.execute("DELETE FROM trials WHERE study = ?", (name,))
+                c.execute("DELETE FROM measurements WHERE study = ?", (name,))
+                c.execute("DELETE FROM studies WHERE name = ?", (name,))
+        except sqlite3.Error as e:
+            raise StorageError(f"deleting study {name!r} in {self.url!r} failed: {e}") from e
 
     # ------------------------------------------------------------------ measurements
     def reserve_measurement(self, study: str, metric: str, arch: str, hash: str, limit: int) -> bool:
@@ -415,6 +418,13 @@ class SQLiteStorage:
         A claim whose value never arrives (the process died) is re-measured by
         :meth:`measurements` callers via ``pending``.
         """
+        try:
+            return self._claim_measurement(study, metric, arch, hash, limit)
+        except sqlite3.Error as e:
+            raise StorageError(f"claiming a {metric} measurement for study {study!r} in {self.url!r} failed: {e}") from e
+
+    def _claim_measurement(self, study: str, metric: str, arch: str, hash: str, limit: int) -> bool:
+        """The claim of :meth:`reserve_measurement` in one write transaction."""
         with self._write() as c:
             n = c.execute("SELECT COUNT(*) FROM measurements WHERE study = ? AND metric = ?", (study, metric)).fetchone()[0]
             dup = c.execute(
@@ -430,10 +440,13 @@ class SQLiteStorage:
 
     def finish_measurement(self, study: str, metric: str, hash: str, value: float) -> None:
         """Store the measured ``value`` of a claimed measurement (committed before returning)."""
-        with self._write() as c:
-            c.execute(
-                "UPDATE measurements SET value = ? WHERE study = ? AND metric = ? AND hash = ?", (float(value), study, metric, hash)
-            )
+        try:
+            with self._write() as c:
+                c.execute(
+                    "UPDATE measurements SET value = ? WHERE study = ? AND metric = ? AND hash = ?", (float(value), study, metric, hash)
+                )
+        except sqlite3.Error as e:
+            raise StorageError(f"recording a {metric} measurement of study {study!r} in {self.url!r} failed: {e}") from e
 
     def measurements(self, study: str, metric: str | None = None) -> list[tuple[str, str, str, float | None]]:
         """``(metric, arch, hash, value)`` of ``study``'s measurements in claim order (value None: not finished)."""

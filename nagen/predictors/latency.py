@@ -395,6 +395,8 @@ class LatencyPredictor(Predictor):
         if validation is None:
             validation = [d for d in HELP_VALIDATION if _has(benchmark, d)] if devices is None else []
         devices = list(HELP_META_TRAIN) if devices is None else list(devices)
+        # one name: "pixel" in "pixel2" would be a substring test, so a held-out "pixel2" would not guard "pixel2"
+        held_out = (held_out,) if isinstance(held_out, str) else tuple(held_out or ())
         devices = self._devices(benchmark, devices, held_out, "meta-training")
         validation = self._devices(benchmark, validation, held_out, "validation")
         if len(devices) < 2:

@@ -220,6 +220,9 @@ def test_test_device_in_meta_train_set_is_refused(table) -> None:
         LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["1080ti_1", HELP_TEST[3]], epochs=1)
     with pytest.raises(DeviceLeakError):
         LatencyPredictor("nb201", **TINY).meta_fit(table, devices=SOURCES, validation=["lat_fpga_ms"], epochs=1)
+    # one held-out device given as a bare string (a column name) still guards its short name
+    with pytest.raises(DeviceLeakError, match="held out"):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices=["1080ti_1", "fpga"], held_out="lat_fpga_ms", epochs=1)
 
 
 def test_a_device_named_twice_is_one_column(table) -> None:
