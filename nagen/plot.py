@@ -311,33 +311,39 @@ def pareto_front(
     ax = _axes(ax, (5.2, 3.8))
     # plot with the cost on x and the accuracy on y when the first objective is maximised
     xi, yi = (1, 0) if directions[0] == "max" else (0, 1)
+    # the staircase and the shaded region are built where both plotted axes are maximised
+    # (multiply by s) and mapped back, so one construction serves every max/min combination
+    s = sign[[xi, yi]]
     ax.scatter(P[~front, xi], P[~front, yi], s=10, color="#bbbbbb", label=f"{label}: dominated ({int((~front).sum())})")
-    F = P[front][np.argsort(P[front][:, xi])]
-    ax.scatter(F[:, xi], F[:, yi], s=22, color=_PALETTE[0], zorder=3, label=f"{label}: front ({len(F)})")
-    ax.step(F[:, xi], F[:, yi], where="post", color=_PALETTE[0], lw=1)
+    F = P[front][:, [xi, yi]]  # plot coordinates (x, y)
+    ax.scatter(F[:, 0], F[:, 1], s=22, color=_PALETTE[0], zorder=3, label=f"{label}: front ({len(F)})")
+    ax.plot(*_staircase(F, s), color=_PALETTE[0], lw=1)
     if true_front is not None:
         T = _n_by_2(true_front, "true_front")
         T = T[np.isfinite(T).all(axis=1)]
-        T = T[np.argsort(T[:, xi])]
-        ax.step(T[:, xi], T[:, yi], where="post", color="k", lw=0.8, ls="--", label=f"true front ({len(T)})")
+        ax.plot(*_staircase(T[:, [xi, yi]], s), color="k", lw=0.8, ls="--", label=f"true front ({len(T)})")
     if ref_point is not None:
         # the region the front dominates up to the reference point: its area is the hypervolume
-        inside = F[(F[:, yi] * sign[yi] >= r[yi] * sign[yi]) & (F[:, xi] * sign[xi] >= r[xi] * sign[xi])]
-        if len(inside):
-            xs = np.r_[inside[:, xi], r[xi]]
-            ys = np.r_[inside[:, yi], inside[-1, yi]]
-            ax.fill_between(xs, ys, r[yi], step="post", color=_PALETTE[0], alpha=0.12, lw=0, label="dominated region (hypervolume)")
-        # zoom on the part of the plane that counts: points far below the reference point only squash it
-        lo = min(r[yi], F[:, yi].min())
-        hi = max(P[:, yi].max(), r[yi])
+        rxy = r[[xi, yi]]
+        region = _dominated_region(F, s, rxy)
+        if region is not None:
+            xs, ys = region
+            ax.fill_between(xs, ys, rxy[1], color=_PALETTE[0], alpha=0.12, lw=0, label="dominated region (hypervolume)")
+        # zoom on the part of the plane that counts: points far worse than the reference point
+        # only squash it. Worked out with y maximised (q = s_y * y), so a minimised y hides the
+        # points far *above* the reference instead of below it.
+        qy, qr = P[:, yi] * s[1], rxy[1] * s[1]
+        lo = min(qr, (F[:, 1] * s[1]).min())
+        hi = max(qy.max(), qr)
         pad = 0.08 * (hi - lo or 1.0)
-        hidden = int((P[:, yi] < lo - pad).sum())
-        ax.set_ylim(lo - pad, hi + pad)
+        hidden = int((qy < lo - pad).sum())
+        ax.set_ylim(*sorted(((lo - pad) * s[1], (hi + pad) * s[1])))
         if hidden:
-            ax.text(0.99, 0.01, f"{hidden} points below the axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
-        ax.scatter([r[xi]], [r[yi]], marker="x", color="r", s=40, zorder=4, label="reference point")
-        ax.axhline(r[yi], color="r", lw=0.5, ls=":")
-        ax.axvline(r[xi], color="r", lw=0.5, ls=":")
+            where = "below" if s[1] > 0 else "above"
+            ax.text(0.99, 0.01, f"{hidden} points {where} the axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        ax.scatter([rxy[0]], [rxy[1]], marker="x", color="r", s=40, zorder=4, label="reference point")
+        ax.axhline(rxy[1], color="r", lw=0.5, ls=":")
+        ax.axvline(rxy[0], color="r", lw=0.5, ls=":")
     ax.set_xlabel(f"{names[xi]} ({directions[xi]})")
     ax.set_ylabel(f"{names[yi]} ({directions[yi]})")
     ax.legend(fontsize=8, frameon=False)
@@ -356,6 +362,45 @@ def _n_by_2(values: Any, name: str) -> np.ndarray:
     if V.ndim != 2 or V.shape[1] != 2:
         raise InvalidArgumentError(f"{name} must be an n x 2 array (one column per objective), got shape {V.shape}")
     return V
+
+
+def _staircase(F: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices ``(xs, ys)`` of the attainment staircase through the non-dominated rows of ``F``.
+
+    ``F`` holds ``(x, y)`` plot coordinates and ``s`` is ``+1``/``-1`` per axis for max/min. In
+    the frame ``F * s`` (both maximised) the front sorted by x ascending has y descending, and
+    the corner between neighbours ``i`` and ``i + 1`` is ``(x_i, y_{i+1})``, which point
+    ``i + 1`` weakly dominates: the line never crosses a region no point reaches. Rows some
+    other row dominates are dropped first, since they would add a corner the front does not have.
+    """
+    Q = np.asarray(F, dtype=float).reshape(-1, 2) * s
+    Q = np.unique(Q[_non_dominated(Q)], axis=0)  # sorted by x ascending (hence y descending); duplicates once
+    if not len(Q):
+        return np.zeros(0), np.zeros(0)
+    # x1, x1, x2, x2, ..., xn  against  y1, y2, y2, y3, ..., yn: point, corner, point, ...
+    xs = np.repeat(Q[:, 0], 2)[:-1]
+    ys = np.repeat(Q[:, 1], 2)[1:]
+    return xs * s[0], ys * s[1]
+
+
+def _dominated_region(F: np.ndarray, s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Upper edge ``(xs, ys)`` of the region ``F`` dominates up to the reference point ``r``, to
+    fill down (or up) to ``r``'s y; ``None`` when no point is better than ``r`` in both axes.
+
+    Same frame as ``_staircase``: with both axes maximised the region is the union of the boxes
+    ``[r_x, x_i] x [r_y, y_i]``, whose edge runs from ``(r_x, y_1)`` through the staircase to
+    ``(x_n, y_n)``; filling it down to ``r_y`` gives an area equal to the hypervolume. Only
+    points strictly better than ``r`` in both axes count, as in ``multiobjective.hypervolume``.
+    """
+    Q = np.asarray(F, dtype=float).reshape(-1, 2) * s
+    q_r = r * s
+    Q = Q[(Q > q_r).all(axis=1)]
+    if not len(Q):
+        return None
+    Q = np.unique(Q[_non_dominated(Q)], axis=0)
+    xs = np.r_[q_r[0], np.repeat(Q[:, 0], 2)[:-1]]
+    ys = np.repeat(Q[:, 1], 2)
+    return xs * s[0], ys * s[1]
 
 
 def _non_dominated(V: np.ndarray) -> np.ndarray:

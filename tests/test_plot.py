@@ -146,3 +146,86 @@ def test_op_distribution_and_save_edge_cases(tmp_path, nb201) -> None:
         NP.save(ax.figure, tmp_path / "b.png", dpi=0)
     with pytest.raises(InvalidArgumentError, match="figure or axes"):
         NP.save(None, tmp_path / "b.png")
+
+
+# ---------------------------------------------------------------- pareto_front geometry
+def _plotted_objectives(ax, xy: np.ndarray) -> np.ndarray:
+    """Plot coordinates ``(x, y)`` back in objective order (objectives named "a" and "b")."""
+    return xy if ax.get_xlabel().startswith("a ") else xy[:, ::-1]
+
+
+def _shaded_area(ax) -> float:
+    """Total shoelace area of the paths of the shaded region (fill_between's PolyCollection)."""
+    from matplotlib.collections import PolyCollection
+
+    fills = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(fills) == 1, fills
+    area = 0.0
+    for path in fills[0].get_paths():
+        v = path.vertices
+        x, y = v[:, 0], v[:, 1]
+        area += 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return area
+
+
+def _weakly_dominated(v: np.ndarray, front: np.ndarray, directions) -> bool:
+    """Whether some row of ``front`` is at least as good as ``v`` in every objective."""
+    sign = np.array([1.0 if d == "max" else -1.0 for d in directions])
+    return bool(((front * sign) >= v * sign - 1e-12).all(axis=1).any())
+
+
+@pytest.mark.parametrize("directions", [("max", "max"), ("max", "min"), ("min", "max"), ("min", "min")])
+def test_pareto_front_staircase_and_shaded_region_match_the_hypervolume(directions) -> None:
+    """The shaded area is the hypervolume and no staircase or region corner lies where no point reaches.
+
+    The points are one layout mirrored (c -> 10 - c) in each minimised column, so the true
+    geometry is the same for every direction pair; (0.5, 5) and (4, 0.2) are on the front but
+    worse than the reference in one objective, and (1.5, 1.5) is dominated.
+    """
+    from nagen.multiobjective import hypervolume, non_dominated
+
+    base = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [1.5, 1.5], [0.5, 5.0], [4.0, 0.2]])
+    base_ref = np.array([0.7, 0.5])
+    flip = np.array([d == "min" for d in directions])
+    pts = np.where(flip, 10.0 - base, base)
+    ref = np.where(flip, 10.0 - base_ref, base_ref)
+    ax = NP.pareto_front(pts, directions=directions, names=("a", "b"), ref_point=ref)
+    hv = hypervolume(pts, list(directions), ref)
+    assert hv == pytest.approx(0.3 * 2.5 + 1.0 * 1.5 + 1.0 * 0.5)  # boxes of (1, 3), (2, 2), (3, 1) above (0.7, 0.5)
+    assert _shaded_area(ax) == pytest.approx(hv, rel=1e-6)
+    front = pts[non_dominated(pts, list(directions))]
+    sign = np.array([1.0 if d == "max" else -1.0 for d in directions])
+    # the staircase: the first line drawn; it passes through every front point and each of its
+    # corners is weakly dominated by a front point (none sits in an empty region)
+    stairs = _plotted_objectives(ax, np.asarray(ax.lines[0].get_xydata()))
+    assert {tuple(p) for p in front} <= {tuple(v) for v in stairs}
+    assert all(_weakly_dominated(v, front, directions) for v in stairs), stairs
+    # the shaded region's vertices: each weakly dominated by a front point and no worse than the reference
+    from matplotlib.collections import PolyCollection
+
+    fill = next(c for c in ax.collections if isinstance(c, PolyCollection))
+    verts = _plotted_objectives(ax, np.vstack([p.vertices for p in fill.get_paths()]))
+    assert all(_weakly_dominated(v, front, directions) for v in verts), verts
+    assert ((verts * sign) >= ref * sign - 1e-12).all(), verts
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_pareto_front_both_maximised_has_corners_between_the_points() -> None:
+    """The reviewer's case: (1, 3), (2, 2), (3, 1), both maximised, reference (0, 0)."""
+    ax = NP.pareto_front([[1, 3], [2, 2], [3, 1]], directions=["max", "max"], names=("a", "b"), ref_point=[0, 0])
+    stairs = {tuple(v) for v in _plotted_objectives(ax, np.asarray(ax.lines[0].get_xydata()))}
+    assert stairs == {(1.0, 3.0), (1.0, 2.0), (2.0, 2.0), (2.0, 1.0), (3.0, 1.0)}  # corners (1, 2) and (2, 1)
+    assert _shaded_area(ax) == pytest.approx(6.0)
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_pareto_front_true_front_staircase_follows_the_directions() -> None:
+    true = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]])
+    for directions in (("max", "max"), ("min", "min"), ("max", "min"), ("min", "max")):
+        flip = np.array([d == "min" for d in directions])
+        T = np.where(flip, -true, true)
+        ax = NP.pareto_front(T, directions=directions, names=("a", "b"), true_front=T)
+        dashed = next(line for line in ax.lines if line.get_linestyle() == "--")
+        corners = _plotted_objectives(ax, np.asarray(dashed.get_xydata()))
+        assert len(corners) == 5 and all(_weakly_dominated(v, T, directions) for v in corners), (directions, corners)
+        matplotlib.pyplot.close(ax.figure)
