@@ -17,6 +17,7 @@ heavy; hypervolume uses BoTorch, imported on first use.
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,9 +92,29 @@ def check_directions(directions: Sequence[str]) -> list[str]:
     return out
 
 
+def _as_floats(Y: Any, what: str = "objective values", shape: str = "an n x k array") -> np.ndarray:
+    """``Y`` as a float array, else ``InvalidArgumentError`` saying what was given and what is allowed.
+
+    numpy's own ``ValueError``/``TypeError`` ("could not convert string to float") names neither
+    the argument nor nagen's error class, so callers catching ``NagenError`` would miss it.
+    """
+    try:
+        return np.asarray(Y, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"{what} must be {shape} of real numbers (int or float; NaN marks a failed point), "
+            f"got {reprlib.repr(Y)} ({e})"
+        ) from None
+
+
 def to_maximize(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """``Y`` (``n x k``) with minimised columns negated, so larger is better everywhere."""
-    Y = np.asarray(Y, dtype=float)
+    """``Y`` (``n x k``) with minimised columns negated, so larger is better everywhere.
+
+    Raises:
+        InvalidDirectionError: bad ``directions``.
+        InvalidArgumentError: ``Y`` is not an ``n x k`` array of numbers (one column per direction).
+    """
+    Y = _as_floats(Y)
     sign = np.array([1.0 if d == "max" else -1.0 for d in check_directions(directions)])
     if Y.ndim != 2 or Y.shape[1] != len(sign):
         raise InvalidArgumentError(f"expected an n x {len(sign)} array of objective values, got shape {Y.shape}")
@@ -101,9 +122,14 @@ def to_maximize(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 
 
 def dominates(a: np.ndarray, b: np.ndarray, directions: Sequence[str]) -> bool:
-    """Whether point ``a`` Pareto-dominates ``b`` (no worse in every objective, better in one)."""
-    A = to_maximize(np.asarray(a, dtype=float)[None], directions)[0]
-    B = to_maximize(np.asarray(b, dtype=float)[None], directions)[0]
+    """Whether point ``a`` Pareto-dominates ``b`` (no worse in every objective, better in one).
+
+    Raises:
+        InvalidDirectionError: bad ``directions``.
+        InvalidArgumentError: ``a`` or ``b`` is not one number per direction.
+    """
+    A = to_maximize(_as_floats(a, "point a", "a sequence (one value per objective)")[None], directions)[0]
+    B = to_maximize(_as_floats(b, "point b", "a sequence (one value per objective)")[None], directions)[0]
     return bool(np.all(A >= B) and np.any(A > B))
 
 
@@ -115,7 +141,12 @@ def _dominance_matrix(Y: np.ndarray) -> np.ndarray:
 
 
 def non_dominated(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Boolean mask of the non-dominated rows of ``Y`` (``n x k``); duplicates all stay."""
+    """Boolean mask of the non-dominated rows of ``Y`` (``n x k``); duplicates all stay.
+
+    Raises:
+        InvalidDirectionError: bad ``directions``.
+        InvalidArgumentError: ``Y`` is not an ``n x k`` array of numbers (one column per direction).
+    """
     Z = to_maximize(Y, directions)
     if len(Z) == 0:
         return np.zeros(0, dtype=bool)
@@ -129,7 +160,12 @@ def non_dominated(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 
 
 def pareto_ranks(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Non-dominated sorting rank of each row (0 = the front, 1 = the front once 0 is removed, ...)."""
+    """Non-dominated sorting rank of each row (0 = the front, 1 = the front once 0 is removed, ...).
+
+    Raises:
+        InvalidDirectionError: bad ``directions``.
+        InvalidArgumentError: ``Y`` is not an ``n x k`` array of numbers (one column per direction).
+    """
     Z = to_maximize(Y, directions)
     n = len(Z)
     D = _dominance_matrix(Z)  # [n, n]
@@ -147,8 +183,12 @@ def pareto_ranks(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 
 
 def crowding_distance(Y: np.ndarray) -> np.ndarray:
-    """NSGA-II crowding distance of each row of ``Y`` (``n x k``); boundary points get ``inf``."""
-    Y = np.asarray(Y, dtype=float)
+    """NSGA-II crowding distance of each row of ``Y`` (``n x k``); boundary points get ``inf``.
+
+    Raises:
+        InvalidArgumentError: ``Y`` is not an ``n x k`` array of numbers, or holds NaN.
+    """
+    Y = _as_floats(Y)
     if Y.size == 0:
         return np.zeros(0)
     if Y.ndim != 2:
@@ -406,15 +446,18 @@ def pareto(
         raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise InvalidArgumentError(f"budget must be a positive integer, got {budget!r}")
+    if sp.size is not None and budget > sp.size:
+        raise InvalidArgumentError(f"budget {budget} exceeds the {sp.size:,} architectures of space {sp.name!r}")
     seed = check_int(seed, "seed")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InvalidArgumentError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
     if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
         # a string such as "no" would be truthy and silently mean yes
         raise InvalidArgumentError(f"exact_costs must be True, False or None, got {exact_costs!r}")
-    if report is not None and not isinstance(report, (str, Sequence)):
-        raise InvalidArgumentError(f"report must be a metric name or a list of them, got {type(report).__name__}")
-    reports = [report] if isinstance(report, str) else list(report or [])
+    if report is not None and (isinstance(report, (bytes, bytearray)) or not isinstance(report, (str, Sequence))):
+        raise InvalidArgumentError(f"report must be a metric name, a comma-separated string or a list of names, got {report!r}")
+    # "a,b" is two metrics, as in nagen.search and the CLI
+    reports = [r.strip() for r in report.split(",")] if isinstance(report, str) else list(report or [])
     for m in reports:
         if not isinstance(m, str) or m not in table.metrics:
             raise UnknownObjectiveError(
@@ -474,6 +517,14 @@ def pareto(
         hist = mo_regularized_evolution(sp, label, budget, dirs, seed, **rounds, **method_options)
     else:
         hist = random_search(sp, label, budget, seed)
+    if len(hist) < budget:
+        import warnings
+
+        warnings.warn(
+            f"pareto(method={method!r}) labelled {len(hist)} architectures of the budget {budget}: it found no more "
+            f"unlabelled ones in space {sp.name!r} (equivalent cells count once)",
+            stacklevel=2,
+        )
     archs = [a for a, _ in hist]
     Y = np.stack([np.asarray(v, dtype=float) for _, v in hist]) if hist else np.zeros((0, len(objs)))
     history = [{"arch": sp.format(a), "values": {m: float(v) for m, v in zip(metrics, y)}} for a, y in zip(archs, Y)]
@@ -521,14 +572,17 @@ def _bo(
             sp, label, budget, seed, cost=exact[j], value_column=v, direction=dirs[v], progress=progress, **rounds, **options
         )
     from nagen.labellers import TableLabeller
-    from nagen.study import Study
+    from nagen.study import SpaceExhaustedError, Study
 
     _check_options("bo", options, Study, _PASSED["bo_study"])
     st = Study(
         sp, list(zip(metrics, dirs)), TableLabeller(table, metrics), proposer="bo", storage="sqlite:///:memory:",
         seed=seed, executor="inline", **options,
     )
-    st.optimize(budget, batch_size=batch_size or 10, progress=progress)
+    try:
+        st.optimize(budget, batch_size=batch_size or 10, progress=progress)
+    except SpaceExhaustedError:
+        pass  # every distinct architecture is labelled: pareto returns them and says so
     out = []
     for t in st.trials:
         vals = np.array([float(t.values.get(m, float("nan"))) for m in metrics])  # failed trials: NaN

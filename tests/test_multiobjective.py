@@ -208,3 +208,40 @@ def test_pareto_passes_batch_size_to_evolution(monkeypatch) -> None:
     monkeypatch.setattr(E, "mo_regularized_evolution", spy)
     res = pareto("nb201", ["cifar10_test:max", "params:min"], budget=10, method="evolution", batch_size=3, population=6)
     assert seen["batch_size"] == 3 and len(res.history) == 10  # was silently ignored
+
+
+def test_pareto_helpers_reject_non_numeric_values_with_a_named_error() -> None:
+    """Non-numbers raise InvalidArgumentError saying what is allowed (was numpy's bare ValueError/TypeError)."""
+    from nagen.errors import InvalidArgumentError
+
+    allowed = r"must be .*real numbers \(int or float"
+    for bad in ([["a"]], [["a", 1.0], [2.0, 3.0]], [[1j, 1.0]], [[1.0, 2.0], [3.0]], [[{"x": 1}, 2.0]]):
+        k = 1 if bad == [["a"]] else 2
+        with pytest.raises(InvalidArgumentError, match="objective values " + allowed):
+            non_dominated(bad, ["max"] * k)
+        with pytest.raises(InvalidArgumentError, match="objective values " + allowed):
+            pareto_ranks(bad, ["max", "min"][:k])
+        with pytest.raises(InvalidArgumentError, match="objective values " + allowed):
+            crowding_distance(bad)
+    with pytest.raises(InvalidArgumentError, match="point a " + allowed + r".*'a'"):
+        dominates(["a", 1], [1, 1], ["max", "max"])
+    with pytest.raises(InvalidArgumentError, match="point b " + allowed):
+        dominates([1, 1], [None, object()], ["max", "max"])
+    # still a ValueError for generic callers, and numbers (with NaN for a failed point) still work
+    with pytest.raises(ValueError):
+        non_dominated([["a"]], ["max"])
+    assert non_dominated([[1, 2], [2, 1], [0, 0]], ["max", "max"]).tolist() == [True, True, False]
+    assert dominates([2, 2], [1, np.nan], ["max", "min"]) is False  # NaN compares as nothing, as before
+
+
+def test_pareto_budget_beyond_the_space_and_report_lists():
+    from nagen.errors import InvalidArgumentError
+    from nagen.multiobjective import pareto
+
+    with pytest.raises(InvalidArgumentError, match="budget 20000 exceeds the 15,625 architectures"):
+        pareto("nb201", ["cifar10_test:max", "params:min"], budget=20000, method="random")
+    with pytest.raises(InvalidArgumentError, match="report must be"):
+        pareto("nb201", ["cifar10_valid_12ep:max", "params:min"], budget=4, method="random", report=b"cifar10_test")
+    # a comma-separated report is several metrics, as in nagen.search
+    out = pareto("nb201", ["cifar10_valid_12ep:max", "params:min"], budget=4, method="random", report="cifar10_test, cifar100_test")
+    assert all(set(f["report"]) == {"cifar10_test", "cifar100_test"} for f in out.front)
