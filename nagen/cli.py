@@ -115,6 +115,11 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     table = None
     if args.metric:
         table = nagen.benchmarks.load(args.benchmark or args.space)
+        if table.space is not space:  # else the first lookup fails with a confusing op or size error
+            raise InvalidArgumentError(
+                f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}; "
+                f"pass --space {table.space.name} or a benchmark of space {space.name!r}"
+            )
         for m in args.metric:
             table.metric(m)  # validate before printing anything
     for arch in space.sample(args.n, args.seed):
@@ -228,7 +233,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
 
     _check_ints(args, {"budget": 1, "batch_size": 1, "seed": 0})  # --batch-size None: the method's default
     ref = None
-    if args.ref_point:
+    if args.ref_point is not None:  # "" is a malformed point, not "use the default"
         from nagen.multiobjective import parse_objectives
 
         try:
@@ -250,7 +255,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         ref_point=ref,
         batch_size=args.batch_size,
         progress=not args.quiet,
-        report=[r.strip() for r in args.report.split(",")] if args.report else None,
+        report=_report_names(args.report),
     )
     out = result.to_dict()
     # extra keys so that 'nagen plot pareto' can draw the file without being told the objectives
@@ -261,7 +266,18 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         return
     print(f"{len(out['history'])} labelled, {len(out['front'])} on the front, hypervolume {out['hypervolume']:.6g}")
     for rec in out["front"]:
-        print("  ".join(f"{k}={v:.6g}" for k, v in rec["values"].items()) + f"  {rec['arch']}")
+        reported = "".join(f"  {m}={v:.6g} (reported)" for m, v in rec.get("report", {}).items())
+        print("  ".join(f"{k}={v:.6g}" for k, v in rec["values"].items()) + reported + f"  {rec['arch']}")
+
+
+def _report_names(text: str | None) -> list[str] | None:
+    """``--report`` as metric names (None: not given); an empty name is refused, not dropped."""
+    if text is None:
+        return None
+    names = [r.strip() for r in text.split(",")]
+    if not all(names):
+        raise InvalidArgumentError(f"--report names an empty metric (got {text!r}); give table metrics, e.g. 'cifar10_test'")
+    return names
 
 
 def _cmd_train(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nagen.errors import InvalidArgumentError, InvalidSpecError, check_int, check_options, choices_hint
-from nagen.study import METHODS, Study
+from nagen.study import METHODS, SpaceExhaustedError, Study, StudyError
 
 __all__ = ["search", "SearchResult"]
 
@@ -98,8 +98,12 @@ def search(
         options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
 
     Raises:
-        InvalidArgumentError: a budget or batch size that is not a count, an objective or study
-            name that is not a (non-empty) string, a report or source list that is not strings.
+        InvalidArgumentError: a budget or batch size that is not a count, a budget larger than
+            the space, an objective or study name that is not a (non-empty) string, a report or
+            source list that is not strings.
+
+    A budget above the space's number of distinct (non-equivalent) architectures labels them
+    all and returns them, with a warning.
         UnknownOptionError: an option ``Study`` does not take.
         InvalidSpecError: unknown method, or constraints with a transfer search.
         UnknownMetricError: the objective, a source or a report metric is not a table column.
@@ -126,6 +130,8 @@ def search(
     import nagen.spaces
 
     sp = nagen.spaces.get(space)
+    if sp.size is not None and budget > sp.size:
+        raise InvalidArgumentError(f"budget {budget} exceeds the {sp.size:,} architectures of space {sp.name!r}")
     # built (and so checked) before any label is spent; used only after the search
     reporter = TableLabeller(sp.name, reports) if reports else None
     sources: list[str] = []
@@ -156,11 +162,17 @@ def search(
 
         task = TransferTask(sources, objective, space, seed=seed)
         st = task.study(storage=url, name=study, **options)
-        st.optimize(budget, batch_size=batch_size, progress=progress)
     else:
         labeller = TableLabeller(sp.name, objective)
         st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
+    try:
         st.optimize(budget, batch_size=batch_size, progress=progress)
+    except SpaceExhaustedError as e:
+        # fewer distinct architectures than the budget (equivalent cells count once): the labels
+        # paid for are the result, not lost to an error
+        import warnings
+
+        warnings.warn(f"{e}; returning the {len(st.history)} labels made", stacklevel=2)
     res = _result(st)
     if res.best is not None and reporter is not None:  # the search has ended: now the report may be read
         res.report.update(reporter.label(sp.parse(res.best[0]), sp))
@@ -169,8 +181,10 @@ def search(
 
 def _names(value: Any, what: str) -> list[str]:
     """Metric names from None, a comma-separated string or a list of strings (each stripped)."""
-    if value is None or isinstance(value, str):
-        return [x.strip() for x in value.split(",")] if value else []
+    if value is None:
+        return []
+    if isinstance(value, str):  # "" is one empty name (refused by the caller), not "no names"
+        return [x.strip() for x in value.split(",")]
     try:
         items = list(value)
     except TypeError:
@@ -195,9 +209,15 @@ def _result(st: Study) -> SearchResult:
     if st.constraints:
         done = [t for t in st.history if t.state == "complete"]
         if done:
-            b = st.best
-            best = (b.arch, b.values[obj])
-            constraints = st.constraint_values(b)
+            try:
+                b = st.best
+            except StudyError as e:  # nothing labelled meets the bounds: no best, said once, not an error after paying
+                import warnings
+
+                warnings.warn(str(e), stacklevel=3)
+            else:
+                best = (b.arch, b.values[obj])
+                constraints = st.constraint_values(b)
         measurements = len(st.storage.measurements(st.name))
     else:
         for a, v in history:

@@ -73,6 +73,11 @@ class StudyError(NagenError, RuntimeError):
     """A study cannot continue (no labeller to resume with, search space exhausted, ...)."""
 
 
+class SpaceExhaustedError(StudyError):
+    """The proposer found no unlabelled architecture: the budget exceeds what the space holds
+    (every label paid so far is stored)."""
+
+
 # ---------------------------------------------------------------------------------- helpers
 def round_seed(seed: int, n_trials: int, salt: int = 0) -> int:
     """The seed of the round that starts with ``n_trials`` trials in the study (a 31-bit int)."""
@@ -1050,10 +1055,13 @@ class Study:
 
     @property
     def best(self) -> TrialRecord:
-        """The best complete trial (single objective; first one on ties).
+        """The best complete trial (single objective; first one on ties). With constraints: the
+        best whose exact or measured values meet them; if none is measured, the best predicted
+        to (with a warning).
 
         Raises:
-            StudyError: no complete trial yet, or several objectives (use :attr:`front`).
+            StudyError: no complete trial yet, several objectives (use :attr:`front`), or (with
+                constraints) no labelled trial meets them, measured or predicted.
         """
         if len(self.objectives) > 1:
             raise StudyError(f"study {self.name!r} has {len(self.objectives)} objectives; use study.front for the Pareto front")
@@ -1076,13 +1084,20 @@ class Study:
         if any(known):
             return done[max((i for i, k in enumerate(known) if k), key=lambda i: (score[i], -i))]
         likely = [i for i, st in enumerate(status) if all(s["ok"] for s in st.values())]
+        if not likely:
+            # every labelled architecture is measured (or predicted) to break a bound: returning
+            # one would hand back an architecture known not to meet what was asked
+            raise StudyError(
+                f"study {self.name!r}: none of its {len(done)} labelled architectures meets "
+                f"{[str(c) for c in self.constraints]}, measured or predicted; raise the budget or device_samples, "
+                "or loosen the bound"
+            )
         warnings.warn(
             f"study {self.name!r}: no labelled architecture has a measured value meeting {[str(c) for c in self.constraints]}; "
-            "returning the best predicted-feasible one (raise device_samples to verify more)",
+            "returning the best one the latency predictor expects to meet them, unverified (raise device_samples to verify more)",
             stacklevel=3,
         )
-        pick = likely or list(range(len(done)))
-        return done[max(pick, key=lambda i: (score[i], -i))]
+        return done[max(likely, key=lambda i: (score[i], -i))]
 
     @property
     def front(self) -> list[TrialRecord]:
@@ -1165,7 +1180,10 @@ class Study:
                             f"study {self.name!r}: no unlabelled architecture meets the constraints "
                             f"{[str(c) for c in self.constraints]}; can any architecture of space {self.space.name!r} meet them?"
                         )
-                    raise StudyError(f"study {self.name!r}: the proposer found no unlabelled architecture (space exhausted?)")
+                    raise SpaceExhaustedError(
+                        f"study {self.name!r}: the proposer found no unlabelled architecture after {len(trials)} trials "
+                        f"(space {self.space.name!r} exhausted?); the budget was {budget}"
+                    )
                 reserved = self.storage.reserve(
                     self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me
                 )

@@ -66,6 +66,12 @@ def test_sample_json_lines_are_seeded(capsys) -> None:
         (["pareto", "--objectives", "cifar10_test:max,params:min", "--ref-point", "1", "--quiet"], "--ref-point needs 2 finite numbers"),
         (["pareto", "--objectives", "cifar10_test:max,params:min", "--ref-point", "1,nan", "--quiet"], "--ref-point needs 2 finite numbers"),
         (["plot", "ops", "--n", "-1", "--out", "ops.png", "--quiet"], "--n must be a non-negative integer"),
+        # empty values are malformed, not "use the default" (used to be silently ignored)
+        (["pareto", "--objectives", "cifar10_test:max,params:min", "--ref-point", "", "--quiet"], "--ref-point must be comma-separated numbers"),
+        (["pareto", "--objectives", "cifar10_test:max,params:min", "--report", "", "--quiet"], "--report names an empty metric"),
+        (["search", "--objective", "cifar10_test", "--report", "", "--quiet"], "report names an empty metric"),
+        (["search", "--objective", "cifar10_test", "--budget", "20000", "--quiet"], "budget 20000 exceeds the 15,625 architectures"),
+        (["sample", "--space", "nb101", "--benchmark", "nb201", "--metric", "cifar10_test"], "benchmark 'nb201' labels space 'nb201', not 'nb101'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, fragment) -> None:
@@ -105,6 +111,14 @@ def test_pareto_json_contract(capsys, method) -> None:
     assert len(out["history"]) == 12 and 1 <= len(out["front"]) <= 12 and out["hypervolume"] >= 0
     assert set(out["history"][0]["values"]) == {"cifar10_test", "params"}
     assert out["objectives"] == ["cifar10_test:max", "params:min"] and len(out["ref_point"]) == 2
+
+
+def test_pareto_text_output_shows_reported_values(capsys) -> None:
+    argv = ["pareto", "--objectives", "cifar10_valid_12ep:max,params:min", "--budget", "6", "--method", "random",
+            "--report", "cifar10_test", "--quiet"]
+    assert main(argv) == 0
+    front = capsys.readouterr().out.splitlines()[1:]
+    assert front and all("cifar10_test=" in line and "(reported)" in line for line in front)
 
 
 @pytest.mark.parametrize(

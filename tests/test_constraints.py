@@ -221,6 +221,30 @@ def test_constrained_search_api_reports_measured_best(latency_meta, nb201) -> No
     assert best["report"] == {"cifar100_test": pytest.approx(nb201.query(best["arch"], "cifar100_test"))}
 
 
+class SlowAfter(DeviceMeter):
+    """The table's latency for the first ``n`` measurements (the adaptation), then far over any bound."""
+
+    def __init__(self, table: Benchmark, n: int) -> None:
+        super().__init__(table)
+        self.n = n
+
+    def __call__(self, arch) -> float:
+        value = super().__call__(arch)
+        return value if len(self.calls) <= self.n else 100.0
+
+
+def test_no_best_when_every_labelled_cell_is_measured_over_the_bound(latency_meta, nb201) -> None:
+    # 3 of the 6 measurements adapt the predictor, the other 3 verify all 3 labelled cells: all fail
+    meter = SlowAfter(nb201, 3)
+    with pytest.warns(UserWarning, match="none of its 3 labelled architectures meets"):
+        res = search(
+            "nb201", "cifar100_test", budget=3, seed=0, method="random", constraints=[f"{METRIC}<=14"], device_samples=6,
+            latency_models={METRIC: latency_meta}, measurers={METRIC: CallableLabeller(meter)},
+        )
+    assert len(meter.calls) == 6 and len(res.history) == 3
+    assert res.best is None and res.to_json()["best"] is None  # never an architecture measured to break the bound
+
+
 # ---------------------------------------------------------------------------------- report honesty
 def test_report_metric_is_never_read_during_the_search(queried, nb201) -> None:
     reads = queried

@@ -96,3 +96,29 @@ def test_device_samples_without_a_latency_constraint_is_refused() -> None:
 
     with pytest.raises(InvalidSpecError, match="device_samples=4 needs a device latency constraint"):
         nagen.search("nb201", "cifar10_test", budget=2, method="random", constraints=["params<=1e6"], device_samples=4)
+
+
+def test_a_budget_beyond_the_space_is_refused_or_labels_everything():
+    import json as _json
+    from pathlib import Path
+
+    import numpy as np
+
+    import nagen.benchmarks
+    import nagen.spaces
+    from nagen.errors import InvalidArgumentError
+
+    spec = _json.loads((Path(__file__).parent.parent / "examples/spaces/tiny_dag.json").read_text())
+    spec = dict(spec, name="tiny_budget_test", ops=["conv3x3", "skip", "conv1x1"], num_nodes=4, min_nodes=3, max_edges=5)
+    sp = nagen.spaces.register_space(nagen.spaces.from_spec(spec), overwrite=True)
+    archs = list(sp.enumerate())
+    distinct = len({a.canonical_hash() for a in archs})
+    assert distinct < len(archs)  # equivalent cells: fewer distinct architectures than rows
+    values = np.random.default_rng(0).random(len(archs))
+    nagen.benchmarks.register_loader(sp.name, lambda: nagen.benchmarks.Benchmark(sp.name, sp, archs, {"acc": values}))
+    with pytest.raises(InvalidArgumentError, match="exceeds"):
+        search(space=sp.name, objective="acc", budget=len(archs) + 1, method="random")
+    with pytest.warns(UserWarning, match="exhausted"):
+        out = search(space=sp.name, objective="acc", budget=len(archs), method="random")
+    assert len(out.history) == distinct  # every distinct architecture, each once
+    assert out.best[1] == max(v for _, v in out.history)
