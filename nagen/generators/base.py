@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nagen.errors import InvalidArgumentError, InvalidGuidanceError, check_int
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
@@ -22,12 +24,18 @@ __all__ = ["Generator", "SampleStats"]
 
 
 def torch_seed(seed: int) -> int:
-    """``seed`` folded into the range ``torch.Generator.manual_seed`` accepts (unchanged below 2**64).
+    """``seed`` as a seed torch's CPU generator tells apart from every other: unchanged below
+    2**32, else hashed (NumPy's ``SeedSequence``) into 32 bits.
 
-    Generators derive per-batch seeds as ``seed * k + j``; numpy takes any size of integer, torch
-    overflows past 64 bits, so a large seed (e.g. ``time.time_ns()``) must not crash sampling.
+    Generators derive per-batch seeds as ``seed * k + j``; numpy takes any size of integer, but
+    torch overflows past 64 bits, and its Mersenne Twister keeps only the low 32 bits of a seed,
+    so seeds 0 and 2**32 would give the same samples. Hashing keeps large seeds (e.g.
+    ``time.time_ns()``) from crashing and from colliding on their low bits.
     """
-    return int(seed) % 2**64
+    seed = int(seed)
+    if 0 <= seed < 2**32:
+        return seed
+    return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0])
 
 
 @dataclass

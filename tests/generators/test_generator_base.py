@@ -65,3 +65,15 @@ def test_get_names_an_unknown_constructor_option_and_the_allowed_ones() -> None:
     # a typo used to be a bare TypeError from the constructor
     with pytest.raises(UnknownOptionError, match=r"generator 'diffusion' takes no option\(s\) \['hiden'\]; its options are .*'hidden'"):
         G.get("diffusion", "nb201", hiden=8)
+
+
+def test_torch_seeds_differ_beyond_32_bits():
+    import torch
+
+    from nagen.generators.base import torch_seed
+
+    assert [torch_seed(s) for s in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]  # small seeds: unchanged results
+    big = [0, 2**32, 2**32 + 7, 2**64, 2**70]
+    # torch's generator keeps only the low 32 bits of a seed: these would all draw the same numbers
+    draws = {tuple(torch.rand(3, generator=torch.Generator().manual_seed(torch_seed(s))).tolist()) for s in big}
+    assert len(draws) == len(big)
