@@ -152,8 +152,12 @@ def generate(
         seed: same seed, same output.
         scale: weight of each metric guide (10 trades mean accuracy against diversity well on NB201;
             larger values concentrate the samples on the predictor's favourite cells).
-        constraint_scale: guidance weight of each constraint (the hard filter applies regardless;
-            on NB201 weight 1 keeps the accuracy of filter-only sampling and needs ~5x fewer draws).
+        constraint_scale: guidance weight of each constraint (the hard filter applies regardless).
+            It matters for tight bounds: NB201, guide ``cifar10_test``, 200 samples, seeds 0-1,
+            ``params <= 0.3M``: weight 1 returns all 200 from 216 draws, filter-only (0) only
+            143-160 from ~4,200 draws (mean test accuracy 82.1 / 88.9 vs 88.7 / 88.8). For a loose
+            bound (``params <= 0.8M``) it saves less (~1.4x fewer draws) and costs accuracy
+            (91.1 vs 91.9 mean); pass 0 there. See ``benchmarks/results/generation.md``.
         benchmark: table that labels metric guides (default: the space's own table).
         guide_labels: labelled random cells used to fit each metric predictor (labels paid).
         device_samples: for a latency constraint (a ``lat_<device>_ms`` column): adapt the
