@@ -458,6 +458,9 @@ class DiffusionGenerator(Generator):
         sampler: str | None = None,
         **options: Any,
     ) -> list[ArchGraph]:
+        """``sample``'s work: ``n`` states in chunks of ``batch_size``, chunk ``k`` seeded by
+        ``seed * 100003 + k`` (so the same seed and ``batch_size`` give the same samples; another
+        ``batch_size`` draws other noise), decoded, failures counted in ``last_stats``."""
         if options:
             raise InvalidArgumentError(
                 f"unknown sampling options {sorted(options)}; allowed: steps, corrector_steps, batch_size, sampler"
