@@ -563,6 +563,28 @@ class SQLiteStorage:
         return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
 
 
+    def release_host(self, study: str, host: str) -> int:
+        """Give up every running trial of ``study`` reserved by a process on ``host``; returns how many.
+
+        A process on another machine cannot be checked, so its trials are assumed to be in work
+        for ever; when that machine's run is known to be gone (a killed job resumed elsewhere),
+        this hands them to the next :meth:`adopt_stale`, which labels them.
+
+        Raises:
+            InvalidArgumentError: ``host`` is not a non-empty host name.
+        """
+        if not isinstance(host, str) or not host or ":" in host:
+            raise InvalidArgumentError(f"host must be a machine name as in a trial's owner 'host:pid:start', got {host!r}")
+        try:
+            with self._write() as c:
+                rows = c.execute("SELECT number, owner FROM trials WHERE study = ? AND state = 'running'", (study,)).fetchall()
+                mine = [n for n, o in rows if o != RELEASED and o.split(":")[0] == host]
+                for n in mine:
+                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (RELEASED, study, n))
+        except sqlite3.Error as e:
+            raise StorageError(f"releasing the trials of host {host!r} in study {study!r} of {self.url!r} failed: {e}") from e
+        return len(mine)
+
     def release(self, study: str, numbers: Sequence[int], owner: str | None = None) -> int:
         """Give up ``owner``'s still-running trials ``numbers`` (an interrupted process that stays
         alive); returns how many. The next :meth:`adopt_stale` of any process labels them, as it

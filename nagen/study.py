@@ -1198,6 +1198,7 @@ class Study:
             # running trials of other processes still count toward the budget; wait is theirs
             if self.constraints and sum(t.state != "running" for t in self.trials) >= budget:
                 self._verify()
+            self._warn_foreign_running()
         except BaseException:
             # interrupted (Ctrl-C in a notebook, an error) but alive: stop the labels in flight at
             # once (their results would not be recorded: waiting for them only delays the
@@ -1215,6 +1216,29 @@ class Study:
             if owned:
                 executor.close()
         return self
+
+    def _warn_foreign_running(self) -> None:
+        """Say so when trials reserved on other machines still count toward the budget unlabelled:
+        their processes cannot be checked from here, and if they are gone only the user knows."""
+        import socket
+        import warnings
+
+        from nagen.storage import RELEASED
+
+        here = socket.gethostname()
+        running = [t.owner.split(":")[0] for t in self.trials if t.state == "running" and t.owner != RELEASED]
+        hosts = sorted(set(running) - {here})
+        if hosts:
+            warnings.warn(
+                f"study {self.name!r} has trials still running on {hosts}, counted toward the budget; if that run is "
+                f"gone (killed and resumed here), study.release_host({hosts[0]!r}) hands them back to be labelled",
+                stacklevel=3,
+            )
+
+    def release_host(self, host: str) -> int:
+        """Hand back the trials reserved by processes on machine ``host`` (a run there is known to
+        be gone); the next :meth:`optimize` labels them. Returns how many."""
+        return self.storage.release_host(self.name, host)
 
     def _label(self, executor: Any, reserved: Sequence[TrialRecord]) -> None:
         """Label reserved trials, committing each outcome as soon as it arrives (an interrupt or a

@@ -434,3 +434,20 @@ def test_reopen_without_labeller_or_name_and_load_study_errors(tmp_path):
     assert not (tmp_path / "typo.db").exists()
     with pytest.raises(InvalidArgumentError, match=r"cannot set \['seed'\]"):
         load_study(first.name, url, seed=1)
+
+
+def test_trials_of_a_run_gone_on_another_machine_can_be_handed_back():
+    st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random",
+               storage="sqlite:///:memory:", seed=0, executor="inline")
+    st.optimize(2)
+    # a process on another machine reserved one more and died there: it cannot be checked from here
+    (arch,) = NB201.sample(1, 99)
+    st.storage.reserve(st.name, [(NB201.format(arch), arch.canonical_hash())], budget=3, owner="elsewhere:4242:7")
+    with pytest.warns(UserWarning, match=r"still running on \['elsewhere'\].*release_host\('elsewhere'\)"):
+        st.optimize(3)
+    assert [t.state for t in st.trials] == ["complete", "complete", "running"]
+    assert st.release_host("elsewhere") == 1
+    st.optimize(3)  # adopts and labels it, as after a kill on this machine
+    assert [t.state for t in st.trials] == ["complete"] * 3 and st.trials[2].arch == NB201.format(arch)
+    with pytest.raises(InvalidArgumentError, match="host"):
+        st.release_host("elsewhere:4242")
