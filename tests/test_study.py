@@ -339,8 +339,8 @@ def test_bo_pool_on_a_space_too_large_to_enumerate(monkeypatch):
     assert len(seen) == 3 and all(n >= 100 for n in seen), seen
 
 
-class _Interrupting:
-    """A labeller whose third label is interrupted (Ctrl-C while it runs)."""
+class _ThirdInterrupted:
+    """A labeller whose third label is interrupted (Ctrl-C while it runs); remembers every call."""
 
     def __init__(self):
         self.calls = []
@@ -353,7 +353,7 @@ class _Interrupting:
 
 
 def test_each_label_of_a_batch_is_committed_as_it_finishes():
-    lab = _Interrupting()
+    lab = _ThirdInterrupted()
     st = Study("nb201", "y", CallableLabeller(lab), proposer="random", storage="sqlite:///:memory:", seed=0, executor="inline")
     with pytest.raises(KeyboardInterrupt):
         st.optimize(3, batch_size=3)
@@ -379,7 +379,7 @@ def test_an_executor_passed_in_is_aborted_on_interrupt_but_left_open():
             self.events.append("close")
 
     ex = Recording()
-    st = Study("nb201", "y", CallableLabeller(_Interrupting()), proposer="random", storage="sqlite:///:memory:", seed=0, executor=ex)
+    st = Study("nb201", "y", CallableLabeller(_ThirdInterrupted()), proposer="random", storage="sqlite:///:memory:", seed=0, executor=ex)
     st.optimize(2)
     assert ex.events == []  # the caller's executor: the caller closes it
     with pytest.raises(KeyboardInterrupt):
