@@ -178,8 +178,9 @@ def levelwise_bo(
         raise InvalidArgumentError(f"level must be one of {LEVEL_RULES}, got {level!r}")
     if direction not in ("max", "min"):
         raise InvalidArgumentError(f"direction must be 'max' or 'min', got {direction!r}")
-    if budget < 1 or batch_size < 1 or n_initial < 2:
-        raise InvalidArgumentError(f"need budget >= 1, batch_size >= 1, n_initial >= 2; got {budget}, {batch_size}, {n_initial}")
+    budget, batch_size = check_int(budget, "budget", 1), check_int(batch_size, "batch_size", 1)
+    n_initial, max_levels = check_int(n_initial, "n_initial", 2), check_int(max_levels, "max_levels", 2)
+    pool_size, value_column = check_int(pool_size, "pool_size", 1), check_int(value_column, "value_column")
     explore_every = check_int(explore_every, "explore_every")
     max_level_share = check_real(max_level_share, "max_level_share", 0.0, 1.0)
     sp = nagen.spaces.get(space)
@@ -200,8 +201,13 @@ def levelwise_bo(
         bar = tqdm(total=budget, desc="level-wise bo", leave=False)
 
     def label(idx: list[int]) -> None:
+        if not idx:
+            return
         batch = [archs[i] for i in idx]
         vals = np.asarray(objective(batch), dtype=float).reshape(len(batch), -1)
+        if vals.shape[1] <= value_column:
+            # checked on the first labels: the column count is only known from the objective's output
+            raise InvalidArgumentError(f"value_column={value_column}, but the objective returns {vals.shape[1]} value(s) per architecture")
         for i, a, v in zip(idx, batch, vals):
             labelled[keys[i]] = len(history)
             labelled_cost.append(float(costs[i]))
@@ -216,93 +222,105 @@ def levelwise_bo(
             drawn = drawn[np.argsort(-_proxy_features(sp, [archs[i] for i in drawn])[:, 0], kind="stable")]
         return drawn
 
-    # the initial design: data-free, as in a study
-    first = data_free(np.arange(len(archs)), 20 * n_initial)
-    label([int(i) for i in first[: min(n_initial, budget)]])
-    cycle = 0
-    rounds = 0
-    while len(history) < budget:
-        if not enumerable:  # a fresh pool each round, plus the labelled cells (their values anchor the levels)
-            new, new_keys, new_c, _ = _candidates(sp, cost, pool_size, rng)
-            keep = [j for j, k in enumerate(new_keys) if k not in labelled]
-            archs = [history[i][0] for i in labelled.values()] + [new[j] for j in keep]
-            keys = list(labelled) + [new_keys[j] for j in keep]
-            costs = np.concatenate([[labelled_cost[h] for h in labelled.values()], new_c[keep]])
-        row = {k: i for i, k in enumerate(keys)}
-        done = [(row[k], h) for k, h in labelled.items() if k in row]
-        y = np.array([sign * history[h][1][value_column] for _, h in done])
-        ok = np.isfinite(y)
-        fit_idx = [i for (i, _), good in zip(done, ok) if good]
-        if len(fit_idx) < 2:  # nothing to model yet: random unlabelled cells
-            free = [i for i in rng.permutation(len(archs)) if keys[i] not in labelled]
-            label([int(i) for i in free[: min(batch_size, budget - len(history))]])
-            continue
-        # one model per transform ("both": picks of a round alternate between them)
-        models = []
-        for t in (("none", "copula") if transform == "both" else (transform,)):
-            yt = y.copy()
-            if t == "clip":  # the worst quarter of the labels all read as the lower quartile
-                yt[ok] = np.maximum(y[ok], np.quantile(y[ok], CLIP_QUANTILE))
-            if t == "copula":
-                from scipy.stats import norm, rankdata
+    try:
+        # the initial design: data-free, as in a study
+        first = data_free(np.arange(len(archs)), 20 * n_initial)
+        label([int(i) for i in first[: min(n_initial, budget)]])
+        cycle = 0
+        rounds = 0
+        while len(history) < budget:
+            if not enumerable:  # a fresh pool each round, plus the labelled cells (their values anchor the levels)
+                new, new_keys, new_c, _ = _candidates(sp, cost, pool_size, rng)
+                keep = [j for j, k in enumerate(new_keys) if k not in labelled]
+                archs = [history[i][0] for i in labelled.values()] + [new[j] for j in keep]
+                keys = list(labelled) + [new_keys[j] for j in keep]
+                costs = np.concatenate([[labelled_cost[h] for h in labelled.values()], new_c[keep]])
+            row = {k: i for i, k in enumerate(keys)}
+            done = [(row[k], h) for k, h in labelled.items() if k in row]
+            y = np.array([sign * history[h][1][value_column] for _, h in done])
+            ok = np.isfinite(y)
+            fit_idx = [i for (i, _), good in zip(done, ok) if good]
+            if len(fit_idx) < 2:  # nothing to model yet: random unlabelled cells
+                free = [i for i in rng.permutation(len(archs)) if keys[i] not in labelled]
+                if not free:
+                    break  # every candidate is labelled (and almost every label failed)
+                label([int(i) for i in free[: min(batch_size, budget - len(history))]])
+                continue
+            # one model per transform ("both": picks of a round alternate between them)
+            models = []
+            for t in (("none", "copula") if transform == "both" else (transform,)):
+                yt = y.copy()
+                if t == "clip":  # the worst quarter of the labels all read as the lower quartile
+                    yt[ok] = np.maximum(y[ok], np.quantile(y[ok], CLIP_QUANTILE))
+                if t == "copula":
+                    from scipy.stats import norm, rankdata
 
-                yt[ok] = norm.ppf((rankdata(y[ok]) - 0.5) / ok.sum())
-            with _torch_round(seed * 1_000_003 + len(history)):
-                gp = _make_surrogate(kind, sp, seed + len(history)).fit([archs[i] for i in fit_idx], yt[ok])
-                pred = gp.predict(archs)
-            # believed value of every cell: labelled values, -inf for the rest (Kriging believer adds picks)
-            value = np.full(len(archs), -np.inf)
-            for (i, _), v, good in zip(done, yt, ok):
-                if good:
-                    value[i] = v
-            mu = np.asarray(pred.mean, dtype=float)
-            sd = np.maximum(np.asarray(pred.std, dtype=float), 1e-9)
-            floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
-            models.append((mu, sd, value, floor))
-        taken = np.zeros(len(archs), dtype=bool)
-        taken[[i for i, _ in done]] = True
-        own = np.searchsorted(levels, costs, side="left")  # the cheapest level each cell fits
-        order = np.argsort(costs, kind="stable")
-        at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
-        picks: list[int] = []
+                    yt[ok] = norm.ppf((rankdata(y[ok]) - 0.5) / ok.sum())
+                with _torch_round(seed * 1_000_003 + len(history)):
+                    gp = _make_surrogate(kind, sp, seed + len(history)).fit([archs[i] for i in fit_idx], yt[ok])
+                    pred = gp.predict(archs)
+                # believed value of every cell: labelled values, -inf for the rest (Kriging believer adds picks)
+                value = np.full(len(archs), -np.inf)
+                for (i, _), v, good in zip(done, yt, ok):
+                    if good:
+                        value[i] = v
+                mu = np.asarray(pred.mean, dtype=float)
+                sd = np.maximum(np.asarray(pred.std, dtype=float), 1e-9)
+                floor = float(np.min(mu - 3 * sd))  # an empty level: improving on "nothing" is improving on the worst
+                models.append((mu, sd, value, floor))
+            taken = np.zeros(len(archs), dtype=bool)
+            taken[[i for i, _ in done]] = True
+            own = np.searchsorted(levels, costs, side="left")  # the cheapest level each cell fits
+            order = np.argsort(costs, kind="stable")
+            at = np.searchsorted(costs[order], levels, side="right") - 1  # last cell (in cost order) within each level
+            picks: list[int] = []
 
-        def pick(i: int) -> None:
-            """Take cell ``i`` for this round; later picks believe every model's mean of it (Kriging believer)."""
-            picks.append(i)
-            taken[i] = True
-            for m_mu, _, m_value, _ in models:
-                m_value[i] = m_mu[i]
+            def pick(i: int) -> None:
+                """Take cell ``i`` for this round; later picks believe every model's mean of it (Kriging believer)."""
+                picks.append(i)
+                taken[i] = True
+                for m_mu, _, m_value, _ in models:
+                    m_value[i] = m_mu[i]
 
-        rounds += 1
-        if explore_every and rounds % explore_every == 0 and not taken.all():
-            pick(int(data_free(np.flatnonzero(~taken), 20)[0]))
-        for p in range(len(picks), min(batch_size, budget - len(history))):
-            mu, sd, value, floor = models[p % len(models)]
-            run = np.maximum.accumulate(value[order])
-            stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level
-            stair = np.where(np.isfinite(stair), stair, floor)
-            if level == "cycle":
-                j = cycle % len(levels)
-                cycle += 1
-                acq = np.where(costs <= levels[j], _expected_improvement(mu, sd, stair[j]), -1.0)
-            else:
-                acq = np.full(len(archs), -1.0)
-                for j in range(len(levels)):
-                    acq = np.where(own <= j, np.maximum(acq, _expected_improvement(mu, sd, stair[j])), acq)
-            acq[taken] = -np.inf
-            if max_level_share:
-                per_level = np.bincount(own[taken], minlength=len(levels))
-                full = per_level >= max(LEVEL_CAP_MIN, max_level_share * taken.sum())
-                capped = np.where(full[own], -np.inf, acq)
-                if np.isfinite(capped).any():  # else every unlabelled cell is in a full level: no cap
-                    acq = capped
-            i = int(np.argmax(acq))
-            if not np.isfinite(acq[i]):
-                break  # every candidate is labelled
-            pick(i)
-        if not picks:
-            break
-        label(picks)
-    if bar is not None:
-        bar.close()
+            rounds += 1
+            if explore_every and rounds % explore_every == 0 and not taken.all():
+                pick(int(data_free(np.flatnonzero(~taken), 20)[0]))
+            for p in range(len(picks), min(batch_size, budget - len(history))):
+                mu, sd, value, floor = models[p % len(models)]
+                run = np.maximum.accumulate(value[order])
+                stair = np.where(at >= 0, run[np.maximum(at, 0)], -np.inf)  # best believed value within each level
+                stair = np.where(np.isfinite(stair), stair, floor)
+                # cells the model may pick: unlabelled, and not in a level already holding its share
+                # of the labels, unless every unlabelled cell is in such a level (then no cap)
+                allowed = ~taken
+                if max_level_share:
+                    per_level = np.bincount(own[taken], minlength=len(levels))
+                    full = per_level >= max(LEVEL_CAP_MIN, max_level_share * taken.sum())
+                    if (allowed & ~full[own]).any():
+                        allowed = allowed & ~full[own]
+                if level == "cycle":
+                    # the next level (in turn) that still has a cell it may pick: a level with none
+                    # would otherwise leave only the "outside the level" filler to choose from
+                    for _ in range(len(levels)):
+                        j = cycle % len(levels)
+                        cycle += 1
+                        inside = allowed & (costs <= levels[j])
+                        if inside.any():
+                            break
+                    acq = np.where(inside, _expected_improvement(mu, sd, stair[j]), -np.inf)
+                else:
+                    acq = np.full(len(archs), -1.0)
+                    for j in range(len(levels)):
+                        acq = np.where(own <= j, np.maximum(acq, _expected_improvement(mu, sd, stair[j])), acq)
+                    acq = np.where(allowed, acq, -np.inf)
+                i = int(np.argmax(acq))
+                if not np.isfinite(acq[i]):
+                    break  # every candidate is labelled
+                pick(i)
+            if not picks:
+                break
+            label(picks)
+    finally:  # an objective or cost that raises must not leave the bar on screen
+        if bar is not None:
+            bar.close()
     return history

@@ -90,6 +90,66 @@ def test_bad_arguments_are_named(setup) -> None:
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="explore_every must be a non-negative integer"):
             levelwise_bo(space, label, 10, cost=exact, explore_every=bad)
+    from nagen.errors import InvalidArgumentError
+
+    for options, name in [({"budget": "10"}, "budget"), ({"n_initial": 2.5}, "n_initial"), ({"max_levels": None}, "max_levels")]:
+        with pytest.raises(InvalidArgumentError, match=name):
+            levelwise_bo(space, label, **{"budget": 10, "cost": exact, **options})
+    with pytest.raises(InvalidArgumentError, match="value_column=5, but the objective returns 2"):
+        levelwise_bo(space, label, 10, cost=exact, value_column=5)
+
+
+_CHAIN = {"name": "chain5_levels_test", "ops": ["conv3x3", "conv1x1", "skip"], "num_nodes": 5, "topology": "fixed",
+          "edges": [[0, 1], [1, 2], [2, 3], [3, 4]]}
+
+
+def _chain():
+    from nagen.spaces.custom import CustomSpace
+
+    return nagen.spaces.register_space(CustomSpace.from_spec(_CHAIN), overwrite=True)
+
+
+def _chain_cost(archs):
+    # the all-skip cell alone in the cheapest level; otherwise 1 + the number of conv3x3
+    return np.array([0.0 if all(o == "skip" for o in a.ops[1:-1]) else 1.0 + sum(o == "conv3x3" for o in a.ops) for a in archs])
+
+
+def test_a_space_whose_labels_all_fail_ends_with_what_it_labelled() -> None:
+    sp = _chain()
+    calls = []
+
+    def failing(archs):
+        calls.append(len(archs))
+        return np.full((len(archs), 2), np.nan)
+
+    h = levelwise_bo(sp, failing, budget=40, cost=_chain_cost, n_initial=2)
+    assert len(h) == 27 and min(calls) >= 1  # every cell once, never an empty batch
+
+
+def test_cycle_rule_skips_levels_with_nothing_left_to_pick(monkeypatch) -> None:
+    import nagen.levels_bo as L
+
+    sp = _chain()
+    obj = lambda archs: np.array([[sum({"conv3x3": 3, "conv1x1": 2, "skip": 1}.get(o, 0) * (k + 1) for k, o in enumerate(a.ops)), 0]
+                                  for a in archs], float)
+    picks = []
+    argmax = np.argmax
+
+    class Spy:  # records the acquisition value of every pick the model makes
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def argmax(a, *args, **kw):
+            i = int(argmax(a, *args, **kw))
+            if getattr(a, "ndim", 0) == 1 and len(a) == 27:
+                picks.append(float(a[i]))
+            return i
+
+    monkeypatch.setattr(L, "np", Spy())
+    h = levelwise_bo(sp, obj, budget=14, cost=_chain_cost, n_initial=2, batch_size=1, level="cycle", explore_every=0,
+                     max_level_share=0)
+    assert len(h) == 14 and picks and all(p > -1.0 for p in picks)  # never the "outside the level" filler
 
 
 def test_every_kth_round_starts_with_the_proxy_choice_not_the_model(setup, monkeypatch) -> None:
