@@ -51,7 +51,7 @@ from nagen.study import ProposalContext, Proposer, Study, _enumerated
 __all__ = ["TransferTask", "MetaProposer", "ConsensusProposer", "SourceConsensus", "default_cache_dir"]
 
 #: bump when the cached model format or the meta-training recipe changes
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: minimised sources are learned sign-flipped (higher is better, as the study)
 #: bump when the leave-one-source-out choice (grid, criterion, consensus) changes
 _LOSO_VERSION = 1
 
@@ -543,7 +543,10 @@ class TransferTask:
         for m in self.sources:
             v = self.table.values(m)
             ok = np.isfinite(v)
-            tasks.append(Task(m, [a for a, keep in zip(archs, ok) if keep], v[ok]))
+            # the study maximises signed values, and the zero-shot prior must rank the same way:
+            # a latency source learned raw would make the slowest cell the first pick
+            sign = 1.0 if self.table.direction(m) == "max" else -1.0
+            tasks.append(Task(m, [a for a, keep in zip(archs, ok) if keep], sign * v[ok]))
         meta = MetaPredictor(self.space, task_encoding=self.task_encoding, seed=self.seed, **self.meta_options)
         meta.meta_fit(tasks, epochs=self.epochs, progress=progress)
         save_atomic(meta, path)

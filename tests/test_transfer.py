@@ -177,3 +177,24 @@ def test_user_tables_sharing_a_name_do_not_share_caches(tmp_path, nb201):
     shipped = TransferTask(["cifar100_test"], "cifar10_test", cache_dir=tmp_path)
     digest = hashlib.sha1(json.dumps(shipped.info(), sort_keys=True).encode()).hexdigest()[:16]
     assert shipped.cache_path.name == f"meta-nb201-{digest}.pt"
+
+
+def test_meta_model_learns_minimised_sources_sign_flipped(tmp_path, nb201, monkeypatch):
+    # the study maximises signed values: a latency source learned raw would make the slowest cell
+    # the meta-prior's first pick
+    from nagen.predictors.meta import MetaPredictor
+
+    seen = {}
+    fit = MetaPredictor.meta_fit
+
+    def spy(self, tasks, *a, **k):
+        seen.update({t.name: t for t in tasks})
+        return fit(self, tasks, *a, **k)
+
+    monkeypatch.setattr(MetaPredictor, "meta_fit", spy)
+    task = TransferTask(["lat_eyeriss_ms", "cifar100_test"], "lat_fpga_ms", "nb201", method="meta", seed=0, epochs=1,
+                        cache_dir=tmp_path, meta_options=TINY)
+    task.meta_model()
+    lat, acc = seen["lat_eyeriss_ms"], seen["cifar100_test"]
+    assert np.allclose(lat.values, -nb201.query_many(lat.archs, "lat_eyeriss_ms"))
+    assert np.allclose(acc.values, nb201.query_many(acc.archs, "cifar100_test"))
