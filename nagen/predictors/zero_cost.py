@@ -17,6 +17,9 @@ proxy          needs data      better     reference
 ``ntk_cond``   yes             lower      Chen et al., ICLR 2021 (TE-NAS)
 =============  ==============  =========  ================================================
 
+Every proxy runs the network in training mode (batch norm on batch statistics) but with its
+dropout layers in eval mode, so a score does not depend on dropout noise.
+
 "better" is the direction that goes with higher trained accuracy in the papers;
 :data:`DIRECTION` holds it as ``+1``/``-1`` and :class:`ZeroCostPredictor` multiplies by it.
 
@@ -117,6 +120,17 @@ def _without_batchnorm(net: nn.Module) -> nn.Module:
     return net
 
 
+def _train_mode(net: nn.Module) -> nn.Module:
+    """``net`` in training mode (batch norm on batch statistics, as the proxies' references use)
+    with its dropout layers in eval mode: dropout would make a score at initialisation depend on
+    the global RNG and carries no information about the architecture."""
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+    return net
+
+
 def _check_batch(x: Any, y: Any | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     if not isinstance(x, torch.Tensor):
         raise InvalidTrainingDataError(f"x must be a torch tensor (batch x channels x ...), got {type(x).__name__}")
@@ -160,7 +174,7 @@ def synflow(net: nn.Module, input_shape: Sequence[int]) -> float:
 
 
 def _synflow(net: nn.Module, input_shape: Sequence[int]) -> float:
-    net = _without_batchnorm(net).double().train()
+    net = _train_mode(_without_batchnorm(net).double())
     with torch.no_grad():
         for p in net.parameters():
             p.abs_()
@@ -188,7 +202,7 @@ def grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    net.train().zero_grad(set_to_none=True)
+    _train_mode(net).zero_grad(set_to_none=True)
     with torch.enable_grad():
         nn.functional.cross_entropy(net(x), y).backward()
     return float(sum(float(m.weight.grad.norm()) for m in _weight_layers(net) if m.weight.grad is not None))
@@ -208,7 +222,7 @@ def snip(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _snip(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    net.train().zero_grad(set_to_none=True)
+    _train_mode(net).zero_grad(set_to_none=True)
     with torch.enable_grad():
         nn.functional.cross_entropy(net(x), y).backward()
     with torch.no_grad():
@@ -240,7 +254,7 @@ def jacov(net: nn.Module, x: torch.Tensor) -> float:
 
 def _jacov(net: nn.Module, x: torch.Tensor) -> float:
     n, k = x.shape[0], 1e-5
-    net.train()
+    _train_mode(net)
     xr = x.clone().requires_grad_(True)
     with torch.enable_grad():
         out = net(xr)
@@ -273,7 +287,7 @@ def naswot(net: nn.Module, x: torch.Tensor) -> float:
 
 def _naswot(net: nn.Module, x: torch.Tensor) -> float:
     n = x.shape[0]
-    net.train()
+    _train_mode(net)
     kernel = torch.zeros(n, n, dtype=torch.float64)
 
     def hook(module: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -313,7 +327,7 @@ def ntk_cond(net: nn.Module, x: torch.Tensor) -> float:
 
 
 def _ntk_cond(net: nn.Module, x: torch.Tensor) -> float:
-    net.train()
+    _train_mode(net)
     weights = [p for name, p in net.named_parameters() if name.endswith("weight") and p.requires_grad]
     rows = []
     with torch.enable_grad():
@@ -399,8 +413,10 @@ def _input_shape(space: SearchSpace, input_shape: Sequence[int] | None, options:
                 f"input_shape must be one sample's shape of positive integers, e.g. (3, 32, 32), got {tuple(input_shape)!r}"
             ) from None
     shape = tuple(space.default_input_shape)
-    if "in_channels" in options:  # keep the default resolution, change channels (as SearchSpace.cost does)
-        shape = (int(options["in_channels"]), *shape[1:])
+    # keep the default resolution, change channels (as SearchSpace.cost does); None is the
+    # builder's own default (a valid CustomSpace option), so it leaves the default shape
+    if options.get("in_channels") is not None:
+        shape = (check_int(options["in_channels"], "build option in_channels", 1), *shape[1:])
     return shape
 
 
@@ -417,8 +433,9 @@ def compute_proxies(
 ) -> dict[str, float]:
     """Zero-cost proxies of ``arch``'s network, built by ``space.build`` at initialisation.
 
-    The network is initialised under ``torch.manual_seed(seed)`` inside a forked RNG state
-    (the caller's global torch RNG is left untouched), so equal arguments give equal values.
+    The network is initialised, and each proxy run, under ``torch.manual_seed(seed)`` inside a
+    forked RNG state (the caller's global torch RNG is neither used nor changed), and dropout
+    layers are in eval mode during every proxy, so equal arguments give equal values.
 
     Args:
         space: the space (or its registered name).
@@ -476,8 +493,13 @@ def compute_proxies(
     first = True
     for p in names:
         if p in mutating:
-            out[p] = mutating[p](net if first else build())
+            m = net if first else build()
             first = False
+            # dropout is off (_train_mode), but a space's module may still draw random numbers in
+            # its forward pass: seed each proxy so its value depends on ``seed`` alone
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                out[p] = mutating[p](m)
     return {p: out[p] for p in names}
 
 

@@ -173,3 +173,44 @@ def test_single_proxy_ranks_by_the_first_proxy_and_fit_only_sets_the_scale(space
     np.testing.assert_allclose(shifted.predict(test).mean, pred + 100.0, rtol=1e-9)
     with pytest.raises(InvalidTrainingDataError):
         model.fit(train, ytr[:-1])
+
+
+# ---------------------------------------------------------------------- determinism and options
+def test_proxies_of_a_net_with_dropout_ignore_the_global_rng() -> None:
+    # mbv3 has dropout 0.1 before its classifier: a proxy must not depend on the caller's RNG state,
+    # and dropout is off while scoring, so the values equal those of the network without it
+    sp = nagen.spaces.get("mbv3")
+    arch = sp.sample(1, 0)[0]
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 3, 32, 32, generator=gen), torch.tensor([0, 1, 2, 3])
+    kw = dict(data=(x, y), seed=0, proxies=["synflow", "snip", "grad_norm", "jacov"], num_classes=4)
+    runs = []
+    for s in (1, 2):
+        torch.manual_seed(s)
+        runs.append(zc.compute_proxies(sp, arch, **kw))
+    assert runs[0] == runs[1]
+    assert runs[0] == zc.compute_proxies(sp, arch, dropout=0.0, **kw)
+    # the public functions too: each call works on a copy with its dropout in eval mode
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    vals = []
+    for s in (1, 2):
+        torch.manual_seed(s)
+        vals.append((zc.synflow(net, (3, 2, 2)), zc.snip(net, x[:, :, :2, :2], y % 3)))
+    assert vals[0] == vals[1]
+
+
+def test_in_channels_build_option_is_checked_and_none_keeps_the_default_shape(space) -> None:
+    from nagen.errors import InvalidArgumentError
+
+    for bad in ("three", 2.9, 0, True):
+        with pytest.raises(InvalidArgumentError, match="build option in_channels must be a positive integer"):
+            zc.ZeroCostPredictor(space, build_options={"in_channels": bad})
+        with pytest.raises(InvalidArgumentError, match="in_channels"):
+            zc.compute_proxies(space, CONV, in_channels=bad, **TINY)
+    assert zc.ZeroCostPredictor(space, build_options={"in_channels": 1}).input_shape == (1, 32, 32)
+    custom = nagen.spaces.from_spec(
+        {"name": "zc_in_none", "ops": ["conv3x3", "skip"], "num_nodes": 3, "topology": "fixed", "edges": [[0, 1], [1, 2]]}
+    )
+    model = zc.ZeroCostPredictor(custom, build_options={"in_channels": None, "C": 2, "N": 1})
+    assert model.input_shape == tuple(custom.default_input_shape)
+    assert np.isfinite(model.features(custom.sample(1, 0))).all()
