@@ -227,10 +227,11 @@ class SearchSpace(ABC):
         """All valid architectures one edit away, sorted by string for determinism.
 
         An edit changes one node's op or, for variable topologies, adds or removes one edge
-        (a node left on no input->output path is dropped, as NB101's pruning does) or inserts
-        one node with one edge in and one edge out. Without the last two, a mutation-based
-        search (regularised evolution, the BO proposer's pool) could never change a cell's node
-        count, so it would stay among the sizes of its initial cells.
+        (a node left on no input->output path is dropped, as NB101's pruning does; a node with
+        a zero op such as ``none`` is kept) or inserts one node with one edge in and one edge
+        out. Without the last two, a mutation-based search (regularised evolution, the BO
+        proposer's pool) could never change a cell's node count, so it would stay among the
+        sizes of its initial cells.
         """
         arch = self.validate(arch)
         out: set[ArchGraph] = set()
@@ -246,7 +247,9 @@ class SearchSpace(ABC):
                 for j in range(i + 1, arch.num_nodes):
                     cand = arch.with_edge(i, j, (i, j) not in present)
                     if not self.is_valid(cand) and (i, j) in present:
-                        cand = cand.pruned()  # removing the edge may strand a node: drop it
+                        # removing the edge may strand a node: drop it, and only it (structural
+                        # pruning: a 'none' node is a valid node of a custom space, not dead code)
+                        cand = cand.pruned(frozenset())
                     if cand != arch and self.is_valid(cand):
                         out.add(cand)
             if arch.num_nodes < self.max_nodes:

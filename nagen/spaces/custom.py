@@ -239,7 +239,8 @@ def _normalise(raw: Any, where: str = "space spec") -> dict[str, Any]:
             )
 
     name = raw["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
+    # fullmatch: with match, '$' also accepts a trailing newline ("myspace\n")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise r.fail("name", "a non-empty string of lowercase letters, digits and '_' ([a-z0-9_]+)", name)
     # from here on messages say which space (and file) they are about
     r.where = f"{where} {name!r}" if where == "space spec" else f"{where} (name {name!r})"

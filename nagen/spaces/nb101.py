@@ -146,6 +146,18 @@ def _vertex_op(op: str, channels: int) -> nn.Module:
     raise InvalidArchitectureError(f"op {op!r} is not an NB101 op")  # validate() stops this earlier
 
 
+def _checked_channels(arch: ArchGraph, c_in: int, c_out: int) -> list[int]:
+    """:func:`vertex_channels`, or ``InvalidArgumentError`` when a node would get no channel
+    (shared by ``build`` and ``cost`` so that ``cost`` refuses exactly what ``build`` refuses)."""
+    channels = vertex_channels(arch, c_in, c_out)
+    if min(channels[1:]) < 1:
+        raise InvalidArgumentError(
+            f"{c_out} output channels cannot be split among the {len(arch.predecessors(arch.num_nodes - 1))} nodes "
+            f"feeding the output of {arch.to_string()!r}; use more channels (at least 5 suit every cell)"
+        )
+    return channels
+
+
 class NB101Cell(nn.Module):
     """One NB101 module (``model_builder.build_module``) for a validated, pruned cell.
 
@@ -162,12 +174,7 @@ class NB101Cell(nn.Module):
         super().__init__()
         n = arch.num_nodes
         self.num_nodes = n
-        self.channels = vertex_channels(arch, c_in, c_out)
-        if min(self.channels[1:]) < 1:
-            raise InvalidArgumentError(
-                f"{c_out} output channels cannot be split among the {len(arch.predecessors(n - 1))} nodes "
-                f"feeding the output of {arch.to_string()!r}; use more channels (at least 5 suit every cell)"
-            )
+        self.channels = _checked_channels(arch, c_in, c_out)
         self.preds = [arch.predecessors(j) for j in range(n)]
         self.from_input = [0 in p for p in self.preds]
         # Edges leaving the cell input are 1x1 conv-bn-relu projections to the receiving node's
@@ -367,6 +374,10 @@ class NB101Space(SearchSpace):
         weights, BatchNorm affine weights, classifier; conv and linear multiply-adds) from the
         channel arithmetic alone: running the largest NB101 networks (~7 GFLOPs) once takes
         seconds on a CPU. The tests check it against counting the built network.
+
+        Raises:
+            InvalidArgumentError: as :meth:`build`, when a cell's output channels cannot be
+                split among the nodes feeding its output.
         """
         arch = self.validate(arch)
         nc = check_int(self.default_num_classes if num_classes is None else num_classes, "num_classes", 1)
@@ -386,7 +397,7 @@ class NB101Space(SearchSpace):
             if stack > 0:
                 h, w, c = (h + 1) // 2, (w + 1) // 2, 2 * c  # ceil-mode 2x2/2 max-pool
             for _ in range(opts["cells_per_stack"]):
-                ch = vertex_channels(arch, c_in, c)
+                ch = _checked_channels(arch, c_in, c)
                 for j in arch.successors(0):
                     conv(1, c_in, ch[j])
                 for t in range(1, arch.num_nodes - 1):

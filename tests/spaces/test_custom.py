@@ -316,6 +316,7 @@ BAD_SPECS = {
     "name uppercase": (variable_spec(name="MySpace"), r"key 'name' must be .*\[a-z0-9_\]\+.*got 'MySpace'"),
     "name not str": (variable_spec(name=3), "key 'name'"),
     "name empty": (variable_spec(name=""), "key 'name'"),
+    "name trailing newline": (variable_spec(name="myspace\n"), "key 'name'"),
     "ops empty": (variable_spec(ops=[]), "key 'ops' must be a non-empty list"),
     "ops a string": (variable_spec(ops="conv3x3"), "key 'ops' must be a non-empty list"),
     "ops bad chars": (variable_spec(ops=["conv 3x3"], buildable=False), "bad entry 'conv 3x3'"),
@@ -414,3 +415,14 @@ def test_unbuildable_space_samples_but_does_not_build() -> None:
         s.build(archs[0])
     with pytest.raises(InvalidSpecError, match="no network builder"):
         s.cost(archs[0])
+
+
+def test_neighbours_keep_none_nodes_when_an_edge_removal_strands_another_node() -> None:
+    # removing (1, 4) strands node 1; only it may go: the valid 'none' node 2 stays
+    sp = CustomSpace.from_spec({"name": "vz", "ops": ["conv3x3", "none"], "num_nodes": 5, "topology": "variable"})
+    a = ArchGraph(["input", "conv3x3", "none", "conv3x3", "output"], [(0, 1), (1, 4), (0, 2), (2, 4), (0, 3), (3, 4)])
+    nbrs = sp.neighbours(a)
+    assert ArchGraph(["input", "none", "conv3x3", "output"], [(0, 1), (1, 3), (0, 2), (2, 3)]) in nbrs
+    # every neighbour is valid and no edit removes more than one node
+    assert all(sp.is_valid(b) and b.num_nodes >= a.num_nodes - 1 for b in nbrs)
+    assert ArchGraph(["input", "conv3x3", "output"], [(0, 1), (1, 2)]) not in nbrs

@@ -383,6 +383,20 @@ def test_cost_is_fast_for_the_largest_cells(space):
     assert c["params"] == _network_params(lambda ci, co: 2 * _conv(1, ci, co) + 5 * _conv(3, co, co))
 
 
+def test_cost_refuses_what_build_refuses(space):
+    from nagen.errors import InvalidArgumentError
+
+    # three nodes feed the output: 2 output channels cannot give each one a channel
+    arch = ArchGraph(
+        ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "output"],
+        [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4)],
+    )
+    for call in (space.build, space.cost):
+        with pytest.raises(InvalidArgumentError, match="2 output channels cannot be split among the 3 nodes"):
+            call(arch, stem_channels=2, num_stacks=1)
+    assert space.cost(arch, stem_channels=3, num_stacks=1) == SearchSpace.cost(space, arch, stem_channels=3, num_stacks=1)
+
+
 def test_build_options(space):
     arch = space.from_matrix(*INCEPTION_README)
     with pytest.raises(ValueError, match="stem_channels"):
