@@ -78,12 +78,15 @@ class Optimum(NamedTuple):
 _COST_TOKENS = frozenset(
     {"lat", "latency", "ms", "params", "param", "flops", "macs", "energy", "size", "memory", "mem", "time", "seconds", "bytes"}
 )
+#: name tokens that mark an error or a loss, also minimised ("test_error", "top1_err", "val_loss")
+_ERROR_TOKENS = frozenset({"err", "error", "errors", "loss", "losses", "regret", "nll", "mse", "rmse"})
 
 
 def _guess_direction(name: str) -> Direction:
-    # whole tokens, not substrings: "top1_latest" or "relative_accuracy" are not costs
+    """``"min"`` when a whole token of ``name`` names a cost or an error/loss, else ``"max"``."""
+    # whole tokens, not substrings: "top1_latest", "relative_accuracy" or "terror" are not costs
     tokens = set(re.split(r"[^a-z0-9]+", name.lower()))
-    return "min" if tokens & _COST_TOKENS else "max"
+    return "min" if tokens & (_COST_TOKENS | _ERROR_TOKENS) else "max"
 
 
 class Benchmark:
@@ -93,15 +96,23 @@ class Benchmark:
         name: table name.
         space: the space the architectures belong to (or its registered name).
         archs: one architecture per row (distinct; ``ArchGraph`` or strings the space parses).
-        columns: metric name -> ``len(archs)`` float array (NaN = not measured).
-        metrics: optional ``Metric`` descriptions; missing ones get a direction guessed from
-            the name: minimised when a ``_``-separated word of it names a cost (``lat``, ``latency``,
-            ``ms``, ``params``, ``flops``, ``macs``, ``energy``, ``size``, ``memory``, ``time``, ...).
+        columns: metric name (a string) -> ``len(archs)`` float array (NaN = not measured).
+        metrics: optional metric name -> ``Metric`` description, or just its direction
+            ``"max"``/``"min"``; this is how to override a guessed direction. A metric not
+            described gets a direction guessed from its name: minimised when a whole word of it
+            (words split at non-alphanumerics, case ignored) names a cost (``lat``, ``latency``,
+            ``ms``, ``params``, ``flops``, ``macs``, ``energy``, ``size``, ``memory``, ``time``,
+            ...) or an error or loss (``err``, ``error``, ``loss``, ``regret``, ``nll``, ``mse``,
+            ``rmse``), else maximised. So ``lat_pixel3_ms``, ``top1_err`` and ``val_loss`` are
+            minimised; ``cifar10_test``, ``top1_latest`` and ``terror_score`` are maximised.
         provenance: where the numbers come from.
 
     Raises:
         InvalidTableError: an architecture not valid in ``space``, a repeated architecture, no
-            column, a column of the wrong length or not numbers, or a direction not ``"max"``/``"min"``.
+            column, a column name that is not a string, a column of the wrong length or not
+            numbers, ``metrics`` not a mapping, a ``metrics`` entry for no column, a description
+            that is not a ``Metric`` (or ``"max"``/``"min"``) or names another metric, or a
+            direction not ``"max"``/``"min"``.
     """
 
     def __init__(
@@ -132,10 +143,16 @@ class Benchmark:
                     f"table {name!r}: rows {self._row[a]} and {k} hold the same architecture {self.space.format(a)!r}"
                 )
             self._row[a] = k
+        if not isinstance(columns, Mapping):
+            raise InvalidTableError(
+                f"table {name!r}: columns must map metric names to value arrays, got {type(columns).__name__}"
+            )
         if not columns:
             raise InvalidTableError(f"table {name!r} has no metric columns")
         self._cols: dict[str, np.ndarray] = {}
         for m, v in columns.items():
+            if not isinstance(m, str):  # metrics are looked up by name; any other key could never be queried
+                raise InvalidTableError(f"table {name!r}: a metric (column) name must be a string, got {type(m).__name__} {m!r}")
             try:
                 arr = np.array(v, dtype=np.float64)
             except (TypeError, ValueError) as e:
@@ -144,12 +161,40 @@ class Benchmark:
                 raise InvalidTableError(f"column {m!r} has shape {arr.shape}, expected ({len(self._archs)},)")
             arr.setflags(write=False)
             self._cols[m] = arr
-        given = dict(metrics or {})
-        self._metrics = {m: given.get(m) or Metric(m, _guess_direction(m)) for m in self._cols}
+        self._metrics = {m: Metric(m, _guess_direction(m)) for m in self._cols}
+        self._metrics.update(self._described(metrics))
         bad = {m: d.direction for m, d in self._metrics.items() if d.direction not in ("max", "min")}
         if bad:  # any other word would silently count as "min" in optimum and percentile
             raise InvalidTableError(f"table {name!r}: a metric direction is 'max' or 'min', got {bad}")
         self.provenance = provenance
+
+    def _described(self, metrics: object) -> dict[str, Metric]:
+        """The checked ``metrics`` argument: column name -> ``Metric`` (a ``None`` value keeps the guess)."""
+        if metrics is None:
+            return {}
+        if not isinstance(metrics, Mapping):
+            raise InvalidTableError(
+                f"table {self.name!r}: metrics must map metric names to Metric descriptions or 'max'/'min', "
+                f"got {type(metrics).__name__}"
+            )
+        out: dict[str, Metric] = {}
+        for m, d in metrics.items():
+            if not isinstance(m, str) or m not in self._cols:  # a typo would silently keep the guessed direction
+                raise InvalidTableError(
+                    f"table {self.name!r}: metrics describes {m!r}, which is not a column; columns are {list(self._cols)}"
+                )
+            if d is None:
+                continue
+            if isinstance(d, str):
+                d = Metric(m, d)  # type: ignore[arg-type]  # the direction check below names a bad word
+            elif not isinstance(d, Metric):
+                raise InvalidTableError(
+                    f"table {self.name!r}: metrics[{m!r}] must be a Metric or 'max'/'min', got {type(d).__name__} {d!r}"
+                )
+            elif d.name != m:
+                raise InvalidTableError(f"table {self.name!r}: metrics[{m!r}] describes another metric, {d.name!r}")
+            out[m] = d
+        return out
 
     # ------------------------------------------------------------------ shape
     @property
@@ -280,17 +325,24 @@ class Benchmark:
             path: the CSV file.
             space: the space (or its registered name) whose ``parse`` reads ``arch_column``.
             arch_column: column with architecture strings (space format or generic ``ArchGraph``).
-            metric_columns: columns to load as metrics; default every column except ``arch_column``
-                whose values are all numbers (empty cells become NaN).
-            directions: ``"max"``/``"min"`` per metric; unspecified ones are guessed from the name.
+            metric_columns: columns to load as metrics (any iterable of names, read once);
+                default every column except ``arch_column`` whose values are all numbers (empty
+                cells become NaN), skipping a column whose cells are all empty (a blank notes
+                column, a trailing comma): it holds no measurement. Name such a column here to
+                load it anyway, as an unmeasured metric.
+            directions: ``"max"``/``"min"`` per metric, to override the guess; unspecified ones
+                are guessed from the name as :class:`Benchmark` describes (costs such as
+                ``lat_*``, ``*_ms``, ``params``, ``flops`` and errors or losses such as
+                ``*_err``, ``*_error``, ``*_loss`` are minimised, everything else maximised).
             name: table name (default: the file stem).
 
         Raises:
             InvalidTableError: missing or unreadable file (not UTF-8, a bad ``.gz``), missing column,
                 a duplicated header name, no data rows, a row with more or fewer fields than the
                 header, a value that is not a finite number, a duplicate architecture, an
-                architecture string that is not valid in ``space`` (the file line is named), or bad
-                ``directions``.
+                architecture string that is not valid in ``space`` (the physical file line where
+                the record starts is named, counting blank lines and quoted line breaks), or bad
+                ``metric_columns`` or ``directions``.
         """
         import nagen.spaces
 
@@ -302,29 +354,49 @@ class Benchmark:
         try:
             # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") would otherwise glue onto the first column's name
             with opener(p, "rt", encoding="utf-8-sig", newline="") as f:
-                reader = csv.DictReader(f)
+                reader = csv.reader(f)
                 # header cells are names: "arch, acc" names 'acc', not ' acc'
-                header = [c.strip() for c in reader.fieldnames or []]
-                reader.fieldnames = header
-                rows = list(reader)
+                header = [c.strip() for c in next(reader, [])]
+                records: list[list[str]] = []
+                lines: list[int] = []  # physical file line where each record starts
+                last = reader.line_num
+                for rec in reader:
+                    # a record starts on the line after the previous one ended: blank lines
+                    # (skipped, as DictReader does) and quoted line breaks shift it from row + 2
+                    if rec:
+                        records.append(rec)
+                        lines.append(last + 1)
+                    last = reader.line_num
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as e:  # not UTF-8 text, a bad .gz, a malformed CSV
             raise InvalidTableError(f"{p.name}: cannot read it as a UTF-8 CSV{' (gzip)' if p.suffix == '.gz' else ''} file: {e}") from e
         dup = sorted({c for c in header if header.count(c) > 1})
-        if dup:  # DictReader would keep only the last of them, silently
+        if dup:  # a dict per row would keep only the last of them, silently
             raise InvalidTableError(f"{p.name}: the header names column(s) {dup} more than once")
-        if not rows:
+        if not records:
             raise InvalidTableError(f"{p.name}: no data rows below the header")
-        for k, r in enumerate(rows):
-            if None in r:
-                raise InvalidTableError(f"{p.name} line {k + 2}: more fields than the header's {len(header)}")
-            if any(v is None for v in r.values()):
-                raise InvalidTableError(f"{p.name} line {k + 2}: fewer fields than the header's {len(header)} (use an empty field for a missing value)")
+        for rec, line in zip(records, lines):
+            if len(rec) > len(header):
+                raise InvalidTableError(f"{p.name} line {line}: more fields than the header's {len(header)}")
+            if len(rec) < len(header):
+                raise InvalidTableError(f"{p.name} line {line}: fewer fields than the header's {len(header)} (use an empty field for a missing value)")
+        rows = [dict(zip(header, rec)) for rec in records]
         if arch_column not in header:
             raise InvalidTableError(f"{p.name}: no column {arch_column!r}; columns are {header}")
         if isinstance(metric_columns, str):  # one name, not its characters
             metric_columns = [metric_columns]
+        elif metric_columns is not None:
+            # read a one-shot iterable (a generator) once: the checks below go over it several times
+            if not isinstance(metric_columns, Iterable):
+                raise InvalidTableError(f"{p.name}: metric_columns must be column names, got {type(metric_columns).__name__} {metric_columns!r}")
+            metric_columns = list(metric_columns)
+        blank: list[str] = []
         if metric_columns is None:
-            metric_columns = [c for c in header if c != arch_column and all(_is_number(r[c], allow_inf=True) for r in rows)]
+            # an all-empty column (blank notes, a trailing comma) holds no measurement: not a metric
+            blank = [c for c in header if c != arch_column and not any(r[c].strip() for r in rows)]
+            metric_columns = [
+                c for c in header
+                if c != arch_column and c not in blank and all(_is_number(r[c], allow_inf=True) for r in rows)
+            ]
         else:
             missing = [c for c in metric_columns if c not in header]
             if missing:
@@ -333,12 +405,12 @@ class Benchmark:
                 raise InvalidTableError(f"{p.name}: the architecture column {arch_column!r} cannot also be a metric column")
             metric_columns = list(dict.fromkeys(metric_columns))
         if not metric_columns:
-            raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}")
+            skipped = f" (skipped {blank}, empty in every row: name them in metric_columns to load them)" if blank else ""
+            raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}{skipped}")
         archs: list[ArchGraph] = []
         cols = {c: np.empty(len(rows)) for c in metric_columns}
         seen: dict[ArchGraph, int] = {}  # architecture -> file line
-        for k, r in enumerate(rows):
-            line = k + 2  # header is line 1
+        for k, (r, line) in enumerate(zip(rows, lines)):
             try:
                 archs.append(space.parse(r[arch_column]))
             except InvalidArchitectureError as e:

@@ -208,7 +208,7 @@ def test_unmeasured_column_percentile_and_wrong_argument_types(tmp_path, nb) -> 
 
     p = tmp_path / "t.csv"
     p.write_text(f"arch,acc,lat_ms\n{A1},1,\n{A2},2,\n")
-    t = Benchmark.from_csv(p, "nb201")
+    t = Benchmark.from_csv(p, "nb201", metric_columns=["acc", "lat_ms"])  # an all-empty column is loaded only when named
     with pytest.raises(InvalidTableError, match="'lat_ms' of table 't' has no values"):
         t.percentile("lat_ms", 1.0)  # was NaN with a RuntimeWarning
     assert t.percentile("acc", Fraction(3, 2)) == 50.0  # a number, so accepted
@@ -234,3 +234,85 @@ def test_constructor_validates_rows_columns_and_directions(nb) -> None:
         Benchmark("t", nb.space, nb.archs[:1], {"a": ["x"]})
     with pytest.raises(InvalidTableError, match=r"direction is 'max' or 'min', got \{'a': 'up'\}"):
         Benchmark("t", nb.space, nb.archs[:1], {"a": [1.0]}, {"a": Metric("a", "up")})  # was silently "min"
+
+
+# ---------------------------------------------------------------------- constructor, directions, CSV lines
+def test_constructor_refuses_non_string_metric_names_and_bad_metrics_with_named_errors(nb) -> None:
+    from nagen.benchmarks import Metric
+
+    archs = list(nb.archs[:3])
+    with pytest.raises(InvalidTableError, match="metric \\(column\\) name must be a string, got int 0"):
+        Benchmark("t", "nb201", archs, {0: [1, 2, 3]})
+    with pytest.raises(InvalidTableError, match="columns must map metric names"):
+        Benchmark("t", "nb201", archs, [("acc", [1, 2, 3])])
+    with pytest.raises(InvalidTableError, match="metrics must map metric names"):
+        Benchmark("t", "nb201", archs, {"acc": [1, 2, 3]}, metrics=["max"])
+    with pytest.raises(InvalidTableError, match=r"metrics\['acc'\] must be a Metric or 'max'/'min', got int 1"):
+        Benchmark("t", "nb201", archs, {"acc": [1, 2, 3]}, metrics={"acc": 1})
+    with pytest.raises(InvalidTableError, match="metrics describes 'acc_typo', which is not a column"):
+        Benchmark("t", "nb201", archs, {"acc": [1, 2, 3]}, metrics={"acc_typo": "min"})
+    with pytest.raises(InvalidTableError, match=r"metrics\['acc'\] describes another metric, 'lat'"):
+        Benchmark("t", "nb201", archs, {"acc": [1, 2, 3]}, metrics={"acc": Metric("lat", "min")})
+    with pytest.raises(InvalidTableError, match=r"direction is 'max' or 'min', got \{'acc': 'up'\}"):
+        Benchmark("t", "nb201", archs, {"acc": [1, 2, 3]}, metrics={"acc": "up"})
+    # a direction word overrides the guess: "err" alone would be minimised
+    t = Benchmark("t", "nb201", archs, {"acc": [1, 2, 3], "err": [3, 2, 1]}, metrics={"err": "max"})
+    assert (t.direction("acc"), t.direction("err")) == ("max", "max") and t.optimum("err").value == 3.0
+    assert t.metric("err") == Metric("err", "max")
+
+
+def test_error_and_loss_columns_are_guessed_minimised_and_nb201_directions_are_kept(tmp_path, nb) -> None:
+    from nagen.benchmarks import _guess_direction
+
+    for name in ("test_error", "val_loss", "top1_err", "error_rate", "Top-1 Error", "train_nll", "regret"):
+        assert _guess_direction(name) == "min", name
+    for name in ("terror_score", "lossless_ratio", "cifar10_valid_12ep", "accuracy"):
+        assert _guess_direction(name) == "max", name
+    # the shipped table's columns keep their directions (described or guessed)
+    for m in nb.metrics:
+        expect = "min" if m.startswith("lat_") or m in ("params", "flops") else "max"
+        assert nb.direction(m) == expect == _guess_direction(m), m
+    p = tmp_path / "e.csv"
+    p.write_text(f"arch,test_error\n{A1},5\n{A2},50\n")
+    t = Benchmark.from_csv(p, "nb201")
+    assert t.direction("test_error") == "min" and t.optimum("test_error").value == 5.0
+    assert Benchmark.from_csv(p, "nb201", directions={"test_error": "max"}).optimum("test_error").value == 50.0
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, fragment",
+    [
+        (f"arch,acc\n{A1},1\n\n\n{A2},oops\n", {"metric_columns": ["acc"]}, "t.csv line 5: column 'acc' holds 'oops'"),
+        (f"arch,acc\n{A1},1\n\n{A1},2\n", {}, "lines 2 and 4 hold the same architecture"),
+        (f'arch,acc,note\n{A1},1,"two\nlines"\n{A2},x,c\n', {"metric_columns": ["acc"]}, "line 4: column 'acc' holds 'x'"),
+        (f"arch,acc\n\n{A1},1,2\n", {}, "line 3: more fields"),
+        (f"arch,acc\n\n|bad|,1\n", {}, "line 3: "),
+    ],
+)
+def test_from_csv_errors_name_the_physical_file_line(tmp_path, text, kwargs, fragment) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(text)
+    with pytest.raises(InvalidTableError, match=fragment):
+        Benchmark.from_csv(p, "nb201", **kwargs)
+
+
+def test_from_csv_skips_all_empty_columns_unless_named(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(f"arch,acc,notes,\n{A1},1,,\n{A2},2, ,\n")  # a blank notes column and a trailing comma
+    assert Benchmark.from_csv(p, "nb201").metrics == ["acc"]
+    t = Benchmark.from_csv(p, "nb201", metric_columns=["acc", "notes"])
+    assert t.metrics == ["acc", "notes"] and np.isnan(t.values("notes")).all()
+    p.write_text(f"arch,notes\n{A1},\n{A2},\n")
+    with pytest.raises(InvalidTableError, match=r"no numeric metric columns found.*skipped \['notes'\], empty in every row"):
+        Benchmark.from_csv(p, "nb201")
+
+
+def test_from_csv_reads_a_generator_of_metric_columns_once(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(f"arch,acc,lat_ms\n{A1},1,3\n{A2},2,4\n")
+    t = Benchmark.from_csv(p, "nb201", metric_columns=(c for c in ["lat_ms", "acc"]))
+    assert t.metrics == ["lat_ms", "acc"] and t.query(A2, "lat_ms") == 4.0
+    with pytest.raises(InvalidTableError, match="not in the header"):
+        Benchmark.from_csv(p, "nb201", metric_columns=(c for c in ["acc", "nope"]))
+    with pytest.raises(InvalidTableError, match="metric_columns must be column names, got int 3"):
+        Benchmark.from_csv(p, "nb201", metric_columns=3)
