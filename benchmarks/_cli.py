@@ -42,6 +42,11 @@ def positive_int(text: str) -> int:
     return _int(text, 1, "a positive integer")
 
 
+def at_least_two(text: str) -> int:
+    """argparse ``type``: an integer >= 2 (a fit needs two labels, an adaptation two measurements)."""
+    return _int(text, 2, "an integer >= 2")
+
+
 def nonneg_int(text: str) -> int:
     """argparse ``type``: an integer >= 0."""
     return _int(text, 0, "a non-negative integer")

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=_cli.positive_int, default=20, help="reverse-diffusion (DDIM) steps")
     ap.add_argument("--train-steps", type=_cli.positive_int, default=3000, help="steps of the 50%% quality model")
     ap.add_argument(
-        "--labels", type=_cli.positive_int, default=100,
+        "--labels", type=_cli.at_least_two, default=100,
         help="random labelled cells the guiding GNN predictor is fitted on (section 3 and the throughput guide)",
     )
     ap.add_argument("--skip-quality", action="store_true", help="skip section 1 (training the 50%% model and its sample quality)")

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (also OMP_NUM_THREADS unless set)")
     ap.add_argument("--select", action="store_true", help="first print the validation grid of the additive model")
     args = ap.parse_args(argv)
-    ks = _cli.ints(ap, "--ks", args.ks, 1)  # checked before any work
+    ks = _cli.ints(ap, "--ks", args.ks, 2)  # checked before any work; an adaptation needs 2 measurements
     if args.quick:
         args.seeds, args.epochs, args.gnn_epochs = min(args.seeds, 2), min(args.epochs, 6), min(args.gnn_epochs, 100)
     torch.set_num_threads(args.threads)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (also OMP_NUM_THREADS unless set)")
     args = ap.parse_args(argv)
     weights = _cli.floats(ap, "--weights", args.weights, low=0.0, high=1.0)  # checked before any work
-    ks = _cli.ints(ap, "--ks", args.ks, 1)
+    ks = _cli.ints(ap, "--ks", args.ks, 2)  # an adaptation needs 2 measurements
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     nb = nagen.benchmarks.load("nb201")

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     # every argument is checked here, before the table is loaded
     datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
-    sizes = _cli.ints(ap, "--sizes", args.sizes, 1, 15_625 - HELD_OUT)  # disjoint from the held-out cells
+    sizes = _cli.ints(ap, "--sizes", args.sizes, 2, 15_625 - HELD_OUT)  # a fit needs 2 labels  # disjoint from the held-out cells
     models = _cli.names(ap, "--models", args.models, [*factories, "meta"])
     torch.set_num_threads(args.threads)
     nb = nagen.benchmarks.load("nb201")

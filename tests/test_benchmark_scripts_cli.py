@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # (script, argv, the bad value the message must name): each would otherwise start expensive work
 # (or fail late with a traceback / print an empty table)
 CASES = [
+    # one label or one measurement: accepted once, then a traceback after the first fit (stop 25)
+    ("predictors", ["--sizes", "1"], "'1' is not an integer in 2.."),
+    ("generation", ["--labels", "1"], "expected an integer >= 2"),
+    ("latency", ["--ks", "1"], "'1' is not an integer >= 2"),
+    ("latency_loso", ["--ks", "1"], "'1' is not an integer >= 2"),
     ("gflownet", ["--parts", "foo"], "foo"),
     ("gflownet", ["--datasets", "foo"], "foo"),
     ("gflownet", ["--methods", "foo"], "foo"),
