@@ -118,7 +118,8 @@ def levelwise_bo(
             rounds of 2 cost about 2 minutes for 200 NB201 labels on one core (4 with
             ``transform="both"``; rounds of 5 less than half of that).
         n_initial: first labels: the best by the zero-cost proxy (synflow) among ``20 *
-            n_initial`` random cells where the proxies are free, else random.
+            n_initial`` random cells where the proxies are free and ``direction`` is ``"max"``,
+            else random (synflow favours large cells: a poor start for a minimised value).
         level: ``"max"`` or ``"cycle"`` (module docstring).
         max_levels: at most this many budget levels (quantiles of the costs when there are more
             distinct values).
@@ -184,7 +185,7 @@ def levelwise_bo(
     explore_every = check_int(explore_every, "explore_every")
     max_level_share = check_real(max_level_share, "max_level_share", 0.0, 1.0)
     sp = nagen.spaces.get(space)
-    kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto")
+    kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto", (direction,))
     if kind not in SURROGATES:
         raise InvalidArgumentError(f"surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}")
     sign = 1.0 if direction == "max" else -1.0

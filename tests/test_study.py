@@ -451,3 +451,34 @@ def test_trials_of_a_run_gone_on_another_machine_can_be_handed_back():
     assert [t.state for t in st.trials] == ["complete"] * 3 and st.trials[2].arch == NB201.format(arch)
     with pytest.raises(InvalidArgumentError, match="host"):
         st.release_host("elsewhere:4242")
+
+
+def test_proxy_initial_design_only_for_maximised_objectives():
+    # synflow's best cells are the large ones: the right start for accuracy, nearly the worst for latency
+    acc = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite:///:memory:")
+    lat = Study("nb201", "lat_pixel3_ms", TableLabeller("nb201", "lat_pixel3_ms"), storage="sqlite:///:memory:")
+    both = Study("nb201", ["cifar10_test", "lat_pixel3_ms"], TableLabeller("nb201", ["cifar10_test", "lat_pixel3_ms"]),
+                 storage="sqlite:///:memory:")
+    assert (acc.initial, lat.initial, both.initial) == ("zc", "random", "random")
+    assert lat.directions == ["min"]
+
+
+def test_multi_objective_prefilter_keeps_the_posterior_mean_front_and_fills_its_budget():
+    import torch
+
+    from nagen.multiobjective import non_dominated
+
+    objs = ["cifar10_test", "lat_pixel3_ms"]
+    st = Study("nb201", objs, TableLabeller("nb201", objs), storage="sqlite:///:memory:", seed=0, executor="inline",
+               n_initial=6, max_acquisition_pool=60, initial="random", surrogate="gp")
+    st.optimize(6)
+    ctx = st.context()
+    ctx.surrogates = st._fit_surrogates(ctx)
+    pool = NB201.sample(400, 5)
+    X = ctx.surrogates[0].features(pool)
+    idx = st._prefilter(ctx, pool, X)
+    assert len(idx) == 60 and len(set(idx.tolist())) == 60
+    with torch.no_grad():
+        means = np.stack([p.model.posterior(X).mean.reshape(-1).numpy() for p in ctx.surrogates], 1)
+    front = np.flatnonzero(non_dominated(means, ["max", "max"]))  # signed: both maximised
+    assert len(front) <= 60 and set(front.tolist()) <= set(idx.tolist())
