@@ -113,6 +113,21 @@ def test_pareto_json_contract(capsys, method) -> None:
     assert out["objectives"] == ["cifar10_test:max", "params:min"] and len(out["ref_point"]) == 2
 
 
+def test_warnings_are_one_line_on_the_command_line(tmp_path, capsys) -> None:
+    # a search whose budget exceeds the distinct cells of a tiny space warns, then returns its labels
+    import warnings
+
+    from nagen.cli import main as cli_main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code = cli_main(["search", "--objective", "cifar10_test", "--budget", "3", "--method", "random", "--constraint",
+                         "lat_pixel3_ms<=0.001", "--device-samples", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code in (0, 2)
+    assert all(line.startswith("nagen: ") for line in err.splitlines()), err
+
+
 def test_pareto_text_output_shows_reported_values(capsys) -> None:
     argv = ["pareto", "--objectives", "cifar10_valid_12ep:max,params:min", "--budget", "6", "--method", "random",
             "--report", "cifar10_test", "--quiet"]
@@ -155,6 +170,8 @@ def test_plot_refuses_the_wrong_kind_of_file(tmp_path, capsys) -> None:
         (["plot", "trace", "--input", str(pareto_out), "--out", str(tmp_path / "a.png")], "use 'nagen plot pareto'"),
         (["plot", "pareto", "--input", str(search_out), "--objectives", "a:max,b:min", "--out", str(tmp_path / "a.png")],
          "use 'nagen plot trace'"),
+        # without --objectives too: the kind of file is named before the missing flag
+        (["plot", "pareto", "--input", str(search_out), "--out", str(tmp_path / "a.png")], "use 'nagen plot trace'"),
         (["plot", "ops", "--input", str(other), "--out", str(tmp_path / "a.png")], "holds no architectures"),
     ]
     for argv, fragment in cases:
