@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from nagen.errors import (
     check_options,
     check_real,
     choices_hint,
+    keyword_parameters,
 )
 from nagen.graph import ArchGraph
 from nagen.labellers import Labeller, from_spec
@@ -575,7 +576,7 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
         items: list[tuple[str, str | None]] = [(objectives, None)]
     elif isinstance(objectives, Mapping):
         items = [(str(k), v) for k, v in objectives.items()]
-    elif not isinstance(objectives, (Sequence, set, frozenset)):
+    elif isinstance(objectives, (bytes, bytearray)) or not isinstance(objectives, Iterable):
         raise InvalidSpecError(
             "objectives must be a metric name, a list of names or (name, 'max'|'min') pairs, "
             f"or a {{name: direction}} dict; got {objectives!r}"
@@ -705,9 +706,6 @@ class Study:
         self._parsed: dict[str, ArchGraph] = {}  # architecture string -> parsed (see _parse)
         # everything is validated before the storage is opened (which creates its file), so a
         # rejected call writes nothing
-        self.labeller = labeller
-        self.objectives, self.directions = _objective_spec(objectives, labeller)
-        self._check_labeller_objectives()
         self.proposer = get_proposer(proposer)
         # numpy's SeedSequence refuses negative seeds, late and with a bare ValueError
         self.seed = check_int(seed, "seed", 0, InvalidSpecError)
@@ -721,17 +719,13 @@ class Study:
         self.n_initial = int(n_initial)
         self.max_acquisition_pool = int(max_acquisition_pool)
         self.mc_samples = int(mc_samples)
-        surrogate, initial = _resolve_auto(self.space, self.proposer, surrogate, initial, self.directions)
-        if surrogate not in SURROGATES:
-            raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
-        if initial not in ("random", "zc"):
-            raise InvalidSpecError(f"could not resolve initial design {initial!r} among choices {{'random', 'zc'}}")
-        self.surrogate, self.initial = surrogate, initial
+        self._objectives_arg, self._surrogate_arg, self._initial_arg = objectives, surrogate, initial
+        self._settle(labeller)
         if getattr(self.proposer, "name", "") == "diffusion" and getattr(self.proposer, "guidance", 0):
-            if not _make_surrogate(surrogate, self.space, 0).differentiable:
+            if not _make_surrogate(self.surrogate, self.space, 0).differentiable:
                 # the sampler would silently drop the guidance: it needs the surrogate's gradient
                 raise InvalidSpecError(
-                    f"the diffusion proposer guides by the surrogate's gradient, and surrogate {surrogate!r} has none; "
+                    f"the diffusion proposer guides by the surrogate's gradient, and surrogate {self.surrogate!r} has none; "
                     "use surrogate='gp' (or 'auto'), or DiffusionProposer(guidance=0) for unguided samples"
                 )
         self._executor_spec = executor
@@ -740,43 +734,77 @@ class Study:
         self._executor_options = dict(executor_options or {})
         self.timeout = None if timeout is None else check_real(timeout, "timeout (seconds per label)", 0.0, low_open=True, error=InvalidSpecError)
         self._set_constraints(constraints, device_samples, measurers, latency_models)
-        stored: SQLiteStorage | None = None  # opened early only to re-open a study without a labeller
-        url = ""
-        if labeller is None:
-            url = storage.url if isinstance(storage, SQLiteStorage) else os.fspath(storage or "sqlite:///nagen.db")
-            stored = get_storage(storage) if isinstance(storage, SQLiteStorage) or storage_exists(url) else None
-        if stored is not None and name is not None and name in stored.study_names():
-            # re-opening: rebuild a stored (table) labeller, whose directions are the study's
-            spec = stored.study_config(name).get("labeller")
-            self.labeller = from_spec(spec) if spec else None
-            self.objectives, self.directions = _objective_spec(objectives, self.labeller)
-            self._check_labeller_objectives()
-        config = self._config()
-        self.name = name or self._default_name(config)
-        if labeller is None and name is None and stored is not None and self.name not in stored.study_names():
-            # the default name also hashes the labeller, which a re-opening call may leave out: find
-            # the one stored study these arguments describe, and take its name and labeller
-            same = json.dumps(config, sort_keys=True)
-            found = [
-                n for n in stored.study_names()
-                if json.dumps({k: v for k, v in stored.study_config(n).items() if k != "labeller"}, sort_keys=True) == same
-            ]
-            if len(found) == 1:
-                self.name = found[0]
-                spec = stored.study_config(self.name).get("labeller")
-                self.labeller = from_spec(spec) if spec else None
-                self.objectives, self.directions = _objective_spec(objectives, self.labeller)
-                self._check_labeller_objectives()
-                config = self._config()
-        if labeller is None and (stored is None or self.name not in stored.study_names()):
+        # an existing storage is opened now, to find the study these arguments re-open; a new
+        # file is only created once everything is validated (a rejected call writes nothing)
+        url = storage.url if isinstance(storage, SQLiteStorage) else ("sqlite:///nagen.db" if storage is None else storage)
+        stored = storage if isinstance(storage, SQLiteStorage) else (get_storage(storage) if storage_exists(url) else None)
+        self.name = name or self._default_name(self._config())
+        if stored is not None:
+            self._match_stored(stored, name, labeller)
+        if self.labeller is None and (stored is None or self.name not in stored.study_names()):
             # nothing could ever label it, and a stored label-less config would refuse the labeller later
             raise StudyError(
-                f"study {self.name!r} does not exist in {url!r}; a new study needs a labeller "
+                f"study {self.name!r} does not exist in {os.fspath(url)!r}; a new study needs a labeller "
                 "(TableLabeller, TrainingLabeller or CallableLabeller)"
             )
         self._check_executor()
         self.storage: SQLiteStorage = stored if stored is not None else get_storage(storage)
-        self.storage.create_study(self.name, config)
+        self.storage.create_study(self.name, self._config())
+
+    def _settle(self, labeller: Labeller | None, initial: str | None = None) -> None:
+        """Set the labeller and what depends on it: objective directions (the labeller knows
+        them), the surrogate and the initial design (``"auto"`` depends on the directions);
+        ``initial`` overrides an ``"auto"`` design (a stored study keeps the one it used)."""
+        self.labeller = labeller
+        self.objectives, self.directions = _objective_spec(self._objectives_arg, labeller)
+        self._check_labeller_objectives()
+        surrogate, resolved = _resolve_auto(self.space, self.proposer, self._surrogate_arg, self._initial_arg, self.directions)
+        if surrogate not in SURROGATES:
+            raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
+        if resolved not in ("random", "zc"):
+            raise InvalidSpecError(f"could not resolve initial design {resolved!r} among choices {{'random', 'zc'}}")
+        if initial in ("random", "zc") and self._initial_arg == "auto":
+            resolved = initial
+        self.surrogate, self.initial = surrogate, resolved
+
+    def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
+        """Adopt the stored study these arguments re-open: its labeller when none is given (only
+        table labellers are stored), and, for ``initial="auto"``, the initial design it was
+        created with (the rule for "auto" changed once: minimised objectives now start randomly).
+        Without a name, the default name hashes the labeller and the design, so the stored study
+        whose configuration these arguments reproduce is looked up instead."""
+        names = stored.study_names()
+
+        def stored_labeller(cfg: Mapping[str, Any]) -> Labeller | None:
+            if labeller is not None:
+                return labeller
+            return from_spec(cfg["labeller"]) if cfg.get("labeller") else None
+
+        if name is not None:
+            if name in names:
+                cfg = stored.study_config(name)
+                self._settle(stored_labeller(cfg), cfg.get("initial"))
+            return
+        if self.name in names:
+            return
+        found = []
+        for n in names:
+            cfg = stored.study_config(n)
+            lab = stored_labeller(cfg)
+            if lab is None:
+                continue
+            try:
+                self._settle(lab, cfg.get("initial"))
+            except NagenError:  # that study's labeller cannot label these objectives
+                continue
+            if json.dumps(self._config(), sort_keys=True) == json.dumps(cfg, sort_keys=True):
+                found.append(n)
+        if len(found) == 1:
+            cfg = stored.study_config(found[0])
+            self._settle(stored_labeller(cfg), cfg.get("initial"))
+            self.name = found[0]
+        else:
+            self._settle(labeller)
 
     def _executor_kind(self) -> str | None:
         """The executor name ``optimize`` will use (None: an ``Executor`` object was given)."""
@@ -1240,8 +1268,9 @@ class Study:
         hosts = sorted(set(running) - {here})
         if hosts:
             warnings.warn(
-                f"study {self.name!r} has trials still running on {hosts}, counted toward the budget; if that run is "
-                f"gone (killed and resumed here), study.release_host({hosts[0]!r}) hands them back to be labelled",
+                f"study {self.name!r} has trials still running on {hosts}, counted toward the budget; if no process "
+                f"there works on this study any more (its run was killed), study.release_host({hosts[0]!r}) hands them "
+                "back to be labelled (while one does, releasing them would label them twice)",
                 stacklevel=3,
             )
 
@@ -1263,7 +1292,16 @@ class Study:
             else:
                 self.storage.finish(self.name, t.number, "failed", reason=o.reason)
 
-        executor.run(self.labeller, [t.arch for t in reserved], self.space.name, self.objectives, on_outcome=commit)
+        archs = [t.arch for t in reserved]
+        try:
+            takes, more = keyword_parameters(executor.run)
+        except (TypeError, ValueError):
+            takes, more = set(), True
+        if "on_outcome" in takes or more:
+            executor.run(self.labeller, archs, self.space.name, self.objectives, on_outcome=commit)
+        else:  # an executor written before per-label commits overrides run(): commit after its batch
+            for i, o in enumerate(executor.run(self.labeller, archs, self.space.name, self.objectives)):
+                commit(i, o)
 
     def context(self, trials: Sequence[TrialRecord] | None = None) -> ProposalContext:
         """The proposal context of the next round (for custom proposers and debugging)."""

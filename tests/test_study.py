@@ -482,3 +482,47 @@ def test_multi_objective_prefilter_keeps_the_posterior_mean_front_and_fills_its_
         means = np.stack([p.model.posterior(X).mean.reshape(-1).numpy() for p in ctx.surrogates], 1)
     front = np.flatnonzero(non_dominated(means, ["max", "max"]))  # signed: both maximised
     assert len(front) <= 60 and set(front.tolist()) <= set(idx.tolist())
+
+
+def test_reopening_keeps_the_stored_initial_design_and_finds_minimised_studies(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    lab = TableLabeller("nb201", "lat_pixel3_ms")
+    # a study stored when initial="auto" still meant synflow for minimised objectives too
+    old = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage=url, seed=0, initial="zc")
+    old.optimize(2)
+    again = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage=url, seed=0)  # initial="auto"
+    assert again.name == old.name and again.initial == "zc" and len(again.trials) == 2
+    named = Study("nb201", "lat_pixel3_ms", proposer="random", storage=url, seed=0, name=old.name)  # no labeller
+    assert named.directions == ["min"] and named.initial == "zc"
+    # without labeller and name: the stored (table) labeller says the objective is minimised
+    found = Study("nb201", "lat_pixel3_ms", proposer="random", storage=url, seed=0)
+    assert found.name == old.name and found.directions == ["min"]
+    new = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage="sqlite:///:memory:", seed=0)
+    assert new.initial == "random"
+
+
+def test_objectives_from_any_iterable_and_old_style_executors():
+    from nagen.executors import InlineExecutor
+
+    st = Study("nb201", np.array(["cifar10_test", "params"]), TableLabeller("nb201", ["cifar10_test", "params"]),
+               storage="sqlite:///:memory:", proposer="random")
+    assert st.objectives == ["cifar10_test", "params"]
+    assert Study("nb201", {"cifar10_test": "max"}.keys(), TableLabeller("nb201", "cifar10_test"),
+                 storage="sqlite:///:memory:", proposer="random").objectives == ["cifar10_test"]
+
+    class OldStyle(InlineExecutor):  # overrides run() with the signature executors had before on_outcome
+        def run(self, labeller, archs, space, objectives):
+            return super().run(labeller, archs, space, objectives)
+
+    ex = OldStyle()
+    st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer="random",
+               storage="sqlite:///:memory:", executor=ex)
+    st.optimize(3, batch_size=2)
+    assert [t.state for t in st.trials] == ["complete"] * 3
+    # an inline executor passed in survives an interrupted optimize (abort stops nothing, closes nothing)
+    st2 = Study("nb201", "y", CallableLabeller(_ThirdInterrupted()), proposer="random", storage="sqlite:///:memory:",
+                executor=InlineExecutor())
+    with pytest.raises(KeyboardInterrupt):
+        st2.optimize(4)
+    st2.optimize(4)
+    assert [t.state for t in st2.trials] == ["complete"] * 4
