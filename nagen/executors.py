@@ -20,6 +20,7 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import multiprocessing
+import operator
 import pickle
 import time
 from abc import ABC, abstractmethod
@@ -65,6 +66,11 @@ class _Slots(list):
         self._report = report
 
     def __setitem__(self, i: Any, outcome: Any) -> None:
+        if isinstance(i, slice):
+            raise TypeError("outcome slots are set one index at a time")
+        i = operator.index(i)
+        if i < 0:  # one slot, one report: -1 and n-1 are the same label
+            i += len(self)
         if super().__getitem__(i) is not None:
             return  # already reported (and perhaps committed): the first outcome stands
         super().__setitem__(i, outcome)
@@ -164,9 +170,10 @@ class Executor(ABC):
     def abort(self) -> None:
         """Stop the labels in flight now, without waiting for them (the caller was interrupted).
 
-        The executor stays usable: the next ``run`` starts workers again.
+        The executor stays usable: the next ``run`` starts workers again. Here nothing runs
+        outside the caller's own call, so there is nothing to stop (process and Ray executors
+        kill or cancel their workers' labels).
         """
-        self.close()
 
     def close(self) -> None:
         """Release workers (idempotent)."""
