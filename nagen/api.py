@@ -253,7 +253,9 @@ def generate(
         check_int(steps, "steps", 1)  # reverse-diffusion steps
     _check_method(sp, method, generator, guide_items, steps)
 
-    rng_seed = int(seed)
+    from nagen.generators.base import user_seed
+
+    rng_seed = user_seed(seed)  # seeds 0 and 2**32 must not sample alike (torch keeps 32 bits)
     if n == 0:  # nothing to generate: fit no predictor and pay no label
         from nagen.generators.base import SampleStats
 

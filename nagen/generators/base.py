@@ -24,14 +24,19 @@ __all__ = ["Generator", "SampleStats"]
 
 
 def torch_seed(seed: int) -> int:
-    """``seed`` as a seed torch's CPU generator tells apart from every other: unchanged below
-    2**32, else hashed (NumPy's ``SeedSequence``) into 32 bits.
+    """``seed`` folded into the range ``torch.Generator.manual_seed`` accepts (unchanged below 2**64).
 
-    Generators derive per-batch seeds as ``seed * k + j``; numpy takes any size of integer, but
-    torch overflows past 64 bits, and its Mersenne Twister keeps only the low 32 bits of a seed,
-    so seeds 0 and 2**32 would give the same samples. Hashing keeps large seeds (e.g.
-    ``time.time_ns()``) from crashing and from colliding on their low bits.
+    Generators derive per-batch seeds as ``seed * k + j``; numpy takes any size of integer, torch
+    overflows past 64 bits, so a large seed (e.g. ``time.time_ns()``) must not crash sampling.
+    Torch's CPU generator then uses the low 32 bits: user-facing entry points hash seeds of 2**32
+    and more first (:func:`user_seed`), so seeds 0 and 2**32 do not sample alike.
     """
+    return int(seed) % 2**64
+
+
+def user_seed(seed: int) -> int:
+    """A user's seed as generators take it: unchanged below 2**32, else hashed (NumPy's
+    ``SeedSequence``) into 32 bits, since torch keeps only a seed's low 32 bits."""
     seed = int(seed)
     if 0 <= seed < 2**32:
         return seed

@@ -67,13 +67,21 @@ def test_get_names_an_unknown_constructor_option_and_the_allowed_ones() -> None:
         G.get("diffusion", "nb201", hiden=8)
 
 
-def test_torch_seeds_differ_beyond_32_bits():
+def test_user_seeds_differ_beyond_32_bits():
     import torch
 
-    from nagen.generators.base import torch_seed
+    from nagen.generators.base import torch_seed, user_seed
 
-    assert [torch_seed(s) for s in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]  # small seeds: unchanged results
+    assert [user_seed(s) for s in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]  # small seeds: unchanged results
+    assert torch_seed(2**40 + 3) == 2**40 + 3  # derived seeds keep their old meaning (reported runs reproduce)
     big = [0, 2**32, 2**32 + 7, 2**64, 2**70]
     # torch's generator keeps only the low 32 bits of a seed: these would all draw the same numbers
-    draws = {tuple(torch.rand(3, generator=torch.Generator().manual_seed(torch_seed(s))).tolist()) for s in big}
+    draws = {tuple(torch.rand(3, generator=torch.Generator().manual_seed(torch_seed(user_seed(s)))).tolist()) for s in big}
     assert len(draws) == len(big)
+
+
+def test_generate_seeds_differ_beyond_32_bits():
+    import nagen
+
+    a, b = (nagen.generate(space="nb201", n=8, seed=s) for s in (0, 2**32))
+    assert [g.string for g in a] != [g.string for g in b]
