@@ -391,8 +391,10 @@ class Benchmark:
             metric_columns = list(metric_columns)
         blank: list[str] = []
         if metric_columns is None:
-            # an all-empty column (blank notes, a trailing comma) holds no measurement: not a metric
-            blank = [c for c in header if c != arch_column and not any(r[c].strip() for r in rows)]
+            # an all-empty column (blank notes, a trailing comma) holds no measurement: not a metric,
+            # unless a direction is given for it (a metric declared, not yet measured)
+            declared = set(directions) if isinstance(directions, Mapping) else set()
+            blank = [c for c in header if c != arch_column and c not in declared and not any(r[c].strip() for r in rows)]
             metric_columns = [
                 c for c in header
                 if c != arch_column and c not in blank and all(_is_number(r[c], allow_inf=True) for r in rows)

@@ -302,6 +302,9 @@ def test_from_csv_skips_all_empty_columns_unless_named(tmp_path) -> None:
     assert Benchmark.from_csv(p, "nb201").metrics == ["acc"]
     t = Benchmark.from_csv(p, "nb201", metric_columns=["acc", "notes"])
     assert t.metrics == ["acc", "notes"] and np.isnan(t.values("notes")).all()
+    # a direction given for it declares it a metric too (measured later)
+    t = Benchmark.from_csv(p, "nb201", directions={"notes": "min"})
+    assert "notes" in t.metrics and t.direction("notes") == "min"
     p.write_text(f"arch,notes\n{A1},\n{A2},\n")
     with pytest.raises(InvalidTableError, match=r"no numeric metric columns found.*skipped \['notes'\], empty in every row"):
         Benchmark.from_csv(p, "nb201")
