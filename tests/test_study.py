@@ -463,7 +463,7 @@ def test_proxy_initial_design_only_for_maximised_objectives():
     assert lat.directions == ["min"]
 
 
-def test_multi_objective_prefilter_keeps_the_posterior_mean_front_and_fills_its_budget():
+def test_multi_objective_prefilter_keeps_the_posterior_mean_front():
     import torch
 
     from nagen.multiobjective import non_dominated
@@ -477,11 +477,14 @@ def test_multi_objective_prefilter_keeps_the_posterior_mean_front_and_fills_its_
     pool = NB201.sample(400, 5)
     X = ctx.surrogates[0].features(pool)
     idx = st._prefilter(ctx, pool, X)
-    assert len(idx) == 60 and len(set(idx.tolist())) == 60
+    assert len(idx) <= 60 and len(set(idx.tolist())) == len(idx) and idx.tolist() == sorted(idx.tolist())
     with torch.no_grad():
         means = np.stack([p.model.posterior(X).mean.reshape(-1).numpy() for p in ctx.surrogates], 1)
     front = np.flatnonzero(non_dominated(means, ["max", "max"]))  # signed: both maximised
+    # the posterior-mean front is kept whole (the hypervolume maximiser is usually on it), and each
+    # objective's best mean too
     assert len(front) <= 60 and set(front.tolist()) <= set(idx.tolist())
+    assert {int(np.argmax(means[:, 0])), int(np.argmax(means[:, 1]))} <= set(idx.tolist())
 
 
 def test_reopening_keeps_the_stored_initial_design_and_finds_minimised_studies(tmp_path):
