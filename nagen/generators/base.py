@@ -43,6 +43,20 @@ def user_seed(seed: int) -> int:
     return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0])
 
 
+def arch_list(archs: Any, space: SearchSpace, error: type[Exception], what: str = "archs") -> list[Any]:
+    """``archs`` as a list, or ``error`` saying it must be a sequence of architectures of
+    ``space`` (a lone architecture or string would be iterated item by item, a number not at all)."""
+    if isinstance(archs, (str, ArchGraph)):
+        raise error(f"{what} must be a sequence of architectures, got one {type(archs).__name__}; wrap it in a list")
+    try:
+        return list(archs)
+    except TypeError:
+        raise error(
+            f"{what} must be a sequence of architectures (ArchGraph objects or strings of space {space.name!r}), "
+            f"got {type(archs).__name__} {archs!r}"
+        ) from None
+
+
 @dataclass
 class SampleStats:
     """What happened in the last ``sample`` call.

@@ -46,7 +46,7 @@ from nagen.errors import (
     check_real,
 )
 from nagen.generators import register
-from nagen.generators.base import Generator, torch_seed
+from nagen.generators.base import Generator, arch_list, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ZERO_OPS, ArchGraph
 from nagen.noise import VPSchedule
@@ -223,14 +223,7 @@ class DiffusionGenerator(Generator):
         if archs is None:
             size = self.space.size
             archs = list(self.space.enumerate()) if size is not None and size <= max_archs else self.space.sample(max_archs, self.seed)
-        try:
-            items = list(archs)
-        except TypeError:
-            raise InvalidTrainingDataError(
-                f"archs must be a sequence of architectures (ArchGraph objects or strings of space "
-                f"{self.space.name!r}) or None for the whole space, got {type(archs).__name__} {archs!r}"
-            ) from None
-        archs = [self.space.validate(a) for a in items]
+        archs = [self.space.validate(a) for a in arch_list(archs, self.space, InvalidTrainingDataError)]
         if len(archs) < 2:
             raise InvalidTrainingDataError(f"fit needs at least 2 architectures, got {len(archs)}")
         X0, A0 = self.space.encode(archs)

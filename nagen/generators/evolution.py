@@ -136,16 +136,9 @@ class _EvolutionBase:
         return out
 
     def _tell(self, archs: Sequence[ArchGraph | str], values: Sequence[Any]) -> None:
-        if isinstance(archs, (str, ArchGraph)):  # a lone string would be iterated character by character
-            raise InvalidArgumentError(f"tell() takes a sequence of architectures, got one {type(archs).__name__}; wrap it in a list")
-        try:
-            items = list(archs)
-        except TypeError:
-            raise InvalidArgumentError(
-                f"tell() takes a sequence of architectures (ArchGraph objects or strings of space {self.space.name!r}), "
-                f"got {type(archs).__name__} {archs!r}"
-            ) from None
-        archs = [self.space.validate(a) for a in items]
+        from nagen.generators.base import arch_list
+
+        archs = [self.space.validate(a) for a in arch_list(archs, self.space, InvalidArgumentError, "tell()'s archs")]
         if len(archs) != len(values):
             raise InvalidArgumentError(f"tell() got {len(archs)} architectures but {len(values)} values")
         for arch, v in zip(archs, values):

@@ -102,7 +102,7 @@ from nagen.errors import (
     check_real,
 )
 from nagen.generators import register
-from nagen.generators.base import Generator, torch_seed
+from nagen.generators.base import Generator, arch_list, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 
@@ -1115,15 +1115,7 @@ class OPGFNGenerator(Generator):
 
         if archs is None:
             raise InvalidTrainingDataError("values were given without the architectures they label")
-        if isinstance(archs, (str, ArchGraph)):  # a lone architecture would be iterated character by character
-            raise InvalidTrainingDataError(f"archs must be a sequence of architectures, got one {type(archs).__name__}")
-        try:
-            archs = list(archs)
-        except TypeError:
-            raise InvalidTrainingDataError(
-                f"archs must be a sequence of architectures (ArchGraph objects or strings of space "
-                f"{self.space.name!r}), got {type(archs).__name__} {archs!r}"
-            ) from None
+        archs = arch_list(archs, self.space, InvalidTrainingDataError)
         try:
             vals = np.asarray(values, dtype=float)
         except (TypeError, ValueError) as e:
