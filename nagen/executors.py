@@ -40,7 +40,7 @@ from nagen.errors import (
 )
 from nagen.labellers import Labeller, LabelOutcome, run_labeller
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "EXECUTORS"]
+__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "check_executor_options", "EXECUTORS"]
 
 #: valid ``executor=`` names
 EXECUTORS = ("process", "inline", "ray")  # a Study also takes "auto" (its default)
@@ -623,9 +623,25 @@ def get_executor(executor: str | Executor | None = "process", *, timeout: float 
     if isinstance(executor, Executor):
         return executor
     name = executor or "process"
-    kinds = {"process": ProcessExecutor, "inline": InlineExecutor, "ray": RayExecutor}
-    if not isinstance(name, str) or name not in kinds:
+    check_executor_options(name, options)
+    return _KINDS[name](timeout=timeout, **options)
+
+
+_KINDS: dict[str, type[Executor]] = {"process": ProcessExecutor, "inline": InlineExecutor, "ray": RayExecutor}
+
+
+def check_executor_options(name: Any, options: dict[str, Any], error: type[Exception] = InvalidArgumentError) -> None:
+    """Refuse an unknown executor ``name``, an option it does not take, or a bad ``workers``
+    count, before any executor is made (Ray is not imported).
+
+    Raises:
+        InvalidSpecError: unknown name (the message lists the choices).
+        UnknownOptionError: a mistyped option (``wrokers=2``) or one the executor ignores
+            (``workers=`` for ``"inline"``).
+        error: ``workers`` is not a positive integer.
+    """
+    if not isinstance(name, str) or name not in _KINDS:
         raise InvalidSpecError(f"could not resolve executor {name!r} among choices {choices_hint(EXECUTORS)}")
-    # a mistyped option (wrokers=2) or one the executor ignores (workers= inline) is refused by name
-    check_options(kinds[name], options, f"executor {name!r}", exclude=("timeout",))
-    return kinds[name](timeout=timeout, **options)
+    check_options(_KINDS[name], options, f"executor {name!r}", exclude=("timeout",))
+    if name == "process" and "workers" in options:
+        check_int(options["workers"], "workers", 1, error)

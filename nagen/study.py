@@ -44,7 +44,6 @@ from nagen.errors import (
     InvalidSpecError,
     NagenError,
     check_int,
-    check_options,
     check_real,
     choices_hint,
     keyword_parameters,
@@ -825,14 +824,11 @@ class Study:
 
     def _check_executor(self) -> None:
         """Refuse a bad executor or executor option now, before the study is stored."""
-        from nagen.executors import InlineExecutor, ProcessExecutor
+        from nagen.executors import check_executor_options
 
         kind = self._executor_kind()
-        if kind in ("process", "inline"):  # Ray's options are checked when it is imported, at optimize
-            cls = ProcessExecutor if kind == "process" else InlineExecutor
-            check_options(cls, self._executor_options, f"executor {kind!r}", exclude=("timeout",))
-            if kind == "process" and "workers" in self._executor_options:
-                check_int(self._executor_options["workers"], "workers", 1, InvalidSpecError)
+        if kind is not None:  # an Executor object was given: it checked its own arguments
+            check_executor_options(kind, self._executor_options, InvalidSpecError)
 
     def _check_labeller_objectives(self) -> None:
         """Refuse objectives the labeller says it does not return (before any label is paid for)."""
