@@ -109,6 +109,16 @@ class TrialRecord:
     finished: float | None = None
 
 
+@dataclass
+class _KeptTrials:
+    """The finished trials of one study parsed so far (see :meth:`SQLiteStorage.trials`)."""
+
+    created: float  # the study row's creation time: another value means deleted and re-created
+    done: dict[int, TrialRecord] = field(default_factory=dict)
+    last: int = -1  # the largest trial number read
+    open: list[int] = field(default_factory=list)  # numbers that were running at the last read
+
+
 def _proc_stat(pid: int) -> list[str] | None:
     """The fields of ``/proc/<pid>/stat`` after the command name (Linux), else None: ``[0]`` is
     the state, ``[19]`` the start time in clock ticks since boot."""
@@ -257,6 +267,7 @@ class SQLiteStorage:
         self.timeout = float(timeout)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._kept: dict[str, _KeptTrials] = {}
         self._connect()
 
     # ------------------------------------------------------------------ connection
@@ -283,7 +294,7 @@ class SQLiteStorage:
             conn.execute("PRAGMA synchronous=FULL")  # a committed label survives a crash
             conn.execute("PRAGMA foreign_keys=ON")
             self._conn = conn
-            with self._write() as c:
+            with self._write("creating the schema") as c:
                 # statement by statement: executescript() would COMMIT the open transaction
                 for stmt in _SCHEMA.strip().split(";"):
                     if stmt.strip():
@@ -326,19 +337,26 @@ class SQLiteStorage:
         return f"SQLiteStorage({self.url!r})"
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: takes the write lock up front, so a read-check-write
-        sequence (e.g. "is this hash free? then insert") cannot interleave with another process."""
+        sequence (e.g. "is this hash free? then insert") cannot interleave with another process.
+
+        Any SQLite failure inside it (a locked or corrupt file, a full disk) is rolled back and
+        raised as a :class:`StorageError` saying ``what`` was being written, so callers never
+        see a raw ``sqlite3`` exception; errors the body raises itself pass through unchanged.
+        """
         with self._lock:
             conn = self._check_open()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
                 conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StorageError(f"{what} in {self.url!r} failed: {e}") from e
 
     def _check_open(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -360,14 +378,11 @@ class SQLiteStorage:
             DuplicateStudyError: it exists with a different config (the differing keys are named).
         """
         text = json.dumps(dict(config), sort_keys=True)
-        try:
-            with self._write() as c:
-                row = c.execute("SELECT config FROM studies WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    c.execute("INSERT INTO studies (name, config, created) VALUES (?, ?, ?)", (name, text, time.time()))
-                    return json.loads(text)
-        except sqlite3.Error as e:
-            raise StorageError(f"creating study {name!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"creating study {name!r}") as c:
+            row = c.execute("SELECT config FROM studies WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                c.execute("INSERT INTO studies (name, config, created) VALUES (?, ?, ?)", (name, text, time.time()))
+                return json.loads(text)
         stored = json.loads(row[0])
         wanted = json.loads(text)
         if stored != wanted:
@@ -401,13 +416,11 @@ class SQLiteStorage:
     def delete_study(self, name: str) -> None:
         """Delete a study and its trials."""
         self.study_config(name)
-        try:
-            with self._write() as c:
-                c.execute("DELETE FROM trials WHERE study = ?", (name,))
-                c.execute("DELETE FROM measurements WHERE study = ?", (name,))
-                c.execute("DELETE FROM studies WHERE name = ?", (name,))
-        except sqlite3.Error as e:
-            raise StorageError(f"deleting study {name!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"deleting study {name!r}") as c:
+            c.execute("DELETE FROM trials WHERE study = ?", (name,))
+            c.execute("DELETE FROM measurements WHERE study = ?", (name,))
+            c.execute("DELETE FROM studies WHERE name = ?", (name,))
+        self._kept.pop(name, None)
 
     # ------------------------------------------------------------------ measurements
     def reserve_measurement(self, study: str, metric: str, arch: str, hash: str, limit: int) -> bool:
@@ -418,14 +431,7 @@ class SQLiteStorage:
         A claim whose value never arrives (the process died) is re-measured by
         :meth:`measurements` callers via ``pending``.
         """
-        try:
-            return self._claim_measurement(study, metric, arch, hash, limit)
-        except sqlite3.Error as e:
-            raise StorageError(f"claiming a {metric} measurement for study {study!r} in {self.url!r} failed: {e}") from e
-
-    def _claim_measurement(self, study: str, metric: str, arch: str, hash: str, limit: int) -> bool:
-        """The claim of :meth:`reserve_measurement` in one write transaction."""
-        with self._write() as c:
+        with self._write(f"claiming a {metric} measurement for study {study!r}") as c:
             n = c.execute("SELECT COUNT(*) FROM measurements WHERE study = ? AND metric = ?", (study, metric)).fetchone()[0]
             dup = c.execute(
                 "SELECT 1 FROM measurements WHERE study = ? AND metric = ? AND hash = ?", (study, metric, hash)
@@ -440,13 +446,10 @@ class SQLiteStorage:
 
     def finish_measurement(self, study: str, metric: str, hash: str, value: float) -> None:
         """Store the measured ``value`` of a claimed measurement (committed before returning)."""
-        try:
-            with self._write() as c:
-                c.execute(
-                    "UPDATE measurements SET value = ? WHERE study = ? AND metric = ? AND hash = ?", (float(value), study, metric, hash)
-                )
-        except sqlite3.Error as e:
-            raise StorageError(f"recording a {metric} measurement of study {study!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"recording a {metric} measurement of study {study!r}") as c:
+            c.execute(
+                "UPDATE measurements SET value = ? WHERE study = ? AND metric = ? AND hash = ?", (float(value), study, metric, hash)
+            )
 
     def measurements(self, study: str, metric: str | None = None) -> list[tuple[str, str, str, float | None]]:
         """``(metric, arch, hash, value)`` of ``study``'s measurements in claim order (value None: not finished)."""
@@ -459,18 +462,52 @@ class SQLiteStorage:
 
     # ------------------------------------------------------------------ trials
     def trials(self, study: str, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
-        """Trials of ``study`` in proposal (``number``) order, optionally only some states."""
-        rows = self._read(
-            "SELECT number, arch, hash, state, value_json, reason, owner, started, finished "
-            "FROM trials WHERE study = ? ORDER BY number",
-            (study,),
-        )
-        out = []
-        for number, arch, h, state, vj, reason, owner, started, finished in rows:
-            if states is not None and state not in states:
-                continue
-            values = {k: float(v) for k, v in json.loads(vj).items()} if vj else {}
-            out.append(TrialRecord(number, arch, h, state, values, reason, owner, started, finished))
+        """Trials of ``study`` in proposal (``number``) order, optionally only some states.
+
+        Every call sees what any process has committed. Finished trials are immutable
+        (:meth:`finish` refuses to change them), so they are parsed once and kept; a call reads
+        only trials that are new or were running at the previous call (a study re-read every
+        round stays linear in its length). The kept ones are dropped when the study was deleted
+        and created again. The records are shared between calls: treat them as read-only.
+        """
+        with self._lock:
+            conn = self._check_open()
+            try:
+                conn.execute("BEGIN")  # one snapshot for the study row and its trials
+                try:
+                    row = conn.execute("SELECT created FROM studies WHERE name = ?", (study,)).fetchone()
+                    if row is None:
+                        self._kept.pop(study, None)
+                        return []
+                    kept = self._kept.get(study)
+                    if kept is None or kept.created != row[0]:
+                        kept = self._kept[study] = _KeptTrials(row[0])
+                    sql = (
+                        "SELECT number, arch, hash, state, value_json, reason, owner, started, finished "
+                        "FROM trials WHERE study = ? AND number > ?"
+                    )
+                    args: list[Any] = [study, kept.last]
+                    if len(kept.open) > 500:  # beyond SQLite's variable limit on old builds: one range
+                        args[1] = min(kept.open) - 1
+                    elif kept.open:
+                        sql += f" OR study = ? AND number IN ({','.join('?' * len(kept.open))})"
+                        args += [study, *kept.open]
+                    rows = conn.execute(sql, args).fetchall()
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StorageError(f"reading the trials of study {study!r} in {self.url!r} failed: {e}") from e
+            running: dict[int, TrialRecord] = {}
+            for number, arch, h, state, vj, reason, owner, started, finished in rows:
+                values = {k: float(v) for k, v in json.loads(vj).items()} if vj else {}
+                rec = TrialRecord(number, arch, h, state, values, reason, owner, started, finished)
+                (running if state == "running" else kept.done)[number] = rec
+                kept.last = max(kept.last, number)
+            kept.open = sorted(running)
+            merged = {**kept.done, **running}
+            out = [merged[n] for n in sorted(merged)]
+        if states is not None:
+            out = [t for t in out if t.state in states]
         return out
 
     def reserve(
@@ -485,29 +522,26 @@ class SQLiteStorage:
         owner = owner or owner_id()
         now = time.time()
         out: list[TrialRecord] = []
-        try:
-            with self._write() as c:
-                if c.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
-                    raise StudyNotFoundError(f"no study named {study!r} in {self.url!r}")
-                taken = {r[0] for r in c.execute("SELECT hash FROM trials WHERE study = ?", (study,))}
-                count = len(taken)
-                row = c.execute("SELECT MAX(number) FROM trials WHERE study = ?", (study,)).fetchone()
-                number = -1 if row[0] is None else int(row[0])
-                for arch, h in candidates:
-                    if budget is not None and count >= budget:
-                        break
-                    if h in taken:
-                        continue
-                    number += 1
-                    c.execute(
-                        "INSERT INTO trials (study, number, arch, hash, state, owner, started) VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                        (study, number, arch, h, owner, now),
-                    )
-                    taken.add(h)
-                    count += 1
-                    out.append(TrialRecord(number, arch, h, "running", {}, "", owner, now, None))
-        except sqlite3.Error as e:
-            raise StorageError(f"reserving trials of study {study!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"reserving trials of study {study!r}") as c:
+            if c.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
+                raise StudyNotFoundError(f"no study named {study!r} in {self.url!r}")
+            taken = {r[0] for r in c.execute("SELECT hash FROM trials WHERE study = ?", (study,))}
+            count = len(taken)
+            row = c.execute("SELECT MAX(number) FROM trials WHERE study = ?", (study,)).fetchone()
+            number = -1 if row[0] is None else int(row[0])
+            for arch, h in candidates:
+                if budget is not None and count >= budget:
+                    break
+                if h in taken:
+                    continue
+                number += 1
+                c.execute(
+                    "INSERT INTO trials (study, number, arch, hash, state, owner, started) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                    (study, number, arch, h, owner, now),
+                )
+                taken.add(h)
+                count += 1
+                out.append(TrialRecord(number, arch, h, "running", {}, "", owner, now, None))
         return out
 
     def finish(
@@ -526,19 +560,16 @@ class SQLiteStorage:
             if not vals or not all(math.isfinite(v) for v in vals.values()):
                 raise InvalidArgumentError(f"a complete trial needs finite values, got {values!r}")
             vj = json.dumps(vals, sort_keys=True)
-        try:
-            with self._write() as c:
-                row = c.execute("SELECT state FROM trials WHERE study = ? AND number = ?", (study, number)).fetchone()
-                if row is None:
-                    raise StorageError(f"study {study!r} has no trial {number}")
-                if row[0] != "running":
-                    raise StorageError(f"trial {number} of study {study!r} is already {row[0]}; finished trials are immutable")
-                c.execute(
-                    "UPDATE trials SET state = ?, value_json = ?, reason = ?, finished = ? WHERE study = ? AND number = ?",
-                    (state, vj, str(reason), time.time(), study, number),
-                )
-        except sqlite3.Error as e:
-            raise StorageError(f"recording trial {number} of study {study!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"recording trial {number} of study {study!r}") as c:
+            row = c.execute("SELECT state FROM trials WHERE study = ? AND number = ?", (study, number)).fetchone()
+            if row is None:
+                raise StorageError(f"study {study!r} has no trial {number}")
+            if row[0] != "running":
+                raise StorageError(f"trial {number} of study {study!r} is already {row[0]}; finished trials are immutable")
+            c.execute(
+                "UPDATE trials SET state = ?, value_json = ?, reason = ?, finished = ? WHERE study = ? AND number = ?",
+                (state, vj, str(reason), time.time(), study, number),
+            )
 
     def adopt_stale(self, study: str, owner: str | None = None) -> list[TrialRecord]:
         """Take over ``running`` trials whose owner process is gone (same host); returns them.
@@ -548,16 +579,13 @@ class SQLiteStorage:
         started, and ends where an uninterrupted run would.
         """
         owner = owner or owner_id()
-        try:
-            with self._write() as c:
-                rows = c.execute(
-                    "SELECT number, owner FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
-                ).fetchall()
-                dead = [n for n, o in rows if o != owner and not _owner_alive(o)]
-                for n in dead:
-                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
-        except sqlite3.Error as e:
-            raise StorageError(f"adopting stale trials of study {study!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"adopting stale trials of study {study!r}") as c:
+            rows = c.execute(
+                "SELECT number, owner FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
+            ).fetchall()
+            dead = [n for n, o in rows if o != owner and not _owner_alive(o)]
+            for n in dead:
+                c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
         if not dead:
             return []
         return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
@@ -575,14 +603,11 @@ class SQLiteStorage:
         """
         if not isinstance(host, str) or not host or ":" in host:
             raise InvalidArgumentError(f"host must be a machine name as in a trial's owner 'host:pid:start', got {host!r}")
-        try:
-            with self._write() as c:
-                rows = c.execute("SELECT number, owner FROM trials WHERE study = ? AND state = 'running'", (study,)).fetchall()
-                mine = [n for n, o in rows if o != RELEASED and o.split(":")[0] == host]
-                for n in mine:
-                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (RELEASED, study, n))
-        except sqlite3.Error as e:
-            raise StorageError(f"releasing the trials of host {host!r} in study {study!r} of {self.url!r} failed: {e}") from e
+        with self._write(f"releasing the trials of host {host!r} in study {study!r}") as c:
+            rows = c.execute("SELECT number, owner FROM trials WHERE study = ? AND state = 'running'", (study,)).fetchall()
+            mine = [n for n, o in rows if o != RELEASED and o.split(":")[0] == host]
+            for n in mine:
+                c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (RELEASED, study, n))
         return len(mine)
 
     def release(self, study: str, numbers: Sequence[int], owner: str | None = None) -> int:
@@ -592,16 +617,13 @@ class SQLiteStorage:
         owner = owner or owner_id()
         if not numbers:
             return 0
-        try:
-            with self._write() as c:
-                marks = ",".join("?" * len(numbers))
-                cur = c.execute(
-                    f"UPDATE trials SET owner = ? WHERE study = ? AND state = 'running' AND owner = ? AND number IN ({marks})",
-                    (RELEASED, study, owner, *[int(n) for n in numbers]),
-                )
-                return int(cur.rowcount)
-        except sqlite3.Error as e:
-            raise StorageError(f"releasing trials of study {study!r} in {self.url!r} failed: {e}") from e
+        with self._write(f"releasing trials of study {study!r}") as c:
+            marks = ",".join("?" * len(numbers))
+            cur = c.execute(
+                f"UPDATE trials SET owner = ? WHERE study = ? AND state = 'running' AND owner = ? AND number IN ({marks})",
+                (RELEASED, study, owner, *[int(n) for n in numbers]),
+            )
+            return int(cur.rowcount)
 
 
 def get_storage(storage: str | os.PathLike[str] | SQLiteStorage | None) -> SQLiteStorage:

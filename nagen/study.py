@@ -8,7 +8,8 @@
 
 Each round of ``optimize`` (method ``"bo"``, ``"opgfn"``, ``"diffusion"``):
 
-1. re-read every trial from storage (nothing is cached between rounds: resuming a study is
+1. re-read the study's trials from storage, so labels committed by other processes count
+   (only finished trials, which never change, are kept between rounds; resuming a study is
    just re-opening it, as with Optuna's stateless samplers);
 2. fit one BoTorch GP surrogate per objective on all labels the study paid for
    (``surrogate=``: onehot or Weisfeiler-Lehman kernel, optionally with zero-cost proxy inputs);

@@ -159,3 +159,61 @@ def test_pickle_reopens(tmp_path):
     assert again.study_config("s") == {"k": 1}
     with pytest.raises(StorageError, match="in-memory"):
         pickle.dumps(SQLiteStorage("sqlite:///:memory:"))
+
+
+def test_trials_see_other_connections_and_parse_finished_trials_once(tmp_path, monkeypatch):
+    """Finished trials are kept between reads; running ones, new ones and a re-created study are re-read."""
+    import json
+
+    import nagen.storage as storage_module
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    reader, writer = SQLiteStorage(url), SQLiteStorage(url)
+    writer.create_study("s", {})
+    a, b = writer.reserve("s", [("a", "h1"), ("b", "h2")])
+    writer.finish("s", a.number, "complete", {"acc": 1.0})
+    assert [(t.arch, t.state) for t in reader.trials("s")] == [("a", "complete"), ("b", "running")]
+    writer.finish("s", b.number, "failed", reason="boom")  # was running at the last read: re-read
+    writer.reserve("s", [("c", "h3")])  # new
+    got = reader.trials("s")
+    assert [(t.arch, t.state, t.reason) for t in got] == [("a", "complete", ""), ("b", "failed", "boom"), ("c", "running", "")]
+    assert reader.trials("s", ["complete"]) == got[:1]
+    loads = []
+    real = json.loads
+    monkeypatch.setattr(storage_module.json, "loads", lambda text: loads.append(text) or real(text))
+    reader.trials("s")
+    assert loads == []  # nothing finished since: nothing parsed again
+    monkeypatch.undo()
+    # deleted and created again under the same name (by another connection): nothing stale survives
+    writer.delete_study("s")
+    assert reader.trials("s") == []
+    time.sleep(0.01)  # a distinct creation time
+    writer.create_study("s", {})
+    (d,) = writer.reserve("s", [("d", "h9")])
+    writer.finish("s", d.number, "complete", {"acc": 2.0})
+    assert [(t.number, t.arch, t.values) for t in reader.trials("s")] == [(0, "d", {"acc": 2.0})]
+
+
+def test_sqlite_failures_inside_a_write_become_named_storage_errors(tmp_path):
+    """A locked or failing database raises StorageError naming what was written; nothing half-written."""
+
+    store = SQLiteStorage(tmp_path / "f.db")
+    store.create_study("s", {})
+    real = store._conn
+
+    class Failing:
+        """Forwards to the real connection but fails on the first INSERT (a full disk, say)."""
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+    store._conn = Failing()
+    with pytest.raises(StorageError, match=r"reserving trials of study 's' in .*f\.db.* failed: database or disk is full"):
+        store.reserve("s", [("a", "h1")])
+    with pytest.raises(StorageError, match=r"claiming a lat_ms measurement for study 's'.*disk is full"):
+        store.reserve_measurement("s", "lat_ms", "a", "h1", limit=3)
+    store._conn = real
+    assert store.trials("s") == [] and store.measurements("s") == []  # rolled back
+    assert [t.arch for t in store.reserve("s", [("a", "h1")])] == ["a"]  # the write lock was released
