@@ -20,10 +20,10 @@ import csv
 import gzip
 import io
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -108,11 +108,12 @@ class Benchmark:
         provenance: where the numbers come from.
 
     Raises:
-        InvalidTableError: an architecture not valid in ``space``, a repeated architecture, no
-            column, a column name that is not a string, a column of the wrong length or not
-            numbers, ``metrics`` not a mapping, a ``metrics`` entry for no column, a description
-            that is not a ``Metric`` (or ``"max"``/``"min"``) or names another metric, or a
-            direction not ``"max"``/``"min"``.
+        InvalidTableError: ``archs`` not a sequence of architectures, an architecture not valid
+            in ``space``, a repeated architecture, no column, a column name that is not a string, a
+            column of the wrong length or not numbers (text such as ``"1.5"`` included: parse it
+            first, or load the file with :meth:`from_csv`), ``metrics`` not a mapping, a
+            ``metrics`` entry for no column, a description that is not a ``Metric`` (or
+            ``"max"``/``"min"``) or names another metric, or a direction not ``"max"``/``"min"``.
     """
 
     def __init__(
@@ -128,6 +129,10 @@ class Benchmark:
 
         self.name = name
         self.space = nagen.spaces.get(space)
+        if isinstance(archs, (str, ArchGraph)) or not isinstance(archs, Iterable):  # enumerate(None): a bare TypeError
+            raise InvalidTableError(
+                f"table {name!r}: archs must be a sequence of architectures (one per row), got {type(archs).__name__} {archs!r}"
+            )
         valid = []
         for k, a in enumerate(archs):
             # a row the space does not read (a string, another space's cell) could never be queried
@@ -154,7 +159,11 @@ class Benchmark:
             if not isinstance(m, str):  # metrics are looked up by name; any other key could never be queried
                 raise InvalidTableError(f"table {name!r}: a metric (column) name must be a string, got {type(m).__name__} {m!r}")
             try:
-                arr = np.array(v, dtype=np.float64)
+                raw = np.asarray(v)
+                # NumPy parses text as Python's float() does: "1_000", "inf", " nan" would pass as numbers
+                if raw.dtype.kind in "SU" or (raw.dtype.kind == "O" and any(isinstance(x, (str, bytes)) for x in raw.flat)):
+                    raise TypeError("text (parse it to numbers first, or load a CSV file with Benchmark.from_csv)")
+                arr = np.array(raw, dtype=np.float64)
             except (TypeError, ValueError) as e:
                 raise InvalidTableError(f"column {m!r} of table {name!r} holds values that are not numbers: {e}") from e
             if arr.shape != (len(self._archs),):
@@ -327,36 +336,53 @@ class Benchmark:
             arch_column: column with architecture strings (space format or generic ``ArchGraph``).
             metric_columns: columns to load as metrics (any iterable of names, read once);
                 default every column except ``arch_column`` whose values are all numbers (empty
-                cells become NaN), skipping a column whose cells are all empty (a blank notes
-                column, a trailing comma): it holds no measurement. Name such a column here to
-                load it anyway, as an unmeasured metric.
+                cells become NaN; a column whose every cell Python's ``float`` reads, such as one
+                holding ``inf`` or ``1_000``, counts as numeric, so its bad cell is reported
+                rather than the column silently dropped), skipping a column whose cells are all
+                empty (a blank notes column, a trailing comma): it holds no measurement. Name such
+                a column here to load it anyway, as an unmeasured metric.
             directions: ``"max"``/``"min"`` per metric, to override the guess; unspecified ones
                 are guessed from the name as :class:`Benchmark` describes (costs such as
                 ``lat_*``, ``*_ms``, ``params``, ``flops`` and errors or losses such as
                 ``*_err``, ``*_error``, ``*_loss`` are minimised, everything else maximised).
             name: table name (default: the file stem).
 
+        A metric cell (blanks around it ignored) holds a finite decimal number: ASCII digits with
+        an optional sign, decimal point and exponent (``91.5``, ``-3``, ``.5``, ``1.2e-3``), or,
+        for a missing measurement, nothing or ``nan`` (any case). Anything else is refused,
+        including what Python's ``float`` would also read: digit separators (``1_000``),
+        ``inf``/``infinity``, a number too large for a float (``1e400``) and non-ASCII digits.
+
         Raises:
-            InvalidTableError: missing or unreadable file (not UTF-8, a bad ``.gz``), missing column,
-                a duplicated header name, no data rows, a row with more or fewer fields than the
-                header, a value that is not a finite number, a duplicate architecture, an
-                architecture string that is not valid in ``space`` (the physical file line where
-                the record starts is named, counting blank lines and quoted line breaks), or bad
-                ``metric_columns`` or ``directions``.
+            InvalidTableError: ``path`` not a path, missing or unreadable file (a directory, not
+                UTF-8, a bad ``.gz``), missing column, a duplicated header name, no data rows, a row
+                with more or fewer fields than the header, a metric cell that is not a finite
+                decimal number (as above; the message names the file, line, column and cell),
+                a duplicate architecture, an architecture string that is not valid in ``space``
+                (the physical file line where the record starts is named, counting blank lines
+                and quoted line breaks), or bad ``metric_columns`` or ``directions``.
         """
         import nagen.spaces
 
         space = nagen.spaces.get(space)
+        if not isinstance(path, (str, os.PathLike)):  # Path(None): a bare TypeError
+            raise InvalidTableError(f"path must be a file path (a str or Path), got {type(path).__name__} {path!r}")
         p = Path(path)
+        if p.is_dir():  # "no such CSV file" would be wrong: it exists
+            raise InvalidTableError(f"{str(p)!r} is a directory, not a CSV file")
         if not p.is_file():
             raise InvalidTableError(f"no such CSV file: {str(p)!r}")
-        opener: Callable[..., io.TextIOBase] = gzip.open if p.suffix == ".gz" else open  # type: ignore[assignment]
+        gz = p.suffix.lower() == ".gz"  # "T.CSV.GZ" is gzip too
+        opener: Callable[..., io.TextIOBase] = gzip.open if gz else open  # type: ignore[assignment]
         try:
             # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") would otherwise glue onto the first column's name
             with opener(p, "rt", encoding="utf-8-sig", newline="") as f:
                 reader = csv.reader(f)
+                # the header is the first non-blank line (a blank one above it read as a header of
+                # no columns, then every row had "more fields than the header's 0")
+                header: list[str] = next((rec for rec in reader if rec), [])
                 # header cells are names: "arch, acc" names 'acc', not ' acc'
-                header = [c.strip() for c in next(reader, [])]
+                header = [c.strip() for c in header]
                 records: list[list[str]] = []
                 lines: list[int] = []  # physical file line where each record starts
                 last = reader.line_num
@@ -368,7 +394,7 @@ class Benchmark:
                         lines.append(last + 1)
                     last = reader.line_num
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as e:  # not UTF-8 text, a bad .gz, a malformed CSV
-            raise InvalidTableError(f"{p.name}: cannot read it as a UTF-8 CSV{' (gzip)' if p.suffix == '.gz' else ''} file: {e}") from e
+            raise InvalidTableError(f"{p.name}: cannot read it as a UTF-8 CSV{' (gzip)' if gz else ''} file: {e}") from e
         dup = sorted({c for c in header if header.count(c) > 1})
         if dup:  # a dict per row would keep only the last of them, silently
             raise InvalidTableError(f"{p.name}: the header names column(s) {dup} more than once")
@@ -397,7 +423,7 @@ class Benchmark:
             blank = [c for c in header if c != arch_column and c not in declared and not any(r[c].strip() for r in rows)]
             metric_columns = [
                 c for c in header
-                if c != arch_column and c not in blank and all(_is_number(r[c], allow_inf=True) for r in rows)
+                if c != arch_column and c not in blank and all(_looks_numeric(r[c]) for r in rows)
             ]
         else:
             missing = [c for c in metric_columns if c not in header]
@@ -418,12 +444,10 @@ class Benchmark:
             except InvalidArchitectureError as e:
                 raise InvalidTableError(f"{p.name} line {line}: {e}") from e
             for c in metric_columns:
-                text = (r[c] or "").strip()
-                if not _is_number(text):
-                    raise InvalidTableError(
-                        f"{p.name} line {line}: column {c!r} holds {text!r}, not a number (a finite one; leave the field empty if not measured)"
-                    )
-                cols[c][k] = float(text) if text else math.nan
+                try:
+                    cols[c][k] = _cell_value(r[c])
+                except ValueError as e:
+                    raise InvalidTableError(f"{p.name} line {line}: column {c!r} holds {r[c].strip()!r}, {e}") from None
             if archs[-1] in seen:
                 raise InvalidTableError(
                     f"{p.name} lines {seen[archs[-1]]} and {line} hold the same architecture {space.format(archs[-1])!r}"
@@ -440,29 +464,72 @@ class Benchmark:
             raise InvalidTableError(f"directions must be 'max' or 'min', got {bad}")
         metrics = {c: Metric(c, dirs.get(c, _guess_direction(c))) for c in metric_columns}
         # the stem, as documented: "runs.v2.csv.gz" is table "runs.v2"
-        stem = Path(p.stem).stem if p.suffix == ".gz" else p.stem
+        stem = Path(p.stem).stem if gz else p.stem
         return cls(name or stem, space, archs, cols, metrics, provenance=f"user table {p}")
 
 
-def _is_number(text: str | None, allow_inf: bool = False) -> bool:
-    """A finite number, or empty / ``nan`` (a missing measurement); ``inf`` only with ``allow_inf``
-    (a column holding one is still numeric, but its ``inf`` is refused: it would be the optimum)."""
-    if text is None or not text.strip():
-        return True  # an empty cell is a missing measurement
+#: a metric cell's number: ASCII digits, optional sign, decimal point and exponent (Python's float()
+#: also reads "1_000", "inf", "infinity" and non-ASCII digits such as "\u0661\u0662")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: a metric cell's missing measurement besides an empty one (as NumPy, pandas or C's printf write NaN)
+_MISSING = re.compile(r"[+-]?nan", re.IGNORECASE)
+_ALLOWED = (
+    "A metric cell holds a finite decimal number such as 91.5, -3 or 1.2e-3 (ASCII digits with an optional sign, "
+    "decimal point and exponent; no digit separators, no inf), or is empty or nan if not measured"
+)
+
+
+def _looks_numeric(text: str) -> bool:
+    """Whether Python's ``float`` reads ``text`` (or it is blank): how :meth:`Benchmark.from_csv` picks
+    metric columns, so that a column with one bad number (``inf``, ``1_000``) is reported by
+    :func:`_cell_value` rather than silently left out."""
+    if not text.strip():
+        return True
     try:
-        v = float(text)
+        float(text)
     except ValueError:
         return False
-    return allow_inf or not math.isinf(v)
+    return True
+
+
+def _cell_value(text: str) -> float:
+    """The value of a metric cell (blanks around it ignored): NaN for an empty cell or ``nan``, else
+    a finite decimal number.
+
+    Raises:
+        ValueError: anything else, the message saying why and what a cell may hold.
+    """
+    text = text.strip()
+    if not text or _MISSING.fullmatch(text):
+        return math.nan
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a number (a finite one). {_ALLOWED}")
+    v = float(text)
+    if math.isinf(v):  # "1e400": a float cannot hold it, float() returns inf
+        raise ValueError(f"a number too large for a float (it would be read as {v}). {_ALLOWED}")
+    return v
 
 
 # ---------------------------------------------------------------------- shipped tables
 _loaders: Registry[Callable[[], Benchmark]] = Registry("benchmark table", UnknownBenchmarkError)
 
 
-def register_loader(name: str, loader: Callable[[], Benchmark]) -> None:
-    """Make ``load(name)`` return ``loader()`` (called once, then cached)."""
-    _loaders.add(name, loader)
+def register_loader(name: str, loader: Callable[[], Benchmark], *, overwrite: bool = False) -> None:
+    """Make ``load(name)`` return ``loader()`` (called once, then cached).
+
+    Args:
+        name: the table's name.
+        loader: called with no argument, returns the :class:`Benchmark`.
+        overwrite: replace a loader already registered under ``name`` (and forget its loaded table).
+
+    Raises:
+        InvalidArgumentError: ``loader`` is not callable.
+        DuplicateRegistrationError: ``name`` is taken (and not ``overwrite``) or not a name.
+    """
+    if not callable(loader):  # else load(name) failed later with "'int' object is not callable"
+        raise InvalidArgumentError(f"a benchmark table loader must be callable, got {type(loader).__name__} {loader!r}")
+    _loaders.add(name, loader, overwrite=overwrite)
+    _tables.pop(name, None)  # a replaced loader's table must not be served again
 
 
 def names() -> list[str]:
@@ -481,9 +548,17 @@ def load(name: str = "nb201") -> Benchmark:
     return _load(name)
 
 
-@cache
+#: tables loaded so far, by name (each loader runs once per process)
+_tables: dict[str, Benchmark] = {}
+
+
 def _load(name: str) -> Benchmark:
-    return _loaders.resolve(name)()
+    if name not in _tables:
+        table = _loaders.resolve(name)()
+        if not isinstance(table, Benchmark):  # a wrong loader would otherwise fail far from here
+            raise InvalidTableError(f"the loader of benchmark table {name!r} returned {type(table).__name__}, not a Benchmark")
+        _tables[name] = table
+    return _tables[name]
 
 
 _NB201_METRICS = {

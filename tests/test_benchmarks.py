@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 
 import numpy as np
 import pytest
@@ -319,3 +320,94 @@ def test_from_csv_reads_a_generator_of_metric_columns_once(tmp_path) -> None:
         Benchmark.from_csv(p, "nb201", metric_columns=(c for c in ["acc", "nope"]))
     with pytest.raises(InvalidTableError, match="metric_columns must be column names, got int 3"):
         Benchmark.from_csv(p, "nb201", metric_columns=3)
+
+
+# ---------------------------------------------------------------------- CSV numbers, paths, loaders
+@pytest.mark.parametrize(
+    "cell, why",
+    [
+        ("1_000", "not a number"),  # float() reads digit separators: loaded as 1000.0
+        ("+1_0.5", "not a number"),
+        ("\u0661\u0662", "not a number"),  # Arabic-Indic digits: float() read 12.0
+        ("\uff11\uff12", "not a number"),  # full-width digits: float() read 12.0
+        ("1e400", r"a number too large for a float \(it would be read as inf\)"),
+        ("-1e400", r"a number too large for a float \(it would be read as -inf\)"),
+        ("inf", "not a number"),
+        ("-Infinity", "not a number"),
+    ],
+)
+def test_from_csv_refuses_what_only_python_float_reads(tmp_path, cell, why) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(f'arch,acc,lat_ms\n{A1},1,2\n\n{A2},2,"{cell}"\n', encoding="utf-8")
+    # named or found by default: a column with one such cell is reported, not loaded or silently dropped
+    for kwargs in ({}, {"metric_columns": ["acc", "lat_ms"]}):
+        with pytest.raises(InvalidTableError, match=rf"t\.csv line 4: column 'lat_ms' holds '{re.escape(cell)}', {why}") as e:
+            Benchmark.from_csv(p, "nb201", **kwargs)
+        assert "finite decimal number such as 91.5" in str(e.value) and "empty or nan if not measured" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "cell, value",
+    [("91.5", 91.5), ("-3", -3.0), ("+3", 3.0), (".5", 0.5), ("5.", 5.0), ("1.2e-3", 1.2e-3), ("1E+2", 100.0),
+     (" 7 ", 7.0), ("", math.nan), ("nan", math.nan), (" NaN ", math.nan), ("-nan", math.nan)],
+)
+def test_from_csv_reads_decimal_numbers_and_missing_cells(tmp_path, cell, value) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(f'arch,acc,lat_ms\n{A1},1,2\n{A2},2,"{cell}"\n')
+    got = Benchmark.from_csv(p, "nb201").query(A2, "lat_ms")
+    assert got == value or (math.isnan(value) and math.isnan(got))
+
+
+def test_from_csv_paths_and_header_after_blank_lines(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(f"\n\narch,acc\n{A1},1\n{A2},oops\n")
+    # a blank line above the header was read as a header of no columns: "line 2: more fields than the header's 0"
+    with pytest.raises(InvalidTableError, match="t.csv line 5: column 'acc' holds 'oops'"):
+        Benchmark.from_csv(p, "nb201", metric_columns=["acc"])
+    p.write_text(f"\narch,acc\n{A1},1\n{A2},2\n")
+    assert Benchmark.from_csv(p, "nb201").values("acc").tolist() == [1.0, 2.0]
+    for bad in (None, 3):  # was a bare TypeError from Path()
+        with pytest.raises(InvalidTableError, match=f"path must be a file path .*got {type(bad).__name__}"):
+            Benchmark.from_csv(bad, "nb201")
+    with pytest.raises(InvalidTableError, match="is a directory, not a CSV file"):  # was "no such CSV file"
+        Benchmark.from_csv(tmp_path, "nb201")
+    g = tmp_path / "RUNS.CSV.GZ"  # was read as plain text: "cannot read it as a UTF-8 CSV file"
+    g.write_bytes(gzip.compress(f"arch,acc\n{A1},1\n".encode()))
+    t = Benchmark.from_csv(g, "nb201")
+    assert t.name == "RUNS" and t.query(A1, "acc") == 1.0
+
+
+def test_constructor_refuses_text_columns_and_archs_that_are_not_rows(nb) -> None:
+    archs = list(nb.archs[:2])
+    for col in (["1_000", "2"], np.array(["inf", "2"]), [1.0, "2"], [None, "2"]):  # NumPy read the text as float() does
+        with pytest.raises(InvalidTableError, match="column 'a' of table 't' holds values that are not numbers: text"):
+            Benchmark("t", "nb201", archs, {"a": col})
+    assert np.isnan(Benchmark("t", "nb201", archs, {"a": [1.0, None]}).values("a")[1])  # None: not measured, as before
+    for bad in (None, 3):  # was a bare TypeError from enumerate()
+        with pytest.raises(InvalidTableError, match=f"archs must be a sequence of architectures.*got {type(bad).__name__}"):
+            Benchmark("t", "nb201", bad, {"a": []})
+
+
+def test_register_loader_checks_the_loader_and_takes_overwrite(nb) -> None:
+    from nagen.errors import DuplicateRegistrationError, InvalidArgumentError
+
+    name = "test_benchmarks_loader"
+    t1 = Benchmark(name, "nb201", nb.archs[:1], {"a": [1.0]})
+    t2 = Benchmark(name, "nb201", nb.archs[:1], {"a": [2.0]})
+    try:
+        with pytest.raises(InvalidArgumentError, match="loader must be callable, got int 5"):  # load() raised a bare TypeError
+            nagen.benchmarks.register_loader(name, 5)
+        nagen.benchmarks.register_loader(name, lambda: 42)
+        with pytest.raises(InvalidTableError, match=f"loader of benchmark table '{name}' returned int, not a Benchmark"):
+            nagen.benchmarks.load(name)  # was returned as the table
+        # the duplicate error says "pass overwrite=True", which register_loader did not take
+        with pytest.raises(DuplicateRegistrationError, match="overwrite=True"):
+            nagen.benchmarks.register_loader(name, lambda: t1)
+        nagen.benchmarks.register_loader(name, lambda: t1, overwrite=True)
+        assert nagen.benchmarks.load(name) is t1 and nagen.benchmarks.load(name) is t1
+        nagen.benchmarks.register_loader(name, lambda: t2, overwrite=True)
+        assert nagen.benchmarks.load(name) is t2  # not the replaced loader's cached table
+        assert nagen.benchmarks.load("nb201") is nb  # other tables stay loaded
+    finally:
+        nagen.benchmarks._loaders.remove(name)
+        nagen.benchmarks._tables.pop(name, None)
