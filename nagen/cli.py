@@ -345,19 +345,9 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     elif kind == "trace":
         if not args.input:
             raise InvalidArgumentError("'nagen plot trace' needs --input FILE (outputs of 'nagen search --json'), repeatable")
-        traces: dict[str, list] = {}
-        for path in args.input:
-            data = _read_json(path)
-            if not isinstance(data, dict) or "history" not in data:
-                raise InvalidArgumentError(f"{path!r} is not the output of 'nagen search --json' (no \"history\")")
-            if not all(isinstance(r, dict) and "value" in r for r in data["history"]):
-                hint = " (this looks like 'nagen pareto --json' output: use 'nagen plot pareto')" if any(
-                    isinstance(r, dict) and "values" in r for r in data["history"]
-                ) else ""
-                raise InvalidArgumentError(f"{path!r}: its history has no single \"value\" per label{hint}")
-            label = data.get("method") or path
-            traces.setdefault(label, []).append([r["value"] for r in data["history"]])
-        ax = NP.search_traces(traces, maximize=not args.minimize)
+        # one line per method (median over its seeds, with a band); the files' "direction" decides
+        # max/min unless --minimize overrides an old file that does not say
+        ax = NP.search_runs(args.input, maximize=False if args.minimize else None)
     else:  # pareto
         if not args.input or len(args.input) != 1:
             raise InvalidArgumentError("'nagen plot pareto' needs exactly one --input FILE (output of 'nagen pareto --json')")
@@ -522,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  nagen plot arch --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|' --out cell.png\n"
         "  nagen plot ops --space nb201 --n 1000 --out ops.svg\n"
-        "  nagen plot trace --input bo.json --input re.json --out trace.png\n"
+        "  nagen plot trace --input bo0.json --input bo1.json --input re0.json --input re1.json --out trace.png"
+        "  # one line per method: median over seeds, 25-75% band\n"
         "  nagen plot pareto --input pareto.json --out front.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -533,7 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pruned", action="store_true", help="draw the pruned, computationally equivalent graph")
     sp.add_argument("--input", action="append", help="JSON output of search/pareto/generate (repeatable)")
     sp.add_argument("--objectives", help="METRIC:max,METRIC:min when the pareto file does not list them")
-    sp.add_argument("--minimize", action="store_true", help="trace of a minimised objective")
+    sp.add_argument(
+        "--minimize", action="store_true",
+        help="trace of a minimised objective (only needed for files without a \"direction\", written by older versions)",
+    )
     sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input (default 1000)")
     sp.add_argument("--seed", type=int, default=0, help="random seed for 'ops' without --input (default 0)")
     sp.add_argument("--quiet", action="store_true", help="no 'wrote FILE' line on stderr")

@@ -11,16 +11,21 @@ stays light.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, check_int
+from nagen.errors import InvalidArgumentError, NagenError, check_int, is_real
 from nagen.graph import ArchGraph
 
-__all__ = ["draw_arch", "op_distribution", "search_traces", "pareto_front", "save", "best_so_far"]
+__all__ = ["draw_arch", "op_distribution", "search_traces", "search_runs", "pareto_front", "save", "best_so_far"]
+
+#: what the band around each median trace spans (said in the legend, so a reader need not guess)
+_BAND = (0.25, 0.75)
 
 #: a fixed colour per common op, so the same op looks the same in every figure
 _OP_COLOURS = {
@@ -211,14 +216,25 @@ def search_traces(
     ylabel: str = "best value found",
     regret: bool = False,
 ) -> Any:
-    """Best-so-far curves of several methods over labels; seeds as a band (25-75% quantiles).
+    """Best-so-far curves of several methods over labels: per method one line, the median over
+    its seeds, with a band from the 25% to the 75% quantile of the seeds (the legend says so).
+
+    Seeds may have different lengths: a seed shorter than the longest of its method (one that
+    stopped early, e.g. because it found the optimum or labelled every distinct architecture) is
+    carried forward at its last best value, so it stays in the median instead of cutting every
+    seed's curve short. That reads a shorter run as "nothing better would have been found", which
+    is wrong for a run that simply had a smaller budget: compare runs of equal budgets.
 
     Args:
-        traces: ``{method: [values of seed 0 in label order, values of seed 1, ...]}``; seeds
-            may have different lengths (curves stop where the shortest seed stops).
-        maximize: direction of the objective.
+        traces: ``{method: [values of seed 0 in label order, values of seed 1, ...]}``.
+        maximize: direction of the objective (False: best = running minimum).
         optimum: the table's optimum, drawn as a dashed line (or subtracted with ``regret``).
+        ylabel: the y-axis label (without ``regret``).
         regret: plot ``|optimum - best so far|`` on a log axis instead (needs ``optimum``).
+
+    Raises:
+        InvalidArgumentError: ``traces`` not ``{method: [seeds' value lists]}``, a seed with no
+            value, no seed at all, ``regret`` without ``optimum`` or a non-finite ``optimum``.
     """
     if regret and optimum is None:
         raise InvalidArgumentError("regret=True needs the optimum")
@@ -235,33 +251,168 @@ def search_traces(
                 f"traces[{method!r}] must be a list of seeds, each a list of values; for one seed write [values]"
             )
         curves = [best_so_far(s, maximize) for s in seeds]
-        if curves and min(len(c) for c in curves):
+        empty = [k for k, c in enumerate(curves) if not len(c)]
+        if empty:
+            # an empty seed has no last value to carry forward; dropping it would silently shrink
+            # the seed count the legend reports
+            raise InvalidArgumentError(f"no trace to plot for traces[{method!r}]: seed(s) {empty} have no value")
+        if curves:
             curves_of[method] = curves
     if not curves_of:
-        raise InvalidArgumentError(f"no trace to plot: every method has no seed or a seed with no value ({list(traces)})")
+        raise InvalidArgumentError(f"no trace to plot: every method has no seed ({list(traces)})")
     ax = _axes(ax, (5.5, 3.6))
     for k, method in enumerate(traces):
         if method not in curves_of:
             continue
         curves = curves_of[method]
-        seeds = curves
-        n = min(len(c) for c in curves)
-        m = np.stack([c[:n] for c in curves])  # seeds x labels
+        n = max(len(c) for c in curves)
+        # an early-stopped seed keeps its last best (see the docstring): seeds x labels
+        m = np.stack([np.concatenate([c, np.full(n - len(c), c[-1])]) for c in curves])
         if regret:
             m = np.abs(optimum - m)  # type: ignore[operator]
         x = np.arange(1, n + 1)
         colour = _PALETTE[k % len(_PALETTE)]
-        ax.plot(x, np.nanmedian(m, 0), color=colour, label=f"{method} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})")
-        ax.fill_between(x, np.nanquantile(m, 0.25, 0), np.nanquantile(m, 0.75, 0), color=colour, alpha=0.2, lw=0)
+        ax.plot(x, np.nanmedian(m, 0), color=colour, label=f"{method} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
+        ax.fill_between(x, np.nanquantile(m, _BAND[0], 0), np.nanquantile(m, _BAND[1], 0), color=colour, alpha=0.2, lw=0)
     if optimum is not None and not regret:
         ax.axhline(optimum, ls="--", color="k", lw=0.8, label="table optimum")
     if regret:
         ax.set_yscale("log")
     ax.set_xlabel("labels paid")
     ax.set_ylabel("regret" if regret else ylabel)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, title=f"median over seeds, band {_BAND[0]:.0%}-{_BAND[1]:.0%} quantiles",
+              title_fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+#: the keys of a search JSON that say what was searched; runs in one plot must agree on them
+_RUN_OBJECTIVE_KEYS = ("space", "objective", "direction")
+
+
+def search_runs(
+    runs: Sequence[Any],
+    *,
+    sources: Sequence[str] | None = None,
+    ax: Any = None,
+    maximize: bool | None = None,
+    optimum: float | None = None,
+    ylabel: str | None = None,
+    regret: bool = False,
+) -> Any:
+    """Best-so-far traces of search runs (``nagen search --json`` output), one line per method.
+
+    The runs are grouped by their ``"method"``; a run without one (a file written before the key
+    existed) is its own group, named after its source (the file name). Each group is drawn by
+    :func:`search_traces`: the median best-so-far over its seeds against labels paid, with the
+    25-75% quantile band; a seed shorter than the longest of its method is carried forward at its
+    last best value. The direction comes from the runs' ``"direction"`` (``"min"``: best = running
+    minimum). The x axis counts the labels in ``"history"``: failed labels are not in the JSON, so
+    a run with failures paid more labels than it shows.
+
+    Args:
+        runs: search results: dicts as printed by ``nagen search --json`` (``SearchResult.to_json()``),
+            ``SearchResult`` objects, or paths of such JSON files.
+        sources: a name per run, for messages and as the group name of a run without a method
+            (default: the path, or ``runs[k]``).
+        maximize: None (default) follows the runs' ``"direction"`` (max when none has one, e.g.
+            old files); True/False must agree with it.
+        optimum, regret: as in :func:`search_traces`.
+        ylabel: the y-axis label (default: ``best <objective> found``).
+
+    Raises:
+        InvalidArgumentError: no run, a run that is not search JSON (unreadable, not JSON, no
+            ``"history"``, a history without one number ``"value"`` per label), an empty
+            history, runs of different spaces, objectives or directions, or a ``maximize``
+            the runs contradict.
+    """
+    if isinstance(runs, (str, bytes, os.PathLike, Mapping)) or not isinstance(runs, Sequence):
+        raise InvalidArgumentError(f"runs must be a list of search results (dicts, SearchResults or JSON paths), got {type(runs).__name__}")
+    if not runs:
+        raise InvalidArgumentError("no run to plot: give the outputs of 'nagen search --json'")
+    if sources is None:
+        sources = [os.fspath(r) if isinstance(r, (str, os.PathLike)) else f"runs[{k}]" for k, r in enumerate(runs)]
+    elif isinstance(sources, str) or len(sources) != len(runs):
+        raise InvalidArgumentError(f"sources must name each of the {len(runs)} runs, got {sources!r}")
+    datas = [_search_run(run, str(src)) for run, src in zip(runs, sources)]
+    described = _one_objective(datas, [str(s) for s in sources])
+    direction = described.get("direction")
+    if maximize is None:
+        maximize = direction != "min"
+    elif direction is not None and bool(maximize) != (direction == "max"):
+        asked = "maximise" if maximize else "minimise"
+        raise InvalidArgumentError(
+            f"asked to {asked}, but the runs say their objective {described.get('objective', '')!r} is "
+            f"{'maximised' if direction == 'max' else 'minimised'} (\"direction\": {direction!r}); "
+            "drop the override (--minimize, maximize=) to follow the files"
+        )
+    traces: dict[str, list[list[float]]] = {}
+    for data, src in zip(datas, sources):
+        # old files have no method: each one is its own line, named after its file
+        method = data.get("method")
+        if method is not None and not isinstance(method, str):
+            raise InvalidArgumentError(f"{str(src)!r} is not the output of 'nagen search --json' (method {method!r} is not a name)")
+        label = method or str(src)
+        traces.setdefault(str(label), []).append([float(r["value"]) for r in data["history"]])
+    if ylabel is None:
+        ylabel = f"best {described['objective']} found" if "objective" in described else "best value found"
+    return search_traces(traces, ax=ax, maximize=bool(maximize), optimum=optimum, ylabel=ylabel, regret=regret)
+
+
+def _search_run(run: Any, source: str) -> dict[str, Any]:
+    """``run`` (a dict, a ``SearchResult`` or a JSON file's path) as checked search JSON, else
+    ``InvalidArgumentError`` naming ``source``."""
+    what = "is not the output of 'nagen search --json'"
+    if isinstance(run, (str, os.PathLike)):
+        try:
+            text = Path(run).read_text()
+        except OSError as e:
+            raise InvalidArgumentError(f"cannot read {source!r}: {e.strerror or e}") from None
+        try:
+            run = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError(f"{source!r} {what} (not one JSON object: {e})") from None
+    elif not isinstance(run, Mapping) and callable(getattr(run, "to_json", None)):
+        run = run.to_json()  # a SearchResult
+    if not isinstance(run, Mapping) or "history" not in run:
+        raise InvalidArgumentError(f"{source!r} {what} (no \"history\")")
+    rows = run["history"]
+    if not isinstance(rows, list):
+        raise InvalidArgumentError(f"{source!r} {what} (its \"history\" is a {type(rows).__name__}, not a list)")
+    if not all(isinstance(r, Mapping) and "value" in r for r in rows):
+        # pareto JSON has a "history" too, with a dict of "values" per label: name the right command
+        hint = " (this looks like 'nagen pareto --json' output: use 'nagen plot pareto')" if any(
+            isinstance(r, Mapping) and "values" in r for r in rows
+        ) else ""
+        raise InvalidArgumentError(f"{source!r}: its history has no single \"value\" per label{hint}")
+    bad = next((k for k, r in enumerate(rows) if not is_real(r["value"])), None)
+    if bad is not None:
+        raise InvalidArgumentError(f"{source!r}: history[{bad}] has value {rows[bad]['value']!r}, not a number")
+    if not rows:
+        raise InvalidArgumentError(f"{source!r} has an empty history (no label to trace)")
+    return dict(run)
+
+
+def _one_objective(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> dict[str, str]:
+    """The space, objective and direction the runs share (only the keys some run states), else
+    ``InvalidArgumentError`` naming a run of each kind: best values of different objectives
+    (or of one objective in different directions) are no trace to compare."""
+    shared: dict[str, str] = {}
+    for key in _RUN_OBJECTIVE_KEYS:
+        first: dict[Any, str] = {}  # value -> the first run that has it
+        for data, src in zip(datas, sources):
+            value = data.get(key)
+            if value is None:  # old files do not say: they cannot contradict the others
+                continue
+            if not isinstance(value, str):
+                raise InvalidArgumentError(f"{src!r} is not the output of 'nagen search --json' ({key} {value!r} is not a name)")
+            first.setdefault(value, src)
+        if len(first) > 1:
+            runs = ", ".join(f"{src!r} has {v!r}" for v, src in first.items())
+            raise InvalidArgumentError(f"cannot plot runs of different objectives in one figure: {key} differs ({runs})")
+        if first:
+            shared[key] = str(next(iter(first)))
+    return shared
 
 
 def pareto_front(

@@ -6,7 +6,10 @@
 {'arch': '|nor_conv_3x3~0|+...', 'value': 94.37}
 
 The JSON contract (stable, used by scripts): ``{"history": [{"arch": "<string>", "value": <float>},
-...], "best": {"arch": ..., "value": ...}}``, the labelled architectures in label order.
+...], "best": {"arch": ..., "value": ...}}``, the labelled architectures in label order, plus what
+was searched: ``"space"``, ``"objective"``, ``"direction"`` (``"max"``/``"min"``), ``"method"``
+(the study's proposer name, e.g. ``"re"``, ``"transfer"``) and ``"seed"``, so that files of
+several runs can be told apart and grouped (``nagen plot trace``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class SearchResult:
         best: the best ``(arch string, value)`` (by the objective's direction), or None.
         failed: ``[(arch string, reason), ...]`` of failed labels.
         study: the study name; storage: its storage URL.
+        space, objective, direction, method, seed: what was searched (the study's space name,
+            objective column, ``"max"``/``"min"``, proposer name and seed); empty (or None)
+            when unknown, e.g. a result built by hand.
     """
 
     history: list[tuple[str, float]]
@@ -40,10 +46,16 @@ class SearchResult:
     report: dict[str, float] = field(default_factory=dict)
     constraints: dict[str, dict[str, Any]] = field(default_factory=dict)
     device_measurements: int = 0
+    space: str = ""
+    objective: str = ""
+    direction: str = ""
+    method: str = ""
+    seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None}``
-        (plus ``"device_measurements"`` when the search had device constraints)."""
+        """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None,
+        "space", "objective", "direction", "method", "seed"}`` (plus ``"device_measurements"`` when
+        the search had device constraints; the run's description keys only when known)."""
         best = None
         if self.best is not None:
             best = {"arch": self.best[0], "value": float(self.best[1])}
@@ -54,6 +66,12 @@ class SearchResult:
         out: dict[str, Any] = {"history": [{"arch": a, "value": float(v)} for a, v in self.history], "best": best}
         if self.constraints:
             out["device_measurements"] = self.device_measurements
+        # what was searched: without it, files of several runs cannot be grouped by method or
+        # checked to plot one objective (a hand-built result may not know it: no key, not a blank)
+        meta = {"space": self.space, "objective": self.objective, "direction": self.direction, "method": self.method}
+        out.update({k: v for k, v in meta.items() if v})
+        if self.seed is not None:
+            out["seed"] = int(self.seed)
         return out
 
 
@@ -223,4 +241,9 @@ def _result(st: Study) -> SearchResult:
         for a, v in history:
             if best is None or sign * v > sign * best[1] or (math.isnan(best[1]) and not math.isnan(v)):
                 best = (a, v)
-    return SearchResult(history, best, failed, st.name, st.storage.url, constraints=constraints, device_measurements=measurements)
+    return SearchResult(
+        history, best, failed, st.name, st.storage.url, constraints=constraints, device_measurements=measurements,
+        space=st.space.name, objective=obj, direction=st.directions[0],
+        # the name the study records in its config (a transfer search's proposer is "transfer", not "bo")
+        method=st.proposer.name or type(st.proposer).__name__, seed=st.seed,
+    )

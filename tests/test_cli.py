@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from nagen.cli import main
@@ -99,8 +100,30 @@ def test_search_json_contract(capsys) -> None:
     values = [r["value"] for r in out["history"]]
     assert len(values) == 6 and all(r["arch"].startswith("|") for r in out["history"])
     assert out["best"]["value"] == max(values)
+    assert {k: out[k] for k in ("space", "objective", "direction", "method", "seed")} == {
+        "space": "nb201", "objective": "cifar10_test", "direction": "max", "method": "re", "seed": 0}
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out) == out  # same seed, same search
+
+
+def test_search_json_files_of_two_seeds_plot_as_one_line(tmp_path, capsys, monkeypatch) -> None:
+    import nagen.plot as NP
+
+    drawn = []
+    real_save = NP.save
+    monkeypatch.setattr(NP, "save", lambda fig, path: drawn.append(fig) or real_save(fig, path))
+    inputs, best = [], []
+    for seed in (0, 1):
+        argv = ["search", "--objective", "params", "--budget", "4", "--seed", str(seed), "--method", "random", "--json", "--quiet"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        best.append(np.minimum.accumulate([r["value"] for r in out["history"]]))
+        (tmp_path / f"s{seed}.json").write_text(json.dumps(out))
+        inputs += ["--input", str(tmp_path / f"s{seed}.json")]
+    assert main(["plot", "trace", *inputs, "--out", str(tmp_path / "t.png"), "--quiet"]) == 0
+    ax = drawn[-1].axes[0]
+    assert len(ax.lines) == 1 and len(ax.collections) == 1  # one method: one median line, one band
+    assert np.allclose(ax.lines[0].get_ydata(), np.median(best, axis=0))  # params is minimised: running min
 
 
 @pytest.mark.parametrize("method", ["random", "bo"])

@@ -229,3 +229,113 @@ def test_pareto_front_true_front_staircase_follows_the_directions() -> None:
         corners = _plotted_objectives(ax, np.asarray(dashed.get_xydata()))
         assert len(corners) == 5 and all(_weakly_dominated(v, T, directions) for v in corners), (directions, corners)
         matplotlib.pyplot.close(ax.figure)
+
+
+# ---------------------------------------------------------------- search_runs / nagen plot trace
+def _run(values, method="re", seed=0, objective="cifar10_valid_12ep", direction="max", space="nb201") -> dict:
+    """A hand-written ``nagen search --json`` object (keys left out when given None)."""
+    out = {"history": [{"arch": BEST, "value": float(v)} for v in values],
+           "best": {"arch": BEST, "value": float((max if direction != "min" else min)(values))} if values else None,
+           "space": space, "objective": objective, "direction": direction, "method": method, "seed": seed}
+    return {k: v for k, v in out.items() if v is not None or k == "best"}
+
+
+def test_search_traces_carry_an_early_stopped_seed_forward() -> None:
+    # seed 0 stopped after 2 labels (e.g. it found the optimum): it used to cut the curve to 2 labels
+    ax = NP.search_traces({"m": [[1.0, 3.0], [2.0, 1.0, 4.0, 5.0]]})
+    line = ax.lines[0]
+    assert line.get_xdata().tolist() == [1, 2, 3, 4]
+    assert np.allclose(line.get_ydata(), np.median([[1, 3, 3, 3], [2, 2, 4, 5]], axis=0))
+    ax = NP.search_traces({"m": [[5.0, 2.0], [4.0, 6.0, 3.0]]}, maximize=False)  # running min, carried forward
+    assert np.allclose(ax.lines[0].get_ydata(), np.median([[5, 2, 2], [4, 4, 3]], axis=0))
+    assert "25%-75%" in ax.get_legend().get_title().get_text()  # the band is named
+    with pytest.raises(NagenError, match=r"no trace to plot for traces\['m'\]: seed\(s\) \[1\] have no value"):
+        NP.search_traces({"m": [[1.0], []]})  # was silently dropped with the whole method
+    matplotlib.pyplot.close("all")
+
+
+def test_search_runs_draws_one_line_per_method_over_its_seeds() -> None:
+    runs = [_run([90, 93, 92, 94], seed=0), _run([91, 90, 95, 95], seed=1), _run([89, 92, 92, 93], method="random")]
+    ax = NP.search_runs(runs)
+    assert len(ax.lines) == 2 and len(ax.collections) == 2  # a median line and a band per method
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["re (2 seeds)", "random (1 seed)"]
+    assert np.allclose(ax.lines[0].get_ydata(), np.median([[90, 93, 93, 94], [91, 91, 95, 95]], axis=0))
+    assert np.allclose(ax.lines[1].get_ydata(), [89, 92, 92, 93])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # 25-75% quantiles of the two seeds
+    assert band.min() == pytest.approx(np.quantile([90, 91], 0.25)) and band.max() == pytest.approx(np.quantile([94, 95], 0.75))
+    assert ax.get_ylabel() == "best cifar10_valid_12ep found" and ax.get_xlabel() == "labels paid"
+    # an early-stopped seed (found the optimum after 2 labels) is carried forward, not cut
+    ax = NP.search_runs([_run([90, 95]), _run([91, 92, 93, 94], seed=1)])
+    assert np.allclose(ax.lines[0].get_ydata(), [90.5, 93.5, 94.0, 94.5])
+    matplotlib.pyplot.close("all")
+
+
+def test_search_runs_minimises_when_the_runs_say_so(tmp_path) -> None:
+    runs = [_run([5.0, 3.0, 4.0], objective="params", direction="min"), _run([4.0, 6.0, 1.0], seed=1, objective="params", direction="min")]
+    ax = NP.search_runs(runs)
+    assert np.allclose(ax.lines[0].get_ydata(), np.median([[5, 3, 3], [4, 4, 1]], axis=0))  # running min
+    with pytest.raises(NagenError, match="asked to maximise, but the runs say their objective 'params' is minimised"):
+        NP.search_runs(runs, maximize=True)
+    # files without a method (old files) are a line each, named after the file; --minimize still works
+    old = [{"history": r["history"], "best": r["best"]} for r in runs]
+    paths = []
+    for k, r in enumerate(old):
+        paths.append(tmp_path / f"old{k}.json")
+        paths[-1].write_text(json.dumps(r))
+    ax = NP.search_runs(paths, maximize=False)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"{p} (1 seed)" for p in paths]
+    assert np.allclose(ax.lines[1].get_ydata(), [4, 4, 1])
+    matplotlib.pyplot.close("all")
+
+
+def test_search_runs_reject_what_is_no_search_json_with_named_errors(tmp_path) -> None:
+    from nagen.errors import InvalidArgumentError
+
+    good = _run([90.0, 91.0])
+    lines = tmp_path / "gen.json"
+    lines.write_text('{"arch": "a"}\n{"arch": "b"}\n')  # 'nagen generate --json' output
+    cases = [
+        ([{"a": 1}], r"'runs\[0\]' is not the output of 'nagen search --json' \(no \"history\"\)"),
+        ([lines], "is not the output of 'nagen search --json' .not one JSON object"),
+        ([tmp_path / "missing.json"], "cannot read .*missing.json"),
+        ([{"history": [{"arch": BEST, "values": {"a": 1.0}}]}], "use 'nagen plot pareto'"),
+        ([{"history": [{"arch": BEST, "value": "high"}]}], r"history\[0\] has value 'high', not a number"),
+        ([good, _run([])], r"'runs\[1\]' has an empty history"),
+        ([good, _run([90.0], objective="cifar100_valid_12ep")],
+         r"different objectives in one figure: objective differs \('runs\[0\]' has 'cifar10_valid_12ep', 'runs\[1\]' has 'cifar100_valid_12ep'\)"),
+        ([good, _run([90.0], direction="min")], "different objectives in one figure: direction differs"),
+        ([good, _run([90.0], space="nb101")], "different objectives in one figure: space differs"),
+        ([], "no run to plot"),
+    ]
+    for runs, match in cases:
+        with pytest.raises(InvalidArgumentError, match=match):
+            NP.search_runs(runs)
+    with pytest.raises(InvalidArgumentError, match="sources must name each"):
+        NP.search_runs([good], sources=["a", "b"])
+    with pytest.raises(InvalidArgumentError, match="runs must be a list"):
+        NP.search_runs(good)
+
+
+def test_cli_plot_trace_groups_seeds_and_names_bad_files(tmp_path, capsys, monkeypatch) -> None:
+    drawn = []
+    real_save = NP.save
+    monkeypatch.setattr(NP, "save", lambda fig, path: drawn.append(fig) or real_save(fig, path))
+    files = []
+    for k, run in enumerate([_run([90, 93, 92]), _run([91, 90, 95], seed=1), _run([92, 92, 94], method="bo")]):
+        files += ["--input", str(tmp_path / f"r{k}.json")]
+        (tmp_path / f"r{k}.json").write_text(json.dumps(run))
+    out = str(tmp_path / "t.png")
+    assert main(["plot", "trace", *files, "--out", out, "--quiet"]) == 0
+    ax = drawn[-1].axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 2
+    assert np.allclose(ax.lines[0].get_ydata(), [90.5, 92.0, 94.0])
+    (tmp_path / "e.json").write_text(json.dumps(_run([])))
+    (tmp_path / "m.json").write_text(json.dumps(_run([1.0, 2.0], objective="params", direction="min")))
+    for extra, fragment in (("e.json", "has an empty history"), ("m.json", "different objectives in one figure")):
+        assert main(["plot", "trace", *files, "--input", str(tmp_path / extra), "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.startswith("nagen: error:") and err.count("\n") == 1, err
+    # --minimize against a file that says it maximises is refused, not silently obeyed
+    assert main(["plot", "trace", *files, "--minimize", "--out", out]) == 2
+    assert "asked to minimise" in capsys.readouterr().err
+    matplotlib.pyplot.close("all")

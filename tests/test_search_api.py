@@ -13,7 +13,9 @@ from nagen.search_api import search
 @pytest.mark.parametrize("method", ["re", "random"])
 def test_json_contract_and_determinism(method, nb201):
     out = search(space="nb201", objective="cifar10_test", budget=6, seed=2, method=method).to_json()
-    assert set(out) == {"history", "best"}
+    # what was searched comes with the labels, so files of several runs can be grouped by method
+    assert set(out) == {"history", "best", "space", "objective", "direction", "method", "seed"}
+    assert (out["space"], out["objective"], out["direction"], out["method"], out["seed"]) == ("nb201", "cifar10_test", "max", method, 2)
     assert len(out["history"]) == 6
     for item in out["history"]:
         assert set(item) == {"arch", "value"} and isinstance(item["value"], float)
@@ -34,6 +36,7 @@ def test_bo_search_with_storage_resumes(tmp_path):
 def test_minimised_objective_and_errors():
     out = search(objective="params", budget=5, method="random", seed=0)
     assert out.best[1] == min(v for _, v in out.history)
+    assert out.to_json()["direction"] == "min"  # what 'nagen plot trace' needs to draw a running minimum
     with pytest.raises(InvalidSpecError, match="among choices"):
         search(method="bayes")
     with pytest.raises(InvalidSpecError, match="method 're' does not apply to a transfer search"):
@@ -122,3 +125,12 @@ def test_a_budget_beyond_the_space_is_refused_or_labels_everything():
         out = search(space=sp.name, objective="acc", budget=len(archs), method="random")
     assert len(out.history) == distinct  # every distinct architecture, each once
     assert out.best[1] == max(v for _, v in out.history)
+
+
+def test_json_names_the_method_the_study_ran_and_omits_what_a_hand_built_result_does_not_know():
+    from nagen.search_api import SearchResult
+
+    # a transfer search runs its own proposer: recorded as "transfer", not as the default "bo"
+    out = search(objective="cifar10_test", budget=2, seed=1, transfer_from="cifar100_test").to_json()
+    assert (out["method"], out["seed"], out["objective"]) == ("transfer", 1, "cifar10_test")
+    assert SearchResult([("a", 1.0)], ("a", 1.0)).to_json() == {"history": [{"arch": "a", "value": 1.0}], "best": {"arch": "a", "value": 1.0}}
