@@ -97,7 +97,9 @@ class ArchGraph:
         InvalidArchitectureError: when the ops or edges do not form such a DAG.
     """
 
-    __slots__ = ("_ops", "_edges", "_key", "_canon")
+    # _validated_by: the last SearchSpace whose validate() accepted this graph (both are
+    # immutable, so a study that validates the same 15,625 cells every round checks each once)
+    __slots__ = ("_ops", "_edges", "_key", "_canon", "_validated_by")
 
     def __init__(self, ops: Sequence[str], edges: Iterable[Sequence[int]] = ()) -> None:
         ops_t = _op_tuple(ops, "ArchGraph")
@@ -143,6 +145,7 @@ class ArchGraph:
         self._edges = tuple(sorted(edge_set))
         self._key = (self._ops, self._edges)
         self._canon: tuple[str, ArchGraph] | None = None
+        self._validated_by: object | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod

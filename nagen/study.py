@@ -140,6 +140,8 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
 #: valid ``surrogate=`` values of a study
 SURROGATES = ("gp", "gp+zc", "gp_wl", "gp_wl+zc")
 _PROXY_SCALE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_PROXY_CACHE: dict[str, dict[ArchGraph, np.ndarray]] = {}
+_PROXY_CACHE_LIMIT = 200_000  # rows kept per space (a few MB); past it the cache starts over
 
 
 def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
@@ -159,7 +161,18 @@ def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
         ref = raw(space.sample(2000, 0))
         _PROXY_SCALE[space.name] = (ref.min(0), np.maximum(ref.max(0) - ref.min(0), 1e-9))
     low, span = _PROXY_SCALE[space.name]
-    return (raw(list(archs)) - low) / span
+    # A study asks for the same candidates every round (all of NB201's unlabelled cells), and
+    # a proxy of a cell never changes: compute each once per process.
+    known = _PROXY_CACHE.setdefault(space.name, {})
+    archs = list(archs)
+    todo = list(dict.fromkeys(a for a in archs if a not in known))
+    if todo:
+        if len(known) + len(todo) > _PROXY_CACHE_LIMIT:
+            known.clear()
+        known.update(zip(todo, (raw(todo) - low) / span))
+    if not archs:
+        return np.zeros((0, 2))
+    return np.stack([known[a] for a in archs])
 
 
 def _has_free_proxies(space: Any) -> bool:

@@ -529,3 +529,28 @@ def test_objectives_from_any_iterable_and_old_style_executors():
         st2.optimize(4)
     st2.optimize(4)
     assert [t.state for t in st2.trials] == ["complete"] * 4
+
+
+def test_proxy_features_are_computed_once_and_equal_a_fresh_computation(monkeypatch):
+    """The zero-cost inputs of a study's GP are cached per architecture: the same rows as an
+    uncached computation, in the asked order (duplicates included), each computed once."""
+    import numpy as np
+
+    import nagen.spaces
+    import nagen.study as S
+    from nagen.predictors.zero_cost import ZeroCostPredictor
+
+    space = nagen.spaces.get("nb201")
+    archs = space.sample(30, 5)
+    S._proxy_features(space, [])  # the fixed scale, from 2,000 samples, is not what is counted
+    monkeypatch.setattr(S, "_PROXY_CACHE", {})
+    asked = []
+    real = ZeroCostPredictor.features
+    monkeypatch.setattr(ZeroCostPredictor, "features", lambda self, a: asked.extend(a) or real(self, a))
+    first = S._proxy_features(space, archs[:20])
+    second = S._proxy_features(space, [archs[25], *archs[:20], archs[25], archs[29]])
+    assert len(asked) == 20 + 2  # the 20 once, then only the two new ones (archs[25] once)
+    monkeypatch.setattr(S, "_PROXY_CACHE", {})
+    fresh = S._proxy_features(space, [archs[25], *archs[:20], archs[25], archs[29]])
+    assert np.array_equal(second, fresh) and np.array_equal(first, fresh[1:21])
+    assert S._proxy_features(space, []).shape == (0, 2)

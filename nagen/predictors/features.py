@@ -21,8 +21,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -222,6 +223,59 @@ def _wl_labels(arch: ArchGraph, iterations: int, prune: bool) -> tuple[tuple[int
         ]
         out.append(tuple(labels))
     return tuple(out)
+
+
+# Process-wide ids of (iteration, label) pairs, so a histogram is two small arrays that are
+# computed once per architecture and a batch of them is featurised with array operations.
+_WL_IDS: dict[tuple[int, int], int] = {}
+_WL_ID_LIMIT = 4_000_000  # past this many distinct labels the table (and what refers to it) starts over
+_WL_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=65536)
+def _wl_sparse(arch: ArchGraph, iterations: int, prune: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, iterations, counts)`` of ``arch``'s WL label histogram (ids index ``_WL_IDS``)."""
+    ids, iters, counts = [], [], []
+    for h, labels in enumerate(_wl_labels(arch, iterations, prune)):
+        for label, c in Counter(labels).items():
+            ids.append(_WL_IDS.setdefault((h, label), len(_WL_IDS)))
+            iters.append(h)
+            counts.append(c)
+    return np.array(ids, dtype=np.int64), np.array(iters, dtype=np.int64), np.array(counts, dtype=np.float64)
+
+
+def wl_histogram_entries(
+    archs: Sequence[ArchGraph], iterations: int, vocabulary: Mapping[tuple[int, int], int], prune: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The WL label histograms of validated ``archs`` as sparse entries against a vocabulary.
+
+    Args:
+        archs: architectures already validated by their space.
+        iterations: WL refinement rounds ``H``.
+        vocabulary: ``(iteration h, label) -> column`` (labels as in :func:`wl_labels`).
+
+    Returns:
+        ``(rows, iteration, column, count)``, each of length ``E`` (one entry per distinct label
+        of an architecture and iteration): the architecture's index in ``archs``, ``h``, the
+        label's column in ``vocabulary`` (``-1`` when it is not there) and how many of the
+        architecture's nodes carry it.
+    """
+    with _WL_LOCK:
+        if len(_WL_IDS) > _WL_ID_LIMIT:
+            _WL_IDS.clear()
+            _wl_sparse.cache_clear()
+        parts = [_wl_sparse(a, iterations, prune) for a in archs]
+        lut = np.full(len(_WL_IDS), -1, dtype=np.int64)
+        for key, col in vocabulary.items():
+            i = _WL_IDS.get(key)
+            if i is not None:  # a vocabulary label no architecture of this batch carries stays unused
+                lut[i] = col
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, np.zeros(0)
+    ids = np.concatenate([p[0] for p in parts])
+    rows = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+    return rows, np.concatenate([p[1] for p in parts]), lut[ids], np.concatenate([p[2] for p in parts])
 
 
 def wl_labels(

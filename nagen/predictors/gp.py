@@ -21,8 +21,6 @@ BoTorch and GPyTorch are imported when a model is fitted, not when the registry 
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +37,7 @@ from nagen.errors import (
 from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor, as_values, check_level, check_options
-from nagen.predictors.features import onehot, onehot_from_state, path, wl_labels
+from nagen.predictors.features import onehot, onehot_from_state, path, wl_histogram_entries, wl_labels
 from nagen.spaces.base import SearchSpace
 
 if TYPE_CHECKING:
@@ -188,17 +186,14 @@ class GPPredictor(Predictor):
 
     def _wl_features(self, archs: list[ArchGraph]) -> torch.Tensor:
         offsets = np.cumsum([0, *self._wl_blocks])
+        rows, iters, cols, counts = wl_histogram_entries(archs, self.wl_iterations, self._wl_columns)
         out = np.zeros((len(archs), int(offsets[-1])))
-        for k, per_iter in enumerate(wl_labels(self.space, archs, self.wl_iterations)):
-            for h, labels in enumerate(per_iter):
-                unseen = 0.0
-                for label, count in Counter(labels).items():
-                    col = self._wl_columns.get((h, label))
-                    if col is None:
-                        unseen += count * count
-                    else:
-                        out[k, col] = count
-                out[k, offsets[h + 1] - 1] = math.sqrt(unseen)
+        seen = cols >= 0
+        out[rows[seen], cols[seen]] = counts[seen]
+        # one column per iteration holds the norm of the labels the training set never showed
+        unseen = np.zeros((len(archs), len(self._wl_blocks)))
+        np.add.at(unseen, (rows[~seen], iters[~seen]), counts[~seen] ** 2)
+        out[:, offsets[1:] - 1] = np.sqrt(unseen)
         return torch.from_numpy(out)
 
     def _prepare(self, archs: list[ArchGraph], y: np.ndarray) -> None:

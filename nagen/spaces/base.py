@@ -170,10 +170,14 @@ class SearchSpace(ABC):
     def validate(self, arch: ArchGraph | str) -> ArchGraph:
         """Return ``arch`` (parsed if a string) or raise ``InvalidArchitectureError`` saying why.
 
+        A space is immutable once built, so a graph it accepted is remembered and not checked again.
+
         Raises:
             UnknownOpError: an op is not one of :attr:`ops`.
             InvalidArchitectureError: any other violation of the space's rules.
         """
+        if isinstance(arch, ArchGraph) and arch._validated_by is self:
+            return arch
         arch = self._coerce(arch)
         if arch.num_nodes > self.max_nodes:
             raise InvalidArchitectureError(
@@ -186,6 +190,7 @@ class SearchSpace(ABC):
                     f"node {k}: op {op!r} is not in space {self.name!r}; allowed ops are {choices_hint(self.ops)}"
                 )
         self._check(arch)
+        arch._validated_by = self
         return arch
 
     def is_valid(self, arch: ArchGraph | str) -> bool:

@@ -176,3 +176,33 @@ def test_yeo_johnson_round_trips_and_keeps_order() -> None:
         assert torch.allclose(t.untransform(z)[0], Y, atol=1e-8)
         order = torch.argsort(Y.squeeze(-1))
         assert (z.squeeze(-1)[order].diff() >= 0).all()
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "nb101"])
+def test_wl_features_are_the_exact_label_counts(space_name) -> None:
+    """The vectorised WL featuriser gives, per WL iteration, the training vocabulary's label counts and
+    the norm of the unseen labels' counts: the definition, written out with a Counter."""
+    from collections import Counter
+
+    from nagen.predictors.features import wl_labels
+
+    space = nagen.spaces.get(space_name)
+    archs = space.sample(60, rng=3)
+    model = GPPredictor(space, encoding="wl", seed=0).fit(archs[:20], np.arange(20.0))
+    offsets = np.cumsum([0, *model._wl_blocks])
+    expected = np.zeros((40, offsets[-1]))
+    for k, per_iter in enumerate(wl_labels(space, archs[20:], model.wl_iterations)):
+        for h, labels in enumerate(per_iter):
+            unseen = 0.0
+            for label, count in Counter(labels).items():
+                col = model._wl_columns.get((h, label))
+                if col is None:
+                    unseen += count * count
+                else:
+                    expected[k, col] = count
+            expected[k, offsets[h + 1] - 1] = np.sqrt(unseen)
+    got = model.features(archs[20:]).numpy()
+    assert np.array_equal(got, expected)
+    assert (got[:, offsets[1:] - 1] > 0).any()  # some test cells do carry unseen labels
+    assert np.array_equal(model.features(archs[:20]).numpy()[:, offsets[1:] - 1], np.zeros((20, len(offsets) - 1)))
+    assert model.features([]).shape == (0, offsets[-1])

@@ -83,3 +83,21 @@ def test_missing_optional_dependency_is_named(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "dgl", None)  # makes `import dgl` raise ImportError
     with pytest.raises(MissingDependencyError, match=r"nagen\[dgl\]"):
         ArchGraph.from_string("input;conv<0;output<1").to_dgl()
+
+
+def test_a_graph_accepted_by_one_space_is_still_checked_by_another() -> None:
+    """validate() remembers the last space that accepted a graph, never lends that to another space,
+    and the memory is not pickled."""
+    import pickle
+
+    nb201 = nagen.spaces.get("nb201")
+    small = nagen.spaces.from_spec(
+        {"name": "memo_test", "ops": ["nor_conv_3x3", "skip_connect"], "num_nodes": 8, "topology": "variable", "max_edges": 3}
+    )
+    cell = nb201.sample(1, 0)[0]
+    assert nb201.validate(cell) is cell and nb201.validate(cell) is cell
+    with pytest.raises(InvalidArchitectureError):
+        small.validate(cell)  # other ops and too many edges: refused although nb201 accepted it
+    assert nb201.validate(cell) is cell
+    again = pickle.loads(pickle.dumps(cell))
+    assert again == cell and again._validated_by is None
