@@ -118,7 +118,7 @@ def test_a_budget_beyond_the_space_is_refused_or_labels_everything():
     distinct = len({a.canonical_hash() for a in archs})
     assert distinct < len(archs)  # equivalent cells: fewer distinct architectures than rows
     values = np.random.default_rng(0).random(len(archs))
-    nagen.benchmarks.register_loader(sp.name, lambda: nagen.benchmarks.Benchmark(sp.name, sp, archs, {"acc": values}))
+    nagen.benchmarks.register_loader(sp.name, lambda: nagen.benchmarks.Benchmark(sp.name, sp, archs, {"acc": values}), overwrite=True)
     with pytest.raises(InvalidArgumentError, match="exceeds"):
         search(space=sp.name, objective="acc", budget=len(archs) + 1, method="random")
     with pytest.warns(UserWarning, match="exhausted"):
