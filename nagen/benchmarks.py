@@ -111,7 +111,8 @@ class Benchmark:
         InvalidTableError: ``archs`` not a sequence of architectures, an architecture not valid
             in ``space``, a repeated architecture, no column, a column name that is not a string, a
             column of the wrong length or not numbers (text such as ``"1.5"`` included: parse it
-            first, or load the file with :meth:`from_csv`), ``metrics`` not a mapping, a
+            first, or load the file with :meth:`from_csv`), booleans or an infinite value (NaN
+            marks a missing measurement), ``metrics`` not a mapping, a
             ``metrics`` entry for no column, a description that is not a ``Metric`` (or
             ``"max"``/``"min"``) or names another metric, or a direction not ``"max"``/``"min"``.
     """
@@ -168,6 +169,14 @@ class Benchmark:
                 raise InvalidTableError(f"column {m!r} of table {name!r} holds values that are not numbers: {e}") from e
             if arr.shape != (len(self._archs),):
                 raise InvalidTableError(f"column {m!r} has shape {arr.shape}, expected ({len(self._archs)},)")
+            if raw.dtype.kind == "b":  # True/False would be read as 1/0: a flag, not a measurement
+                raise InvalidTableError(f"column {m!r} of table {name!r} holds booleans, not measurements")
+            inf = np.flatnonzero(np.isinf(arr))
+            if len(inf):  # an infinite value would be every search's optimum (NaN marks a missing one)
+                raise InvalidTableError(
+                    f"column {m!r} of table {name!r} holds {arr[inf[0]]} in row {int(inf[0])} "
+                    f"({self.space.format(self._archs[inf[0]])!r}); values are finite, or NaN where not measured"
+                )
             arr.setflags(write=False)
             self._cols[m] = arr
         self._metrics = {m: Metric(m, _guess_direction(m)) for m in self._cols}

@@ -383,6 +383,10 @@ def test_constructor_refuses_text_columns_and_archs_that_are_not_rows(nb) -> Non
         with pytest.raises(InvalidTableError, match="column 'a' of table 't' holds values that are not numbers: text"):
             Benchmark("t", "nb201", archs, {"a": col})
     assert np.isnan(Benchmark("t", "nb201", archs, {"a": [1.0, None]}).values("a")[1])  # None: not measured, as before
+    with pytest.raises(InvalidTableError, match=r"column 'a' of table 't' holds inf in row 1 \('\|.*'\); values are finite"):
+        Benchmark("t", "nb201", archs, {"a": [1.0, np.inf]})  # was the optimum of every search
+    with pytest.raises(InvalidTableError, match="holds booleans"):
+        Benchmark("t", "nb201", archs, {"a": np.array([True, False])})
     for bad in (None, 3):  # was a bare TypeError from enumerate()
         with pytest.raises(InvalidTableError, match=f"archs must be a sequence of architectures.*got {type(bad).__name__}"):
             Benchmark("t", "nb201", bad, {"a": []})
