@@ -148,14 +148,24 @@ def non_dominated(Y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
         InvalidArgumentError: ``Y`` is not an ``n x k`` array of numbers (one column per direction).
     """
     Z = to_maximize(Y, directions)
-    if len(Z) == 0:
-        return np.zeros(0, dtype=bool)
-    # sweep in chunks so a 15,625-row table does not need an n x n x k tensor
     keep = np.ones(len(Z), dtype=bool)
-    for s in range(0, len(Z), 512):
-        blk = Z[s : s + 512]  # [b, k]
-        dom = ((Z[:, None, :] >= blk[None]).all(-1) & (Z[:, None, :] > blk[None]).any(-1)).any(0)  # [b]
-        keep[s : s + 512] = ~dom
+    # A row with NaN neither dominates nor is dominated (every comparison with NaN is false): it stays.
+    rows = np.flatnonzero(~np.isnan(Z).any(1))
+    if len(rows) < 2:
+        return keep
+    # Sorted lexicographically from the best, a row's dominators all come before it (a dominator is
+    # >= everywhere and differs, so it is lexicographically larger), and by transitivity a dominated
+    # row is dominated by a non-dominated one. So each block of rows is compared only with itself
+    # and with the front of the rows before it: O(n (front + block) k) instead of O(n^2 k).
+    rows = rows[np.lexsort(-Z[rows].T[::-1])]
+    front = np.zeros((0, Z.shape[1]))
+    for s in range(0, len(rows), 512):
+        idx = rows[s : s + 512]
+        blk = Z[idx]  # [b, k]
+        by = np.concatenate([front, blk])  # [f + b, k]
+        dom = ((by[:, None, :] >= blk[None]).all(-1) & (by[:, None, :] > blk[None]).any(-1)).any(0)  # [b]
+        keep[idx[dom]] = False
+        front = np.concatenate([front, blk[~dom]])
     return keep
 
 

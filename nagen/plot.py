@@ -556,12 +556,9 @@ def _dominated_region(F: np.ndarray, s: np.ndarray, r: np.ndarray) -> tuple[np.n
 
 def _non_dominated(V: np.ndarray) -> np.ndarray:
     """Mask of rows of ``V`` (maximised in every column) that no other row dominates."""
-    n = len(V)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        ge = (V >= V[i]).all(1) & (V > V[i]).any(1)
-        mask[i] = not ge.any()
-    return mask
+    from nagen.multiobjective import non_dominated
+
+    return non_dominated(V, ["max"] * np.shape(V)[1])
 
 
 def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:

@@ -107,12 +107,9 @@ def _torch_round(seed: int) -> Iterator[None]:
 
 def _non_dominated(Y: np.ndarray) -> np.ndarray:
     """Boolean mask of the rows of ``Y`` (``n x k``, maximised) that no other row dominates."""
-    n = len(Y)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        dom = np.all(Y >= Y[i], axis=1) & np.any(Y > Y[i], axis=1)
-        mask[i] = not dom.any()
-    return mask
+    from nagen.multiobjective import non_dominated
+
+    return non_dominated(Y, ["max"] * np.shape(Y)[1])
 
 
 _SPACE_CACHE: dict[str, tuple[list[ArchGraph], list[str]]] = {}
