@@ -19,7 +19,16 @@ from nagen.errors import UnknownPredictorError
 from nagen.predictors.base import Prediction, Predictor, check_options, check_state
 from nagen.registry import Registry
 
-__all__ = ["Predictor", "Prediction", "check_options", "check_state", "get", "names", "register", "registry"]
+__all__ = ["LatencyPredictor", "Predictor", "Prediction", "check_options", "check_state", "get", "names", "register", "registry"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``nagen.predictors.LatencyPredictor`` is the API; imported on first use, like the registry's modules
+    if name == "LatencyPredictor":
+        from nagen.predictors.latency import LatencyPredictor
+
+        return LatencyPredictor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _discover() -> None:

@@ -79,12 +79,18 @@ def check_level(level: object) -> None:
 
 def as_values(values: Any, what: str = "") -> np.ndarray:
     """``values`` as a float64 array, else ``InvalidTrainingDataError`` (prefixed by ``what``):
-    strings, ragged lists and complex numbers (float64 conversion would drop their imaginary part
-    with only a warning) are refused."""
+    strings (even numeric ones: a value read from a file unparsed is a mistake to report, not to
+    guess), booleans, ragged lists and complex numbers (float64 conversion would drop their
+    imaginary part with only a warning) are refused."""
     try:
         raw = np.asarray(values)
         if np.iscomplexobj(raw):
             raise TypeError(f"got complex numbers ({raw.dtype})")
+        items = values if isinstance(values, (list, tuple)) else raw.ravel() if raw.dtype == object else ()
+        # asarray([1.0, True]) is float64 already: a mixed list has to be looked at item by item
+        if raw.dtype.kind in "USb" or any(isinstance(v, (str, bytes, bool, np.bool_)) for v in items):
+            # astype(float64) would read '12' as 12 and True as 1
+            raise TypeError(f"got strings or booleans ({raw.dtype}), not numbers")
         return raw.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise InvalidTrainingDataError(f"{what + ': ' if what else ''}values must be numbers, one per architecture: {e}") from None

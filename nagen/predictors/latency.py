@@ -394,6 +394,8 @@ class LatencyPredictor(Predictor):
             )
         if validation is None:
             validation = [d for d in HELP_VALIDATION if _has(benchmark, d)] if devices is None else []
+        if isinstance(devices, str):  # list("pixel3") would be six one-letter devices
+            raise InvalidTrainingDataError("meta-training devices must be a sequence of names; wrap a single one in a list")
         devices = list(HELP_META_TRAIN) if devices is None else list(devices)
         # one name: "pixel" in "pixel2" would be a substring test, so a held-out "pixel2" would not guard "pixel2"
         held_out = (held_out,) if isinstance(held_out, str) else tuple(held_out or ())
@@ -615,6 +617,14 @@ class LatencyPredictor(Predictor):
         return float(np.nanmean(scores))
 
     # ------------------------------------------------------------------ adaptation
+    def _check_fitted(self) -> None:
+        # the base message says "call fit(archs, values)"; here the usual step is adapt on a device
+        if not self._fitted:
+            step = "adapt(device_measurements={arch: ms, ...})"
+            if self.net is None:
+                step = "meta_fit(benchmark, devices=[...]), then " + step
+            raise NotFittedError(f"{type(self).__name__} is not adapted to a device; call {step} (or fit(archs, values)) first")
+
     def _check_meta_fitted(self) -> _LatencyNet:
         if self.net is None:
             raise NotFittedError(

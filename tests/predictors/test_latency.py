@@ -250,6 +250,30 @@ def test_adapt_before_meta_fit() -> None:
         LatencyPredictor("nb201").reference_archs(5)
 
 
+def test_predict_before_adapt_names_the_step(model) -> None:
+    arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    with pytest.raises(NotFittedError, match=r"meta_fit\(benchmark, devices=\[\.\.\.\]\), then adapt"):
+        LatencyPredictor("nb201").predict([arch])
+    fresh = LatencyPredictor("nb201", **TINY)
+    fresh.net = model.net  # meta-trained, not adapted: only adapt is missing
+    with pytest.raises(NotFittedError, match=r"call adapt\(device_measurements"):
+        fresh.predict([arch])
+
+
+def test_package_exports_latency_predictor_and_refuses_one_device_string(table) -> None:
+    assert P.LatencyPredictor is LatencyPredictor  # the spelling: nagen.predictors.LatencyPredictor
+    # list("pixel3") would be six one-letter devices ("no latency column for device 'p'")
+    with pytest.raises(InvalidTrainingDataError, match="wrap a single one in a list"):
+        LatencyPredictor("nb201", **TINY).meta_fit(table, devices="pixel3", epochs=1)
+
+
+def test_measurements_that_are_text_or_booleans_are_refused(model, table) -> None:
+    a = list(table.archs[:3])
+    for bad in ("12", True):  # float("12") and float(True) would be read as 12 ms and 1 ms
+        with pytest.raises(InvalidTrainingDataError, match="strings or booleans"):
+            model.adapt({a[0]: 1.0, a[1]: bad, a[2]: 2.0})
+
+
 def test_bad_measurements(model, table) -> None:
     a = list(table.archs[:3])
     with pytest.raises(InvalidTrainingDataError):
