@@ -193,7 +193,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
     import nagen.search_api
 
     _check_ints(args, {"budget": 1, "batch_size": 1, "seed": 0, "device_samples": 2})
-    if args.study is not None and args.storage is None:
+    if args.study is not None and not (args.storage or "").strip():
         raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
     _latency_flag_check(args.constraint, args.device_samples)
     result = nagen.search_api.search(

@@ -118,14 +118,15 @@ def search(
     Raises:
         InvalidArgumentError: a budget or batch size that is not a count, a budget larger than
             the space, an objective or study name that is not a (non-empty) string, a report or
-            source list that is not strings.
-
-    A budget above the space's number of distinct (non-equivalent) architectures labels them
-    all and returns them, with a warning.
+            source list that is not strings, a blank ``storage``, a ``study`` name without
+            ``storage`` (an in-memory study cannot be resumed).
         UnknownOptionError: an option ``Study`` does not take.
         InvalidSpecError: unknown method, or constraints with a transfer search.
         UnknownMetricError: the objective, a source or a report metric is not a table column.
         ConstraintError, UnknownDeviceError: a malformed constraint or an unknown device.
+
+    A budget above the space's number of distinct (non-equivalent) architectures labels them
+    all and returns them, with a warning.
     """
     from nagen.labellers import TableLabeller
 
@@ -138,6 +139,12 @@ def search(
     if study is not None and (not isinstance(study, str) or not study.strip()):
         # Study would store any value as the name (5, or "" meaning "derive one")
         raise InvalidArgumentError(f"study must be None or a non-empty name, got {study!r}")
+    if isinstance(storage, str) and not storage.strip():
+        # "" would silently mean "in memory": a user who passed it meant a file
+        raise InvalidArgumentError(f"storage must be None (in memory) or a URL such as 'sqlite:///nagen.db', got {storage!r}")
+    if study is not None and storage is None:
+        # an in-memory study is gone when the call returns: naming it promises a resume that cannot happen
+        raise InvalidArgumentError(f"study={study!r} needs storage (e.g. storage='sqlite:///nagen.db') to be resumable")
     if method not in METHODS:
         raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)}")
     # the arguments search() itself passes to Study may not come in again through options

@@ -168,6 +168,7 @@ def test_pareto_text_output_shows_reported_values(capsys) -> None:
         (["search", "--objective", "accuracy", "--budget", "3"], "accuracy"),
         (["search", "--objective", "cifar10_test", "--method", "magic"], "magic"),
         (["search", "--objective", "cifar10_test", "--study", "x"], "--storage"),
+        (["search", "--objective", "cifar10_test", "--storage", "", "--study", "x"], "--storage"),  # "" is memory
     ],
 )
 def test_search_and_pareto_bad_input(capsys, argv, fragment) -> None:

@@ -76,7 +76,12 @@ def test_malformed_arguments_raise_named_errors():
         search(budget=2, method="random", report="cifar100_test,")
     for bad in (5, "", "  "):  # 5 was stored as the study's name, "" silently derived one
         with pytest.raises(InvalidArgumentError, match="study must be None or a non-empty name"):
-            search(budget=2, method="random", study=bad)
+            search(budget=2, method="random", study=bad, storage="sqlite:///:memory:")
+    # a name promises a resume an in-memory study cannot give; "" would silently mean memory
+    with pytest.raises(InvalidArgumentError, match="needs storage"):
+        search(budget=2, method="random", study="mine")
+    with pytest.raises(InvalidArgumentError, match="storage must be None"):
+        search(budget=2, method="random", storage="  ")
 
 
 def test_report_list_items_are_stripped_like_the_string_form():
