@@ -513,6 +513,14 @@ def pareto(
 
         if exact_costs and "exact_objectives" not in method_options:
             exact = _exact_cost_fns(sp, metrics)
+            if exact and (method_options.get("engine", "torch") != "torch" or method_options.get("reward") == "raw"):
+                # the cost-level conditioning behind exact costs exists only in the torch engine's order reward;
+                # without this check opgfn_search fails on "budget_cost", which the caller never passed
+                raise InvalidArgumentError(
+                    f"method_options {dict((k, method_options[k]) for k in ('engine', 'reward') if k in method_options)} "
+                    "cannot condition on the exact cost levels pareto uses for params/flops objectives (engine='torch' "
+                    "with an order reward only); pass exact_costs=False to treat the cost as a labelled objective"
+                )
             if exact:
                 method_options["exact_objectives"] = exact
         # None: opgfn_search's own default round size

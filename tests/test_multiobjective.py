@@ -174,6 +174,9 @@ def test_default_reference_point_takes_spec_strings(nb201) -> None:
         (dict(method="evolution", foo=1), "UnknownOptionError", "'population'"),
         (dict(method="opgfn", foo=1), "UnknownOptionError", "'gfn_steps'"),
         (dict(method="opgfn", directions=["max", "max"]), "UnknownOptionError", "directions"),
+        # the exact-cost conditioning pareto adds for params exists only in the torch engine: say how to opt out
+        (dict(method="opgfn", engine="torchgfn"), "InvalidArgumentError", "exact_costs=False"),
+        (dict(method="opgfn", reward="raw"), "InvalidArgumentError", "exact_costs=False"),
         (dict(method="bo", foo=1), "UnknownOptionError", "'n_initial'"),
         (dict(exact_costs="no"), "InvalidArgumentError", "exact_costs must be True, False or None"),
         (dict(report=5), "InvalidArgumentError", "report must be"),
