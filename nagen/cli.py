@@ -18,7 +18,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,15 +217,22 @@ def _cmd_search(args: argparse.Namespace) -> None:
         return
     for k, rec in enumerate(out["history"], 1):
         print(f"{k:>4}  {rec['value']:10.4f}  {rec['arch']}")
-    best = out["best"]
-    if best is not None:
-        extra = "".join(f"  {m}={v:.4f} (reported)" for m, v in best.get("report", {}).items())
-        extra += "".join(
-            f"  {m}={c['value']:.4g} ({c['source']}, {'ok' if c['ok'] else 'VIOLATED'})" for m, c in best.get("constraints", {}).items()
-        )
-        print(f"best: {best['value']:.4f}  {best['arch']}{extra}")
+    if out["best"] is not None:
+        print(_best_line(out["best"]))
     if "device_measurements" in out:
         print(f"device measurements spent: {out['device_measurements']}")
+
+
+def _best_line(best: Mapping[str, Any]) -> str:
+    """The ``best:`` line of ``nagen search``: value, architecture, reported metrics, constraint verdicts."""
+    extra = "".join(f"  {m}={v:.4f} (reported)" for m, v in best.get("report", {}).items())
+
+    def verdict(c: Mapping[str, Any]) -> str:
+        # a predicted value that meets the bound is a forecast, not a check
+        return ("ok" if c["source"] != "predicted" else "unverified") if c["ok"] else "VIOLATED"
+
+    extra += "".join(f"  {m}={c['value']:.4g} ({c['source']}, {verdict(c)})" for m, c in best.get("constraints", {}).items())
+    return f"best: {best['value']:.4f}  {best['arch']}{extra}"
 
 
 def _cmd_pareto(args: argparse.Namespace) -> None:

@@ -230,3 +230,16 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys) -> None:
 def test_generate_zero_results_is_empty_json_lines(capsys) -> None:
     assert main(["generate", "--n", "0", "--guide", "cifar10_test", "--json", "--quiet"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_best_line_says_a_predicted_latency_is_unverified() -> None:
+    from nagen.cli import _best_line
+
+    best = {"arch": "a", "value": 70.0, "report": {"cifar100_test": 71.0}, "constraints": {
+        "lat_pixel2_ms": {"value": 9.5, "source": "predicted", "ok": True},
+        "params": {"value": 5e5, "source": "exact", "ok": True},
+        "lat_fpga_ms": {"value": 4.2, "source": "measured", "ok": False},
+    }}
+    line = _best_line(best)
+    assert "lat_pixel2_ms=9.5 (predicted, unverified)" in line and "params=5e+05 (exact, ok)" in line
+    assert "lat_fpga_ms=4.2 (measured, VIOLATED)" in line and "cifar100_test=71.0000 (reported)" in line
