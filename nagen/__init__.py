@@ -17,7 +17,7 @@ __all__ = ["ArchGraph", "NagenError", "generate", "search", "pareto", "Study", "
 
 _LAZY = {
     "spaces", "benchmarks", "errors", "profile", "cli", "predictors", "generators", "api", "noise", "plot",
-    "multiobjective", "study", "storage", "labellers", "executors", "transfer",
+    "multiobjective", "study", "storage", "labellers", "executors", "transfer", "levels_bo", "constraints",
 }
 # public functions and classes; their modules are named differently so that importing a module
 # never shadows the function of the same name on the package (``nagen.search`` stays callable)

@@ -554,6 +554,17 @@ def load(name: str = "nb201") -> Benchmark:
     """
     if not isinstance(name, str):
         raise UnknownBenchmarkError(f"a benchmark table is named by a string, e.g. 'nb201'; got {type(name).__name__} {name!r}")
+    if name not in _tables and name not in _loaders.names():
+        import nagen.spaces
+
+        if name in nagen.spaces.names():
+            # callers look a space's table up by the space's name: "no table 'nb101', did you mean
+            # 'nb201'?" would name a table the user never typed
+            raise UnknownBenchmarkError(
+                f"space {name!r} has no benchmark table (tables: {', '.join(_loaders.names())}), so nothing can label its "
+                "architectures by lookup; label them with a Study and TrainingLabeller or CallableLabeller, or add a table "
+                "with Benchmark.from_csv and register_loader"
+            )
     return _load(name)
 
 

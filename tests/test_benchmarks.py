@@ -415,3 +415,13 @@ def test_register_loader_checks_the_loader_and_takes_overwrite(nb) -> None:
     finally:
         nagen.benchmarks._loaders.remove(name)
         nagen.benchmarks._tables.pop(name, None)
+
+
+def test_a_space_without_a_table_says_so() -> None:
+    # callers look a space's table up by the space's name; the message must not suggest a table the user never typed
+    from nagen.errors import UnknownBenchmarkError
+
+    with pytest.raises(UnknownBenchmarkError, match="space 'nb101' has no benchmark table .*TrainingLabeller"):
+        nagen.benchmarks.load("nb101")
+    with pytest.raises(UnknownBenchmarkError, match="did you mean 'nb201'"):
+        nagen.benchmarks.load("nb210")  # a mistyped table name still gets the suggestion
