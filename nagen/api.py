@@ -5,10 +5,11 @@
 ...                      guide="cifar10_valid_12ep", constraints={"params": 1.0e6}, seed=0)  # doctest: +SKIP
 >>> out[0].arch, out[0].predicted                                                          # doctest: +SKIP
 
-Guidance by a metric name fits a noise-aware GNN predictor on ``guide_labels`` random cells
-labelled from the space's benchmark table; those labels are paid for and reported
-(``labels_used``). Cost constraints on ``params``/``flops`` are exact: a linear surrogate
-guides sampling and the exact count filters the result.
+Guidance by a metric name pays ``guide_labels`` random cells labelled from the space's
+benchmark table (reported as ``labels_used``): ``method="diffusion"`` fits a noise-aware GNN
+predictor on them and steers sampling with it; ``method="opgfn"`` learns an order-preserving
+GFlowNet reward from their order alone. Cost constraints on ``params``/``flops`` are exact: a
+linear surrogate guides sampling and the exact count filters the result.
 """
 
 from __future__ import annotations
@@ -24,14 +25,26 @@ import numpy as np
 from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError, check_int, check_real, choices_hint
 from nagen.graph import ArchGraph
 
-__all__ = ["generate", "Generated", "GenerationResult"]
+__all__ = ["generate", "Generated", "GenerationResult", "MissingSourceDevicesError"]
 
 _EXACT_COSTS = ("params", "flops")
+#: the ``predicted`` key of an OP-GFN-guided result: the learned order score, not a metric value
+ORDER_SCORE = "order_score"
+
+
+class MissingSourceDevicesError(UnknownMetricError):
+    """A few-shot latency constraint on a table that lacks the source devices' latencies the
+    latency model is meta-trained on (and whose space ships no table that has them)."""
 
 
 @dataclass(frozen=True)
 class Generated:
-    """One generated architecture with the values its guides predict for it."""
+    """One generated architecture with the values its guides predict for it.
+
+    ``predicted`` maps each guide or constraint name to its predictor's value; an OP-GFN guide
+    has no value predictor, so its entry is ``"order_score"``: the learned order score (higher =
+    ranked better under the guide metrics, unitless, comparable only within one result).
+    """
 
     arch: ArchGraph
     string: str
@@ -100,21 +113,75 @@ def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence
 
         cls, what = G.registry.resolve(method), f"method {method!r}"
     soft = [g if isinstance(g, str) else g.name or type(g.predictor).__name__ for g in guide_items if not getattr(g, "hard", False)]
-    if soft and not getattr(cls, "supports_guidance", True):
+    if _order_guided(cls, generator):
+        # the OP-GFN reward is learned from labelled cells' order: a predictor gives no labels to order
+        objects = [g.name or type(g.predictor).__name__ for g in guide_items if not isinstance(g, str) and not g.hard]
+        if objects:
+            raise InvalidGuidanceError(
+                f"{what} learns its reward from the order of labelled cells, so it is guided by metric names of the "
+                f"benchmark table, not by Guide objects (got {objects}); use method 'diffusion' for your own predictors"
+            )
+    elif soft and not getattr(cls, "supports_guidance", True):
+        hint = "use method 'diffusion'"
+        if _order_guided(cls, None):  # a fitted OP-GFN passed as generator= samples the reward it was fitted on
+            hint = "fit it on your labels (OPGFNGenerator.fit(archs, values)) and pass no guide, or use method 'opgfn' without generator="
         raise InvalidGuidanceError(
-            f"{what} cannot be guided (got guides {soft}); use method 'diffusion', "
+            f"{what} cannot be guided (got guides {soft}); {hint}, "
             "or pass only constraints, which every method applies as filters"
         )
     if steps is not None and not hasattr(cls, "sample_state"):
         raise InvalidArgumentError(f"steps sets reverse-diffusion steps, but {what} does not diffuse; drop steps or use method 'diffusion'")
 
 
-def _meta_latency(table: Any, metric: str, seed: int, progress: bool) -> Any:
-    """A copy of the few-shot latency model meta-trained for ``metric``'s device
+def _method_class(method: str) -> type:
+    import nagen.generators as G
+
+    return G.registry.resolve(method)
+
+
+def _order_guided(cls: type, generator: Any) -> bool:
+    """Whether ``generate`` fits ``cls`` itself on labelled cells ordered by the guide metrics (OP-GFN)."""
+    from nagen.generators.opgfn import OPGFNGenerator
+
+    return generator is None and isinstance(cls, type) and issubclass(cls, OPGFNGenerator)
+
+
+def _latency_meta_table(table: Any, metric: str) -> Any:
+    """The table whose source devices meta-train the few-shot latency model for ``metric``:
+    ``table`` when it has them, else the space's shipped table (a user's own device column on
+    NB201), else :class:`MissingSourceDevicesError`."""
+    import nagen.benchmarks
+    from nagen.predictors.latency import HELP_META_TRAIN, HELP_VALIDATION
+
+    device = metric[4:-3]
+    # meta_latency_model trains on these and selects its epoch on those: it reads every one of them
+    needed = [d for d in (*HELP_META_TRAIN, *HELP_VALIDATION) if d != device]
+
+    def missing(t: Any) -> list[str]:
+        return [d for d in needed if d not in t.metrics and f"lat_{d}_ms" not in t.metrics]
+
+    if not missing(table):
+        return table
+    name = table.space.name
+    shipped = nagen.benchmarks.load(name) if name in nagen.benchmarks.names() else None
+    if shipped is not None and shipped is not table and shipped.space is table.space and not missing(shipped):
+        return shipped  # the measurements still come from `table`: only the meta-training reads this one
+    raise MissingSourceDevicesError(
+        f"constraint {metric!r} with device_samples: the few-shot latency model is meta-trained on HELP's source "
+        f"devices' latencies ({', '.join(needed)}), and table {table.name!r} lacks {choices_hint(missing(table), 20)} "
+        f"(space {name!r} ships no table that has them). Add those latency columns to the table, or drop "
+        f"device_samples: a latency constraint without it fits a cost predictor on guide_labels measured cells of {metric!r}"
+    )
+
+
+def _meta_latency(table: Any, metric: str, progress: bool) -> Any:
+    """A copy of the few-shot latency model meta-trained for ``metric``'s device on ``table``
     (:func:`nagen.constraints.meta_latency_model`, cached per process and on disk)."""
     from nagen.constraints import meta_latency_model
 
-    cached = meta_latency_model(table, metric, seed=seed, progress=progress)
+    # one model per device, whatever the generate seed, as Study does: it is meta-trained on other
+    # devices only, and a model per seed meant a minute of meta-training for every new seed
+    cached = meta_latency_model(table, metric, seed=0, progress=progress)
     # adapt() changes the model, so hand out copies; the space is shared, not copied (guides check identity)
     return copy.deepcopy(cached, memo={id(cached.space): cached.space})
 
@@ -141,17 +208,24 @@ def generate(
     Args:
         space: a space name or ``SearchSpace``.
         n: number of architectures.
-        method: a registered generator (``"diffusion"``, ``"random"``, ...).
+        method: a registered generator. ``"diffusion"``: the shipped (or trained) diffusion
+            model, steered by predictors fitted on ``guide_labels`` labelled cells. ``"opgfn"``:
+            with a metric ``guide``, an order-preserving GFlowNet (``OPGFNGenerator``) fitted
+            on ``guide_labels`` labelled cells whose reward is learned from their order alone
+            (several metrics: their Pareto order); without a guide, a plain GFlowNet uniform
+            over the space (a slow random sampler). ``"random"``: uniform, never guided.
         guide: what to steer toward: a metric name of the space's benchmark table (maximised or
             minimised by its direction), a list of names, or ``nagen.generators.guidance.Guide``
-            objects built from your own predictors.
+            objects built from your own predictors (``"diffusion"`` only: OP-GFN needs labels).
         constraints: ``{metric: bound}`` (an upper bound for minimised metrics: ``params``,
             ``flops``, a latency column; a lower bound for maximised ones), or a list of
             ``"METRIC<=VALUE"`` / ``"METRIC>=VALUE"`` strings, whose side is as written (see
-            :func:`nagen.constraints.parse_constraint`); guidance plus a hard filter.
+            :func:`nagen.constraints.parse_constraint`); both forms get its checks before
+            anything is paid. Diffusion is guided by them; every method filters by them.
         seed: same seed, same output.
-        scale: weight of each metric guide (10 trades mean accuracy against diversity well on NB201;
-            larger values concentrate the samples on the predictor's favourite cells).
+        scale: weight of each metric guide of ``"diffusion"`` (10 trades mean accuracy against
+            diversity well on NB201; larger values concentrate the samples on the predictor's
+            favourite cells). OP-GFN ignores it (its sharpness is ``OPGFNGenerator(beta=...)``).
         constraint_scale: guidance weight of each constraint (the hard filter applies regardless).
             It matters for tight bounds: NB201, guide ``cifar10_test``, 200 samples, seeds 0-1,
             ``params <= 0.3M``: weight 1 returns all 200 from 216 draws, filter-only (0) only
@@ -159,12 +233,16 @@ def generate(
             bound (``params <= 0.8M``) it saves less (~1.4x fewer draws) and costs accuracy
             (91.1 vs 91.9 mean); pass 0 there. See ``benchmarks/results/generation.md``.
         benchmark: table that labels metric guides (default: the space's own table).
-        guide_labels: labelled random cells used to fit each metric predictor (labels paid).
+        guide_labels: labelled random cells used to fit each metric predictor, or the OP-GFN
+            reward (labels paid: ``guide_labels`` per metric).
         device_samples: for a latency constraint (a ``lat_<device>_ms`` column): adapt the
             few-shot ``LatencyPredictor`` (meta-trained on HELP's source devices, never on the
-            constrained one) from this many measurements on the device, chosen by its
-            ``reference_archs``; they are paid and reported as ``device_measurements``. Without
-            it, a latency constraint fits a cost GNN on ``guide_labels`` measured cells.
+            constrained one; one model per device, whatever the seed, as in ``Study``) from
+            this many measurements on the device, chosen by its ``reference_archs`` among the
+            table's measured cells; they are paid and reported as ``device_measurements``. A
+            user's table without the source devices' columns borrows them from the space's
+            shipped table (NB201) for meta-training only. Without ``device_samples``, a latency
+            constraint fits a cost GNN on ``guide_labels`` measured cells.
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
         generator: an already fitted generator to use instead of the default for ``method``, or the
             path of a diffusion checkpoint saved by ``nagen train`` / ``DiffusionGenerator.save``.
@@ -172,19 +250,29 @@ def generate(
 
     Returns:
         A ``GenerationResult`` (a list of ``Generated``) with ``labels_used`` and ``stats``; fewer
-        than ``n`` (with a warning) only when the constraints rejected too many draws.
+        than ``n`` (with a warning) only when the constraints rejected too many draws. Each
+        ``predicted`` holds the guides' and constraints' predicted values; an OP-GFN guide adds
+        ``"order_score"``, the learned order score (unitless, not a metric value), and nothing
+        when the labels held no strict comparison (sampling was then uniform, with a warning).
 
     Raises:
         InvalidArgumentError: ``n``, ``seed``, ``guide_labels`` (at most the table's rows) or ``steps``
             out of range, or ``steps`` for a method that does not diffuse.
-        InvalidGuidanceError: a malformed or repeated guide or constraint, a guide for a method that
-            cannot be guided (refused before any label is paid), ``device_samples`` without a
+        InvalidGuidanceError: a malformed or repeated guide, a constraint bound that is not a
+            finite number, a guide for a method that cannot be guided (or a ``Guide`` object for
+            ``"opgfn"``; refused before any label is paid), ``device_samples`` without a
             latency constraint, or no sampled architecture met the constraints (e.g. a bound
             below every architecture of the space).
-        ConstraintError: a constraint string that does not parse.
+        ConstraintError: a constraint that does not parse, or an upper bound <= 0 on a cost or
+            latency (either form).
+        UnknownDeviceError: a latency constraint names a device the table has no column for
+            (lists the devices).
         UnknownMetricError: a guide or constraint names a metric the table does not have.
+        MissingSourceDevicesError: ``device_samples`` on a table without the latency model's
+            source devices, on a space that ships no table with them.
     """
     import nagen.spaces
+    from nagen.constraints import Constraint, parse_constraint, parse_constraints
     from nagen.generators.guidance import Guide
 
     sp = nagen.spaces.get(space)
@@ -208,17 +296,17 @@ def generate(
     twice = sorted({g for g in named if named.count(g) > 1})
     if twice:  # two guides on one metric would fit it twice and count its labels twice
         raise InvalidGuidanceError(f"guide metric(s) {twice} given more than once; give each metric once (use scale to weight it)")
-    sides: dict[str, str | None] = {}  # metric -> "le"/"ge", or None: the side follows the metric's direction
+    bounds: dict[Any, Any] = {}  # {metric: bound}: the side follows the metric's direction, known once the table is
+    parsed: list[Constraint] = []  # strings, (metric, op, bound) tuples or Constraint objects: the side is written
     if constraints is None or isinstance(constraints, Mapping):
-        constraints = dict(constraints or {})
-        sides = {m: None for m in constraints}
-    else:  # "METRIC<=VALUE" strings, (metric, op, bound) tuples or Constraint objects: the side is written
-        from nagen.constraints import parse_constraints
-
-        parsed = parse_constraints(constraints)
-        constraints = {c.metric: c.bound for c in parsed}
-        sides = {c.metric: "le" if c.op == "<=" else "ge" for c in parsed}
-    metric_names = named + [m for m in constraints if m not in _EXACT_COSTS]
+        bounds = dict(constraints or {})
+        for m, v in bounds.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")
+    else:
+        parsed = parse_constraints(constraints)  # syntax, sign and units; the metrics once the table is loaded
+    constrained = list(bounds) + [c.metric for c in parsed]
+    metric_names = named + [m for m in constrained if m not in _EXACT_COSTS]
     table = None
     if metric_names or benchmark is not None:  # a named table is checked even when nothing reads it yet
         import nagen.benchmarks
@@ -228,23 +316,32 @@ def generate(
             raise InvalidGuidanceError(
                 f"benchmark {table.name!r} labels space {table.space.name!r}, not the generated space {sp.name!r}"
             )
-        for m in metric_names:
+        for m in named:
             if m not in table.metrics:
                 raise UnknownMetricError(
                     f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
                 )
+    # the dict form gets the string form's checks (a positive upper bound on a cost or latency, a
+    # known metric, an unknown device named as one) before any label or measurement is paid
+    cons: list[Constraint] = []
+    for m, v in bounds.items():
+        known = table is not None and m in table.metrics
+        op = ">=" if m not in _EXACT_COSTS and known and table.direction(m) == "max" else "<="
+        cons.append(parse_constraint((m, op, float(v)), None if m in _EXACT_COSTS else table.metrics))
+    for c in parsed:
+        cons.append(c if c.metric in _EXACT_COSTS else parse_constraint(c, table.metrics))
     if device_samples is not None:
         check_int(device_samples, "device_samples", 2, InvalidGuidanceError)
-    for m, v in constraints.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
-            raise InvalidGuidanceError(f"constraint {m!r} needs a finite bound, got {v!r}")
-    latency_bounds = [m for m in constraints if m.startswith("lat_") and m.endswith("_ms")]
+    latency_bounds = [c.metric for c in cons if c.device is not None]
     if device_samples is not None and not latency_bounds:
         raise InvalidGuidanceError(
             "device_samples needs a device latency constraint (e.g. constraints=['lat_pixel2_ms<=18']); none was given"
         )
     check_int(guide_labels, "guide_labels", 2)  # labelled cells per metric guide
-    if metric_names and guide_labels > len(table):
+    # a few-shot latency constraint pays device measurements, not labels: it needs no labelled cells
+    few_shot = {m for m in latency_bounds if device_samples is not None}
+    labelled_metrics = [m for m in metric_names if m not in few_shot or m in named]
+    if labelled_metrics and guide_labels > len(table):
         # cells are drawn with replacement: more draws than rows only re-draw cells, for minutes of fitting
         raise InvalidArgumentError(
             f"guide_labels must be at most the {len(table)} rows of table {table.name!r}, got {guide_labels}"
@@ -252,6 +349,16 @@ def generate(
     if steps is not None:
         check_int(steps, "steps", 1)  # reverse-diffusion steps
     _check_method(sp, method, generator, guide_items, steps)
+    meta_tables: dict[str, Any] = {}  # latency metric -> table its few-shot model is meta-trained on
+    if device_samples is not None:
+        assert table is not None
+        for m in latency_bounds:
+            meta_tables[m] = _latency_meta_table(table, m)
+            measured = int(np.sum(np.isfinite(np.asarray(table.values(m), dtype=float))))
+            if meta_tables[m] is not table and measured < device_samples:
+                raise InvalidGuidanceError(
+                    f"device_samples={device_samples} measurements of {m!r}, but table {table.name!r} has only {measured} measured cells"
+                )
 
     from nagen.generators.base import user_seed
 
@@ -264,22 +371,29 @@ def generate(
         empty.stats = SampleStats()
         return empty
     labelled: list[ArchGraph] = []
-    if metric_names:
+    if labelled_metrics:
         labelled = sp.sample(guide_labels, rng_seed + 1)
         labelled = list(dict.fromkeys(labelled))
     labels_used = 0
+    labels: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}
 
-    def metric_predictor(metric: str) -> Any:
+    def label_values(metric: str) -> np.ndarray:
         nonlocal labels_used
+        assert table is not None
+        if metric not in labels:  # a guide and a constraint on one metric share its labels (paid once)
+            labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
+            labels_used += len(labelled)
+        return labels[metric]
+
+    def metric_predictor(metric: str) -> Any:
         import nagen.predictors as P
         from nagen.noise import VPSchedule
 
         assert table is not None
-        if metric in fitted:  # a guide and a constraint on one metric share its labels (paid once) and its fit
+        if metric in fitted:  # ... and its fit
             return fitted[metric]
-        y = table.query_many(labelled, metric)
-        labels_used += len(labelled)
+        y = label_values(metric)
         kind = "cost" if table.direction(metric) == "min" else "gnn"
         fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
         return fitted[metric]
@@ -289,33 +403,56 @@ def generate(
     def latency_predictor(metric: str) -> Any:
         nonlocal device_measurements
         assert table is not None and device_samples is not None
-        pred = _meta_latency(table, metric, rng_seed, progress)
-        ref = pred.reference_archs(device_samples)
+        meta_table = meta_tables[metric]
+        pred = _meta_latency(meta_table, metric, progress)
+        if meta_table is table:
+            ref = pred.reference_archs(device_samples)
+        else:  # meta-trained on the shipped table: measure only cells the user's table has measured
+            col = np.asarray(table.values(metric), dtype=float)
+            ref = pred.reference_archs(device_samples, candidates=[a for a, v in zip(table.archs, col) if np.isfinite(v)])
         device_measurements += len(ref)
         return pred.adapt(dict(zip(ref, table.query_many(ref, metric))))
 
+    order_guided = generator is None and _order_guided(_method_class(method), None)  # a given generator is used as is
+    order_metrics = named if order_guided else []  # the OP-GFN reward's columns, not predictors
     guides: list[Guide] = []
     for g in guide_items:
         if isinstance(g, Guide):
             guides.append(g)
-        else:
+        elif not order_guided:
             assert table is not None
             target = "max" if table.direction(g) == "max" else "min"
             guides.append(Guide(metric_predictor(g), scale, target, name=g))
-    for m, bound in constraints.items():
-        if m in _EXACT_COSTS:
+    for c in cons:
+        target = "le" if c.op == "<=" else "ge"
+        if c.metric in _EXACT_COSTS:
             import nagen.predictors as P
 
-            pred = P.get("exact_cost", sp, metric=m, seed=rng_seed)
-            guides.append(Guide(pred, constraint_scale, sides[m] or "le", float(bound), hard=True, name=m))
+            pred = P.get("exact_cost", sp, metric=c.metric, seed=rng_seed)
         else:
-            assert table is not None
-            target = sides[m] or ("le" if table.direction(m) == "min" else "ge")
-            few_shot = device_samples is not None and m.startswith("lat_") and m.endswith("_ms")
-            pred = latency_predictor(m) if few_shot else metric_predictor(m)
-            guides.append(Guide(pred, constraint_scale, target, float(bound), hard=True, name=m))
+            pred = latency_predictor(c.metric) if c.metric in few_shot else metric_predictor(c.metric)
+        guides.append(Guide(pred, constraint_scale, target, float(c.bound), hard=True, name=c.metric))
 
-    gen = _resolve_generator(sp, method, rng_seed, progress, generator)
+    flat = False  # OP-GFN labels without a strict comparison: no order learned
+    if order_metrics:
+        from nagen.generators.opgfn import OPGFNGenerator
+
+        assert table is not None
+        values = np.column_stack([label_values(m) for m in order_metrics])  # [cells, metrics]
+        directions = [table.direction(m) for m in order_metrics]
+        gen = OPGFNGenerator(sp, seed=rng_seed).fit(labelled, values, directions, progress=progress)
+        # OPGFNGenerator has no public flag for it: labels without a strict comparison train a uniform reward
+        flat = bool(getattr(gen, "_flat_reward", False))
+        if flat:
+            import warnings
+
+            warnings.warn(
+                f"generate: the {len(labelled)} labelled cells hold no strict comparison under {order_metrics} "
+                "(all tied or mutually non-dominated): OP-GFN has no order to learn and samples uniformly",
+                stacklevel=2,
+            )
+    else:
+        gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     options = {"steps": steps} if steps is not None else {}  # _check_method refused steps for non-diffusion
     archs = gen.sample(n, seed=rng_seed, guides=guides, **options)
     if len(archs) < n and gen.last_stats.filtered:
@@ -333,6 +470,9 @@ def generate(
             stacklevel=2,
         )
     preds = {g.name or f"guide{k}": g.predictor.predict(archs).mean if archs else np.zeros(0) for k, g in enumerate(guides)}
+    if order_metrics and not flat:
+        # the learned order score, honestly named: OP-GFN never predicts a metric's value
+        preds[ORDER_SCORE] = gen.score(archs) if archs else np.zeros(0)
     result = GenerationResult(
         Generated(a, sp.format(a), {k: float(v[i]) for k, v in preds.items()}) for i, a in enumerate(archs)
     )
