@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, InvalidGuidanceError, UnknownMetricError, check_int, check_real, choices_hint
+from nagen.errors import (
+    InvalidArgumentError,
+    InvalidGuidanceError,
+    MissingSourceDevicesError,
+    UnknownMetricError,
+    check_int,
+    check_real,
+    choices_hint,
+)
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult", "MissingSourceDevicesError"]
@@ -30,11 +38,6 @@ __all__ = ["generate", "Generated", "GenerationResult", "MissingSourceDevicesErr
 _EXACT_COSTS = ("params", "flops")
 #: the ``predicted`` key of an OP-GFN-guided result: the learned order score, not a metric value
 ORDER_SCORE = "order_score"
-
-
-class MissingSourceDevicesError(UnknownMetricError):
-    """A few-shot latency constraint on a table that lacks the source devices' latencies the
-    latency model is meta-trained on (and whose space ships no table that has them)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,8 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
             # minutes of silent work otherwise: say what is happening and how to do it only once
             warnings.warn(
                 f"no shipped diffusion checkpoint for space {space.name!r}: training one now (3,000 steps, "
-                "about 1.5 min for nb101, 3 min for mbv3 on one CPU core). To train once and reuse it: "
-                f"'nagen train --space {space.name} --out {space.name}.pt', then pass --checkpoint {space.name}.pt "
+                "about 1.5 min for nb101, 3 min for mbv3 on one CPU core). To train the same model once and reuse it: "
+                f"'nagen train --space {space.name} --hidden 64 --layers 3 --out {space.name}.pt', then pass --checkpoint {space.name}.pt "
                 f"(Python: generator='{space.name}.pt')",
                 stacklevel=3,
             )

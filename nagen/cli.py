@@ -425,20 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="generate architectures (optionally guided toward a metric, under cost limits)",
         epilog="examples:\n  nagen generate --space nb201 --n 100 --seed 0 --json\n"
-        "  nagen generate --space nb201 --guide cifar10_valid_12ep --scale 2 --max-params 1e6 --json",
+        "  nagen generate --space nb201 --guide cifar10_valid_12ep --scale 2 --max-params 1e6 --json\n"
+        "  nagen generate --space nb201 --method opgfn --guide cifar10_valid_12ep --n 20 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("--space", default="nb201", help="space name (default nb201; see 'nagen spaces')")
     sp.add_argument("--method", default="diffusion", help="generator: diffusion (default), opgfn, random")
     sp.add_argument("--n", type=int, default=100, help="how many architectures (default 100)")
     sp.add_argument("--seed", type=int, default=0, help="random seed; same seed, same output (default 0)")
-    sp.add_argument("--guide", action="append", help="benchmark metric to steer toward (repeatable)")
-    sp.add_argument("--scale", type=float, default=10.0, help="guidance weight per metric (default 10)")
+    sp.add_argument(
+        "--guide", action="append",
+        help="benchmark metric to steer toward (repeatable). diffusion: guided by a predictor fitted on the labels; "
+        "opgfn: a reward learned from the labels' order alone (several metrics: their Pareto order)",
+    )
+    sp.add_argument("--scale", type=float, default=10.0, help="guidance weight per metric, diffusion only (default 10)")
     sp.add_argument("--constraint-scale", type=float, default=1.0, help="guidance weight per constraint (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
-    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor (default 100; reported as labels used)")
+    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor, or the OP-GFN reward (default 100 per metric; reported as labels used)")
     sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")
     sp.add_argument(
@@ -446,7 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a diffusion generator saved by 'nagen train' (default: the shipped one; spaces without one train it first: about 1.5 min for nb101, 3 min for mbv3)",
     )
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
-    sp.add_argument("--json", action="store_true", help='JSON lines: {"arch": ..., "pred_<metric>": ...}')
+    sp.add_argument(
+        "--json", action="store_true",
+        help='JSON lines: {"arch": ..., "pred_<metric>": ...}; --method opgfn with --guide adds "pred_order_score" (the learned order score, unitless)',
+    )
     sp.set_defaults(func=_cmd_generate)
 
     sp = sub.add_parser(

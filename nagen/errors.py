@@ -20,6 +20,7 @@ __all__ = [
     "UnknownOpError",
     "UnknownSpaceError",
     "UnknownMetricError",
+    "MissingSourceDevicesError",
     "UnknownBenchmarkError",
     "UnknownPredictorError",
     "UnknownGeneratorError",
@@ -78,6 +79,12 @@ class UnknownMetricError(NagenError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+
+class MissingSourceDevicesError(UnknownMetricError):
+    """A few-shot latency constraint on a table that lacks the source devices' latencies the
+    latency model is meta-trained on (and whose space ships no table that has them)."""
 
 
 class UnknownBenchmarkError(NagenError, KeyError):
