@@ -70,6 +70,28 @@ Design with GFlowNets", ICML 2022 (the active loop and the raw-reward baseline).
   OP-GFN principle: if ``x`` Pareto-dominates ``y`` then ``x`` is at least as good as ``y``
   under every level's order, and the union over levels of each level's best cells is
   exactly the Pareto front (weakly), so sampling every level concentrates on the front.
+* **Preference conditioning** (``preference_conditioned=True``, ``k >= 2`` objectives; the
+  preference-conditional GFlowNet of Jain et al., "Multi-Objective GFlowNets", ICML 2023, with
+  the reward learned from orders as above). The Pareto order alone pulls sampling onto the
+  whole non-dominated set; a preference ``w`` on the ``k``-simplex says *where* on it. Each
+  objective becomes its normalised rank among the labelled cells, ``u_j(x) in [0, 1]``
+  (direction-aware, ties averaged: a function of the column's order only), and the order
+  under ``w`` is the augmented weighted Chebyshev score ``s_w(x) = -max_j w_j (1 - u_j(x)) +
+  rho * mean_j u_j(x)`` (``rho = 0.01``). Chebyshev rather than a weighted sum because a
+  weighted sum only ever prefers points of the convex hull of the front (fronts in rank space
+  need not be convex), while every Pareto-optimal point is the best of some weighted
+  Chebyshev problem; the ``rho`` term makes it strictly monotone, so if ``x`` dominates
+  ``y`` then ``x`` beats ``y`` under *every* ``w`` (zero weights included). The reward
+  model ``f(x, w)`` reads the slot one-hots and ``w``, and is trained with the listwise OP
+  loss on random subsets, each with its own ``w ~ Dirichlet(alpha)`` and ranked by ``s_w``.
+  The policy reads ``w`` and a thermometer code of each ``w_j`` next to the state (as
+  MOGFN-PC; with ``w`` alone the policy followed ``w`` about half as far after 120 TB steps
+  on a 27-cell toy), ``log Z(w)`` is a small MLP, and conditional TB
+  draws one ``w ~ Dirichlet(alpha)`` per trajectory, with ``log R(x | w) = beta * (f(x, w) -
+  top_w) / std_w`` (``top_w``, ``std_w``: max and spread of ``f(., w)`` over up to 256
+  labelled cells, so ``beta`` means the same sharpness at every ``w``). ``sample(n,
+  preference=w)`` steers along the front; without ``preference`` each sample draws its own
+  ``w`` from the training Dirichlet (the whole front, which is what an active loop wants).
 * **Active loop** (``opgfn_search``): label random cells, then repeat: refit the order reward
   and the GFlowNet (warm-started) on every label so far, sample a pool, label the first
   ``batch_size`` cells not labelled before (``canonical_hash``; with exact costs, the pair
@@ -366,7 +388,8 @@ class _PolicyMLP(nn.Module):
     """State ``[B, L]`` (slot ops, ``-1`` unset; float or long) -> ``[B, out]`` logits.
 
     With ``cond_dim > 0`` the policy is conditional: ``forward(states, cond)`` also reads a
-    ``[B, cond_dim]`` float condition (the budget encoding of a budget-conditioned OP-GFN).
+    ``[B, cond_dim]`` float condition (the budget encoding of a budget-conditioned OP-GFN, or
+    the preference code of a preference-conditioned one).
     """
 
     def __init__(self, n_slots: int, n_ops: int, out: int, hidden: int, cond_dim: int = 0) -> None:
@@ -389,19 +412,77 @@ class _PolicyMLP(nn.Module):
 
 
 class RewardModel(nn.Module):
-    """``f``: slot ops ``[B, L]`` long -> ``[B]`` score (an MLP on the flattened one-hots)."""
+    """``f``: slot ops ``[B, L]`` long -> ``[B]`` score (an MLP on the flattened one-hots).
 
-    def __init__(self, n_slots: int, n_ops: int, hidden: int = 64) -> None:
+    With ``cond_dim > 0`` it is ``f(x, w)``: ``forward(slots, cond)`` also reads a ``[B, cond_dim]``
+    float condition (the preference of a preference-conditioned OP-GFN).
+    """
+
+    def __init__(self, n_slots: int, n_ops: int, hidden: int = 64, cond_dim: int = 0) -> None:
         super().__init__()
-        self.n_ops = n_ops
+        self.n_ops, self.cond_dim = n_ops, cond_dim
         self.net = nn.Sequential(
-            nn.Linear(n_slots * n_ops, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+            nn.Linear(n_slots * n_ops + cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1)
         )
 
-    def forward(self, slots: torch.Tensor) -> torch.Tensor:
-        """``f`` of each state: ``[B, L]`` op ids -> ``[B]``."""
-        x = nn.functional.one_hot(slots.long(), self.n_ops).float()  # [B, L, V]
-        return self.net(x.flatten(1))[:, 0]
+    def forward(self, slots: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``f`` of each state: ``[B, L]`` op ids (and ``[B, cond_dim]`` conditions) -> ``[B]``."""
+        x = nn.functional.one_hot(slots.long(), self.n_ops).float().flatten(1)  # [B, L*V]
+        if self.cond_dim:
+            x = torch.cat([x, cond.float()], 1)  # [B, L*V + C]
+        return self.net(x)[:, 0]
+
+
+class _PreferenceLogZ(nn.Module):
+    """``log Z(w)`` of a preference-conditioned GFlowNet: ``[B, k]`` preferences -> ``[B]``.
+
+    A learned offset plus a small MLP of ``w``; the MLP's last layer starts at zero, so
+    ``log Z(w) = 0`` at first, as the scalar ``log Z`` of the unconditioned generator does.
+    """
+
+    def __init__(self, k: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+        self.net = nn.Sequential(nn.Linear(k, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.offset + self.net(w)[:, 0]
+
+
+#: thermometer bins per preference component in the policy's input
+_PREF_BINS = 8
+#: weight of the mean-rank term that makes the weighted Chebyshev score strictly Pareto-monotone
+_CHEBYSHEV_RHO = 0.01
+
+
+def preference_ranks(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Normalised ranks ``u [n, k]`` in ``[0, 1]`` of ``n x k`` values (1 = best; ties share their average rank).
+
+    Direction-aware (a ``"min"`` column ranks its smallest value best) and a function of each
+    column's order only: any increasing transform of a column gives the same ranks.
+    """
+    from nagen.multiobjective import to_maximize
+
+    Y = np.asarray(to_maximize(values, directions), dtype=float)  # [n, k], larger is better
+    n = len(Y)
+    out = np.zeros(Y.shape, dtype=float)
+    for j in range(Y.shape[1]):
+        _, inv, cnt = np.unique(Y[:, j], return_inverse=True, return_counts=True)
+        first = np.cumsum(cnt) - cnt  # 0-based first position of each distinct value
+        out[:, j] = (first + (cnt - 1) / 2)[inv.reshape(-1)]  # 0-based average rank
+    return out / max(n - 1, 1)
+
+
+def chebyshev_scalarize(u: torch.Tensor, w: torch.Tensor, rho: float = _CHEBYSHEV_RHO) -> torch.Tensor:
+    """Augmented weighted Chebyshev score of ranks ``u [..., k]`` under preferences ``w [..., k]`` -> ``[...]``.
+
+    ``-max_j w_j (1 - u_j) + rho * mean_j u_j`` (higher is better). If ``u >= u'`` everywhere
+    and ``>`` once (Pareto dominance in ranks) the score is strictly higher for every ``w``
+    on the simplex, zero weights included: the ``rho`` term breaks the max's ties.
+    """
+    return -(w * (1 - u)).amax(-1) + rho * u.mean(-1)
 
 
 def dominance_matrix(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
@@ -483,10 +564,20 @@ class OPGFNGenerator(Generator):
             Default: the distinct costs of 2,048 random cells (NB201: the 28 params values), or
             ``max_budget_levels`` quantiles of them when there are more.
         max_budget_levels: at most this many default levels.
+        preference_conditioned: condition on a preference ``w`` over the ``k >= 2`` objectives
+            (see ``Preference conditioning`` in the module docstring): ``fit`` learns ``f(x, w)``
+            from orders only, ``sample(n, preference=w)`` steers along the front (``w``: ``k``
+            non-negative weights, normalised, or ``{column: weight}``; none: a random ``w`` per
+            sample). Needs ``reward="order"`` and ``engine="torch"``, and excludes ``budget_cost``.
+        preference_alpha: concentration of the ``Dirichlet(alpha, ..., alpha)`` the training
+            preferences are drawn from (1: uniform on the simplex; < 1: more mass near its
+            corners, i.e. the ends of the front).
 
     Raises:
         UnsupportedSpaceError: ``engine="torchgfn"`` with a variable-topology space.
         ValueError: a budget with ``engine="torchgfn"`` or ``reward="raw"``.
+        InvalidArgumentError: ``preference_conditioned`` with ``budget_cost``, another engine
+            than ``"torch"``, another reward than ``"order"``, or ``pareto_order="rank"``.
     """
 
     def __init__(
@@ -512,6 +603,8 @@ class OPGFNGenerator(Generator):
         budget_column: int | None = None,
         budget_levels: Sequence[float] | None = None,
         max_budget_levels: int = 32,
+        preference_conditioned: bool = False,
+        preference_alpha: float = 1.0,
     ) -> None:
         super().__init__(space, seed=seed)
         if not self.space.fixed_topology and engine == "torchgfn":
@@ -551,6 +644,30 @@ class OPGFNGenerator(Generator):
             if bad:
                 raise InvalidArgumentError(f"budget_levels must be numbers (costs), got {bad[0]!r} among them")
         self._budget_levels_arg = None if budget_levels is None else sorted(float(c) for c in budget_levels)
+        if not isinstance(preference_conditioned, (bool, np.bool_)):
+            raise InvalidArgumentError(f"preference_conditioned must be True or False, got {preference_conditioned!r}")
+        self.preference_conditioned = bool(preference_conditioned)
+        self.preference_alpha = check_real(preference_alpha, "preference_alpha", 0.0, low_open=True)
+        if self.preference_conditioned:
+            # each of these would need its own conditional design (see the module docstring):
+            # budget levels already condition the policy, log Z and the reward's normalisation on
+            # a cost level, and the joint (level, w) condition is untested; torchgfn's sampler has
+            # no per-trajectory condition here; "raw" regresses one objective and "uniform" has no
+            # order; "rank" is a fixed order of all labels, while here the order depends on w
+            if budget_cost is not None:
+                raise InvalidArgumentError(
+                    "preference_conditioned=True cannot be combined with budget_cost (cost conditioning); "
+                    "use one of them (opgfn_search: pass budget_conditioned=False)"
+                )
+            if engine != "torch":
+                raise InvalidArgumentError("preference_conditioned=True needs engine='torch'")
+            if reward != "order":
+                raise InvalidArgumentError(f"preference_conditioned=True needs reward='order', got {reward!r}")
+            if pareto_order != "dominance":
+                raise InvalidArgumentError("preference_conditioned=True orders by the preference's Chebyshev score; "
+                                           "pareto_order='rank' does not apply")
+        #: number of objectives the preference-conditioned networks were built for (set by fit)
+        self._n_objectives: int | None = None
         self._levels: np.ndarray | None = None  # [K] budgets, the last one +inf (no budget)
         self._level_cut: np.ndarray | None = None  # [K] the same, last one finite (to map a user's budget)
         self._cost_cache: dict[tuple[int, ...], float] = {}
@@ -699,12 +816,23 @@ class OPGFNGenerator(Generator):
             self._cost_cache.update(zip(miss, self._arch_costs([self._to_arch(r) for r in miss]).tolist()))
         return torch.tensor([self._cost_cache[r] for r in rows], dtype=torch.float64)
 
+    def _preference_code(self, w: torch.Tensor) -> torch.Tensor:
+        """``[B, k]`` preferences -> ``[B, k * (1 + _PREF_BINS)]`` policy condition: ``w`` and a thermometer code of each ``w_j``."""
+        edges = (torch.arange(_PREF_BINS, dtype=torch.float32) + 0.5) / _PREF_BINS  # [bins]
+        thermo = (w.float()[:, :, None] >= edges).float().flatten(1)  # [B, k * bins]
+        return torch.cat([w.float(), thermo], 1)
+
     def _cond(self, levels: torch.Tensor | None, n: int | None = None) -> torch.Tensor | None:
         """``[B, K]`` thermometer codes of budget indices (``None`` without a budget).
 
         A thermometer (``code[j] = 1`` for ``j <= level``) makes neighbouring budgets similar
         inputs, so what the policy learns at one budget carries over to the next.
+        Preference-conditioned: ``levels`` holds the preferences ``[B, k]`` and the code is
+        ``_preference_code`` of them (the callers pass either condition through one argument).
         """
+        if self.preference_conditioned:
+            # preference-conditioned: the "levels" argument carries the preferences [B, k] themselves
+            return None if levels is None else self._preference_code(levels)
         if self.budget_cost is None:
             return None
         K = len(self._budget_levels())
@@ -714,6 +842,15 @@ class OPGFNGenerator(Generator):
 
     # ------------------------------------------------------------------ model pieces
     def _build(self) -> None:
+        if self.preference_conditioned:
+            # the policy reads w next to the state; log Z(w) is a small function of w
+            assert self._n_objectives is not None
+            k = self._n_objectives
+            self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden, cond_dim=k * (1 + _PREF_BINS))
+            self._logZ = _PreferenceLogZ(k)
+            self._reward_model = None  # f(x, w) for this k is built by _fit_reward
+            self._gfn = self._env = None
+            return
         if self.budget_cost is None:
             self._policy = _PolicyMLP(self.n_slots, self.n_tokens, self.n_out, self.hidden)
             self._logZ = nn.Parameter(torch.zeros(()))
@@ -878,6 +1015,9 @@ class OPGFNGenerator(Generator):
         self, slots: torch.Tensor, values: np.ndarray, directions: list[str], gen: torch.Generator, steps: int
     ) -> None:
         """Train ``f`` (order: listwise OP loss on comparisons; raw: MSE on values)."""
+        if self.preference_conditioned:
+            self._fit_preference_reward(slots, values, directions, gen, steps)
+            return
         if self._reward_model is None or not self.warm_start:
             self._reward_model = RewardModel(self.n_slots, self.n_tokens, self.reward_hidden)
         model = self._reward_model
@@ -940,6 +1080,118 @@ class OPGFNGenerator(Generator):
             opt.step()
             self.losses["reward"].append(loss.item())
 
+    # ------------------------------------------------------------------ preference conditioning
+    def _dirichlet(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        """``[n, k]`` preferences drawn from ``Dirichlet(preference_alpha)`` (float32)."""
+        assert self._n_objectives is not None
+        w = rng.dirichlet([self.preference_alpha] * self._n_objectives, size=n)
+        # a tiny alpha can underflow every component of a draw to 0 (then NaN): use a corner instead
+        bad = ~np.isfinite(w).all(1) | (w.sum(1) <= 0)
+        if bad.any():
+            w[bad] = np.eye(self._n_objectives)[rng.integers(self._n_objectives, size=int(bad.sum()))]
+        return torch.as_tensor(w / w.sum(1, keepdims=True), dtype=torch.float32)
+
+    def _fit_preference_reward(
+        self, slots: torch.Tensor, values: np.ndarray, directions: list[str], gen: torch.Generator, steps: int
+    ) -> None:
+        """Train ``f(x, w)`` with the listwise OP loss; each subset gets its own ``w ~ Dirichlet`` and is
+        ranked by the Chebyshev score of the members' normalised ranks (orders only, never values)."""
+        k = values.shape[1]
+        if self._reward_model is None or not self.warm_start:
+            self._reward_model = RewardModel(self.n_slots, self.n_tokens, self.reward_hidden, cond_dim=k)
+        model = self._reward_model
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
+        n = len(slots)
+        u = torch.as_tensor(preference_ranks(values, directions), dtype=torch.float64)  # [n, k]
+        # all labels tied in every column: no w orders them, so no order to learn (see _flat_reward)
+        self._flat_reward = bool((u == u[:1]).all())
+        m = min(self.subset_size, n)
+        for _ in range(steps):
+            sub = torch.rand(64, n, generator=gen).argsort(-1)[:, :m]  # [64, m]
+            w = self._dirichlet(64, self._pref_rng)  # [64, k]
+            score = chebyshev_scalarize(u[sub], w.double()[:, None, :])  # [64, m]
+            # float64 and an absolute margin far below the smallest rank step (rho / (k (n - 1)))
+            beats = score[:, :, None] > score[:, None, :] + 1e-12  # [64, m, m]
+            f = model(slots[sub.flatten()], w.repeat_interleave(m, 0)).view(64, m)
+            loss = order_preserving_loss(f, beats)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.losses["reward"].append(loss.item())
+
+    def _make_preference_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[..., torch.Tensor]:
+        """``log R(states [B, L], prefs [B, k]) -> [B]`` = ``beta * (f(x, w) - top_w) / std_w``.
+
+        ``top_w``, ``std_w``: max and spread of ``f(., w)`` over (up to 256 of) the labelled
+        cells. ``top_w`` only shifts ``log R(. | w)`` by a constant, which ``log Z(w)`` absorbs
+        (it keeps ``log R`` near 0, where ``log Z`` starts); ``std_w`` pins the scale per ``w``,
+        for the reason the unconditioned reward pins it on the labelled set.
+        """
+        model = None if self._flat_reward else self._reward_model
+        if model is None or not len(slots):
+            return lambda s, prefs=None: torch.zeros(len(s))
+        ref = slots
+        if len(ref) > 256:
+            ref = ref[torch.as_tensor(self._pref_rng.permutation(len(ref))[:256])]
+        nr = len(ref)
+
+        def preferred(s: torch.Tensor, prefs: torch.Tensor | None = None) -> torch.Tensor:
+            assert prefs is not None
+            with torch.no_grad():
+                f = model(s, prefs)  # [B]
+                # one reference pass per distinct w (sampling and inspection use a single w)
+                uw, inv = torch.unique(prefs, dim=0, return_inverse=True)  # [W, k], [B]
+                f_ref = model(ref.repeat(len(uw), 1), uw.repeat_interleave(nr, 0)).view(len(uw), nr)  # [W, n']
+                top = f_ref.max(1).values  # [W]
+                scale = f_ref.std(1).clamp(min=1e-6) if nr > 1 else torch.ones(len(uw))  # [W]
+                return beta * (f - top[inv]) / scale[inv]
+
+        return preferred
+
+    def _check_preference(self, preference: Any) -> torch.Tensor:
+        """A user's preference (``k`` non-negative numbers, or ``{column: weight}``) -> ``[k]`` float32 on the simplex."""
+        if not self.preference_conditioned:
+            raise InvalidArgumentError(
+                "preference=... needs a preference-conditioned generator (OPGFNGenerator(..., preference_conditioned=True))"
+            )
+        k = self._n_objectives
+        assert k is not None
+        if isinstance(preference, Mapping):
+            w = np.zeros(k)
+            for col, weight in preference.items():
+                if isinstance(col, bool) or not isinstance(col, (int, np.integer)) or not 0 <= col < k:
+                    raise InvalidArgumentError(f"preference keys must be value column indices 0..{k - 1}, got {col!r}")
+                w[int(col)] = self._preference_weight(weight)
+        else:
+            if isinstance(preference, (str, bytes)) or not isinstance(preference, (Sequence, np.ndarray, torch.Tensor)):
+                raise InvalidArgumentError(
+                    f"preference must be {k} non-negative weights (one per objective) or {{column: weight}}, "
+                    f"got {type(preference).__name__}"
+                )
+            items = preference.tolist() if isinstance(preference, (np.ndarray, torch.Tensor)) else list(preference)
+            items = items if isinstance(items, list) else [items]  # a 0-d array
+            if len(items) != k:
+                raise InvalidArgumentError(f"preference must have {k} weights (one per objective), got {len(items)}")
+            w = np.array([self._preference_weight(x) for x in items])
+        if w.sum() <= 0:
+            raise InvalidArgumentError(f"preference needs a positive weight on at least one objective, got {w.tolist()}")
+        return torch.as_tensor(w / w.sum(), dtype=torch.float32)
+
+    @staticmethod
+    def _preference_weight(x: Any) -> float:
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not math.isfinite(float(x)) or x < 0:
+            raise InvalidArgumentError(f"preference weights must be finite non-negative numbers, got {x!r}")
+        return float(x)
+
+    def _prefs_of(self, n: int, preference: Any) -> torch.Tensor | None:
+        """``[n, k]`` preferences for inspection (``None``: equal weights); ``None`` when not preference-conditioned."""
+        if not self.preference_conditioned:
+            if preference is not None:
+                self._check_preference(preference)  # raises: not preference-conditioned
+            return None
+        w = torch.full((self._n_objectives,), 1.0 / self._n_objectives) if preference is None else self._check_preference(preference)
+        return w[None, :].expand(n, -1).contiguous()
+
     def _make_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[..., torch.Tensor]:
         """``log R`` of terminal states ``[B, L] -> [B]`` from the fitted reward model.
 
@@ -949,6 +1201,8 @@ class OPGFNGenerator(Generator):
         """
         if self.budget_cost is not None:
             return self._make_budget_log_reward(slots, beta)
+        if self.preference_conditioned:
+            return self._make_preference_log_reward(slots, beta)
         if self.reward_kind == "uniform" or self._reward_model is None or self._flat_reward:
             return lambda s, levels=None: torch.zeros(len(s))
         model = self._reward_model
@@ -1020,6 +1274,9 @@ class OPGFNGenerator(Generator):
         return guarded
 
     def _train_gfn(self, steps: int, progress: bool, gen: torch.Generator) -> None:
+        if self.preference_conditioned:
+            self._train_preference_gfn(steps, progress, gen)
+            return
         opt = torch.optim.Adam(
             [{"params": list(self._policy.parameters()), "lr": self.lr}, {"params": [self._logZ], "lr": 100 * self.lr}]
         )
@@ -1042,6 +1299,36 @@ class OPGFNGenerator(Generator):
                     lv = torch.randint(len(self._logZ), (self.trajectories,), generator=gen)  # [T]
                     x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
                     loss = (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.losses["tb"].append(loss.item())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.3g}")
+        if bar is not None:
+            bar.close()
+
+    def _train_preference_gfn(self, steps: int, progress: bool, gen: torch.Generator) -> None:
+        """Conditional TB: each trajectory draws ``w ~ Dirichlet``; ``(log Z(w) + sum log P_F(. | w) - log R(x | w))^2``."""
+        logz = self._logZ
+        opt = torch.optim.Adam(
+            [
+                {"params": list(self._policy.parameters()), "lr": self.lr},
+                {"params": [logz.offset], "lr": 100 * self.lr},  # as the scalar log Z
+                # the w-dependent part: faster than the policy (it only has to track log sum R(. | w))
+                {"params": list(logz.net.parameters()), "lr": 10 * self.lr},
+            ]
+        )
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc="fit opgfn (order, preference)", leave=False)
+        for _ in range(steps):
+            w = self._dirichlet(self.trajectories, self._pref_rng)  # [T, k]
+            x = self._rollout(self.trajectories, gen, self.epsilon, w)  # [T, L]
+            loss = (logz(w) + self._trajectory_log_pf(x, w) - self._log_reward(x, w)).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -1088,11 +1375,23 @@ class OPGFNGenerator(Generator):
         if options:
             raise InvalidArgumentError(f"unknown fit options {sorted(options)}; allowed: gfn_steps, reward_steps, beta, progress")
         data = None if values is None else self._check_data(archs, values, directions)
+        if self.preference_conditioned:
+            # the networks read w, so their input size is the number of objectives: known from the values
+            if data is None and self._n_objectives is None:
+                raise InvalidTrainingDataError(
+                    "a preference-conditioned generator needs values with k >= 2 objective columns in its first fit"
+                )
+            k = self._n_objectives if data is None else data[1].shape[1]
+            if k != self._n_objectives:  # new (or another number of) objectives: nothing to warm-start
+                self._n_objectives, self._policy, self._reward_model = k, None, None
         # torchgfn samples with torch's global generator: seed it inside a fork so the
         # caller's global random state is left as it was
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch_seed(self.seed))
             gen = torch.Generator().manual_seed(torch_seed(self.seed))
+            if self.preference_conditioned:
+                # Dirichlet draws come from numpy (torch's Dirichlet takes no generator), seeded by gen
+                self._pref_rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=gen)))
             if self._policy is None or not self.warm_start:
                 self._build()
             self._flat_reward = False
@@ -1128,6 +1427,11 @@ class OPGFNGenerator(Generator):
         dirs = check_directions(directions if directions is not None else ["max"] * vals.shape[1])
         if len(dirs) != vals.shape[1]:
             raise InvalidTrainingDataError(f"{len(dirs)} directions for {vals.shape[1]} value columns")
+        if self.preference_conditioned and vals.shape[1] < 2:
+            raise InvalidTrainingDataError(
+                f"preference_conditioned=True needs k >= 2 objective columns (a preference weighs objectives), "
+                f"got {vals.shape[1]}"
+            )
         if self.reward_kind == "raw" and vals.shape[1] > 1:
             raise InvalidTrainingDataError(
                 f"reward='raw' takes one objective, got {vals.shape[1]} value columns; use reward='order' for Pareto orders"
@@ -1161,9 +1465,11 @@ class OPGFNGenerator(Generator):
 
     def _sample(self, n: int, seed: int, guides: Sequence[Guide], **options: Any) -> list[ArchGraph]:
         self._require_fit()
-        unknown = sorted(set(options) - {"budget", "epsilon"})
+        unknown = sorted(set(options) - {"budget", "epsilon", "preference"})
         if unknown:
-            raise InvalidArgumentError(f"unknown sampling options {unknown}; allowed: budget, epsilon")
+            raise InvalidArgumentError(f"unknown sampling options {unknown}; allowed: budget, epsilon, preference")
+        preference = options.get("preference")
+        w = None if preference is None else self._check_preference(preference)  # [k] on the simplex
         if "epsilon" in options:
             options["epsilon"] = check_real(options["epsilon"], "epsilon", 0.0, 1.0)
         budget = options.get("budget")
@@ -1182,6 +1488,11 @@ class OPGFNGenerator(Generator):
         else:
             levels = None
             g = torch.Generator().manual_seed(torch_seed(seed))
+            if self.preference_conditioned:
+                # one w for every sample, or (no preference) a random w per sample: the whole front
+                levels = w[None, :].expand(n, -1).contiguous() if w is not None else self._dirichlet(
+                    n, np.random.default_rng(torch_seed(seed))
+                )  # [n, k]
             if self.budget_cost is not None:
                 K = len(self._budget_levels())
                 if options.get("budget") is None and self.budget_mode == "band":
@@ -1238,35 +1549,50 @@ class OPGFNGenerator(Generator):
             return self._fit_matrix(self._costs(slots)).float().argmax(0)  # [n] own band
         return torch.full((len(slots),), self.budget_level(budget), dtype=torch.long)
 
-    def log_probs(self, archs: Sequence[ArchGraph | str], budget: float | None = None) -> np.ndarray:
+    def log_probs(self, archs: Sequence[ArchGraph | str], budget: float | None = None, preference: Any = None) -> np.ndarray:
         """``log P(x)`` under the trained sampler (``n`` floats; ``-inf`` for unreachable ones).
 
         The construction DAG is a tree, so ``P(x)`` is the product of the forward policy along
         ``x``'s one trajectory, exit included (variable DAGs: along its fixed decision order).
         ``budget``: condition of a cost-conditioned generator (``None``: no budget; band mode:
         ``log P(x)`` of ``sample`` without a budget, i.e. ``log P(x | band of x) - log K``).
+        ``preference``: ``w`` of a preference-conditioned generator, ``log P(x | w)`` (``None``:
+        equal weights; ``sample`` without a preference mixes over random ``w`` instead, which has
+        no closed form).
         """
         self._require_fit()
         slots = self.slots(archs)
         levels = self._levels_of(slots, budget)
+        prefs = self._prefs_of(len(slots), preference)
+        if prefs is not None:
+            levels = prefs  # [n, k]: the condition of a preference-conditioned generator
         with torch.no_grad():
             lp = self._trajectory_log_pf(slots, levels)
         if budget is None and self.budget_cost is not None and self.budget_mode == "band":
             lp = lp - math.log(len(self._budget_levels()))  # the band is drawn uniformly first
         return lp.numpy().astype(float)
 
-    def log_reward(self, archs: Sequence[ArchGraph | str], budget: float | None = None) -> np.ndarray:
-        """The GFlowNet's training target ``log R`` of ``archs`` (``n`` floats; ``budget`` as in ``log_probs``)."""
+    def log_reward(self, archs: Sequence[ArchGraph | str], budget: float | None = None, preference: Any = None) -> np.ndarray:
+        """The GFlowNet's training target ``log R`` of ``archs`` (``n`` floats; ``budget``, ``preference`` as in ``log_probs``)."""
         self._require_fit()
         slots = self.slots(archs)
-        return self._log_reward(slots, self._levels_of(slots, budget)).numpy().astype(float)
+        levels = self._levels_of(slots, budget)
+        prefs = self._prefs_of(len(slots), preference)
+        return self._log_reward(slots, levels if prefs is None else prefs).numpy().astype(float)
 
-    def score(self, archs: Sequence[ArchGraph | str]) -> np.ndarray:
-        """The learned order score ``f`` of ``archs`` (higher = better ranked), ``n`` floats."""
+    def score(self, archs: Sequence[ArchGraph | str], preference: Any = None) -> np.ndarray:
+        """The learned order score ``f`` of ``archs`` (higher = better ranked), ``n`` floats.
+
+        ``preference``: ``w`` of a preference-conditioned generator, ``f(x, w)`` (``None``: equal weights).
+        """
         if self._reward_model is None:
             raise NotFittedError("no reward model: fit() with values first")
+        slots = self.slots(archs)
+        prefs = self._prefs_of(len(slots), preference)
         with torch.no_grad():
-            return self._reward_model(self.slots(archs)).numpy().astype(float)
+            if prefs is None:
+                return self._reward_model(slots).numpy().astype(float)
+            return self._reward_model(slots, prefs).numpy().astype(float)
 
 
 # ---------------------------------------------------------------------- active loop
@@ -1320,7 +1646,9 @@ def opgfn_search(
             column (``None``: yes when there is one and at least two objectives). Each label
             of a round is assigned one of the generator's budget levels (a seeded random cycle
             through all of them), and is the first new cell within that budget drawn from
-            ``P(x | budget)``. See ``Budget conditioning`` in the module docstring.
+            ``P(x | budget)``. See ``Budget conditioning`` in the module docstring. ``None``
+            with ``preference_conditioned=True`` (a generator option): no, the two exclude
+            each other.
         progress: show a tqdm bar over labels.
         generator_options: passed to ``OPGFNGenerator`` (``reward``, ``beta``, ``gfn_steps``, ...).
 
@@ -1345,7 +1673,12 @@ def opgfn_search(
     dirs = None if directions is None else check_directions(directions)
     budget_col = next((j for j in sorted(exact) if dirs is not None and j < len(dirs) and dirs[j] == "min"), None)
     if budget_conditioned is None:
-        budget_conditioned = budget_col is not None and dirs is not None and len(dirs) >= 2
+        # a preference-conditioned generator takes no cost levels (see OPGFNGenerator): the exact
+        # columns then only de-duplicate, and the cost is one more objective of the preference
+        budget_conditioned = (
+            budget_col is not None and dirs is not None and len(dirs) >= 2
+            and not generator_options.get("preference_conditioned", False)
+        )
     if budget_conditioned:
         if budget_col is None:
             raise InvalidArgumentError("budget_conditioned=True needs an exact, minimised objective column (exact_objectives)")
