@@ -428,7 +428,9 @@ def pareto(
             the levels of the one exact cost with a GP on the other objective only. ``None``: yes when
             the labels come from the space's own table (whose params/FLOPs are exactly the
             built network's); a user table's cost columns may count differently.
-        method_options: passed to the method (``OPGFNGenerator`` options; ``levelwise_bo`` or
+        method_options: passed to the method (``OPGFNGenerator`` options, e.g.
+            ``preference_conditioned=True`` for a policy conditioned on a preference over the
+            objectives, whose samples then spread along the whole front; ``levelwise_bo`` or
             ``Study`` options for ``bo``; ``population``, ``tournament`` of evolution).
 
     Raises:
