@@ -236,8 +236,10 @@ def generate(
             bound (``params <= 0.8M``) it saves less (~1.4x fewer draws) and costs accuracy
             (91.1 vs 91.9 mean); pass 0 there. See ``benchmarks/results/generation.md``.
         benchmark: table that labels metric guides (default: the space's own table).
-        guide_labels: labelled random cells used to fit each metric predictor, or the OP-GFN
-            reward (labels paid: ``guide_labels`` per metric).
+        guide_labels: random cells labelled to fit each metric predictor, or the OP-GFN reward
+            (labels paid per metric; drawn from the space, duplicates dropped, so a few fewer
+            distinct cells can be paid; from the table's rows when the table covers only part of
+            the space, e.g. a user's CSV).
         device_samples: for a latency constraint (a ``lat_<device>_ms`` column): adapt the
             few-shot ``LatencyPredictor`` (meta-trained on HELP's source devices, never on the
             constrained one; one model per device, whatever the seed, as in ``Study``) from
@@ -375,8 +377,14 @@ def generate(
         return empty
     labelled: list[ArchGraph] = []
     if labelled_metrics:
-        labelled = sp.sample(guide_labels, rng_seed + 1)
-        labelled = list(dict.fromkeys(labelled))
+        assert table is not None
+        if sp.size is not None and len(table) < sp.size:
+            # a table of part of the space (a user's CSV): a cell drawn from the whole space would have no row
+            pick = np.random.default_rng(rng_seed + 1).choice(len(table), size=min(guide_labels, len(table)), replace=False)
+            labelled = [table.archs[int(i)] for i in pick]
+        else:
+            labelled = sp.sample(guide_labels, rng_seed + 1)
+            labelled = list(dict.fromkeys(labelled))
     labels_used = 0
     labels: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}

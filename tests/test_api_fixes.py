@@ -203,3 +203,15 @@ def test_a_users_latency_column_without_any_source_table_is_a_named_error(nothin
     with pytest.raises(MissingSourceDevicesError, match=r"source devices' latencies \(1080ti_1, .*Add those latency columns"):
         nagen.generate(space="nb101", n=2, method="random", benchmark=name, constraints={"lat_mydev_ms": 1.5}, device_samples=5)
     assert issubclass(MissingSourceDevicesError, UnknownMetricError)  # what the old failure raised
+
+
+def test_a_guide_on_a_table_of_part_of_the_space_labels_only_its_rows(tmp_path, nb201, register_table) -> None:
+    # guide cells used to be drawn from the whole space: on a 300-row table the first one without a row failed
+    idx = np.random.default_rng(1).permutation(len(nb201))[:300]
+    archs = [nb201.archs[i] for i in idx]
+    acc = nb201.query_many(archs, "cifar10_valid_12ep")
+    path = tmp_path / "part.csv"
+    path.write_text("arch,my_acc\n" + "".join(f"{nb201.space.format(a)},{v}\n" for a, v in zip(archs, acc)))
+    name = register_table(Benchmark.from_csv(path, "nb201", name="test_api_fixes_part", directions={"my_acc": "max"}))
+    out = nagen.generate(n=6, method="opgfn", guide="my_acc", benchmark=name, guide_labels=40, seed=0)
+    assert out.labels_used == 40 and len(out) == 6  # 40 distinct rows of the table, each paid once
