@@ -33,6 +33,7 @@ from nagen.errors import (
     InvalidArgumentError,
     InvalidSpecError,
     MissingDependencyError,
+    NagenError,
     check_int,
     check_options,
     check_real,
@@ -40,7 +41,7 @@ from nagen.errors import (
 )
 from nagen.labellers import Labeller, LabelOutcome, run_labeller
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "check_executor_options", "EXECUTORS"]
+__all__ = ["ExecutorConnectionError", "Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "check_executor_options", "EXECUTORS"]
 
 #: valid ``executor=`` names
 EXECUTORS = ("process", "inline", "ray")  # a Study also takes "auto" (its default)
@@ -51,6 +52,10 @@ _START_GRACE = 60.0
 # how often to look for start reports while a submitted label has not started yet
 _POLL = 0.05
 _DIED = "os._exit, a signal or out of memory?"
+
+
+class ExecutorConnectionError(NagenError, ConnectionError):
+    """An executor could not reach (or start) the workers it labels on, e.g. a Ray cluster address."""
 
 
 class _WorkerError(Exception):
@@ -516,6 +521,7 @@ class RayExecutor(Executor):
 
     Raises:
         MissingDependencyError: Ray is not installed.
+        ExecutorConnectionError: Ray could not start, or could not reach ``address``.
     """
 
     def __init__(self, address: str | None = None, num_cpus: int = 2, timeout: float | None = None) -> None:
@@ -531,7 +537,18 @@ class RayExecutor(Executor):
                 kwargs["num_cpus"] = check_int(num_cpus, "num_cpus", 1)
             else:
                 kwargs["address"] = address
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:  # Ray's own: a page of text
+                where = f"the Ray cluster at address {address!r}" if address is not None else "a local Ray instance"
+                hint = (
+                    "; is a cluster running there (ray start --head), and is the address right ('auto', 'host:6379', "
+                    "'ray://host:10001')? address=None starts a local one"
+                    if address is not None
+                    else ""
+                )
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                raise ExecutorConnectionError(f'executor="ray" could not connect to {where}: {type(e).__name__}: {first}{hint}') from e
             self._started = True
         else:
             self._started = False

@@ -15,8 +15,12 @@ worker processes, so they hold plain data; heavy objects (tables, datasets) load
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
+import json
 import math
+import numbers
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -29,7 +33,7 @@ import numpy as np
 from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, check_int, check_real, choices_hint, is_real
 from nagen.graph import ArchGraph
 
-__all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller"]
+__all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller", "data_digest"]
 
 
 class Labeller(ABC):
@@ -54,11 +58,21 @@ class Labeller(ABC):
         """A JSON description from which :func:`from_spec` rebuilds the labeller, or None."""
         return None
 
+    def identity(self) -> dict[str, Any] | None:
+        """A JSON description of *what* this labeller measures, stored with a study that has no
+        :meth:`spec`, so that a study labelled by another labeller is never resumed with this one.
+
+        Default: the labeller's class (module and qualified name). Subclasses whose labels depend
+        on their settings should add them.
+        """
+        cls = type(self)
+        return {"kind": "class", "class": f"{cls.__module__}.{cls.__qualname__}"}
+
     def check(self, space: Any) -> None:
         """Raise a named error if this labeller cannot label architectures of ``space`` (default: no check).
 
-        Executors call it once before labelling, so a misconfigured labeller stops the run
-        up front instead of failing every trial of the budget.
+        Executors call it once before labelling (and ``Study`` before storing a new study), so a
+        misconfigured labeller stops the run up front instead of failing every trial of the budget.
         """
 
     def warm_up(self) -> None:
@@ -145,11 +159,18 @@ class TableLabeller(Labeller):
 
     Raises:
         UnknownMetricError: a metric is not a column of the table (the message lists them).
+        InvalidArgumentError: ``benchmark`` is neither a name nor a ``Benchmark``, or a metric
+            is listed twice.
     """
 
     def __init__(self, benchmark: Any = "nb201", metric: str | Sequence[str] = "cifar10_test") -> None:
         import nagen.benchmarks
 
+        if not isinstance(benchmark, (str, nagen.benchmarks.Benchmark)):
+            raise InvalidArgumentError(
+                f"TableLabeller needs a table name (one of {choices_hint(nagen.benchmarks.names())}) or a "
+                f"nagen.benchmarks.Benchmark, got {type(benchmark).__name__} {benchmark!r:.80}"
+            )
         self._table = nagen.benchmarks.load(benchmark) if isinstance(benchmark, str) else benchmark
         # a loadable name is pickled instead of the table (workers reload it once, from cache)
         self._name = benchmark if isinstance(benchmark, str) else None
@@ -168,7 +189,11 @@ class TableLabeller(Labeller):
                 raise UnknownMetricError(
                     f"table {self._table.name!r} has no metric {m!r}; available metrics are {choices_hint(self._table.metrics, 60)}"
                 )
+        twice = sorted({m for m in metrics if metrics.count(m) > 1})
+        if twice:  # the study would refuse the duplicate later, with less context
+            raise InvalidArgumentError(f"TableLabeller: metrics {twice} are listed more than once in {list(metrics)}")
         self.objectives = metrics
+        self._space_name = self._table.space.name  # kept: check() must not load a table in a worker
 
     @property
     def table(self) -> Any:
@@ -191,9 +216,27 @@ class TableLabeller(Labeller):
         """The table's direction of each metric."""
         return {m: self.table.direction(m) for m in self.objectives}
 
+    def check(self, space: Any) -> None:
+        """Refuse a space the table does not label (every lookup would fail).
+
+        Raises:
+            InvalidArgumentError: the table labels another space.
+        """
+        name = getattr(space, "name", space)
+        if name != self._space_name:
+            raise InvalidArgumentError(
+                f"TableLabeller: table {self._name or self.table.name!r} labels architectures of space "
+                f"{self._space_name!r}, not of space {name!r}; use a table of {name!r} or a study on {self._space_name!r}"
+            )
+
     def spec(self) -> dict[str, Any] | None:
         """``{"kind": "table", ...}`` when the table is a loadable name (a custom table cannot be rebuilt)."""
         return None if self._name is None else {"kind": "table", "benchmark": self._name, "metric": list(self.objectives)}
+
+    def identity(self) -> dict[str, Any] | None:
+        """None: a loadable table is identified by its :meth:`spec`; a custom table's studies keep
+        the names they had before identities were stored (their configs name no labeller)."""
+        return None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -211,18 +254,26 @@ class CallableLabeller(Labeller):
 
     Args:
         fn: a picklable function (module-level) when labels run in a process pool or on Ray.
-        objectives: the names it returns (optional; a float is given the study's single objective).
-        directions: optional ``{objective: "max" | "min"}``.
+        objectives: the name, or names, it returns (optional; a float is given the study's
+            single objective).
+        directions: optional ``{objective: "max" | "min"}``, or ``"max"``/``"min"`` for one objective.
+
+    Raises:
+        InvalidArgumentError: ``fn`` is not callable, ``objectives`` is not a name or a list of
+            distinct names, or ``directions`` is not one of the forms above.
     """
 
     def __init__(
-        self, fn: Callable[[ArchGraph], Any], objectives: Sequence[str] = (), directions: Mapping[str, str] | None = None
+        self,
+        fn: Callable[[ArchGraph], Any],
+        objectives: str | Sequence[str] = (),
+        directions: Mapping[str, str] | str | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidArgumentError(f"CallableLabeller needs a callable fn(arch) -> value, got {type(fn).__name__}")
         self.fn = fn
-        self.objectives = tuple(objectives)
-        self._directions = dict(directions or {})
+        self.objectives = _names_of(objectives)
+        self._directions = _directions_of(directions, self.objectives)
 
     def label(self, arch: ArchGraph, space: Any) -> Any:
         """``fn(arch)``."""
@@ -232,8 +283,67 @@ class CallableLabeller(Labeller):
         """The directions given at construction."""
         return dict(self._directions)
 
+    def identity(self) -> dict[str, Any]:
+        """The function's module and qualified name (for a callable object or a ``functools.partial``:
+        its class's or wrapped function's), its objectives and directions. Not its code nor its
+        state: editing the function keeps its studies resumable, and two lambdas of one module
+        look alike."""
+        fn = self.fn
+        while isinstance(fn, functools.partial):
+            fn = fn.func
+        qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+        module = getattr(fn, "__module__", None) or type(fn).__module__
+        return {
+            "kind": "callable",
+            "fn": f"{module}.{qual}",
+            "objectives": list(self.objectives),
+            "directions": dict(sorted(self._directions.items())),
+        }
+
     def __repr__(self) -> str:
         return f"CallableLabeller({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def _names_of(objectives: Any) -> tuple[str, ...]:
+    """Objective names from one name or a sequence of distinct names (``"acc"`` is one name, not three)."""
+    if isinstance(objectives, str):
+        objectives = (objectives,)
+    elif isinstance(objectives, (bytes, bytearray, Mapping)) or not isinstance(objectives, Sequence):
+        raise InvalidArgumentError(
+            f"CallableLabeller: objectives must be a name or a list of names, got {type(objectives).__name__} {objectives!r:.80}"
+        )
+    bad = [o for o in objectives if not isinstance(o, str) or not o]
+    if bad:
+        raise InvalidArgumentError(f"CallableLabeller: objective names must be non-empty strings, got {bad!r:.80}")
+    twice = sorted({o for o in objectives if list(objectives).count(o) > 1})
+    if twice:
+        raise InvalidArgumentError(f"CallableLabeller: objectives {twice} are listed more than once in {list(objectives)}")
+    return tuple(objectives)
+
+
+def _directions_of(directions: Any, objectives: tuple[str, ...]) -> dict[str, str]:
+    """``{objective: "max" | "min"}`` from None, a dict, or one direction for a single objective."""
+    if directions is None:
+        return {}
+    if isinstance(directions, str):
+        if len(objectives) != 1:
+            raise InvalidArgumentError(
+                f"CallableLabeller: directions={directions!r} needs exactly one objective (got objectives={list(objectives)}); "
+                "for several, pass {objective: 'max' | 'min'}"
+            )
+        directions = {objectives[0]: directions}
+    if not isinstance(directions, Mapping):
+        raise InvalidArgumentError(
+            f"CallableLabeller: directions must be {{objective: 'max' | 'min'}} (or one direction for one objective), "
+            f"got {type(directions).__name__} {directions!r:.80}"
+        )
+    bad = {k: v for k, v in directions.items() if not isinstance(k, str) or v not in ("max", "min")}
+    if bad:
+        raise InvalidArgumentError(f"CallableLabeller: a direction is 'max' or 'min' for an objective name, got {bad!r:.80}")
+    extra = sorted(set(directions) - set(objectives))
+    if objectives and extra:
+        raise InvalidArgumentError(f"CallableLabeller: directions name {extra}, which are not among the objectives {list(objectives)}")
+    return dict(directions)
 
 
 # ---------------------------------------------------------------------------------- training
@@ -265,9 +375,12 @@ class TrainingLabeller(Labeller):
     Returns (from ``label``): ``{metric: accuracy in %}`` on ``valid``.
 
     Raises:
-        InvalidArgumentError: with ``space``: an option ``space.build`` does not take, or a
-            network that cannot take a training example (e.g. 1-channel images without
-            ``in_channels=1``).
+        InvalidArgumentError: a dataset that is empty or not map-style (no ``len``, or an
+            ``IterableDataset``), a bad count, rate, ``seed``, ``metric``, ``device`` or
+            ``threads``, labels outside ``[0, num_classes)`` (checked where the labels are an
+            attribute: ``TensorDataset``, torchvision's ``targets``); with ``space``: an option
+            ``space.build`` does not take, a network that cannot take a training example (e.g.
+            1-channel images without ``in_channels=1``), or a device this torch cannot use.
     """
 
     def __init__(
@@ -287,17 +400,40 @@ class TrainingLabeller(Labeller):
         threads: int | None = 1,
         space: Any = None,
     ) -> None:
+        import torch
+
+        for what, data in (("train", train), ("valid", valid)):
+            # a DataLoader would refuse these in every trial (shuffle, len for the schedule)
+            if isinstance(data, torch.utils.data.IterableDataset) or not hasattr(data, "__len__"):
+                raise InvalidArgumentError(
+                    f"TrainingLabeller: {what} must be a map-style Dataset (with len() and indexing, e.g. a "
+                    f"TensorDataset), got {type(data).__name__}; an IterableDataset cannot be shuffled per epoch"
+                )
         if len(train) == 0 or len(valid) == 0:
-            raise NagenError("TrainingLabeller needs non-empty train and valid datasets")
+            raise InvalidArgumentError("TrainingLabeller needs non-empty train and valid datasets")
         self.train, self.valid = train, valid
         self.num_classes = check_int(num_classes, "num_classes", 2)
         self.epochs, self.batch_size = check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1)
         self.lr = check_real(lr, "lr", 0.0, low_open=True)
         self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
+        if build_options is not None and not isinstance(build_options, Mapping):
+            raise InvalidArgumentError(f"TrainingLabeller: build_options must be a dict, got {build_options!r:.80}")
         self.build_options = dict(build_options or {})
+        if not isinstance(metric, str) or not metric:
+            raise InvalidArgumentError(f"TrainingLabeller: metric (the objective's name) must be a non-empty string, got {metric!r}")
         self.metric = metric
         self.objectives = (metric,)
-        self.seed, self.device, self.threads = int(seed), device, threads
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise InvalidArgumentError(f"TrainingLabeller: seed must be an integer, got {seed!r}")  # 1.7 used to become 1
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise InvalidArgumentError(f"TrainingLabeller: device {device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1'): {e}") from e
+        self.seed, self.device = int(seed), device
+        self.threads = None if threads is None else check_int(threads, "threads (torch threads per label, or None)", 1)
+        for what, data in (("train", train), ("valid", valid)):
+            _check_label_range(data, self.num_classes, what)
+        self._identity: dict[str, Any] | None = None
         self._checked_space: str | None = None
         if space is not None:
             self.check(space)
@@ -316,6 +452,7 @@ class TrainingLabeller(Labeller):
         space = nagen.spaces.get(space)
         if self._checked_space == space.name:
             return
+        _check_device(self.device)
         takes, open_ended = _build_options_of(space)
         unknown = sorted(set(self.build_options) - takes)
         if unknown and not open_ended:
@@ -354,6 +491,26 @@ class TrainingLabeller(Labeller):
     def directions(self) -> dict[str, str]:
         """Accuracy is maximised."""
         return {self.metric: "max"}
+
+    def identity(self) -> dict[str, Any]:
+        """Every setting a label depends on (not ``device`` or ``threads``) and a digest of each
+        dataset (see :func:`data_digest`: its type, length and a hash of its tensors or of a
+        few items), computed once."""
+        if self._identity is None:
+            self._identity = {
+                "kind": "training",
+                "metric": self.metric,
+                "num_classes": self.num_classes,
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "weight_decay": self.weight_decay,
+                "build_options": json.loads(json.dumps(self.build_options, sort_keys=True, default=repr)),
+                "seed": self.seed,
+                "train": data_digest(self.train),
+                "valid": data_digest(self.valid),
+            }
+        return dict(self._identity)
 
     def label(self, arch: ArchGraph, space: Any) -> dict[str, float]:
         """Train ``space.build(arch)`` on ``train`` and return ``{metric: accuracy %}`` on ``valid``."""
@@ -396,6 +553,116 @@ class TrainingLabeller(Labeller):
 
     def __repr__(self) -> str:
         return f"TrainingLabeller(train={len(self.train)}, valid={len(self.valid)}, epochs={self.epochs}, metric={self.metric!r})"
+
+
+def _check_device(device: Any) -> None:
+    """Refuse a device this torch cannot use (every label would fail on it)."""
+    import torch
+
+    kind = torch.device(device).type
+    ok = {"cpu": True, "meta": True, "cuda": torch.cuda.is_available()}.get(kind)
+    if kind == "mps":
+        ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if ok is None:  # xpu, hpu, ...: ask the backend module when it has one
+        mod = getattr(torch, kind, None)
+        ok = bool(mod is not None and callable(getattr(mod, "is_available", None)) and mod.is_available())
+    if not ok:
+        raise InvalidArgumentError(
+            f"TrainingLabeller: device {str(device)!r} is not available to this torch "
+            f"({torch.__version__}, CUDA available: {torch.cuda.is_available()}); use device='cpu'"
+        )
+
+
+def _labels_of(data: Any) -> Any:
+    """The class labels of a dataset when they are an attribute (no item is loaded), else None."""
+    import torch
+
+    if isinstance(data, torch.utils.data.TensorDataset) and len(data.tensors) >= 2:
+        return data.tensors[1]
+    if isinstance(data, torch.utils.data.Subset):
+        inner = _labels_of(data.dataset)
+        return None if inner is None else torch.as_tensor(inner)[torch.as_tensor(list(data.indices), dtype=torch.long)]
+    targets = getattr(data, "targets", None)  # torchvision's classification datasets
+    return targets if targets is not None and hasattr(targets, "__len__") else None
+
+
+def _check_label_range(data: Any, num_classes: int, what: str) -> None:
+    """Refuse integer labels outside ``[0, num_classes)`` where reading them is free; datasets
+    whose labels come only from loading items are not checked (that could cost an epoch)."""
+    import torch
+
+    labels = _labels_of(data)
+    if labels is None:
+        return
+    try:
+        y = torch.as_tensor(labels)
+    except Exception:  # noqa: BLE001 - labels of an unusual kind: the trial will tell
+        return
+    if y.numel() == 0 or y.is_floating_point() or y.dtype == torch.bool or y.dim() != 1:
+        return
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise InvalidArgumentError(
+            f"TrainingLabeller: {what} labels run from {low} to {high}, but num_classes={num_classes} allows 0 to "
+            f"{num_classes - 1}; pass num_classes={max(high + 1, 2)}"
+        )
+
+
+def data_digest(data: Any) -> dict[str, Any]:
+    """A cheap fingerprint of a dataset, for a study's labeller identity.
+
+    What counts: the dataset's type and length, and a SHA-1 of its tensors when it is a
+    ``TensorDataset`` of at most 64 MB (else of its first, middle and last 4 rows), of the rows
+    of ``data``/``targets`` attributes (torchvision) at 8 spread indices, or else of 8 spread
+    items. Items that differ between two reads (random augmentation) are not hashed: only type
+    and length count then.
+    """
+    import torch
+
+    n = len(data)
+    h = hashlib.sha1()
+    idx = sorted({int(i) for i in np.linspace(0, n - 1, num=min(n, 8))})
+
+    def feed(x: Any) -> None:
+        if isinstance(x, (tuple, list)):
+            for v in x:
+                feed(v)
+            return
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        try:
+            arr = np.asarray(x)
+            h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+            h.update(np.ascontiguousarray(arr).tobytes() if arr.dtype != object else repr(x).encode())
+        except Exception:  # noqa: BLE001 - something numpy cannot hold: its repr
+            h.update(repr(x).encode())
+
+    how = "items"
+    if isinstance(data, torch.utils.data.TensorDataset):
+        small = sum(t.numel() * t.element_size() for t in data.tensors) <= 64 << 20
+        how = "tensors" if small else "rows"
+        for t in data.tensors:
+            feed(t if small else [t[:4], t[len(t) // 2 : len(t) // 2 + 4], t[-4:]])
+    elif getattr(data, "data", None) is not None and getattr(data, "targets", None) is not None:
+        how = "data rows"
+        for i in idx:
+            feed([data.data[i], data.targets[i]])
+    else:
+        try:
+            first = h.copy()
+            feed(data[0])
+            once = h.hexdigest()
+            h = first
+            feed(data[0])
+            if h.hexdigest() != once:
+                how, h = "length only (items differ between reads)", hashlib.sha1()
+            else:
+                for i in idx:
+                    feed(data[i])
+        except Exception:  # noqa: BLE001 - items that cannot be read here: type and length only
+            how, h = "length only (items unreadable)", hashlib.sha1()
+    cls = type(data)
+    return {"type": f"{cls.__module__}.{cls.__qualname__}", "len": n, "hashed": how, "sha1": h.hexdigest()[:16]}
 
 
 def _build_options_of(space: Any) -> tuple[set[str], bool]:

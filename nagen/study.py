@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import json
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from nagen.errors import (
     InvalidSpecError,
     NagenError,
     check_int,
+    check_options,
     check_real,
     choices_hint,
     keyword_parameters,
@@ -67,11 +69,16 @@ __all__ = [
     "get_proposer",
     "METHODS",
     "StudyError",
+    "IgnoredSettingWarning",
 ]
 
 
 class StudyError(NagenError, RuntimeError):
     """A study cannot continue (no labeller to resume with, search space exhausted, ...)."""
+
+
+class IgnoredSettingWarning(UserWarning):
+    """A ``Study`` argument that the chosen method does not use (e.g. ``surrogate=`` for ``"re"``)."""
 
 
 class SpaceExhaustedError(StudyError):
@@ -311,6 +318,12 @@ class Proposer(ABC):
         """JSON-able settings stored with the study (a re-opened study must match them)."""
         return {}
 
+    def check(self, space: Any) -> None:
+        """Raise a named error if this proposer cannot work on ``space`` (default: no check).
+
+        ``Study`` calls it before the study is stored, so a bad setting costs no label.
+        """
+
 
 _PROPOSERS: dict[str, type[Proposer]] = {}
 
@@ -365,13 +378,19 @@ class EvolutionProposer(Proposer):
     kept it in memory.
 
     Args:
-        population: aging population size. tournament: tournament size.
+        population: aging population size. tournament: tournament size (at most ``population``
+            take part).
+
+    Raises:
+        InvalidSpecError: a size that is not a positive integer.
     """
 
     uses_surrogate = False
 
     def __init__(self, population: int = 20, tournament: int = 5) -> None:
-        self.population, self.tournament = int(population), int(tournament)
+        # int() used to truncate 2.7 to 2, and population=0 failed only once the study was stored
+        self.population = check_int(population, "EvolutionProposer population", 1, InvalidSpecError)
+        self.tournament = check_int(tournament, "EvolutionProposer tournament", 1, InvalidSpecError)
 
     def config(self) -> dict[str, Any]:
         """Population and tournament sizes."""
@@ -418,10 +437,15 @@ class PoolProposer(Proposer):
     Args:
         pool_size: candidates for non-enumerable spaces.
         parents: how many of the best labelled architectures are mutated.
+
+    Raises:
+        InvalidSpecError: ``pool_size`` not a positive integer, ``parents`` not a non-negative one.
     """
 
     def __init__(self, pool_size: int = 2000, parents: int = 10) -> None:
-        self.pool_size, self.parents = int(pool_size), int(parents)
+        what = type(self).__name__
+        self.pool_size = check_int(pool_size, f"{what} pool_size", 1, InvalidSpecError)
+        self.parents = check_int(parents, f"{what} parents", 0, InvalidSpecError)
 
     def config(self) -> dict[str, Any]:
         """Pool size and number of mutated parents."""
@@ -456,11 +480,48 @@ class PoolProposer(Proposer):
 @register_proposer("opgfn")
 class OPGFNProposer(PoolProposer):
     """Pool from an order-preserving GFlowNet fitted each round on the labels (``nagen.generators.opgfn``),
-    plus mutations of the best, so the acquisition still sees the neighbourhood of the incumbent."""
+    plus mutations of the best, so the acquisition still sees the neighbourhood of the incumbent.
+
+    Args:
+        pool_size, parents: as for :class:`PoolProposer`.
+        options: keyword arguments of ``OPGFNGenerator`` (``seed`` comes from the round).
+
+    Raises:
+        InvalidSpecError, UnknownOptionError: a bad size, or an option ``OPGFNGenerator`` does not
+            take (checked here; their values are checked on the study's space by :meth:`check`).
+    """
 
     def __init__(self, pool_size: int = 1000, parents: int = 5, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(pool_size, parents)
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidSpecError(f"OPGFNProposer options must be a dict of OPGFNGenerator arguments, got {options!r:.80}")
         self.options = dict(options or {})
+        generator = self._generator_class()
+        if generator is not None:
+            # an unknown option used to surface as a bare TypeError after n_initial labels were paid
+            check_options(generator, self.options, "OPGFNProposer options (OPGFNGenerator)", exclude=("seed",))
+
+    @staticmethod
+    def _generator_class() -> Any:
+        try:
+            from nagen.generators.opgfn import OPGFNGenerator
+        except ImportError:  # propose() says so, with the reason
+            return None
+        return OPGFNGenerator
+
+    def check(self, space: Any) -> None:
+        """Build the generator once on ``space`` (no training), so a bad option value fails now.
+
+        Raises:
+            InvalidSpecError: ``OPGFNGenerator`` refused the options (the message gives its reason).
+        """
+        generator = self._generator_class()
+        if generator is None or not self.options:
+            return
+        try:
+            generator(space, seed=0, **self.options)
+        except (NagenError, ValueError, TypeError) as e:
+            raise InvalidSpecError(f"OPGFNProposer options {self.options!r:.200} are refused on space {space.name!r}: {e}") from e
 
     def config(self) -> dict[str, Any]:
         """Pool settings and OP-GFN options."""
@@ -500,6 +561,9 @@ class DiffusionProposer(PoolProposer):
         pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps
             (None: the generator's default). finetune_every: labels between fine-tunings (0: never).
         finetune_steps: optimiser steps of one fine-tuning.
+
+    Raises:
+        InvalidSpecError: a negative ``guidance``, or a count that is not an integer in range.
     """
 
     def __init__(
@@ -512,8 +576,11 @@ class DiffusionProposer(PoolProposer):
         finetune_steps: int = 150,
     ) -> None:
         super().__init__(pool_size, parents)
-        self.guidance, self.steps = float(guidance), None if steps is None else int(steps)
-        self.finetune_every, self.finetune_steps = int(finetune_every), int(finetune_steps)
+        self.guidance = check_real(guidance, "DiffusionProposer guidance", 0.0, error=InvalidSpecError)
+        self.steps = None if steps is None else check_int(steps, "DiffusionProposer steps (or None)", 1, InvalidSpecError)
+        # a negative finetune_every used to mean "never" silently: 0 is the documented way
+        self.finetune_every = check_int(finetune_every, "DiffusionProposer finetune_every (0: never)", 0, InvalidSpecError)
+        self.finetune_steps = check_int(finetune_steps, "DiffusionProposer finetune_steps", 0, InvalidSpecError)
         self._tuned: dict[tuple, Any] = {}
 
     def config(self) -> dict[str, Any]:
@@ -631,16 +698,25 @@ class Study:
         proposer: ``"bo"`` (default), ``"opgfn"``, ``"diffusion"``, ``"re"``, ``"random"`` or a
             ``Proposer`` instance.
         storage: ``sqlite:///path``, a path, or a ``SQLiteStorage``.
-        name: study name; default derived from space, objectives, method and seed, so the same
-            arguments re-open (and resume) the same study.
+        name: study name; default derived from space, objectives, method, seed and labeller, so
+            the same arguments re-open (and resume) the same study. The labeller counts by its
+            spec (table labellers) or else its ``identity()``: a ``CallableLabeller``'s function
+            (module and qualified name), objectives and directions; a ``TrainingLabeller``'s
+            settings and a digest of its data (:func:`nagen.labellers.data_digest`). A study
+            stored before identities were recorded is re-opened by ``name=`` (with a warning).
         seed: seeds every round (with the number of trials so far).
         executor: ``"auto"`` (default: ``"inline"`` for a ``TableLabeller``, whose labels are
             lookups that worker processes would only slow down, else ``"process"``),
             ``"process"`` (a local pool of spawned workers: in a script, run the study under
             ``if __name__ == "__main__":``, as for any ``multiprocessing`` code), ``"inline"``,
             ``"ray"`` or an ``Executor``.
-        timeout: seconds allowed per label (None: no limit).
+        timeout: seconds allowed per label (None: no limit; with an ``Executor`` object, give it
+            to its constructor).
         n_initial: random labels before the first surrogate fit (>= 2 for surrogate methods).
+            ``n_initial``, ``surrogate`` and ``initial`` apply only to the surrogate methods
+            (``"bo"``, ``"opgfn"``, ``"diffusion"``): the direct ones (``"re"``, ``"random"``,
+            transfer) ignore them, so a non-default value warns (``IgnoredSettingWarning``); they
+            are still stored, as they always were, so that existing studies keep their names.
         max_acquisition_pool: when a pool is larger, the acquisition is evaluated only on the
             union of the top candidates by posterior mean and by upper confidence bounds
             (``mean + beta * std``, ``beta`` in 0.5, 1, 2, 3), which contains the maximisers of
@@ -663,7 +739,8 @@ class Study:
             ``"random"`` first labels, or ``"zc"``: the best by synflow among
             ``20 * n_initial`` (at most :data:`ZC_POOL_MAX`) random unlabelled cells (a data-free
             prior, again no labels).
-        executor_options: extra arguments of the executor (``workers=``, ``address=``, ...).
+        executor_options: extra arguments of the executor (``workers=``, ``address=``, ...; not
+            with an ``Executor`` object).
         constraints: ``"METRIC<=VALUE"`` strings (or ``{metric: upper bound}``, see
             :func:`nagen.constraints.parse_constraints`) every returned architecture must meet.
             Exact costs (``params``, ``flops``) filter candidates exactly; a device latency
@@ -674,16 +751,22 @@ class Study:
             *measured* latency meets the bound.
         device_samples: ``k``, the most latency measurements the study spends on each
             constrained device (half, at most 5, adapt the predictor; the rest go to the best
-            candidates at the end: :func:`nagen.constraints.split_measurements`).
+            candidates at the end: :func:`nagen.constraints.split_measurements`). 2 leaves none
+            to verify the answer (a warning says so); 3 verifies at least one candidate.
         measurers: ``{metric: Labeller}`` that measures a constrained device metric (default:
             the space's benchmark table column).
         latency_models: ``{metric: LatencyPredictor}`` meta-trained models to adapt (default:
             :func:`nagen.constraints.meta_latency_model`, HELP's source devices).
 
     Raises:
-        DuplicateStudyError: ``name`` exists in ``storage`` with another configuration.
+        DuplicateStudyError: ``name`` exists in ``storage`` with another configuration (another
+            labeller included).
         InvalidSpecError: a bad objective, proposer, surrogate, constraint or number (``seed``,
-            ``n_initial``, ``mc_samples``, ...), or an objective the labeller does not return.
+            ``n_initial``, ``mc_samples``, ...), an objective the labeller does not return, a
+            labeller that is no ``Labeller`` (a bare function: wrap it in ``CallableLabeller``),
+            or ``timeout``/``executor_options`` given with an ``Executor`` object.
+        InvalidArgumentError: a new study's labeller refused the space (its ``check``, e.g. a
+            table of another space).
         StudyError: a new study without a labeller.
         StorageVersionError: the storage was written by another schema version.
     """
@@ -718,6 +801,14 @@ class Study:
         # everything is validated before the storage is opened (which creates its file), so a
         # rejected call writes nothing
         self.proposer = get_proposer(proposer)
+        self.proposer.check(self.space)
+        if labeller is not None and not callable(getattr(labeller, "label", None)):
+            # a bare function would fail later with "'function' object has no attribute 'directions'"
+            hint = "; wrap a function as CallableLabeller(fn)" if callable(labeller) else ""
+            raise InvalidSpecError(
+                "labeller must be a Labeller (TableLabeller, TrainingLabeller, CallableLabeller or a subclass), "
+                f"got {type(labeller).__name__} {labeller!r:.80}{hint}"
+            )
         # numpy's SeedSequence refuses negative seeds, late and with a bare ValueError
         self.seed = check_int(seed, "seed", 0, InvalidSpecError)
         if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -727,10 +818,23 @@ class Study:
             check_int(value, key, low, InvalidSpecError)
         if int(n_initial) < (2 if self.proposer.uses_surrogate else 0):
             raise InvalidSpecError(f"n_initial must be >= 2 for surrogate methods (a GP needs 2 labels), got {n_initial}")
+        if not self.proposer.uses_surrogate:
+            # kept in the config (stored studies must keep matching), but no direct method reads them
+            ignored = [f"{k}={v!r}" for k, v, dflt in (("surrogate", surrogate, "auto"), ("initial", initial, "auto")) if v != dflt]
+            ignored += [f"n_initial={n_initial}"] if int(n_initial) not in (0, 5) else []  # 0: what a direct method does
+            if ignored:
+                warnings.warn(
+                    IgnoredSettingWarning(
+                        f"{', '.join(ignored)} has no effect with proposer {self.proposer.name or type(self.proposer).__name__!r}, "
+                        "which proposes without a surrogate or an initial design; they apply to 'bo', 'opgfn' and 'diffusion'"
+                    ),
+                    stacklevel=2,
+                )
         self.n_initial = int(n_initial)
         self.max_acquisition_pool = int(max_acquisition_pool)
         self.mc_samples = int(mc_samples)
         self._objectives_arg, self._surrogate_arg, self._initial_arg = objectives, surrogate, initial
+        self._identity: Any = None  # see _labeller_identity
         self._settle(labeller)
         if getattr(self.proposer, "name", "") == "diffusion" and getattr(self.proposer, "guidance", 0):
             if not _make_surrogate(self.surrogate, self.space, 0).differentiable:
@@ -744,6 +848,7 @@ class Study:
             raise InvalidSpecError(f"executor_options must be a dict of executor arguments, got {executor_options!r}")
         self._executor_options = dict(executor_options or {})
         self.timeout = None if timeout is None else check_real(timeout, "timeout (seconds per label)", 0.0, low_open=True, error=InvalidSpecError)
+        self._check_executor_object()
         self._set_constraints(constraints, device_samples, measurers, latency_models)
         # an existing storage is opened now, to find the study these arguments re-open; a new
         # file is only created once everything is validated (a rejected call writes nothing)
@@ -758,6 +863,13 @@ class Study:
                 f"study {self.name!r} does not exist in {os.fspath(url)!r}; a new study needs a labeller "
                 "(TableLabeller, TrainingLabeller or CallableLabeller)"
             )
+        if self.labeller is not None and (stored is None or self.name not in stored.study_names()):
+            # a labeller that cannot label this space (a table of another space) would fail every
+            # trial; a stored study is not checked here, so that it can always be re-opened to be
+            # read (optimize checks again before labelling)
+            check = getattr(self.labeller, "check", None)
+            if callable(check):
+                check(self.space)
         self._check_executor()
         self.storage: SQLiteStorage = stored if stored is not None else get_storage(storage)
         self.storage.create_study(self.name, self._config())
@@ -795,9 +907,12 @@ class Study:
             if name in names:
                 cfg = stored.study_config(name)
                 self._settle(stored_labeller(cfg), cfg.get("initial"))
+                self._adopt_identity(cfg)
             return
         if self.name in names:
             return
+        if self._labeller_identity() is not None:
+            self._hint_legacy(stored, names)
         found = []
         for n in names:
             cfg = stored.study_config(n)
@@ -816,6 +931,37 @@ class Study:
             self.name = found[0]
         else:
             self._settle(labeller)
+
+    def _adopt_identity(self, cfg: Mapping[str, Any]) -> None:
+        """Match the labeller identity of a study re-opened by name. A different one is refused by
+        ``create_study`` (``DuplicateStudyError`` naming ``labeller_id``); a study stored before
+        identities were recorded has none to compare, so it is accepted, with a warning."""
+        if "labeller" in cfg:
+            return
+        if "labeller_id" in cfg:
+            if self.labeller is None:
+                self._identity = cfg["labeller_id"]
+            return
+        if self._labeller_identity() is not None:
+            self._identity = "legacy"
+            warnings.warn(
+                f"study {self.name!r} was stored before nagen recorded which labeller a study uses, so it cannot check that "
+                f"{self.labeller!r} is the labeller its {cfg.get('method')!r} labels came from; it is re-opened as given",
+                stacklevel=4,
+            )
+
+    def _hint_legacy(self, stored: SQLiteStorage, names: Sequence[str]) -> None:
+        """Warn when a study stored before labeller identities has exactly these settings: its
+        default name had no identity in it, so these arguments no longer find it."""
+        cfg = self._config()
+        cfg.pop("labeller_id", None)
+        old = self._default_name(cfg)
+        if old in names and "labeller_id" not in stored.study_config(old):
+            warnings.warn(
+                f"study {old!r}, stored before nagen recorded labeller identities, has these settings; a new study "
+                f"{self.name!r} is created. If {old!r} was labelled by this labeller, pass name={old!r} to resume it",
+                stacklevel=4,
+            )
 
     def _executor_kind(self) -> str | None:
         """The executor name ``optimize`` will use (None: an ``Executor`` object was given)."""
@@ -841,6 +987,26 @@ class Study:
         if kind is not None:  # an Executor object was given: it checked its own arguments
             check_executor_options(kind, self._executor_options, InvalidSpecError)
 
+    def _check_executor_object(self) -> None:
+        """Refuse ``timeout``/``executor_options`` with an ``Executor`` object: it was built with its
+        own, and silently running without the timeout asked for is worse than an error."""
+        from nagen.executors import Executor
+
+        ex = self._executor_spec
+        if not isinstance(ex, Executor):
+            return
+        conflicts = []
+        if self.timeout is not None and self.timeout != ex.timeout:
+            conflicts.append(f"timeout={self.timeout:g} (the executor's is {ex.timeout!r})")
+        if self._executor_options:
+            conflicts.append(f"executor_options={self._executor_options!r}")
+        if conflicts:
+            raise InvalidSpecError(
+                f"executor is an {type(ex).__name__} object, which keeps its own settings, so {' and '.join(conflicts)} "
+                f"would be ignored; pass them to its constructor (e.g. {type(ex).__name__}(timeout=...)) or give the "
+                "executor by name (executor='process', 'inline' or 'ray')"
+            )
+
     def _check_labeller_objectives(self) -> None:
         """Refuse objectives the labeller says it does not return (before any label is paid for)."""
         offered = tuple(getattr(self.labeller, "objectives", ()) or ())
@@ -865,10 +1031,26 @@ class Study:
         spec = self.labeller.spec() if self.labeller is not None else None
         if spec is not None:
             cfg["labeller"] = spec
+        else:
+            identity = self._labeller_identity()
+            if identity is not None:  # a labeller that cannot be stored still must not resume another's study
+                cfg["labeller_id"] = identity
         if self.constraints:  # only when set, so studies stored before constraints existed still match
             cfg["constraints"] = [str(c) for c in self.constraints]
             cfg["device_samples"] = self.device_samples
         return cfg
+
+    def _labeller_identity(self) -> dict[str, Any] | None:
+        """What the config records of a labeller without a spec (see :meth:`Labeller.identity`):
+        None for a study stored before identities were (``self._identity == "legacy"``); the stored
+        one when re-opened without a labeller (it cannot label, but may be read)."""
+        if self._identity == "legacy":
+            return None
+        if self.labeller is None:
+            return self._identity
+        get = getattr(self.labeller, "identity", None)
+        identity = get() if callable(get) else None
+        return None if identity is None else json.loads(json.dumps(identity, sort_keys=True, default=repr))
 
     # ------------------------------------------------------------------ constraints
     def _set_constraints(self, constraints: Any, device_samples: int | None, measurers: Any, latency_models: Any) -> None:
@@ -885,6 +1067,19 @@ class Study:
                 f"device_samples={self.device_samples} needs a device latency constraint, e.g. 'lat_pixel2_ms<=18'; "
                 f"the constraints are {[str(c) for c in self.constraints]}"
             )
+        if self.device_samples is not None:
+            from nagen.constraints import split_measurements
+
+            adapt, verify = split_measurements(self.device_samples)
+            if verify == 0:
+                # kept legal (stored studies with 2 must load), but the answer then rests on a prediction
+                warnings.warn(
+                    f"device_samples={self.device_samples} spends all {adapt} measurements on adapting the latency predictor and "
+                    "leaves none to verify the returned architecture, so it may break the latency bound; "
+                    "device_samples >= 3 verifies at least one candidate",
+                    UserWarning,
+                    stacklevel=3,
+                )
         for c in self.constraints:
             if c.metric in EXACT_COSTS:
                 continue
@@ -1111,8 +1306,15 @@ class Study:
         """
         if len(self.objectives) > 1:
             raise StudyError(f"study {self.name!r} has {len(self.objectives)} objectives; use study.front for the Pareto front")
-        done = [t for t in self.trials if t.state == "complete"]
+        trials = self.trials
+        done = [t for t in trials if t.state == "complete"]
         if not done:
+            failed = [t for t in trials if t.state == "failed"]
+            if failed:
+                raise StudyError(
+                    f"study {self.name!r} has no complete trial: all {len(failed)} finished trials failed; the first "
+                    f"(trial {failed[0].number}) because {failed[0].reason or 'of an unrecorded reason'}"
+                )
             raise StudyError(f"study {self.name!r} has no complete trial yet; call optimize(budget) first")
         if self.constraints:
             return self._best_feasible(done)
@@ -1162,7 +1364,9 @@ class Study:
 
         ``budget`` counts the study's trials across all sessions and processes, so calling
         ``optimize(50)`` on a study re-opened after 30 labels pays for 20 more, and two
-        processes calling ``optimize(50)`` on one study share the 50.
+        processes calling ``optimize(50)`` on one study share the 50. Trials that a process of
+        this machine reserved and died before labelling are labelled here, also those left
+        while this call ran, before it returns.
 
         Args:
             budget: total number of trials.
@@ -1217,7 +1421,13 @@ class Study:
                     bar.n = sum(t.state != "running" for t in trials)
                     bar.refresh()
                 if len(trials) >= budget:
-                    break
+                    # a same-host peer killed after this call started left its reserved trials
+                    # running: they count toward the budget, so label them before returning
+                    stale = self.storage.adopt_stale(self.name, me) if any(t.state == "running" for t in trials) else []
+                    if not stale:
+                        break
+                    label(stale)
+                    continue
                 q = min(int(batch_size), budget - len(trials))
                 picks = self._propose(trials, q)
                 if not picks:
@@ -1553,18 +1763,21 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
         raise StudyError(f"study {name!r} used proposer {method!r}, which is not registered; pass proposer=...")
     if labeller is None and cfg.get("labeller"):
         labeller = from_spec(cfg["labeller"])
-    return Study(
-        cfg["space"],
-        list(zip(cfg["objectives"], cfg["directions"])),
-        labeller,
-        proposer=options.pop("proposer", proposer),
-        storage=store,
-        name=name,
-        seed=cfg["seed"],
-        n_initial=cfg["n_initial"],
-        surrogate=cfg.get("surrogate", "gp"),
-        initial=cfg.get("initial", "random"),
-        constraints=cfg.get("constraints"),
-        device_samples=cfg.get("device_samples"),
-        **options,
-    )
+    with warnings.catch_warnings():
+        # the stored surrogate/initial of a direct method were the user's choice back then: no news now
+        warnings.simplefilter("ignore", IgnoredSettingWarning)
+        return Study(
+            cfg["space"],
+            list(zip(cfg["objectives"], cfg["directions"])),
+            labeller,
+            proposer=options.pop("proposer", proposer),
+            storage=store,
+            name=name,
+            seed=cfg["seed"],
+            n_initial=cfg["n_initial"],
+            surrogate=cfg.get("surrogate", "gp"),
+            initial=cfg.get("initial", "random"),
+            constraints=cfg.get("constraints"),
+            device_samples=cfg.get("device_samples"),
+            **options,
+        )

@@ -91,7 +91,7 @@ def test_exact_cost_constraint_filters_every_label(method, nb201) -> None:
     bound = 4e5  # about a third of NB201's cells
     st = Study(
         "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=method, storage="sqlite:///:memory:",
-        seed=0, executor="inline", n_initial=3, constraints=[f"params<={bound:g}"],
+        seed=0, executor="inline", constraints=[f"params<={bound:g}"], **({"n_initial": 3} if method == "bo" else {}),
     )
     st.optimize(8)
     params = [nb201.query(t.arch, "params") for t in st.history]

@@ -491,7 +491,8 @@ def test_reopening_keeps_the_stored_initial_design_and_finds_minimised_studies(t
     url = f"sqlite:///{tmp_path / 'm.db'}"
     lab = TableLabeller("nb201", "lat_pixel3_ms")
     # a study stored when initial="auto" still meant synflow for minimised objectives too
-    old = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage=url, seed=0, initial="zc")
+    with pytest.warns(UserWarning, match="no effect with proposer 'random'"):  # stored, though random never reads it
+        old = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage=url, seed=0, initial="zc")
     old.optimize(2)
     again = Study("nb201", "lat_pixel3_ms", lab, proposer="random", storage=url, seed=0)  # initial="auto"
     assert again.name == old.name and again.initial == "zc" and len(again.trials) == 2
