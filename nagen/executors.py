@@ -21,7 +21,9 @@ import hashlib
 import itertools
 import multiprocessing
 import operator
+import os
 import pickle
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -218,8 +220,26 @@ _worker: dict[str, Any] = {"starts": None, "key": None, "labeller": None}
 
 
 def _init_worker(starts: Any) -> None:
-    """Pool initializer: keep the queue on which each label reports that its clock starts."""
+    """Pool initializer: keep the queue on which each label reports that its clock starts, and
+    watch the parent (:func:`_exit_with_parent`)."""
     _worker["starts"] = starts
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="nagen-parent-watch", daemon=True).start()
+
+
+#: seconds between a worker's checks that the study process that spawned it is alive
+PARENT_POLL = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (re-parented: ``getppid`` changes).
+
+    Why: a study killed with SIGKILL cannot shut its pool down, and its workers would go on
+    labelling (a ``TrainingLabeller`` keeps training) for a study that no longer exists, beside
+    the resumed study that relabels the same trials on the same cores.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os._exit(1)
 
 
 def _warm_up() -> None:

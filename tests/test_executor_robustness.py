@@ -203,3 +203,64 @@ def test_outcomes_are_reported_as_they_arrive():
     seen = []
     out = InlineExecutor().run(CallableLabeller(sleepy), [GOOD, ONE_POOL], "nb201", ["v"], on_outcome=lambda i, o: seen.append((i, o.ok)))
     assert seen == [(0, True), (1, True)] and len(out) == 2
+
+
+# module-level so that spawned workers can unpickle it
+def pid_then_sleep(arch):
+    """Writes its worker's pid where NAGEN_TEST_PIDS says, then sleeps far longer than the test."""
+    with open(os.environ["NAGEN_TEST_PIDS"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(120)
+    return 1.0
+
+
+PARENT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_executor_robustness import GOOD, GOOD2, pid_then_sleep
+from nagen.executors import ProcessExecutor
+from nagen.labellers import CallableLabeller
+if __name__ == "__main__":  # spawned workers re-import this script
+    with ProcessExecutor(workers=2) as ex:
+        ex.run(CallableLabeller(pid_then_sleep), [GOOD, GOOD2], "nb201", ["v"])
+"""
+
+
+@pytest.mark.slow  # two spawned workers import torch
+def test_workers_exit_when_their_study_process_is_killed(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+
+    pids = tmp_path / "pids"
+    monkeypatch.setenv("NAGEN_TEST_PIDS", str(pids))
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(tests=os.path.dirname(__file__)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+            time.sleep(0.2)
+        workers = [int(p) for p in pids.read_text().split()]
+        assert len(workers) == 2
+    finally:
+        parent.send_signal(signal.SIGKILL)  # no pool shutdown can run
+        parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie (exited, not yet reaped by its new parent) is gone too
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if alive(p)]
+    for p in left:  # never leave sleepers behind, even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, "workers outlived their killed parent"
