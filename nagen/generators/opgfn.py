@@ -1280,34 +1280,21 @@ class OPGFNGenerator(Generator):
         opt = torch.optim.Adam(
             [{"params": list(self._policy.parameters()), "lr": self.lr}, {"params": [self._logZ], "lr": 100 * self.lr}]
         )
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
 
-            bar = tqdm(total=steps, desc=f"fit opgfn ({self.reward_kind})", leave=False)
-        for _ in range(steps):
+        def loss_fn() -> torch.Tensor:
             if self.engine == "torchgfn":
                 traj = self._gfn.sample_trajectories(self._env, n=self.trajectories, epsilon=self.epsilon)
-                loss = self._gfn.loss(self._env, traj, recalculate_all_logprobs=True)
-            else:
-                # trajectory balance on a tree (P_B = 1): (log Z + sum_t log P_F - log R(x))^2
-                if self.budget_cost is None:
-                    x = self._rollout(self.trajectories, gen, self.epsilon)  # [T, L] off-policy when epsilon > 0
-                    loss = (self._logZ + self._trajectory_log_pf(x) - self._log_reward(x)).pow(2).mean()
-                else:
-                    # conditional TB: each trajectory draws a budget, log Z is that budget's
-                    lv = torch.randint(len(self._logZ), (self.trajectories,), generator=gen)  # [T]
-                    x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
-                    loss = (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            self.losses["tb"].append(loss.item())
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3g}")
-        if bar is not None:
-            bar.close()
+                return self._gfn.loss(self._env, traj, recalculate_all_logprobs=True)
+            # trajectory balance on a tree (P_B = 1): (log Z + sum_t log P_F - log R(x))^2
+            if self.budget_cost is None:
+                x = self._rollout(self.trajectories, gen, self.epsilon)  # [T, L] off-policy when epsilon > 0
+                return (self._logZ + self._trajectory_log_pf(x) - self._log_reward(x)).pow(2).mean()
+            # conditional TB: each trajectory draws a budget, log Z is that budget's
+            lv = torch.randint(len(self._logZ), (self.trajectories,), generator=gen)  # [T]
+            x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
+            return (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
+
+        self._run_tb(opt, loss_fn, steps, progress, f"fit opgfn ({self.reward_kind})")
 
     def _train_preference_gfn(self, steps: int, progress: bool, gen: torch.Generator) -> None:
         """Conditional TB: each trajectory draws ``w ~ Dirichlet``; ``(log Z(w) + sum log P_F(. | w) - log R(x | w))^2``."""
@@ -1320,15 +1307,23 @@ class OPGFNGenerator(Generator):
                 {"params": list(logz.net.parameters()), "lr": 10 * self.lr},
             ]
         )
+
+        def loss_fn() -> torch.Tensor:
+            w = self._dirichlet(self.trajectories, self._pref_rng)  # [T, k]
+            x = self._rollout(self.trajectories, gen, self.epsilon, w)  # [T, L]
+            return (logz(w) + self._trajectory_log_pf(x, w) - self._log_reward(x, w)).pow(2).mean()
+
+        self._run_tb(opt, loss_fn, steps, progress, "fit opgfn (order, preference)")
+
+    def _run_tb(self, opt: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor], steps: int, progress: bool, desc: str) -> None:
+        """``steps`` optimiser steps on ``loss_fn()`` (a trajectory-balance loss), logged in ``losses["tb"]``."""
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=steps, desc="fit opgfn (order, preference)", leave=False)
+            bar = tqdm(total=steps, desc=desc, leave=False)
         for _ in range(steps):
-            w = self._dirichlet(self.trajectories, self._pref_rng)  # [T, k]
-            x = self._rollout(self.trajectories, gen, self.epsilon, w)  # [T, L]
-            loss = (logz(w) + self._trajectory_log_pf(x, w) - self._log_reward(x, w)).pow(2).mean()
+            loss = loss_fn()
             opt.zero_grad()
             loss.backward()
             opt.step()
