@@ -5,7 +5,8 @@
 >>> store.trials("my-study")                           # doctest: +SKIP
 
 Supported URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
-``sqlite:///:memory:`` (one process only) and plain file paths. Other SQLAlchemy URLs
+``sqlite:///:memory:`` (one process only), the same with SQLAlchemy's explicit driver
+(``sqlite+pysqlite:///...``) and plain file paths. Other SQLAlchemy URLs
 (``postgresql://``, ``mysql://``) are **not** supported: the backend is the standard-library
 ``sqlite3`` module, so no server and no extra dependency is needed.
 
@@ -227,7 +228,7 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
     if "://" not in text:
         return text
     scheme, _, rest = text.partition("://")
-    if scheme != "sqlite":
+    if scheme != "sqlite" and scheme != "sqlite+pysqlite":  # SQLAlchemy's name for the same standard-library driver
         raise StorageError(
             f"unsupported storage URL {text!r}: nagen stores studies in SQLite only; "
             "use 'sqlite:///path/to/file.db' or a plain file path"

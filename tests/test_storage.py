@@ -131,6 +131,16 @@ def test_bad_urls():
     assert isinstance(get_storage("sqlite:///:memory:"), SQLiteStorage)
     with pytest.raises(StorageError, match="got 5"):
         get_storage(5)
+    with pytest.raises(StorageError, match="SQLite only"):
+        SQLiteStorage("sqlite+aiosqlite:///x.db")  # another driver: not the standard-library one
+
+
+def test_sqlalchemy_pysqlite_url_is_the_same_file(tmp_path):
+    # SQLAlchemy spells the standard-library driver out; both URLs must open one database
+    a = SQLiteStorage(f"sqlite:///{tmp_path}/s.db")
+    a.create_study("x", {"space": "nb201"})
+    b = SQLiteStorage(f"sqlite+pysqlite:///{tmp_path}/s.db")
+    assert "x" in b.study_names()
 
 
 def test_upgrade_refuses_missing_and_foreign_files_without_creating_them(tmp_path):
