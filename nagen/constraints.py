@@ -298,12 +298,21 @@ class DeviceFeasibility:
         budget: ``k``, the device measurements the study may spend.
         measured: ``{arch string: latency}`` already stored.
         calibration: the log-error sigma, when known (:func:`calibrated_sigma`).
+        candidates: the architectures the device can be measured on, when not all of the space
+            (a user's table of some cells): the adaptation design is chosen among them.
     """
 
     def __init__(
-        self, constraint: Constraint, meta: Any, budget: int, measured: Mapping[str, float], calibration: float | None = None
+        self,
+        constraint: Constraint,
+        meta: Any,
+        budget: int,
+        measured: Mapping[str, float],
+        calibration: float | None = None,
+        candidates: Sequence[ArchGraph] | None = None,
     ) -> None:
         self.constraint = constraint
+        self.candidates = None if candidates is None else list(candidates)
         self.meta = meta
         self.budget = check_int(budget, "budget (device measurements)", 2)
         self.measured = dict(measured)
@@ -319,7 +328,7 @@ class DeviceFeasibility:
     def reference(self) -> list[ArchGraph]:
         """The adaptation design: the meta-model's reference architectures (deterministic)."""
         if getattr(self, "_reference", None) is None:  # deterministic and costly (a design over the whole table)
-            self._reference = self.meta.reference_archs(split_measurements(self.budget)[0])
+            self._reference = self.meta.reference_archs(split_measurements(self.budget)[0], candidates=self.candidates)
         return self._reference
 
     def model(self) -> Any:

@@ -1129,6 +1129,20 @@ class Study:
     def _measured(self, metric: str) -> dict[str, float]:
         return {a: v for _, a, _, v in self.storage.measurements(self.name, metric) if v is not None}
 
+    def _measurable(self, metric: str) -> list[ArchGraph] | None:
+        """Cells a table measurer has a value of ``metric`` for, when its table is not the whole
+        space (a user's CSV): the latency design must pick among them (None: any cell)."""
+        from nagen.labellers import TableLabeller
+
+        m = self._measurers.get(metric)
+        if not isinstance(m, TableLabeller):
+            return None
+        table = m.table
+        if self.space.size is None or len(table) >= self.space.size:
+            return None
+        col = np.asarray(table.values(metric), dtype=float)
+        return [a for a, v in zip(table.archs, col) if np.isfinite(v)]
+
     def _feasibility(self) -> list[Any]:
         """One feasibility model per constraint; device models re-read their measurements from storage
         and spend the adaptation design on the first call (each measurement committed at once)."""
@@ -1151,7 +1165,7 @@ class Study:
                     meta = meta_latency_model(table, c.metric, seed=0)
                 budget = int(self.device_samples or 0)
                 cal = calibrated_sigma(meta, table, split_measurements(budget)[0]) if table is not None and budget >= 2 else None
-                feas.append(DeviceFeasibility(c, meta, budget, {}, calibration=cal))
+                feas.append(DeviceFeasibility(c, meta, budget, {}, calibration=cal, candidates=self._measurable(c.metric)))
             self._feas = feas
         for f in self._feas:
             if isinstance(f, DeviceFeasibility):
@@ -1248,6 +1262,7 @@ class Study:
             return
         score = self._signed(done)[:, 0]
         archs = [self.space.parse(t.arch) for t in done]
+        measurable = {f.constraint.metric: {self.space.format(a) for a in f.candidates or ()} for f in devs}
         while True:
             feas = self._feasibility()
             status = [self.constraint_values(t, feas) for t in done]
@@ -1260,6 +1275,8 @@ class Study:
                 unknown = [f for f in devs if st[f.constraint.metric]["source"] == "predicted"]
                 if not unknown or (best is not None and score[i] <= best):
                     continue
+                if any(f.candidates is not None and done[i].arch not in measurable[f.constraint.metric] for f in unknown):
+                    continue  # a table measurer of some cells only cannot measure this one
                 ps = [float(f.prob_ok(st[f.constraint.metric]["value"])) for f in unknown]
                 f = unknown[int(np.argmin(ps))]  # the likeliest to fail is measured first
                 if f.measurements_left <= 0:

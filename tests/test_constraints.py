@@ -331,3 +331,21 @@ def test_a_tuple_of_spec_strings_is_a_list_of_constraints_not_one_tuple() -> Non
     assert [c.metric for c in both] == ["params", "flops"]
     # a (metric, op, bound) tuple keeps its meaning, the bound also as text with a unit
     assert parse_constraints(("params", "<=", "1M"))[0].bound == 1e6
+
+
+def test_a_users_partial_latency_table_is_measured_only_where_it_has_rows(tmp_path, latency_meta, nb201) -> None:
+    # the adaptation design used to be chosen among all 15,625 cells: the first one without a row failed the study
+    idx = np.random.default_rng(2).permutation(len(nb201))[:400]
+    archs = [nb201.archs[i] for i in idx]
+    lat = nb201.query_many(archs, METRIC)
+    mine = Benchmark("constraints_mine", nb201.space, archs, {"lat_mydev_ms": lat})
+    bound = float(np.median(lat))
+    st = Study(
+        "nb201", "cifar100_test", TableLabeller("nb201", "cifar100_test"), proposer="random", storage=f"sqlite:///{tmp_path}/u.db",
+        seed=0, executor="inline", constraints=[f"lat_mydev_ms<={bound:g}"], device_samples=4,
+        measurers={"lat_mydev_ms": TableLabeller(mine, "lat_mydev_ms")}, latency_models={"lat_mydev_ms": latency_meta},
+    ).optimize(6)
+    measured = [a for _, a, _, v in st.storage.measurements(st.name, "lat_mydev_ms")]
+    rows = {nb201.space.format(a) for a in archs}
+    assert 2 <= len(measured) <= 4 and all(a in rows for a in measured)
+    assert len([t for t in st.history if t.state == "complete"]) == 6
