@@ -203,9 +203,19 @@ def _resolve_auto(
             surrogate = "gp_wl+zc" if free else "gp_wl"
     if initial == "auto":
         # synflow's best cells are the large, accurate ones: a good start for a maximised accuracy,
-        # nearly the worst for a minimised latency or FLOPs (NB201 lat_pixel3_ms: percentiles 87-99)
-        initial = "zc" if free and all(d == "max" for d in directions) else "random"
+        # nearly the worst for a minimised latency or FLOPs (NB201 lat_pixel3_ms: percentiles 87-99);
+        # a front of a maximised against a minimised objective needs both ends (INITIAL_DESIGNS)
+        if free and all(d == "max" for d in directions):
+            initial = "zc"
+        elif free and len(directions) > 1 and "max" in directions:
+            initial = "zc+random"
+        else:
+            initial = "random"
     return surrogate, initial
+
+
+#: initial designs of a surrogate study (see ``Study(initial=...)``)
+INITIAL_DESIGNS = ("random", "zc", "zc+random")
 
 
 def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
@@ -734,11 +744,14 @@ class Study:
             ``"gp_wl"`` (Weisfeiler-Lehman subtree-kernel GP on WL label counts, NAS-BOWL) or
             ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed).
         initial: ``"auto"`` (``"zc"`` where the proxies are free and every objective is
-            maximised, else ``"random"``: synflow favours large cells, the worst start for a
-            minimised latency or cost),
-            ``"random"`` first labels, or ``"zc"``: the best by synflow among
+            maximised; ``"zc+random"`` where they are free and a maximised objective is traded
+            against a minimised one; else ``"random"``: synflow favours large cells, the worst
+            start for a minimised latency or cost alone),
+            ``"random"`` first labels, ``"zc"``: the best by synflow among
             ``20 * n_initial`` (at most :data:`ZC_POOL_MAX`) random unlabelled cells (a data-free
-            prior, again no labels).
+            prior, again no labels), or ``"zc+random"``: the best half of ``"zc"`` and random
+            cells for the rest, so a front's accurate end and its cheap end both have a start
+            (NB201 CIFAR-10 vs params, tuning seeds: see ``benchmarks/results/gflownet.md``).
         executor_options: extra arguments of the executor (``workers=``, ``address=``, ...; not
             with an ``Executor`` object).
         constraints: ``"METRIC<=VALUE"`` strings (or ``{metric: upper bound}``, see
@@ -893,9 +906,9 @@ class Study:
         surrogate, resolved = _resolve_auto(self.space, self.proposer, self._surrogate_arg, self._initial_arg, self.directions)
         if surrogate not in SURROGATES:
             raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
-        if resolved not in ("random", "zc"):
-            raise InvalidSpecError(f"could not resolve initial design {resolved!r} among choices {{'random', 'zc'}}")
-        if initial in ("random", "zc") and self._initial_arg == "auto":
+        if resolved not in INITIAL_DESIGNS:
+            raise InvalidSpecError(f"could not resolve initial design {resolved!r} among choices {choices_hint(INITIAL_DESIGNS)}")
+        if initial in INITIAL_DESIGNS and self._initial_arg == "auto":
             resolved = initial
         self.surrogate, self.initial = surrogate, resolved
 
@@ -1610,6 +1623,14 @@ class Study:
                 cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
                 score = _proxy_features(self.space, cands)[:, 0]
                 return [cands[i] for i in np.argsort(-score, kind="stable")[:n]]
+            if self.initial == "zc+random":
+                # the proxy's best half (the accurate, large end of a front), then random cells (the rest of it)
+                cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
+                score = _proxy_features(self.space, cands)[:, 0]
+                top = [cands[i] for i in np.argsort(-score, kind="stable")[: (self.n_initial + 1) // 2]]
+                seen = {a.canonical_hash() for a in top}
+                rest = [a for a in self._keep_feasible(ctx.random(self.n_initial, salt=5), None, ctx) if a.canonical_hash() not in seen]
+                return (top + rest)[:n]
             return self._keep_feasible(self.proposer.initial(ctx, ask if self.constraints else n), n, ctx) or ctx.random(
                 q, salt=5
             )

@@ -52,3 +52,23 @@ def test_one_pick_in_ten_is_the_proxys_choice_and_it_follows_the_trial_count() -
     # rounds of one: every tenth label
     assert [st._explore_picks(ctx, one, n_trials=n) == one for n in range(10, 20)] == [True] * 9 + [False]
     assert _study(["cifar10_test"])._explore_picks(ctx, picks, n_trials=5) == picks  # one objective: never
+
+
+def test_a_front_of_accuracy_against_a_cost_starts_from_both_ends() -> None:
+    st = _study(["cifar10_test", "params"], seed=1, n_initial=5)
+    assert st.initial == "zc+random"
+    assert _study(["cifar10_test"]).initial == "zc" and _study(["params"]).initial == "random"
+    first = st._propose([], 10)  # the initial design: 5 cells, the proxy's best 3, then 2 random ones
+    ctx = st.context([])
+    cands = ctx.random(100, salt=6)
+    top = sorted(range(len(cands)), key=lambda i: -_proxy_features(NB201, cands)[i, 0])[:3]
+    assert len(first) == 5 and first[:3] == [cands[i] for i in top]
+    assert len({a.canonical_hash() for a in first}) == 5
+
+
+def test_a_multi_objective_study_stored_with_a_random_start_keeps_it(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    lab = TableLabeller("nb201", ["cifar10_test", "params"])
+    old = Study("nb201", ["cifar10_test", "params"], lab, storage=url, executor="inline", initial="random")
+    again = Study("nb201", ["cifar10_test", "params"], lab, storage=url, executor="inline", name=old.name)  # initial="auto"
+    assert again.initial == "random"
