@@ -1618,16 +1618,15 @@ class Study:
             return self._keep_feasible(self.proposer.propose(ctx, ask), q, ctx)
         if n_done < max(self.n_initial, 2):
             n = min(q, max(self.n_initial, 2) - n_done)
-            if self.initial == "zc":
+            if self.initial in ("zc", "zc+random"):
                 # capped: the pool is drawn (and its proxies computed) again every initial round
                 cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
                 score = _proxy_features(self.space, cands)[:, 0]
-                return [cands[i] for i in np.argsort(-score, kind="stable")[:n]]
-            if self.initial == "zc+random":
+                ranked = [cands[i] for i in np.argsort(-score, kind="stable")]
+                if self.initial == "zc":
+                    return ranked[:n]
                 # the proxy's best half (the accurate, large end of a front), then random cells (the rest of it)
-                cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
-                score = _proxy_features(self.space, cands)[:, 0]
-                top = [cands[i] for i in np.argsort(-score, kind="stable")[: (self.n_initial + 1) // 2]]
+                top = ranked[: (self.n_initial + 1) // 2]
                 seen = {a.canonical_hash() for a in top}
                 rest = [a for a in self._keep_feasible(ctx.random(self.n_initial, salt=5), None, ctx) if a.canonical_hash() not in seen]
                 return (top + rest)[:n]
