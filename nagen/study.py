@@ -266,6 +266,15 @@ class ProposalContext:
     seed: int
     surrogates: list[Any] = field(default_factory=list)
 
+    def ref_point(self) -> Any:
+        """The acquisition's hypervolume reference (signed: every objective maximised), just worse
+        than every label seen: ``[k]`` float64 tensor."""
+        import torch
+
+        Y = torch.as_tensor(self.Y)
+        span = (Y.max(0).values - Y.min(0).values).clamp_min(1e-9)
+        return Y.min(0).values - 0.1 * span
+
     def rng(self, salt: int = 0) -> np.random.Generator:
         """A numpy generator for this round (``salt`` separates independent streams)."""
         return np.random.default_rng([self.seed, salt])
@@ -554,8 +563,14 @@ _DIFFUSION_CACHE: dict[tuple[str, int], Any] = {}
 
 @register_proposer("diffusion")
 class DiffusionProposer(PoolProposer):
-    """Pool from the graph-diffusion generator guided by the GP surrogates' posterior means
-    (classifier guidance with the surrogate as the classifier), plus mutations of the best.
+    """Pool from the graph-diffusion generator guided by the GP surrogates, plus mutations of the best.
+
+    ``guide="mean"``: classifier guidance with each surrogate's posterior mean as the classifier
+    (DiffusionNAG's predictor guidance). ``guide="acquisition"``: the guide is the round's
+    acquisition itself (:class:`~nagen.predictors.acquisition.AcquisitionPredictor`: log noisy
+    expected improvement, or hypervolume improvement with several objectives, over the same
+    surrogates, baseline and pending labels the study picks by), so the samples head where the
+    pick will look, improvement and uncertainty both, not only where the mean is high.
 
     The unconditional generator is the shipped checkpoint when there is one, else trained once
     per process on the space (``DiffusionGenerator(space, seed).fit()``) and kept in memory.
@@ -571,9 +586,11 @@ class DiffusionProposer(PoolProposer):
         pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps
             (None: the generator's default). finetune_every: labels between fine-tunings (0: never).
         finetune_steps: optimiser steps of one fine-tuning.
+        guide: ``"mean"`` or ``"acquisition"`` (above).
 
     Raises:
-        InvalidSpecError: a negative ``guidance``, or a count that is not an integer in range.
+        InvalidSpecError: a negative ``guidance``, an unknown ``guide``, or a count that is not an
+            integer in range.
     """
 
     def __init__(
@@ -584,9 +601,13 @@ class DiffusionProposer(PoolProposer):
         steps: int | None = None,
         finetune_every: int = 10,
         finetune_steps: int = 150,
+        guide: str = "mean",
     ) -> None:
         super().__init__(pool_size, parents)
         self.guidance = check_real(guidance, "DiffusionProposer guidance", 0.0, error=InvalidSpecError)
+        if guide not in DIFFUSION_GUIDES:
+            raise InvalidSpecError(f"DiffusionProposer guide must be one of {DIFFUSION_GUIDES}, got {guide!r}")
+        self.guide = guide
         self.steps = None if steps is None else check_int(steps, "DiffusionProposer steps (or None)", 1, InvalidSpecError)
         # a negative finetune_every used to mean "never" silently: 0 is the documented way
         self.finetune_every = check_int(finetune_every, "DiffusionProposer finetune_every (0: never)", 0, InvalidSpecError)
@@ -601,6 +622,8 @@ class DiffusionProposer(PoolProposer):
             "steps": self.steps,
             "finetune_every": self.finetune_every,
             "finetune_steps": self.finetune_steps,
+            # only when not the original guide, so studies stored before the choice existed still match
+            **({"guide": self.guide} if self.guide != "mean" else {}),
         }
 
     def tuned(self, ctx: ProposalContext) -> Any:
@@ -646,11 +669,23 @@ class DiffusionProposer(PoolProposer):
 
         gen = self.tuned(ctx)
         m = len(ctx.surrogates)
-        guides = [Guide(p, self.guidance / m, "max", name=o) for p, o in zip(ctx.surrogates, ctx.objectives) if p.differentiable]
+        if self.guide == "acquisition" and all(p.differentiable for p in ctx.surrogates):
+            from nagen.predictors.acquisition import AcquisitionPredictor
+
+            acq = AcquisitionPredictor.from_surrogates(
+                ctx.surrogates, ctx.archs, pending=ctx.pending, ref_point=ctx.ref_point().tolist() if m > 1 else None,
+                seed=ctx.seed,
+            )
+            guides = [Guide(acq, self.guidance, "max", name="acquisition")]
+        else:
+            guides = [Guide(p, self.guidance / m, "max", name=o) for p, o in zip(ctx.surrogates, ctx.objectives) if p.differentiable]
         options = {} if self.steps is None else {"steps": self.steps}  # default: the generator's own (20 DDIM steps)
         samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed, guides=guides, **options))
         return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
 
+
+#: what the diffusion proposer's samples are guided by
+DIFFUSION_GUIDES = ("mean", "acquisition")
 
 #: built-in method names
 METHODS = ("bo", "opgfn", "diffusion", "re", "random")
@@ -1750,18 +1785,15 @@ class Study:
 
     def _ref_point(self, ctx: ProposalContext) -> Any:
         """The hypervolume reference of the acquisition (signed, every objective maximised): just
-        worse than every label seen (``[k]`` tensor)."""
-        import torch
-
-        Y = torch.as_tensor(ctx.Y)
-        span = (Y.max(0).values - Y.min(0).values).clamp_min(1e-9)
-        return Y.min(0).values - 0.1 * span
+        worse than every label seen (``[k]`` tensor; :meth:`ProposalContext.ref_point`)."""
+        return ctx.ref_point()
 
     def _acquire(self, ctx: ProposalContext, pool: list[ArchGraph], q: int) -> list[ArchGraph]:
         """``q`` pool members maximising the (hypervolume) noisy expected improvement."""
         import torch
         from botorch.optim import optimize_acqf_discrete
-        from botorch.sampling import SobolQMCNormalSampler
+
+        from nagen.predictors.acquisition import build_acquisition
 
         first = ctx.surrogates[0]
         X = first.features(pool)  # [n_pool, d] float64
@@ -1769,33 +1801,10 @@ class Study:
         choices = X[idx]
         X_base = first.features(ctx.archs)
         X_pending = first.features(ctx.pending) if ctx.pending else None
-        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=ctx.seed)
-        if len(ctx.surrogates) == 1:
-            from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-
-            acq = qLogNoisyExpectedImprovement(
-                first.model, X_baseline=X_base, sampler=sampler, X_pending=X_pending, prune_baseline=True, cache_root=False
-            )
-        else:
-            from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
-            from botorch.models import ModelListGP
-
-            ref = self._ref_point(ctx)
-            from botorch.sampling.list_sampler import ListSampler
-
-            samplers = [
-                SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=ctx.seed + j)
-                for j in range(len(ctx.surrogates))
-            ]
-            acq = qLogNoisyExpectedHypervolumeImprovement(
-                ModelListGP(*[p.model for p in ctx.surrogates]),
-                ref_point=ref.tolist(),
-                X_baseline=X_base,
-                sampler=ListSampler(*samplers),
-                X_pending=X_pending,
-                prune_baseline=True,
-                cache_root=False,  # ModelListGP does not support a cached root (BoTorch warns and turns it off)
-            )
+        ref = self._ref_point(ctx).tolist() if len(ctx.surrogates) > 1 else None
+        acq = build_acquisition(
+            [p.model for p in ctx.surrogates], X_base, X_pending=X_pending, ref_point=ref, mc_samples=self.mc_samples, seed=ctx.seed
+        )
         with torch.no_grad():
             cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=256, unique=True)
         rows = {tuple(r): int(i) for i, r in zip(idx.tolist(), choices.tolist())}

@@ -116,7 +116,8 @@ def test_wl_surrogate_runs_and_is_deterministic(surrogate):
     assert picks(0) == picks(0)
 
 
-def test_diffusion_proposer_with_a_small_generator():
+@pytest.mark.parametrize("guide", ["mean", "acquisition"])
+def test_diffusion_proposer_with_a_small_generator(guide, monkeypatch):
     from nagen.generators.diffusion import DiffusionGenerator
     from nagen.study import _DIFFUSION_CACHE
 
@@ -127,13 +128,24 @@ def test_diffusion_proposer_with_a_small_generator():
     try:
         from nagen.study import DiffusionProposer
 
+        seen: list[str] = []
+        real = DiffusionGenerator.sample
+
+        def spy(self, n, *, guides=(), **kw):
+            seen.extend(type(g.predictor).__name__ for g in guides)
+            return real(self, n, guides=guides, **kw)
+
+        monkeypatch.setattr(DiffusionGenerator, "sample", spy)
         st = Study(
             "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"),
-            proposer=DiffusionProposer(pool_size=40, steps=5), storage="sqlite:///:memory:", seed=0, executor="inline",
-            n_initial=3,
+            proposer=DiffusionProposer(pool_size=40, steps=5, guide=guide), storage="sqlite:///:memory:", seed=0,
+            executor="inline", n_initial=3,
         )
         st.optimize(4)
         assert len(st.history) == 4 and _unique(st)
+        # the guide is the study's own acquisition, or the GP's posterior mean; the stored config says which
+        assert set(seen) == {"AcquisitionPredictor" if guide == "acquisition" else "GPPredictor"}
+        assert st._config()["proposer"].get("guide", "mean") == guide
     finally:
         if saved is None:
             _DIFFUSION_CACHE.pop(key, None)
@@ -416,6 +428,11 @@ def test_diffusion_guidance_needs_a_differentiable_surrogate():
 
     # unguided samples need no gradient
     Study("nb201", "cifar10_test", lab, proposer=DiffusionProposer(guidance=0), surrogate="gp_wl", storage="sqlite:///:memory:")
+    with pytest.raises(InvalidSpecError, match=r"guide must be one of \('mean', 'acquisition'\), got 'ucb'"):
+        DiffusionProposer(guide="ucb")
+    with pytest.raises(InvalidSpecError, match="gradient"):  # the acquisition guide needs the same gradient
+        Study("nb201", "cifar10_test", lab, proposer=DiffusionProposer(guide="acquisition"), surrogate="gp_wl",
+              storage="sqlite:///:memory:")
 
 
 def test_reopen_without_labeller_or_name_and_load_study_errors(tmp_path):

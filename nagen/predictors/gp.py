@@ -31,12 +31,13 @@ from nagen.errors import (
     InvalidArgumentError,
     InvalidSpecError,
     InvalidTrainingDataError,
+    NotDifferentiableError,
     check_int,
     choices_hint,
 )
 from nagen.graph import ArchGraph
 from nagen.predictors import register
-from nagen.predictors.base import Prediction, Predictor, as_values, check_level, check_options
+from nagen.predictors.base import Prediction, Predictor, as_values, check_level, check_options, check_state
 from nagen.predictors.features import onehot, onehot_from_state, path, wl_histogram_entries, wl_labels
 from nagen.spaces.base import SearchSpace
 
@@ -318,6 +319,32 @@ class GPPredictor(Predictor):
                 stds.append(post.variance.squeeze(-1).clamp_min(0).sqrt())
         return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy())
 
+    def state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """The GP input (:meth:`features`) of a continuous state, differentiable in ``X``: ``batch x d`` float64.
+
+        ``onehot``: :func:`onehot_from_state` (soft op probabilities give soft features);
+        ``deep``: the embedding GNN's encoder, scaled as in :meth:`features`.
+
+        Raises:
+            NotDifferentiableError: the encoding has no differentiable path (``path``, ``wl``).
+            EncodingError: a malformed state.
+        """
+        self._check_fitted()
+        if not self.differentiable:
+            raise NotDifferentiableError(
+                f"the {self.encoding!r} encoding has no differentiable path from a state to the GP input; "
+                "use encoding 'onehot' or 'deep'"
+            )
+        X, A, _ = check_state(self.space, X, A, None)
+        return self._state_features(X, A)
+
+    def _state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        if self.encoding == "onehot":
+            return onehot_from_state(self.space, X, A).double()
+        assert self.gnn is not None and self._emb_low is not None and self._emb_scale is not None
+        emb = self.gnn.nets[0].encoder(X, A, None).double()
+        return (emb - self._emb_low) / self._emb_scale
+
     def _score(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
         """Posterior mean (training units) of the state's features; ``t`` is ignored (the GP
         was fitted on clean architectures, so pass a denoised estimate of ``X`` for guidance)."""
@@ -326,12 +353,7 @@ class GPPredictor(Predictor):
         if not self.differentiable:
             return super()._score(X, A, t)
         assert self.model is not None
-        if self.encoding == "onehot":
-            feats = onehot_from_state(self.space, X, A).double()
-        else:
-            assert self.gnn is not None and self._emb_low is not None and self._emb_scale is not None
-            emb = self.gnn.nets[0].encoder(X, A, None).double()
-            feats = (emb - self._emb_low) / self._emb_scale
+        feats = self._state_features(X, A)
         with gpytorch.settings.max_cholesky_size(self.max_cholesky_size):
             mean = self.model.posterior(feats).mean.squeeze(-1)
         return mean.to(X.dtype)

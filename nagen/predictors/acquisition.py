@@ -1,0 +1,235 @@
+"""The BO acquisition as a differentiable predictor: what acquisition-guided generation follows.
+
+A ``Study`` round picks candidates by BoTorch's noisy expected improvement of its GP surrogates:
+``qLogNoisyExpectedImprovement`` for one objective, ``qLogNoisyExpectedHypervolumeImprovement``
+for several (:func:`build_acquisition` builds either, for the study and for this module alike).
+:class:`AcquisitionPredictor` exposes that acquisition through the ``Predictor`` protocol:
+``predict`` gives each architecture's log acquisition value and ``score`` the same of a
+continuous generator state, differentiable through the GP's state features
+(:meth:`GPPredictor.state_features`). Wrapped in a ``Guide``, it steers the diffusion generator
+toward what the next BO pick will value, improvement *and* uncertainty, where guiding by the
+posterior mean only steers toward what the surrogate already believes is good.
+
+>>> acq = AcquisitionPredictor("nb201", seed=0).fit(archs, values)     # doctest: +SKIP
+>>> gen.sample(100, guides=[Guide(acq, weight=1.0, name="logNEI")])  # doctest: +SKIP
+
+Values and scores are log acquisition values (nats), so ``y_mean = 0`` and ``y_std = 1``: a guide's
+weight multiplies the log-acquisition's gradient directly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from nagen.errors import InvalidArgumentError, InvalidSpecError, InvalidTrainingDataError, NotDifferentiableError, check_int
+from nagen.graph import ArchGraph
+from nagen.predictors import register
+from nagen.predictors.base import Prediction, Predictor
+
+__all__ = ["AcquisitionPredictor", "build_acquisition"]
+
+
+@contextmanager
+def _quiet_jitter() -> Iterator[None]:
+    """Silence GPyTorch's "added jitter" warning: a candidate close to a labelled architecture makes
+    their joint posterior covariance nearly singular, the jitter is the intended fix, and a
+    sampler evaluating thousands of candidates would print it over and over."""
+    from linear_operator.utils.warnings import NumericalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        yield
+
+
+def build_acquisition(
+    models: Sequence[Any],
+    X_baseline: torch.Tensor,
+    *,
+    X_pending: torch.Tensor | None = None,
+    ref_point: Sequence[float] | None = None,
+    mc_samples: int = 128,
+    seed: int = 0,
+) -> Any:
+    """The BoTorch acquisition a study picks by, on GP ``models`` of maximised objectives.
+
+    Args:
+        models: one fitted BoTorch model per objective, each trained on values to maximise.
+        X_baseline: ``n x d`` the labelled architectures' GP inputs.
+        X_pending: ``p x d`` inputs of architectures being labelled (their labels are in flight).
+        ref_point: ``k`` hypervolume reference (maximised units); required with several models.
+        mc_samples: quasi-MC samples (fixed Sobol draws seeded by ``seed``, so the acquisition
+            is a deterministic, smooth function of its input).
+
+    Returns:
+        ``qLogNoisyExpectedImprovement`` (one model) or ``qLogNoisyExpectedHypervolumeImprovement``
+        (several), taking ``b x q x d`` inputs to ``b`` log values.
+
+    Raises:
+        InvalidArgumentError: no model, or several without a reference point of matching length.
+    """
+    from botorch.sampling import SobolQMCNormalSampler
+
+    models = list(models)
+    if not models:
+        raise InvalidArgumentError("build_acquisition needs at least one fitted GP model")
+    shape = torch.Size([check_int(mc_samples, "mc_samples", 1)])
+    if len(models) == 1:
+        from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+
+        return qLogNoisyExpectedImprovement(
+            models[0],
+            X_baseline=X_baseline,
+            sampler=SobolQMCNormalSampler(sample_shape=shape, seed=seed),
+            X_pending=X_pending,
+            prune_baseline=True,
+            cache_root=False,
+        )
+    if ref_point is None or len(ref_point) != len(models):
+        raise InvalidArgumentError(
+            f"the hypervolume acquisition of {len(models)} objectives needs a reference point of {len(models)} numbers, "
+            f"got {ref_point!r}"
+        )
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.models import ModelListGP
+    from botorch.sampling.list_sampler import ListSampler
+
+    samplers = [SobolQMCNormalSampler(sample_shape=shape, seed=seed + j) for j in range(len(models))]
+    return qLogNoisyExpectedHypervolumeImprovement(
+        ModelListGP(*models),
+        ref_point=[float(r) for r in ref_point],
+        X_baseline=X_baseline,
+        sampler=ListSampler(*samplers),
+        X_pending=X_pending,
+        prune_baseline=True,
+        cache_root=False,  # ModelListGP does not support a cached root (BoTorch warns and turns it off)
+    )
+
+
+@register("acquisition")
+class AcquisitionPredictor(Predictor):
+    """Log noisy expected (hypervolume) improvement of GP surrogates, as a predictor.
+
+    ``fit(archs, values)`` fits one GP surrogate (``surrogate``, by registered name) on the
+    values and takes ``archs`` as the acquisition's baseline; :meth:`from_surrogates` wraps GPs
+    already fitted (several objectives, as a multi-objective study has them).
+
+    Args:
+        space: the search space (or its name).
+        surrogate: the GP predictor to fit (``"gp_onehot"``: differentiable; ``"gp_deep"`` too).
+        direction: ``"max"`` or ``"min"``: which way ``values`` improve.
+        mc_samples: quasi-MC samples of the acquisition.
+        seed: seeds the surrogate's fit and the acquisition's Sobol draws.
+
+    Raises:
+        InvalidSpecError: ``surrogate`` is not a GP predictor, or a bad ``direction``.
+    """
+
+    probabilistic = False
+
+    def __init__(
+        self,
+        space: Any,
+        *,
+        surrogate: str = "gp_onehot",
+        direction: str = "max",
+        mc_samples: int = 128,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(space, seed=seed)
+        from nagen import predictors
+        from nagen.predictors.gp import GPPredictor
+
+        if direction not in ("max", "min"):
+            raise InvalidSpecError(f"direction must be 'max' or 'min', got {direction!r}")
+        gp = predictors.get(surrogate, self.space, seed=seed) if isinstance(surrogate, str) else surrogate
+        if not isinstance(gp, GPPredictor):
+            raise InvalidSpecError(f"the acquisition needs a GP surrogate (e.g. 'gp_onehot'), got {surrogate!r}")
+        self.direction = direction
+        self.mc_samples = check_int(mc_samples, "mc_samples", 1)
+        self.surrogates: list[Any] = [gp]
+        self.differentiable = bool(gp.differentiable)  # instance-level, like the GP's own
+        self.acqf: Any = None
+
+    @classmethod
+    def from_surrogates(
+        cls,
+        surrogates: Sequence[Any],
+        baseline: Sequence[ArchGraph | str],
+        *,
+        pending: Sequence[ArchGraph | str] = (),
+        ref_point: Sequence[float] | None = None,
+        mc_samples: int = 128,
+        seed: int = 0,
+    ) -> AcquisitionPredictor:
+        """The acquisition of fitted GP surrogates (each trained on values to *maximise*).
+
+        Args:
+            surrogates: fitted ``GPPredictor`` objects of one space and one encoding (the first
+                one's features feed them all, as in a study).
+            baseline: the labelled architectures (the noisy incumbent's candidates).
+            pending: architectures being labelled. ref_point: as in :func:`build_acquisition`.
+
+        Raises:
+            InvalidArgumentError: no surrogate, an unfitted one, or surrogates of other spaces.
+        """
+        from nagen.predictors.gp import GPPredictor
+
+        surrogates = list(surrogates)
+        if not surrogates or not all(isinstance(s, GPPredictor) and s._fitted for s in surrogates):
+            raise InvalidArgumentError("from_surrogates needs one or more fitted GPPredictor objects")
+        space = surrogates[0].space
+        if any(s.space is not space for s in surrogates):
+            raise InvalidArgumentError("the surrogates predict for different spaces")
+        self = cls(space, surrogate=surrogates[0], mc_samples=mc_samples, seed=seed)
+        self.surrogates = surrogates
+        self.differentiable = all(s.differentiable for s in surrogates)
+        self._build(baseline, pending, ref_point)
+        self._fitted = True
+        return self
+
+    def _build(self, baseline: Sequence[ArchGraph | str], pending: Sequence[ArchGraph | str], ref_point: Any) -> None:
+        first = self.surrogates[0]
+        X_pending = first.features(list(pending)) if len(pending) else None
+        self.acqf = build_acquisition(
+            [s.model for s in self.surrogates],
+            first.features(list(baseline)),
+            X_pending=X_pending,
+            ref_point=ref_point,
+            mc_samples=self.mc_samples,
+            seed=self.seed,
+        )
+
+    def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
+        if len(self.surrogates) > 1:
+            raise InvalidTrainingDataError(
+                "this acquisition has several objectives; refit its surrogates and call from_surrogates again"
+            )
+        signed = y if self.direction == "max" else -y
+        self.surrogates[0].fit(archs, signed)
+        self._build(archs, (), None)
+        # values are log acquisitions in nats, not in the labels' units: a guide uses them as they are
+        self.y_mean, self.y_std = 0.0, 1.0
+
+    def _predict(self, archs: list[ArchGraph]) -> Prediction:
+        X = self.surrogates[0].features(archs)
+        with torch.no_grad(), _quiet_jitter():
+            vals = [self.acqf(chunk.unsqueeze(-2)) for chunk in X.split(512)]
+        return Prediction(torch.cat(vals).numpy(), None)
+
+    def _score(self, X: torch.Tensor, A: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        """Log acquisition of the state's GP features; ``t`` is ignored (the surrogates were
+        fitted on clean architectures: pass a denoised estimate of ``X``, as the diffusion
+        generator does for clean predictors)."""
+        if not self.differentiable:
+            raise NotDifferentiableError(
+                f"the surrogates' {self.surrogates[0].encoding!r} encoding has no gradient; use 'gp_onehot' or 'gp_deep'"
+            )
+        feats = self.surrogates[0]._state_features(X, A)
+        with _quiet_jitter():
+            return self.acqf(feats.unsqueeze(-2)).to(X.dtype)
