@@ -38,7 +38,7 @@ torch.set_num_threads(1)
 
 import nagen.benchmarks  # noqa: E402
 from nagen.labellers import TableLabeller  # noqa: E402
-from nagen.study import Study  # noqa: E402
+from nagen.study import DiffusionProposer, Study  # noqa: E402
 
 try:  # run as ``python benchmarks/search.py`` (benchmarks/ on sys.path) or loaded by file path
     import _cli  # noqa: E402
@@ -48,7 +48,7 @@ except ImportError:
 
 DATASETS = ("cifar10_test", "cifar100_test", "imagenet16_test")
 BUDGETS = (25, 50, 100)
-#: row name -> (Study proposer, Study options); ``transfer`` rows are run by :func:`run_transfer`
+#: row name -> (Study proposer or a factory of one, Study options); ``transfer`` rows are run by :func:`run_transfer`
 VARIANTS = {
     "bo": ("bo", {}),
     "bo+zc": ("bo", {"surrogate": "gp+zc", "initial": "zc"}),
@@ -58,6 +58,8 @@ VARIANTS = {
     "opgfn-wl+zc": ("opgfn", {"surrogate": "gp_wl+zc", "initial": "zc"}),
     "opgfn": ("opgfn", {}),
     "diffusion": ("diffusion", {}),
+    # the diffusion pool guided by the study's acquisition instead of the GP mean (a fresh proposer per run)
+    "diffusion-acq": (lambda: DiffusionProposer(guide="acquisition"), {}),
     "re": ("re", {}),
     "random": ("random", {}),
 }
@@ -277,7 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         "--methods",
         default="bo,bo+zc,bo-wl,bo-wl+zc,opgfn,diffusion,re,random,transfer",
         help="rows: bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
-        "bo-wl+zc (gp_wl+zc, zc initial), opgfn, opgfn-wl+zc, diffusion, re, random, transfer",
+        "bo-wl+zc (gp_wl+zc, zc initial), opgfn, opgfn-wl+zc, diffusion, diffusion-acq (guided by the acquisition), re, "
+        "random, transfer",
     )
     ap.add_argument("--meta-epochs", type=_cli.positive_int, default=META_EPOCHS, help="meta-training epochs of the transfer rows")
     ap.add_argument(
@@ -356,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
                         runs.append(run_transfer(metric, s, run_budget, args.meta_epochs, args.transfer_method))
                     else:
                         proposer, opts = VARIANTS[m]
-                        runs.append(run(metric, s, budget, proposer, **opts))
+                        runs.append(run(metric, s, budget, proposer() if callable(proposer) else proposer, **opts))
                     if args.dump:
                         rec = dump_record(metric, m, s, runs[-1], run_budget, args.transfer_method, args.transfer_budget, args.meta_epochs)
                         with open(args.dump, "a") as f:
