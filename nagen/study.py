@@ -14,8 +14,9 @@ Each round of ``optimize`` (method ``"bo"``, ``"opgfn"``, ``"diffusion"``):
 2. fit one BoTorch GP surrogate per objective on all labels the study paid for
    (``surrogate=``: onehot or Weisfeiler-Lehman kernel, optionally with zero-cost proxy inputs);
 3. ask the proposer for a candidate pool (every unlabelled cell of an enumerable space such as
-   NB201, mutations of the best plus random samples, OP-GFN samples, or acquisition-guided
-   diffusion samples), minus everything already labelled or reserved (canonical hash);
+   NB201, mutations of the best plus random samples, OP-GFN samples, or diffusion samples
+   guided by the surrogates' means or, ``DiffusionProposer(guide="acquisition")``, by the
+   acquisition of step 4 itself), minus everything already labelled or reserved (canonical hash);
 4. pick ``q`` with ``qLogNoisyExpectedImprovement`` (one objective) or
    ``qLogNoisyExpectedHypervolumeImprovement`` (several) by ``optimize_acqf_discrete``;
 5. reserve, label (process pool, inline or Ray), commit each label.
