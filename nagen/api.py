@@ -204,6 +204,7 @@ def generate(
     device_samples: int | None = None,
     steps: int | None = None,
     generator: Any = None,
+    unique: bool = False,
     progress: bool = False,
 ) -> GenerationResult:
     """Generate ``n`` architectures of ``space``, optionally steered toward metrics and under constraints.
@@ -251,11 +252,14 @@ def generate(
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
         generator: an already fitted generator to use instead of the default for ``method``, or the
             path of a diffusion checkpoint saved by ``nagen train`` / ``DiffusionGenerator.save``.
+        unique: return no two equivalent architectures (canonical hash); duplicates are redrawn,
+            so a sharply peaked model (an OP-GFN fitted on a clear order) may return fewer than ``n``,
+            with a warning. Default False: the samples as drawn, repeats and all.
         progress: show progress bars.
 
     Returns:
         A ``GenerationResult`` (a list of ``Generated``) with ``labels_used`` and ``stats``; fewer
-        than ``n`` (with a warning) only when the constraints rejected too many draws. Each
+        than ``n`` (with a warning) only when the constraints (or ``unique``) rejected too many draws. Each
         ``predicted`` holds the guides' and constraints' predicted values; an OP-GFN guide adds
         ``"order_score"``, the learned order score (unitless, not a metric value), and nothing
         when the labels held no strict comparison (sampling was then uniform, with a warning).
@@ -283,6 +287,8 @@ def generate(
     sp = nagen.spaces.get(space)
     check_int(n, "n", 0)
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
+    if not isinstance(unique, (bool, np.bool_)):
+        raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         # NumPy scalars are numbers too (float32 is no float subclass); an infinite weight makes NaN gradients
         check_real(value, label, 0.0, error=InvalidGuidanceError)
@@ -465,9 +471,10 @@ def generate(
     else:
         gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     options = {"steps": steps} if steps is not None else {}  # _check_method refused steps for non-diffusion
-    archs = gen.sample(n, seed=rng_seed, guides=guides, **options)
-    if len(archs) < n and gen.last_stats.filtered:
-        why = ", ".join(f"{k}: {v}" for k, v in gen.last_stats.reasons.items())
+    archs = gen.sample(n, seed=rng_seed, guides=guides, unique=bool(unique), **options)
+    st = gen.last_stats
+    if len(archs) < n and st.filtered:
+        why = ", ".join(f"{k}: {v}" for k, v in st.reasons.items())
         if not archs:
             # an empty answer to a request for n is an error, not a result: say which constraint rejected what
             raise InvalidGuidanceError(
@@ -476,8 +483,17 @@ def generate(
             )
         import warnings
 
+        dup = f"; {st.duplicates} duplicates dropped" if st.duplicates else ""
         warnings.warn(
-            f"generate: only {len(archs)} of {n} architectures met the constraints after all redraw rounds ({why})",
+            f"generate: only {len(archs)} of {n} architectures met the constraints after all redraw rounds ({why}{dup})",
+            stacklevel=2,
+        )
+    elif len(archs) < n and st.duplicates:
+        import warnings
+
+        warnings.warn(
+            f"generate: only {len(archs)} distinct architectures of the {n} asked for after all redraw rounds "
+            f"({st.duplicates} duplicates dropped): the model concentrates on fewer cells",
             stacklevel=2,
         )
     preds = {g.name or f"guide{k}": g.predictor.predict(archs).mean if archs else np.zeros(0) for k, g in enumerate(guides)}

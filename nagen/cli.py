@@ -180,6 +180,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         device_samples=args.device_samples,
         steps=args.steps,
         generator=generator,
+        unique=args.unique,
         progress=not args.quiet,
     )
     for g in result:
@@ -189,7 +190,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     if st is not None and not args.quiet:
         sys.stderr.write(
             f"nagen: {len(result)} architectures, validity {st.validity:.3f}, {st.filtered} filtered, "
-            f"{result.labels_used} labels used, {result.device_measurements} device measurements, {st.seconds:.1f} s\n"
+            + (f"{st.duplicates} duplicates redrawn, " if args.unique else "")
+            + f"{result.labels_used} labels used, {result.device_measurements} device measurements, {st.seconds:.1f} s\n"
         )
 
 
@@ -449,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--checkpoint",
         help="a diffusion generator saved by 'nagen train' (default: the shipped one; spaces without one train it first: about 1.5 min for nb101, 3 min for mbv3)",
+    )
+    sp.add_argument(
+        "--unique", action="store_true",
+        help="no two equivalent architectures in the output (duplicates are redrawn; a peaked model may return fewer, with a warning)",
     )
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument(

@@ -66,6 +66,8 @@ class SampleStats:
         invalid: drawn samples that did not decode to a valid architecture.
         reasons: rejection reason -> count (decoding errors, failed hard constraints).
         filtered: valid samples dropped by hard guides.
+        duplicates: valid samples dropped as equivalent (same canonical hash) to one already
+            returned by the call (``sample(..., unique=True)``).
         repaired: drawn samples whose edge count was cut to the space's ``max_edges``.
         seconds: wall time of the call.
     """
@@ -73,6 +75,7 @@ class SampleStats:
     drawn: int = 0
     invalid: int = 0
     filtered: int = 0
+    duplicates: int = 0
     repaired: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -110,7 +113,14 @@ class Generator(ABC):
         """Draw up to ``n`` valid architectures (recording ``self.last_stats``)."""
 
     def sample(
-        self, n: int, *, seed: int | None = None, guides: Sequence[Guide] = (), max_rounds: int = 20, **options: Any
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        guides: Sequence[Guide] = (),
+        max_rounds: int = 20,
+        unique: bool = False,
+        **options: Any,
     ) -> list[ArchGraph]:
         """``n`` valid architectures (fewer only if ``max_rounds`` of drawing could not find them).
 
@@ -120,6 +130,8 @@ class Generator(ABC):
             guides: guidance terms. Hard guides (constraints) also filter the samples; generators
                 without guidance support apply hard guides as filters only and refuse soft ones.
             max_rounds: redraw rounds allowed to replace invalid or filtered samples, ``>= 1``.
+            unique: no two returned architectures equivalent (canonical hash); duplicates are
+                redrawn like rejected samples, so a sharply peaked model may return fewer than ``n``.
 
         Raises:
             InvalidArgumentError: ``n``, ``seed`` or ``max_rounds`` is not an integer in range.
@@ -128,6 +140,8 @@ class Generator(ABC):
         """
         n = check_int(n, "n")
         check_int(max_rounds, "max_rounds", 1)  # 0 rounds would silently return nothing
+        if not isinstance(unique, (bool, np.bool_)):
+            raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
         base_seed = self.seed if seed is None else check_int(seed, "seed")
         if guides is None or isinstance(guides, Guide):
             got = "one Guide (wrap it in a list)" if isinstance(guides, Guide) else "None"
@@ -155,13 +169,18 @@ class Generator(ABC):
         t0 = time.perf_counter()
         self.last_stats = SampleStats()
         out: list[ArchGraph] = []
+        seen: set[str] = set()
         hard = [g for g in guides if g.hard]
         for r in range(max_rounds):
             if len(out) >= n:
                 break
             need = n - len(out)
-            # oversample a little after the first round, when we know some will be rejected
-            batch = self._sample(need if r == 0 else max(need * 2, 16), base_seed + 7919 * r, steer, **options)
+            # oversample after the first round, when we know some will be rejected: twice what is
+            # missing, more when duplicates are being dropped (a peaked model repeats most draws)
+            ask = need if r == 0 else max(need * 2, 16)
+            if unique and self.last_stats.duplicates:
+                ask = min(max(ask, 2 * need * (len(out) + self.last_stats.duplicates) // max(len(out), 1)), 100 * max(n, 16))
+            batch = self._sample(ask, base_seed + 7919 * r, steer, **options)
             for g in hard:
                 if not batch:
                     break
@@ -172,6 +191,16 @@ class Generator(ABC):
                     self.last_stats.reasons[key] = self.last_stats.reasons.get(key, 0) + dropped
                     self.last_stats.filtered += dropped
                 batch = [a for a, keep in zip(batch, ok) if keep]
+            if unique:
+                fresh = []
+                for a in batch:
+                    h = a.canonical_hash()
+                    if h in seen:
+                        self.last_stats.duplicates += 1
+                    else:
+                        seen.add(h)
+                        fresh.append(a)
+                batch = fresh
             out.extend(batch[: n - len(out)])
         self.last_stats.seconds = time.perf_counter() - t0
         return out
