@@ -149,6 +149,13 @@ _PROXY_CACHE: dict[str, dict[ArchGraph, np.ndarray]] = {}
 _PROXY_CACHE_LIMIT = 200_000  # rows kept per space (a few MB); past it the cache starts over
 
 
+def _proxy_ranked(space: Any, archs: Sequence[ArchGraph]) -> list[ArchGraph]:
+    """``archs`` best first by the space's first zero-cost proxy (ties keep their order): the
+    data-free choice of the ``"zc"`` initial designs and of a study's exploration picks."""
+    score = _proxy_features(space, archs)[:, 0]
+    return [archs[i] for i in np.argsort(-score, kind="stable")]
+
+
 def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
     """Data-free zero-cost proxies (log synflow, log params) of ``archs``, scaled to about ``[0, 1]``: ``n x 2``.
 
@@ -1657,8 +1664,7 @@ class Study:
             if self.initial in ("zc", "zc+random"):
                 # capped: the pool is drawn (and its proxies computed) again every initial round
                 cands = self._keep_feasible(ctx.random(min(20 * self.n_initial, ZC_POOL_MAX), salt=6), None, ctx)
-                score = _proxy_features(self.space, cands)[:, 0]
-                ranked = [cands[i] for i in np.argsort(-score, kind="stable")]
+                ranked = _proxy_ranked(self.space, cands)
                 if self.initial == "zc":
                     return ranked[:n]
                 # the proxy's best half (the accurate, large end of a front), then random cells (the rest of it)
@@ -1695,8 +1701,7 @@ class Study:
         if not cands:
             return picks
         if _has_free_proxies(self.space):
-            score = _proxy_features(self.space, cands)[:, 0]
-            cands = [cands[i] for i in np.argsort(-score, kind="stable")]
+            cands = _proxy_ranked(self.space, cands)
         chosen = cands[:k]
         return picks[: len(picks) - len(chosen)] + chosen
 
