@@ -261,6 +261,7 @@ class ProposalContext:
         pending: architectures reserved by running trials (labels in flight).
         seed: this round's seed.
         surrogates: fitted per-objective predictors (trained on ``Y``) when the method uses a surrogate.
+        mc_samples: quasi-MC samples of the study's acquisition (a proposer guiding by it uses the same).
     """
 
     space: Any
@@ -273,6 +274,7 @@ class ProposalContext:
     pending: list[ArchGraph]
     seed: int
     surrogates: list[Any] = field(default_factory=list)
+    mc_samples: int = 128
 
     def ref_point(self) -> Any:
         """The acquisition's hypervolume reference (signed: every objective maximised), just worse
@@ -682,7 +684,7 @@ class DiffusionProposer(PoolProposer):
 
             acq = AcquisitionPredictor.from_surrogates(
                 ctx.surrogates, ctx.archs, pending=ctx.pending, ref_point=ctx.ref_point().tolist() if m > 1 else None,
-                seed=ctx.seed,
+                mc_samples=ctx.mc_samples, seed=ctx.seed,
             )
             guides = [Guide(acq, self.guidance, "max", name="acquisition")]
         else:
@@ -1627,6 +1629,7 @@ class Study:
             exclude={t.hash for t in trials},
             pending=[parse(t.arch) for t in trials if t.state == "running"],
             seed=round_seed(self.seed, len(trials)),
+            mc_samples=self.mc_samples,
         )
 
     def _parse(self, text: str) -> ArchGraph:
@@ -1789,11 +1792,6 @@ class Study:
             add(int(t[pos]) for t in tops if pos < len(t))
         return torch.tensor(sorted(chosen))
 
-    def _ref_point(self, ctx: ProposalContext) -> Any:
-        """The hypervolume reference of the acquisition (signed, every objective maximised): just
-        worse than every label seen (``[k]`` tensor; :meth:`ProposalContext.ref_point`)."""
-        return ctx.ref_point()
-
     def _acquire(self, ctx: ProposalContext, pool: list[ArchGraph], q: int) -> list[ArchGraph]:
         """``q`` pool members maximising the (hypervolume) noisy expected improvement."""
         import torch
@@ -1807,9 +1805,9 @@ class Study:
         choices = X[idx]
         X_base = first.features(ctx.archs)
         X_pending = first.features(ctx.pending) if ctx.pending else None
-        ref = self._ref_point(ctx).tolist() if len(ctx.surrogates) > 1 else None
+        ref = ctx.ref_point().tolist() if len(ctx.surrogates) > 1 else None
         acq = build_acquisition(
-            [p.model for p in ctx.surrogates], X_base, X_pending=X_pending, ref_point=ref, mc_samples=self.mc_samples, seed=ctx.seed
+            [p.model for p in ctx.surrogates], X_base, X_pending=X_pending, ref_point=ref, mc_samples=ctx.mc_samples, seed=ctx.seed
         )
         with torch.no_grad():
             cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=256, unique=True)

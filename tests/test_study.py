@@ -129,22 +129,26 @@ def test_diffusion_proposer_with_a_small_generator(guide, monkeypatch):
         from nagen.study import DiffusionProposer
 
         seen: list[str] = []
+        draws: set[int] = set()
         real = DiffusionGenerator.sample
 
         def spy(self, n, *, guides=(), **kw):
             seen.extend(type(g.predictor).__name__ for g in guides)
+            draws.update(g.predictor.mc_samples for g in guides if hasattr(g.predictor, "mc_samples"))
             return real(self, n, guides=guides, **kw)
 
         monkeypatch.setattr(DiffusionGenerator, "sample", spy)
         st = Study(
             "nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"),
             proposer=DiffusionProposer(pool_size=40, steps=5, guide=guide), storage="sqlite:///:memory:", seed=0,
-            executor="inline", n_initial=3,
+            executor="inline", n_initial=3, mc_samples=32,
         )
         st.optimize(4)
         assert len(st.history) == 4 and _unique(st)
-        # the guide is the study's own acquisition, or the GP's posterior mean; the stored config says which
+        # the guide is the study's own acquisition (its quasi-MC draws too), or the GP's posterior mean;
+        # the stored config says which
         assert set(seen) == {"AcquisitionPredictor" if guide == "acquisition" else "GPPredictor"}
+        assert draws == ({32} if guide == "acquisition" else set())
         assert st._config()["proposer"].get("guide", "mean") == guide
     finally:
         if saved is None:
