@@ -150,7 +150,8 @@ class Generator(ABC):
         for g in guides:
             if not isinstance(g, Guide):
                 raise InvalidGuidanceError(f"guides must be nagen Guide objects, got {type(g).__name__}")
-            if g.predictor.space is not self.space:
+            # equal, not only identical: a custom space copied with its predictor compares by spec
+            if g.predictor.space != self.space:
                 raise InvalidGuidanceError(
                     f"guide {g.name or type(g.predictor).__name__!r} predicts for space {g.predictor.space.name!r}, "
                     f"but this generator samples space {self.space.name!r}"

@@ -453,5 +453,25 @@ class SearchSpace(ABC):
             "default_input_shape": list(self.default_input_shape),
         }
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """A built-in registered space pickles (and deep-copies) as its registry name.
+
+        Generators and guides compare spaces by identity, so a predictor that went through
+        ``copy.deepcopy``, a cache file or a worker process must come back holding the very
+        instance ``nagen.spaces.get`` returns, not a lookalike. Spaces registered as instances
+        (``register_space``) or unregistered ones keep their own pickling: a fresh process may
+        not have registered them.
+        """
+        import nagen.spaces as registry_module
+
+        name = getattr(self, "name", None)
+        if (
+            isinstance(name, str)
+            and registry_module._instances.get(name) is self
+            and registry_module.registry._items.get(name) is type(self)
+        ):
+            return (registry_module.get, (name,))
+        return super().__reduce_ex__(protocol)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -101,3 +101,46 @@ def test_a_graph_accepted_by_one_space_is_still_checked_by_another() -> None:
     assert nb201.validate(cell) is cell
     again = pickle.loads(pickle.dumps(cell))
     assert again == cell and again._validated_by is None
+
+
+def test_builtin_spaces_copy_and_pickle_to_the_registered_instance() -> None:
+    """Generators compare spaces by identity: a deep-copied or unpickled predictor must keep the registry's space."""
+    import copy
+    import pickle
+
+    import nagen.spaces
+
+    for name in nagen.spaces.names():
+        space = nagen.spaces.get(name)
+        if type(space).__module__ == "nagen.spaces.custom":
+            continue
+        assert copy.deepcopy(space) is space
+        assert pickle.loads(pickle.dumps(space)) is space
+
+
+def test_unregistered_instance_still_copies_as_an_object() -> None:
+    """Only the registry's own instance pickles by name; a second instance stays a distinct object."""
+    import copy
+
+    import nagen.spaces
+
+    other = type(nagen.spaces.get("nb201"))()
+    dup = copy.deepcopy(other)
+    assert dup is not other and dup is not nagen.spaces.get("nb201")
+    assert dup.name == "nb201"
+
+
+def test_guide_from_a_deep_copied_predictor_steers_the_shipped_generator() -> None:
+    """A predictor copied with ``copy.deepcopy`` (a common way to keep a fitted one) still guides."""
+    import copy
+
+    import nagen
+    import nagen.benchmarks
+    from nagen.generators.guidance import Guide
+    from nagen.predictors import get as get_predictor
+
+    table = nagen.benchmarks.load("nb201")
+    archs = list(table.archs[:40])
+    pred = get_predictor("gnn", "nb201", epochs=2, seed=0).fit(archs, table.query_many(archs, "cifar10_test"))
+    res = nagen.generate("nb201", n=4, guide=[Guide(copy.deepcopy(pred), weight=1.0)], seed=0)
+    assert len(res) == 4
