@@ -72,7 +72,7 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
 
         generator = DiffusionGenerator.load(generator, space)
     if generator is not None:  # a Generator: _check_method refused anything else
-        if generator.space is not space:
+        if generator.space != space:  # custom spaces compare by spec
             raise InvalidGuidanceError(f"generator samples space {generator.space.name!r}, not {space.name!r}")
         return generator
     if method == "diffusion":
@@ -189,6 +189,37 @@ def _meta_latency(table: Any, metric: str, progress: bool) -> Any:
     return copy.deepcopy(cached, memo={id(cached.space): cached.space})
 
 
+def _transfer_generate(sp: Any, n: int, method: str, guide: Any, transfer_from: Any, benchmark: str | None, options: dict[str, Any]) -> GenerationResult:
+    """``generate(transfer_from=...)``: check the pieces, then ``TransferTask.generate`` (zero-shot)."""
+    from nagen.transfer import TransferTask
+
+    if method != "diffusion":
+        raise InvalidGuidanceError(
+            f"transfer_from guides the diffusion generator by the meta-predictor; method {method!r} cannot take it (use method='diffusion')"
+        )
+    if isinstance(transfer_from, TransferTask):
+        task = transfer_from
+        if task.space is not sp:
+            raise InvalidGuidanceError(f"the TransferTask is for space {task.space.name!r}, not {sp.name!r}")
+        if guide is not None and guide != task.target and list(guide) != [task.target]:
+            raise InvalidGuidanceError(f"guide {guide!r} differs from the TransferTask's target {task.target!r}; omit guide")
+        if benchmark is not None:
+            raise InvalidGuidanceError("benchmark comes from the TransferTask; do not pass both")
+    else:
+        from nagen.search_api import _names
+
+        sources = _names(transfer_from, "transfer_from")
+        if not sources or not all(sources):
+            raise InvalidGuidanceError(f"transfer_from names no source metric (got {transfer_from!r}); pass None to generate without transfer")
+        targets = [guide] if isinstance(guide, str) else list(guide) if isinstance(guide, (list, tuple)) else None
+        if not targets or len(targets) != 1 or not isinstance(targets[0], str):
+            raise InvalidGuidanceError(
+                f"with transfer_from, guide must name the one target metric (e.g. guide='cifar10_test'), got {guide!r}"
+            )
+        task = TransferTask(sources, targets[0], sp, benchmark=benchmark)
+    return task.generate(n, **options)
+
+
 def generate(
     space: Any = "nb201",
     n: int = 100,
@@ -197,7 +228,7 @@ def generate(
     constraints: Mapping[str, float] | Sequence[Any] | None = None,
     seed: int = 0,
     *,
-    scale: float = 10.0,
+    scale: float | None = None,
     constraint_scale: float = 1.0,
     benchmark: str | None = None,
     guide_labels: int = 100,
@@ -205,6 +236,7 @@ def generate(
     steps: int | None = None,
     generator: Any = None,
     unique: bool = False,
+    transfer_from: str | Sequence[str] | Any = None,
     progress: bool = False,
 ) -> GenerationResult:
     """Generate ``n`` architectures of ``space``, optionally steered toward metrics and under constraints.
@@ -227,9 +259,10 @@ def generate(
             :func:`nagen.constraints.parse_constraint`); both forms get its checks before
             anything is paid. Diffusion is guided by them; every method filters by them.
         seed: same seed, same output.
-        scale: weight of each metric guide of ``"diffusion"`` (10 trades mean accuracy against
-            diversity well on NB201; larger values concentrate the samples on the predictor's
-            favourite cells). OP-GFN ignores it (its sharpness is ``OPGFNGenerator(beta=...)``).
+        scale: weight of each metric guide of ``"diffusion"`` (default 10, which trades mean
+            accuracy against diversity well on NB201; larger values concentrate the samples on the
+            predictor's favourite cells; with ``transfer_from`` the default is 2). OP-GFN ignores
+            it (its sharpness is ``OPGFNGenerator(beta=...)``).
         constraint_scale: guidance weight of each constraint (the hard filter applies regardless).
             It matters for tight bounds: NB201, guide ``cifar10_test``, 200 samples, seeds 0-1,
             ``params <= 0.3M``: weight 1 returns all 200 from 216 draws, filter-only (0) only
@@ -255,6 +288,15 @@ def generate(
         unique: return no two equivalent architectures (canonical hash); duplicates are redrawn,
             so a sharply peaked model (an OP-GFN fitted on a clear order) may return fewer than ``n``,
             with a warning. Default False: the samples as drawn, repeats and all.
+        transfer_from: source metrics (a list or a comma-separated string) of the benchmark
+            table, or a :class:`~nagen.transfer.TransferTask`: conditional generation for a task
+            *without its labels* (DiffusionNAG's transferable generation). ``guide`` then names the
+            one target metric (optional with a ``TransferTask``); the diffusion model is guided by
+            the task-aware meta-predictor meta-trained on the sources (trained once, ~45 s on NB201,
+            then cached) and adapted zero-shot, so no target label is paid. Each ``predicted``
+            holds ``"transfer_score"`` (standardised, higher is better). Constraints work as
+            usual. See :meth:`nagen.transfer.TransferTask.generate` to adapt to a few measured
+            target labels.
         progress: show progress bars.
 
     Returns:
@@ -285,6 +327,14 @@ def generate(
     from nagen.generators.guidance import Guide
 
     sp = nagen.spaces.get(space)
+    if transfer_from is not None:
+        return _transfer_generate(
+            sp, n, method, guide, transfer_from, benchmark,
+            dict(constraints=constraints, seed=seed, scale=2.0 if scale is None else scale, constraint_scale=constraint_scale,
+                 guide_labels=guide_labels, device_samples=device_samples, steps=steps, generator=generator, unique=unique,
+                 progress=progress),
+        )  # fmt: skip
+    scale = 10.0 if scale is None else scale
     check_int(n, "n", 0)
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     if not isinstance(unique, (bool, np.bool_)):

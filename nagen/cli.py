@@ -181,6 +181,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         steps=args.steps,
         generator=generator,
         unique=args.unique,
+        transfer_from=args.transfer_from,
         progress=not args.quiet,
     )
     for g in result:
@@ -428,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate architectures (optionally guided toward a metric, under cost limits)",
         epilog="examples:\n  nagen generate --space nb201 --n 100 --seed 0 --json\n"
         "  nagen generate --space nb201 --guide cifar10_valid_12ep --scale 2 --max-params 1e6 --json\n"
-        "  nagen generate --space nb201 --method opgfn --guide cifar10_valid_12ep --n 20 --json",
+        "  nagen generate --space nb201 --method opgfn --guide cifar10_valid_12ep --n 20 --json\n"
+        "  nagen generate --space nb201 --guide cifar10_test --transfer-from cifar100_test,imagenet16_test --unique --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("--space", default="nb201", help="space name (default nb201; see 'nagen spaces')")
@@ -440,11 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark metric to steer toward (repeatable). diffusion: guided by a predictor fitted on the labels; "
         "opgfn: a reward learned from the labels' order alone (several metrics: their Pareto order)",
     )
-    sp.add_argument("--scale", type=float, default=10.0, help="guidance weight per metric, diffusion only (default 10)")
+    sp.add_argument("--scale", type=float, default=None, help="guidance weight per metric, diffusion only (default 10; 2 with --transfer-from)")
     sp.add_argument("--constraint-scale", type=float, default=1.0, help="guidance weight per constraint (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
+    sp.add_argument(
+        "--transfer-from",
+        help="comma-separated source metrics: generate for the --guide metric without its labels, guided by the "
+        "meta-predictor trained on the sources (zero-shot transfer; no target label is paid)",
+    )
     sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor, or the OP-GFN reward (default 100 per metric; reported as labels used)")
     sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")

@@ -54,6 +54,9 @@ CASES = [
     ("generation", ["--steps", "-1"], "-1"),
     ("generation", ["--steps", "0"], "'0'"),
     ("generation", ["--seeds", "0", "--skip-quality"], "'0'"),
+    ("transfer_generation", ["--datasets", "cifar10,foo"], "foo"),
+    ("transfer_generation", ["--labels", "1"], "at least 2"),
+    ("transfer_generation", ["--n", "0"], "'0'"),
 ]
 #: one case per script also runs as ``python benchmarks/<name>.py`` (exit status, import of _cli)
 SUBPROCESS = {}

@@ -700,6 +700,26 @@ class MetaPredictor(Predictor):
         with torch.no_grad():
             return net.task(h, z_t, self._target_data(data))[0]
 
+    def fit_prior(self, data: Any = None) -> MetaPredictor:
+        """Zero-shot: adapt to a target of which no architecture is labelled; returns ``self``.
+
+        The task is embedded from no labelled pair (with ``"data"``/``"both"`` encodings, from
+        its data samples), no ridge correction is solved, and predictions are *standardised*
+        (``y_mean = 0``, ``y_std = 1``): a ranking and a guidance signal, not values in a
+        metric's units. This is the conditional prior DiffusionNAG and MetaD2A generate from
+        before any target architecture is trained. A later ``fit`` replaces it.
+
+        Raises:
+            NotFittedError: before ``meta_fit``.
+            InvalidTrainingDataError: the encoding needs target data and none was given.
+        """
+        net = self._check_meta_fitted()
+        task = self._embed(net, [], np.zeros(0), data)
+        self._task_emb, self._head, self._beta = task, net.head, None
+        self.y_mean, self.y_std = 0.0, 1.0
+        self._fitted = True
+        return self
+
     def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
         """Embed the target from its ``k`` labels (``y_mean``/``y_std`` set by ``fit``), optionally
         fine-tune a head copy, then solve the ridge correction on the support residuals."""
