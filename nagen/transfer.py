@@ -24,6 +24,11 @@ Two methods (``TransferTask(method=...)``):
   tables: its zero-shot argmax first, then after ``k >= 2`` labels the argmax of the adapted
   predictor (task embedding of the ``k`` pairs plus the closed-form ridge correction).
 
+Conditional generation (:meth:`TransferTask.generate`, ``nagen.generate(transfer_from=...)``):
+the diffusion model guided by the meta-predictor adapted to the target, zero-shot or from a few
+measured labels (DiffusionNAG's transferable generation); in spaces too large to enumerate,
+``TransferTask(generated=k)`` adds ``k`` such samples to every round's candidate pool.
+
 Only the target labels the study paid for are used on the target. Everything is deterministic
 given the study's labels (the meta-predictor, when used, also depends on the seed). A
 meta-trained model, and the leave-one-source-out choice, are cached on disk per (space,
@@ -67,18 +72,40 @@ class _GreedyProposer(Proposer):
     uses_surrogate = False
     name = "transfer"
     pool_size = 5000
+    #: conditional-generator samples added to the pool in spaces too large to enumerate (0: none)
+    generated = 0
+    #: their diffusion generator (None: the space's shipped one, else one trained once per process)
+    generator: Any = None
+    #: guidance weight of those samples (TransferTask.generate's default)
+    generated_scale = 2.0
 
     def scores(self, ctx: ProposalContext, archs: Sequence[ArchGraph]) -> np.ndarray:
         """Higher is better: ``n``."""
         raise NotImplementedError
 
+    def guide_model(self, ctx: ProposalContext) -> Any:
+        """The differentiable predictor that steers the generated part of the pool (the meta-predictor
+        adapted to the context's labels, or its zero-shot prior before two labels)."""
+        raise NotImplementedError
+
     def candidates(self, ctx: ProposalContext) -> list[ArchGraph]:
-        """Every unlabelled architecture of an enumerable space, else a random pool."""
+        """Every unlabelled architecture of an enumerable space, else a random pool, plus (with
+        ``generated > 0``) samples of the diffusion generator guided by :meth:`guide_model`:
+        in a large space a random pool rarely holds the target's best cells, the conditional
+        generator is where DiffusionNAG's transfer search draws its candidates."""
         en = _enumerated(ctx.space)
         if en is not None:
             pending = {a.canonical_hash() for a in ctx.pending}
             return [a for a, h in zip(*en) if h not in ctx.exclude and h not in pending]
-        return ctx.random(self.pool_size, salt=7)
+        pool = ctx.random(self.pool_size, salt=7)
+        if self.generated > 0:
+            from nagen.generators.guidance import Guide
+            from nagen.study import DiffusionProposer
+
+            gen = self.generator if self.generator is not None else DiffusionProposer.generator(ctx.space)
+            guide = Guide(self.guide_model(ctx), self.generated_scale, "max", name="transfer_score")
+            pool = ctx.unlabelled(gen.sample(self.generated, seed=ctx.seed, guides=[guide]) + pool)
+        return pool
 
     def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
         """The ``n`` unlabelled architectures with the highest scores."""
@@ -105,10 +132,11 @@ class MetaProposer(_GreedyProposer):
         pool_size: candidates scored in spaces too large to enumerate.
     """
 
-    def __init__(self, meta: Any, info: dict[str, Any] | None = None, pool_size: int = 5000) -> None:
+    def __init__(self, meta: Any, info: dict[str, Any] | None = None, pool_size: int = 5000, generated: int = 0, generator: Any = None) -> None:
         self.meta = meta
         self.info = dict(info or {})
         self.pool_size = int(pool_size)
+        self.generated, self.generator = int(generated), generator
 
     def config(self) -> dict[str, Any]:
         """The meta-training settings."""
@@ -122,6 +150,12 @@ class MetaProposer(_GreedyProposer):
             self.meta.fit(ctx.archs, ctx.Y[:, 0])
             return self.meta.predict(archs).mean
         return self.zero_shot(archs)
+
+    def guide_model(self, ctx: ProposalContext) -> Any:
+        """The meta-predictor adapted to the context's labels (its zero-shot prior before two)."""
+        if len(ctx.archs) >= 2:
+            return self.meta.fit(ctx.archs, ctx.Y[:, 0])
+        return self.meta.fit_prior()
 
     def zero_shot(self, archs: Sequence[ArchGraph]) -> np.ndarray:
         """Standardised predictions with the task embedded from no label (meta-prior): ``n``."""
@@ -303,11 +337,12 @@ class ConsensusProposer(_GreedyProposer):
     """
 
     def __init__(self, consensus: SourceConsensus, gp: dict[str, float], info: dict[str, Any] | None = None,
-                 fallback: Any = None, pool_size: int = 5000) -> None:
+                 fallback: Any = None, pool_size: int = 5000, generated: int = 0, generator: Any = None) -> None:
         self.consensus, self.gp = consensus, dict(gp)
         self.info = dict(info or {})
         self.fallback = fallback
         self.pool_size = int(pool_size)
+        self.generated, self.generator = int(generated), generator
         self._meta_ranks: np.ndarray | None = None
 
     def config(self) -> dict[str, Any]:
@@ -332,6 +367,12 @@ class ConsensusProposer(_GreedyProposer):
             g[~known] = self._meta_g(rest)
             P[~known] = g[~known][:, None]
         return F, g, P
+
+    def guide_model(self, ctx: ProposalContext) -> Any:
+        """The fallback meta-predictor adapted to the context's labels (the consensus GP is not differentiable)."""
+        if self.fallback is None:
+            raise NagenError("generated candidates need the meta-predictor, and none was given")
+        return self.fallback().guide_model(ctx)
 
     def _meta_g(self, archs: list[ArchGraph]) -> np.ndarray:
         """Consensus scores of architectures without source values, from the meta-predictor's zero-shot ranking."""
@@ -375,6 +416,13 @@ class TransferTask:
             ``"meta"`` (greedy on the adapted meta-predictor; :class:`MetaProposer`).
         gp: a fixed GP setting for ``"consensus"`` (keys ``w0, sw, sf, l, sn``) instead of the
             leave-one-source-out choice.
+        generated: in spaces too large to enumerate, add this many samples of the conditional
+            generator (the diffusion model guided by the meta-predictor adapted to the labels so
+            far; see :meth:`generate`) to each round's random candidate pool (default 0: the
+            random pool only). Enumerable spaces (NB201) score every cell and ignore it.
+        generator: the diffusion generator of those samples: a fitted ``DiffusionGenerator`` of
+            the space or a checkpoint path (default: the shipped one, else one trained once per
+            process, about 1.5 min for nb101).
 
     Raises:
         UnknownMetricError: a source or target is not a column of the table.
@@ -398,6 +446,8 @@ class TransferTask:
         meta_options: dict[str, Any] | None = None,
         method: str = "consensus",
         gp: dict[str, float] | None = None,
+        generated: int = 0,
+        generator: Any = None,
     ) -> None:
         import nagen.benchmarks
         import nagen.spaces
@@ -476,6 +526,21 @@ class TransferTask:
                     need = "> 0" if k in ("l", "sn") else ">= 0"
                     raise InvalidSpecError(f"gp[{k!r}] must be a finite number {need}, got {v!r}")
         self.gp = None if gp is None else {k: float(v) for k, v in gp.items()}
+        self.generated = check_int(generated, "generated", 0, InvalidSpecError)
+        if isinstance(generator, (str, os.PathLike)):
+            from nagen.generators.diffusion import DiffusionGenerator
+
+            if not Path(generator).is_file():
+                raise InvalidSpecError(f"generator checkpoint {str(generator)!r} is not a file")
+            generator = DiffusionGenerator.load(generator, self.space)
+        if generator is not None:
+            from nagen.generators.base import Generator
+
+            if not isinstance(generator, Generator) or not generator.supports_guidance:
+                raise InvalidSpecError(f"generator must be a guidable nagen generator (a DiffusionGenerator), got {type(generator).__name__}")
+            if generator.space != self.space:
+                raise InvalidSpecError(f"generator samples space {generator.space.name!r}, not {self.space.name!r}")
+        self.generator = generator
         self._meta: Any = None
         self._consensus: SourceConsensus | None = None
         self._choice: dict[str, Any] | None = None
@@ -579,11 +644,16 @@ class TransferTask:
 
     def proposer(self, progress: bool = False) -> Proposer:
         """The study proposer: ``ConsensusProposer`` (meta-predictor trained only if needed) or ``MetaProposer``."""
+        # recorded only when used, so studies stored before the option existed still match
+        pool = {"generated": self.generated} if self.generated else {}
+        pool_args = {"generated": self.generated, "generator": self.generator}
         if self.method == "meta":
-            return MetaProposer(self.meta_model(progress), self.info())
+            return MetaProposer(self.meta_model(progress), {**self.info(), **pool}, **pool_args)
         gp = self.gp_choice()["gp"]
-        info = {**self.info(), "method": "consensus", "gp": gp}
-        return ConsensusProposer(self.consensus(), gp, info, fallback=lambda: MetaProposer(self.meta_model(progress), self.info()))
+        info = {**self.info(), "method": "consensus", "gp": gp, **pool}
+        return ConsensusProposer(
+            self.consensus(), gp, info, fallback=lambda: MetaProposer(self.meta_model(progress), self.info()), **pool_args
+        )
 
     def guide_predictor(self, labels: Any = None, progress: bool = False) -> Any:
         """The meta-predictor adapted to the target, for guidance (a copy; the cached model is untouched).

@@ -20,3 +20,20 @@ def test_tiny_run_prints_every_row(benchmark_script, tmp_path, capsys) -> None:
     for r in rows:  # accuracies are CIFAR-100 test values, read from the table
         mean = float(r.split(" | ")[2].split(" ± ")[0])
         assert 0.0 < mean <= 73.6
+
+
+def test_tiny_pool_part_compares_three_pools_per_method(benchmark_script, tmp_path, capsys) -> None:
+    import nagen.transfer
+
+    enumerated = nagen.transfer._enumerated
+    bench = benchmark_script("transfer_generation")
+    bench.main(["--parts", "pool", "--seeds", "1", "--epochs", "1", "--datasets", "cifar10", "--pool-size", "20",
+                "--generated", "8", "--budget", "5", "--cache-dir", str(tmp_path)])  # fmt: skip
+    assert nagen.transfer._enumerated is enumerated  # the emulation is undone
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| consensus") or line.startswith("| meta")]
+    assert [(r[0][2:], r[1]) for r in rows] == [
+        (m, p) for m in ("consensus", "meta") for p in ("random 20", "random 20 + 8 generated", "random 28")
+    ]
+    for r in rows:
+        assert 0 < float(r[2]) <= 94.37 and r[3].endswith("/1 |")

@@ -143,3 +143,55 @@ def test_cli_generate_transfer_from(task, tmp_path, monkeypatch, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 6 and all(set(r) == {"arch", "pred_transfer_score"} for r in rows)
     assert [r["arch"] for r in rows] == [g.string for g in task.generate(6, seed=2, unique=True)]
+
+
+@pytest.mark.parametrize("method", ["meta", "consensus"])
+def test_large_space_pool_adds_conditional_generator_samples(tmp_path, monkeypatch, method):
+    """In a space too large to enumerate (NB201 made to look like one), ``generated=k`` adds k guided
+    samples of the diffusion model to each round's random pool, steered by the adapted meta-predictor."""
+    import nagen.transfer as T
+    from nagen.generators.diffusion import DiffusionGenerator
+    from nagen.predictors.meta import MetaPredictor
+
+    monkeypatch.setattr(T, "_enumerated", lambda space: None)
+    task = TransferTask(SOURCES, "cifar10_test", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL,
+                        method=method, generated=16)  # fmt: skip
+    calls = []
+    orig = DiffusionGenerator.sample
+
+    def spy(self, n, *args, guides=(), **kwargs):
+        calls.append((n, [type(g.predictor) for g in guides]))
+        out = orig(self, n, *args, guides=guides, **kwargs)
+        calls[-1] += (out,)
+        return out
+
+    monkeypatch.setattr(DiffusionGenerator, "sample", spy)
+    prop = task.proposer()
+    prop.pool_size = 30
+    from nagen.labellers import TableLabeller
+
+    st = nagen.Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=prop,
+                     storage="sqlite:///:memory:", seed=0, n_initial=0, executor="inline")  # fmt: skip
+    st.optimize(4)
+    assert len(st.history) == 4 and calls
+    assert all(n == 16 and kinds == [MetaPredictor] for n, kinds, _ in calls)
+    assert st._config()["proposer"]["generated"] == 16  # a resumed study must be built with the same pool
+    # the generated samples are candidates: some of them reach the labels (the random pool has only 30)
+    generated = {a.canonical_hash() for *_, out in calls for a in out}
+    assert any(t.hash in generated for t in st.history)
+    # without the option, no generator is asked
+    calls.clear()
+    plain = TransferTask(SOURCES, "cifar10_test", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL, method=method).proposer()
+    plain.pool_size = 30
+    nagen.Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=plain,
+                storage="sqlite:///:memory:", seed=0, n_initial=0, executor="inline").optimize(2)  # fmt: skip
+    assert not calls
+
+
+def test_transfer_generator_option_is_checked(tmp_path):
+    with pytest.raises(InvalidSpecError, match="generated"):
+        TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, generated=-1)
+    with pytest.raises(InvalidSpecError, match="not a file"):
+        TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, generator=str(tmp_path / "none.pt"))
+    with pytest.raises(InvalidSpecError, match="guidable"):
+        TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, generator=object())
