@@ -737,6 +737,8 @@ class TransferTask:
         check_real(scale, "scale", 0.0, error=InvalidGuidanceError)
         if "guide" in options or "method" in options or "transfer_from" in options:
             raise InvalidSpecError("TransferTask.generate guides by the target itself; it takes no guide, method or transfer_from")
+        if check_int(n, "n", 0) == 0:  # nothing to generate: no meta-training (45 s on NB201) for it
+            return nagen.api.generate(self.space, 0, method="diffusion", constraints=constraints, seed=seed, **options)
         guide = Guide(self.guide_predictor(labels, progress), float(scale), "max", name="transfer_score")
         if constraints is not None and self._table_name is not None:
             # a metric constraint is learned from this task's table (generate takes tables by name)

@@ -195,3 +195,18 @@ def test_transfer_generator_option_is_checked(tmp_path):
         TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, generator=str(tmp_path / "none.pt"))
     with pytest.raises(InvalidSpecError, match="guidable"):
         TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, generator=object())
+
+
+def test_zero_architectures_need_no_meta_training(tmp_path, monkeypatch):
+    from nagen.errors import InvalidArgumentError
+    from nagen.predictors.meta import MetaPredictor
+
+    def boom(*a, **k):
+        raise AssertionError("meta-trained for nothing")
+
+    monkeypatch.setattr(MetaPredictor, "meta_fit", boom)
+    task = TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path)
+    assert list(task.generate(0)) == []
+    assert list(nagen.generate("nb201", 0, guide="cifar10_test", transfer_from=SOURCES)) == []
+    with pytest.raises(InvalidArgumentError, match="n"):
+        task.generate(-1)
