@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     nb = nagen.benchmarks.load("nb201")
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; {args.seeds} seeds, n = {args.n} distinct per run, meta scale {args.scale}")
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; {args.seeds} seeds, meta-training {args.epochs} epochs"
+          + (f"; generate: n = {args.n} distinct per run, meta scale {args.scale}" if "generate" in parts else ""))
     t0 = time.time()
     for ds in targets if "generate" in parts else ():
         rows = run_target(nb, ds, args.seeds, args.n, args.scale, args.labels, args.gnn_labels, args.epochs, args.cache_dir)

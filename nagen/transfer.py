@@ -418,8 +418,11 @@ class TransferTask:
             leave-one-source-out choice.
         generated: in spaces too large to enumerate, add this many samples of the conditional
             generator (the diffusion model guided by the meta-predictor adapted to the labels so
-            far; see :meth:`generate`) to each round's random candidate pool (default 0: the
-            random pool only). Enumerable spaces (NB201) score every cell and ignore it.
+            far; see :meth:`generate`) to each round's random candidate pool (0: the random pool
+            only). Enumerable spaces (NB201) score every cell and ignore it. With NB201 treated as
+            too large to enumerate (``python benchmarks/transfer_generation.py --parts pool``), 200
+            generated next to 500 random candidates found the target's optimum within 20 labels in
+            15 of 15 runs of the default method, against 9 of 15 with 700 random ones.
         generator: the diffusion generator of those samples: a fitted ``DiffusionGenerator`` of
             the space or a checkpoint path (default: the shipped one, else one trained once per
             process, about 1.5 min for nb101).
@@ -446,7 +449,7 @@ class TransferTask:
         meta_options: dict[str, Any] | None = None,
         method: str = "consensus",
         gp: dict[str, float] | None = None,
-        generated: int = 0,
+        generated: int = 200,
         generator: Any = None,
     ) -> None:
         import nagen.benchmarks
@@ -644,8 +647,11 @@ class TransferTask:
 
     def proposer(self, progress: bool = False) -> Proposer:
         """The study proposer: ``ConsensusProposer`` (meta-predictor trained only if needed) or ``MetaProposer``."""
-        # recorded only when used, so studies stored before the option existed still match
-        pool = {"generated": self.generated} if self.generated else {}
+        from nagen.study import ENUMERATE_LIMIT
+
+        # recorded only where it acts (a space too large to enumerate), so stored NB201 studies still match
+        large = self.space.size is None or self.space.size > ENUMERATE_LIMIT
+        pool = {"generated": self.generated} if self.generated and large else {}
         pool_args = {"generated": self.generated, "generator": self.generator}
         if self.method == "meta":
             return MetaProposer(self.meta_model(progress), {**self.info(), **pool}, **pool_args)

@@ -175,17 +175,29 @@ def test_large_space_pool_adds_conditional_generator_samples(tmp_path, monkeypat
     st.optimize(4)
     assert len(st.history) == 4 and calls
     assert all(n == 16 and kinds == [MetaPredictor] for n, kinds, _ in calls)
-    assert st._config()["proposer"]["generated"] == 16  # a resumed study must be built with the same pool
+    # NB201 is enumerable, so the option is not recorded there (stored NB201 studies keep matching);
+    # a large space records it, as a resumed study must be built with the same pool
+    assert "generated" not in st._config()["proposer"]
     # the generated samples are candidates: some of them reach the labels (the random pool has only 30)
     generated = {a.canonical_hash() for *_, out in calls for a in out}
     assert any(t.hash in generated for t in st.history)
     # without the option, no generator is asked
     calls.clear()
-    plain = TransferTask(SOURCES, "cifar10_test", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL, method=method).proposer()
+    plain = TransferTask(SOURCES, "cifar10_test", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL, method=method,
+                         generated=0).proposer()  # fmt: skip
     plain.pool_size = 30
     nagen.Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=plain,
                 storage="sqlite:///:memory:", seed=0, n_initial=0, executor="inline").optimize(2)  # fmt: skip
     assert not calls
+
+
+def test_generated_is_recorded_only_in_spaces_too_large_to_enumerate(tmp_path, monkeypatch):
+    import nagen.study
+
+    task = TransferTask(SOURCES, "cifar10_test", cache_dir=tmp_path, gp={"w0": 0.5, "sw": 0.0, "sf": 1.0, "l": 2.0, "sn": 0.3})
+    assert task.generated == 200 and "generated" not in task.proposer().config()
+    monkeypatch.setattr(nagen.study, "ENUMERATE_LIMIT", 100)
+    assert task.proposer().config()["generated"] == 200
 
 
 def test_transfer_generator_option_is_checked(tmp_path):
