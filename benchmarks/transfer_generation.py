@@ -2,6 +2,7 @@
 
     python benchmarks/transfer_generation.py [--seeds 5] [--n 100] [--scale 2] [--labels 10] [--gnn-labels 100]
     python benchmarks/transfer_generation.py --parts pool [--pool-size 500] [--generated 200] [--budget 20]
+    python benchmarks/transfer_generation.py --parts latency [--device pixel2 --bound 18 --device-samples 10]
 
 For each NB201 dataset as the *target* (the other two datasets' 200-epoch test columns are the
 sources, whose whole tables are free: they are other tasks), and each seed, ``n`` distinct
@@ -31,6 +32,13 @@ of ``--pool-size`` unlabelled cells: without generated candidates, with ``--gene
 conditional generator added (``TransferTask(generated=...)``), and with a random pool as large as the
 two together (same number of scored candidates). Searched = reported = ``<ds>_test`` (the issue's
 transfer setting); mean best after 5 / 10 / 20 labels and runs that reach the table's optimum.
+
+Part ``latency``: generation for CIFAR-100 under a latency bound on a device none of the models
+was trained on (``lat_<device>_ms <= bound``, the few-shot latency predictor adapted from
+``--device-samples`` measurements, guidance plus a filter): zero-shot transfer (no CIFAR-100 label)
+against the GNN guide on ``--gnn-labels`` CIFAR-100 labels (12-epoch validation) and unguided.
+Reported: share of samples whose *true* latency meets the bound, and the CIFAR-100 test accuracy
+(200 epochs, read after sampling) of all samples and of those that meet it.
 """
 
 from __future__ import annotations
@@ -141,6 +149,35 @@ def run_pool(nb, ds: str, seeds: int, pool_size: int, generated: int, budget: in
     return rows
 
 
+def run_latency(nb, seeds: int, n: int, scale: float, gnn_labels: int, device: str, bound: float, k: int, epochs: int,
+                cache_dir: str | None) -> dict[str, dict[str, list[float]]]:
+    """Part ``latency``: ``{row: {stat: [per seed]}}`` for CIFAR-100 under ``lat_<device>_ms <= bound``."""
+    metric = f"lat_{device}_ms"
+    cons = [f"{metric}<={bound}"]
+    rows: dict[str, dict[str, list[float]]] = {}
+    for seed in range(seeds):
+        task = TransferTask(["cifar10_test", "imagenet16_test"], "cifar100_test", "nb201", seed=seed, epochs=epochs, cache_dir=cache_dir)
+        runs = {
+            "diffusion + meta, zero-shot": task.generate(n, scale=scale, seed=seed, unique=True, constraints=cons, device_samples=k),
+            f"diffusion + GNN ({gnn_labels} target labels)": nagen.generate(
+                "nb201", n, guide="cifar100_valid_12ep", guide_labels=gnn_labels, constraints=cons, device_samples=k, seed=seed, unique=True
+            ),
+            "diffusion (constraint only)": nagen.generate("nb201", n, constraints=cons, device_samples=k, seed=seed, unique=True),
+        }
+        for name, res in runs.items():
+            archs = [g.arch for g in res]
+            lat, acc = nb.query_many(archs, metric), nb.query_many(archs, "cifar100_test")  # read after sampling
+            ok = lat <= bound
+            r = rows.setdefault(name, {"meets": [], "acc": [], "acc_ok": [], "labels": [], "measured": []})
+            r["meets"].append(float(ok.mean()))
+            r["acc"].append(float(acc.mean()))
+            r["acc_ok"].append(float(acc[ok].mean()) if ok.any() else float("nan"))
+            r["labels"].append(res.labels_used)
+            r["measured"].append(res.device_measurements)
+        print(f"  done latency seed {seed}", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print one table per target dataset."""
     ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,9 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pool-size", type=_cli.positive_int, default=500, help="part pool: random candidates per round")
     ap.add_argument("--generated", type=_cli.positive_int, default=200, help="part pool: conditional-generator candidates per round")
     ap.add_argument("--budget", type=_cli.positive_int, default=20, help="part pool: target labels per search")
+    ap.add_argument("--device", default="pixel2", help="part latency: the device (a lat_<device>_ms column; default pixel2, a HELP test device)")
+    ap.add_argument("--bound", type=float, default=18.0, help="part latency: the latency bound in ms (default 18)")
+    ap.add_argument("--device-samples", type=_cli.at_least_two, default=10, help="part latency: measurements on the device (default 10)")
     args = ap.parse_args(argv)
     targets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
-    parts = _cli.names(ap, "--parts", args.parts, ("generate", "pool"))
+    parts = _cli.names(ap, "--parts", args.parts, ("generate", "pool", "latency"))
+    if not args.bound > 0:
+        ap.error(f"argument --bound: a latency bound must be > 0 ms, got {args.bound}")
     if args.labels == 1:
         ap.error("--labels: the meta-predictor adapts from at least 2 labels (or 0 for no such row)")
     torch.set_num_threads(args.threads)
@@ -188,6 +230,19 @@ def main(argv: list[str] | None = None) -> None:
         for method, label, best, reached in rows:
             cells = " | ".join(f"{np.mean(best[b]):.2f}" for b in marks)
             print(f"| {method} | {label} | {cells} | {reached}/{args.seeds} |")
+    if "latency" in parts:
+        metric = f"lat_{args.device}_ms"
+        if metric not in nb.metrics:
+            ap.error(f"argument --device: the table has no {metric!r} column")
+        rows = run_latency(nb, args.seeds, args.n, args.scale, args.gnn_labels, args.device, args.bound, args.device_samples,
+                           args.epochs, args.cache_dir)  # fmt: skip
+        print(f"\n## latency: CIFAR-100 under {metric} <= {args.bound} ({args.device_samples} device measurements; target labels from "
+              f"cifar100_valid_12ep; reported cifar100_test and the true latency, read after sampling), {args.seeds} seeds\n")
+        print("| generator | target labels | device measurements | truly meet the bound | mean acc | mean acc of those meeting it |")
+        print("|---|---|---|---|---|---|")
+        for name, r in rows.items():
+            print(f"| {name} | {np.mean(r['labels']):.0f} | {np.mean(r['measured']):.0f} | {100 * np.mean(r['meets']):.0f}% | "
+                  f"{np.mean(r['acc']):.2f} | {np.nanmean(r['acc_ok']):.2f} |")
     print(f"\n# {time.time() - t0:.0f} s")
 
 

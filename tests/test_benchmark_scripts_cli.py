@@ -58,6 +58,7 @@ CASES = [
     ("transfer_generation", ["--labels", "1"], "at least 2"),
     ("transfer_generation", ["--n", "0"], "'0'"),
     ("transfer_generation", ["--parts", "pool,foo"], "foo"),
+    ("transfer_generation", ["--parts", "latency", "--bound", "-1"], "-1"),
 ]
 #: one case per script also runs as ``python benchmarks/<name>.py`` (exit status, import of _cli)
 SUBPROCESS = {}

@@ -222,3 +222,17 @@ def test_zero_architectures_need_no_meta_training(tmp_path, monkeypatch):
     assert list(nagen.generate("nb201", 0, guide="cifar10_test", transfer_from=SOURCES)) == []
     with pytest.raises(InvalidArgumentError, match="n"):
         task.generate(-1)
+
+
+def test_minimised_target_is_generated_low(tmp_path, nb201):
+    """Latency on a new device from two other devices' latencies: the samples come out fast, zero-shot and adapted."""
+    t = TransferTask(["lat_pixel3_ms", "lat_samsung_a50_ms"], "lat_pixel2_ms", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL)
+    lat = lambda res: nb201.query_many([g.arch for g in res], "lat_pixel2_ms").mean()  # noqa: E731
+    plain = lat(t.generate(40, seed=0, scale=0.0))
+    assert lat(t.generate(40, seed=0)) < 0.8 * plain
+    cells = list(nb201.archs[:6])
+    labels = dict(zip(cells, nb201.query_many(cells, "lat_pixel2_ms").tolist()))
+    adapted = t.generate(40, seed=0, labels=labels)
+    assert lat(adapted) < 0.8 * plain
+    # with labels the score is the predicted value, negated for a minimised metric (higher is better)
+    assert all(g.predicted["transfer_score"] < 0 for g in adapted)
