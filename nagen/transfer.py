@@ -722,6 +722,10 @@ class TransferTask:
         Args:
             n: architectures to generate.
             labels: target measurements to adapt to (see :meth:`guide_predictor`); ``None``: zero-shot.
+                On NB201, whose datasets the sources already rank alike, 10-30 labels did not help
+                and the ridge correction they feed made the top of the ranking worse
+                (``benchmarks/results/transfer_generation.md``); use them for a target known to
+                rank unlike the sources.
             scale: guidance weight. 2 (default) gave the best mean target accuracy on NB201
                 (``benchmarks/results/generation.md``, "Transfer"); larger values trade diversity for
                 the predictor's favourite cells.
