@@ -201,7 +201,8 @@ def _transfer_generate(sp: Any, n: int, method: str, guide: Any, transfer_from: 
         task = transfer_from
         if task.space is not sp:
             raise InvalidGuidanceError(f"the TransferTask is for space {task.space.name!r}, not {sp.name!r}")
-        if guide is not None and guide != task.target and list(guide) != [task.target]:
+        named_target = guide == task.target or (isinstance(guide, (list, tuple)) and list(guide) == [task.target])
+        if guide is not None and not named_target:
             raise InvalidGuidanceError(f"guide {guide!r} differs from the TransferTask's target {task.target!r}; omit guide")
         if benchmark is not None:
             raise InvalidGuidanceError("benchmark comes from the TransferTask; do not pass both")

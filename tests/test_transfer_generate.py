@@ -107,6 +107,11 @@ def test_bad_transfer_generation_requests_are_named_errors(task):
         nagen.generate("nb201", 3, guide="cifar10_test", transfer_from="")
     with pytest.raises(InvalidGuidanceError, match="differs"):
         nagen.generate("nb201", 3, guide="cifar100_test", transfer_from=task)
+    from nagen.generators.guidance import Guide
+
+    with pytest.raises(InvalidGuidanceError, match="differs"):  # a Guide object next to a task: refused, not a TypeError
+        nagen.generate("nb201", 3, guide=Guide(task.guide_predictor()), transfer_from=task)
+    assert len(nagen.generate("nb201", 2, guide=["cifar10_test"], transfer_from=task)) == 2
     with pytest.raises(InvalidSpecError, match="also a source"):
         nagen.generate("nb201", 3, guide="cifar100_test", transfer_from=SOURCES)
     with pytest.raises(InvalidSpecError, match="takes no guide"):
