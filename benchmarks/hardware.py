@@ -18,8 +18,12 @@ constraints=["lat_<device>_ms<=bound"], device_samples=10)``; the few-shot laten
 meta-trained on HELP's source devices once per device with seed 0 (``meta_latency_model(...,
 seed=0)``, passed as ``latency_models=``), whatever the search seed. Variant ``test`` searches
 ``cifar100_test`` (what HELP reports); variant ``honest`` searches ``cifar100_valid_12ep`` and
-reports ``cifar100_test``, looked up after the search. After each run the returned architecture's
-*true* latency and test accuracy are read from the table.
+reports ``cifar100_test``, looked up after the search. Variants ``transfer`` (50 labels),
+``transfer10`` and ``transfer10-honest`` (10 labels) are transferable NAS under the same constraint
+(HELP + MetaD2A's own setting): ``search(..., transfer_from=["cifar10_test", "imagenet16_test"])``,
+the ``TransferTask`` consensus prior from the other datasets' tables re-ranked by a GP on the paid
+labels, taking the best-ranked cell predicted to meet the bound. After each run the returned
+architecture's *true* latency and test accuracy are read from the table.
 
 Part 3, honest plain search: bo (gp_wl+zc, zc initial design), re and random search
 ``<dataset>_valid_12ep`` with 100 labels; after the run, the ``<dataset>_test`` value of the
@@ -77,7 +81,17 @@ HELP_TABLE4 = {
     ("fpga", 4): (70.2, 3.8), ("fpga", 5): (71.8, 4.7), ("fpga", 6): (73.5, 7.4),
 }  # fmt: skip
 #: variant -> (searched column, reported column)
-VARIANTS = {"test": ("cifar100_test", "cifar100_test"), "honest": ("cifar100_valid_12ep", "cifar100_test")}
+VARIANTS = {
+    "test": ("cifar100_test", "cifar100_test"), "honest": ("cifar100_valid_12ep", "cifar100_test"),
+    # transferable NAS under the constraint (HELP + MetaD2A's own setting): TransferTask's consensus
+    # prior from the other datasets' tables, then the study; the label budget of each variant below
+    "transfer": ("cifar100_test", "cifar100_test"), "transfer10": ("cifar100_test", "cifar100_test"),
+    "transfer10-honest": ("cifar100_valid_12ep", "cifar100_test"),
+}  # fmt: skip
+#: transfer variants -> accuracy labels (the others use CONSTRAINED["budget"])
+TRANSFER_BUDGET = {"transfer": 50, "transfer10": 10, "transfer10-honest": 10}
+#: their sources: the other NB201 datasets' 200-epoch test columns (other tasks: whole tables are free)
+TRANSFER_SOURCES = ["cifar10_test", "imagenet16_test"]
 CONSTRAINED = {"budget": 50, "device_samples": 10, "latency_seed": 0}
 BO_OPTIONS = {"surrogate": "gp_wl+zc", "initial": "zc"}
 
@@ -189,10 +203,13 @@ def constrained_run(device: str, bound: int, variant: str, seed: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if variant in TRANSFER_BUDGET:
+            how = {"budget": TRANSFER_BUDGET[variant], "transfer_from": TRANSFER_SOURCES}
+        else:
+            how = {"budget": CONSTRAINED["budget"], "method": "bo", **BO_OPTIONS}
         res = search(
-            space="nb201", objective=searched, budget=CONSTRAINED["budget"], seed=seed, method="bo",
-            constraints=[f"{metric}<={bound}"], device_samples=CONSTRAINED["device_samples"], report=reported,
-            latency_models={metric: model}, **BO_OPTIONS,
+            space="nb201", objective=searched, seed=seed, constraints=[f"{metric}<={bound}"],
+            device_samples=CONSTRAINED["device_samples"], report=reported, latency_models={metric: model}, **how,
         )  # fmt: skip
     if res.best is None:
         # nothing labelled is known or predicted to meet the bound: the run returns no architecture,
@@ -591,7 +608,7 @@ def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequ
     """Print the part 2 (``variants`` only), part 3 and split-tuning tables of ``records``."""
     if 2 in parts:
         p2 = [r for r in records if r["part"] == 2]
-        print("## Part 2: latency-constrained BO on CIFAR-100 (50 labels, 10 device measurements)\n")
+        print("## Part 2: latency-constrained search on CIFAR-100 (BO 50 labels, transfer 50 or 10; 10 device measurements)\n")
         print(
             "bo, surrogate gp_wl+zc, zc initial design; latency model meta-trained on HELP's source devices, "
             f"seed {CONSTRAINED['latency_seed']} for every run; seeds per row in `n`; mean ± std over seeds.\n"
@@ -624,7 +641,11 @@ def main(argv: list[str] | None = None) -> None:
         help="first seed of every part's runs (seeds first-seed .. first-seed + n - 1; to split runs over processes)",
     )
     ap.add_argument("--pairs", default=None, help="part 2 subset, e.g. pixel2:18,fpga:5 (default: all 15)")
-    ap.add_argument("--variants", default="test,honest", help="part 2 variants: test, honest")
+    ap.add_argument(
+        "--variants", default="test,honest",
+        help="part 2 variants: test, honest (BO, 50 labels); transfer (50 labels), transfer10, transfer10-honest (10 labels): "
+        "TransferTask from the other datasets' test columns",
+    )
     ap.add_argument("--datasets", default=",".join(DATASETS), help="part 3 datasets")
     ap.add_argument("--methods", default=",".join(METHODS), help="part 3 methods")
     ap.add_argument("--rerun-latency", action="store_true", help="part 1: rerun benchmarks/latency.py instead of printing its stored table")

@@ -121,7 +121,7 @@ def search(
             source list that is not strings, a blank ``storage``, a ``study`` name without
             ``storage`` (an in-memory study cannot be resumed).
         UnknownOptionError: an option ``Study`` does not take.
-        InvalidSpecError: unknown method, or constraints with a transfer search.
+        InvalidSpecError: unknown method, or a method other than "bo" with a transfer search.
         UnknownMetricError: the objective, a source or a report metric is not a table column.
         ConstraintError, UnknownDeviceError: a malformed constraint or an unknown device.
 
@@ -174,8 +174,6 @@ def search(
             # a source's whole column is the search's prior: a reported metric must stay unseen until the end
             raise InvalidSpecError(f"report metrics {leaked} are also transfer sources; a reported metric must be one the search never sees")
     if constraints:
-        if transfer_from:
-            raise InvalidSpecError("constraints are not supported with transfer_from; run a constrained search without it")
         options["constraints"] = constraints
         options["device_samples"] = device_samples
     elif device_samples is not None:

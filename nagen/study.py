@@ -262,6 +262,9 @@ class ProposalContext:
         seed: this round's seed.
         surrogates: fitted per-objective predictors (trained on ``Y``) when the method uses a surrogate.
         mc_samples: quasi-MC samples of the study's acquisition (a proposer guiding by it uses the same).
+        feasible: with constraints, ``feasible(archs) -> bool mask`` (predicted or exact, the rule
+            the study labels by); ``None`` without. The study filters every proposal by it anyway;
+            a proposer that ranks a whole space uses it to rank only what may be labelled.
     """
 
     space: Any
@@ -275,6 +278,7 @@ class ProposalContext:
     seed: int
     surrogates: list[Any] = field(default_factory=list)
     mc_samples: int = 128
+    feasible: Any = None
 
     def ref_point(self) -> Any:
         """The acquisition's hypervolume reference (signed: every objective maximised), just worse
@@ -1630,6 +1634,7 @@ class Study:
             pending=[parse(t.arch) for t in trials if t.state == "running"],
             seed=round_seed(self.seed, len(trials)),
             mc_samples=self.mc_samples,
+            feasible=(lambda archs: self._feasible(archs, labelling=True)) if self.constraints else None,
         )
 
     def _parse(self, text: str) -> ArchGraph:
@@ -1642,7 +1647,7 @@ class Study:
 
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
         """``archs`` (predicted) meeting the constraints, at most ``q``; topped up with feasible
-        random ones when too few are left (a proposer never sees the constraints)."""
+        random ones when too few are left (most proposers ignore ``ctx.feasible``)."""
         if not self.constraints:
             return archs if q is None else archs[:q]
         out = [a for a, ok in zip(archs, self._feasible(archs, labelling=True)) if ok]

@@ -108,12 +108,21 @@ class _GreedyProposer(Proposer):
         return pool
 
     def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
-        """The ``n`` unlabelled architectures with the highest scores."""
+        """The ``n`` unlabelled architectures with the highest scores (with constraints: among those
+        predicted to meet them, so a latency bound does not leave the prior's whole top infeasible)."""
         pool = self.candidates(ctx)
         if not pool:
             return []
-        s = self.scores(ctx, pool)
-        return [pool[i] for i in np.argsort(-s, kind="stable")[:n]]
+        order = np.argsort(-self.scores(ctx, pool), kind="stable")
+        if ctx.feasible is None:
+            return [pool[i] for i in order[:n]]
+        out: list[ArchGraph] = []
+        for start in range(0, len(order), 1000):  # the prior's best first; most bounds are met within a chunk or two
+            chunk = [pool[i] for i in order[start : start + 1000]]
+            out += [a for a, ok in zip(chunk, ctx.feasible(chunk)) if ok]
+            if len(out) >= n:
+                break
+        return out[:n]
 
     def initial(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
         """The first labels: the prior's (zero-shot / consensus) argmax."""

@@ -198,3 +198,38 @@ def test_meta_model_learns_minimised_sources_sign_flipped(tmp_path, nb201, monke
     lat, acc = seen["lat_eyeriss_ms"], seen["cifar100_test"]
     assert np.allclose(lat.values, -nb201.query_many(lat.archs, "lat_eyeriss_ms"))
     assert np.allclose(acc.values, nb201.query_many(acc.archs, "cifar100_test"))
+
+
+def test_constrained_transfer_search_labels_the_best_ranked_feasible_cells(tmp_path, nb201):
+    """With a constraint the greedy transfer proposer ranks only cells predicted (here: exactly) to meet it,
+    instead of handing the study its unconstrained top, all over the bound, to be topped up at random."""
+    from nagen.search_api import search
+
+    bound = 4e5
+    res = search(space="nb201", objective="cifar10_test", budget=4, seed=0, transfer_from=["cifar100_test"],
+                 constraints=[f"params<={bound}"])  # fmt: skip
+    archs = [a for a, _ in res.history]
+    assert len(archs) == 4 and max(nb201.query_many(archs, "params")) <= bound
+    # the first label is the source's best cell among those meeting the bound
+    ok = nb201.values("params") <= bound
+    src = np.where(ok, nb201.values("cifar100_test"), -np.inf)
+    assert nb201.query(archs[0], "cifar100_test") == pytest.approx(src.max())
+    assert res.best[1] >= np.sort(nb201.values("cifar10_test")[ok])[-200]  # well inside the feasible top
+
+
+def test_greedy_transfer_proposer_filters_by_the_context_feasibility(tmp_path, nb201):
+    from nagen.transfer import ConsensusProposer
+
+    task = TransferTask(["cifar100_test", "imagenet16_test"], "cifar10_test", cache_dir=tmp_path, gp=GP)
+    prop = task.proposer()
+    assert isinstance(prop, ConsensusProposer)
+    from nagen.labellers import TableLabeller
+    from nagen.study import Study
+
+    ctx = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=prop,
+                storage="sqlite:///:memory:", n_initial=0).context([])  # fmt: skip
+    free = prop.propose(ctx, 30)
+    banned = {a.canonical_hash() for a in free[::2]}  # every other of the unconstrained top 30
+    ctx.feasible = lambda archs: np.array([a.canonical_hash() not in banned for a in archs])
+    got = prop.propose(ctx, 15)
+    assert [a.canonical_hash() for a in got] == [a.canonical_hash() for a in free[1::2]]
