@@ -18,9 +18,9 @@ constraints=["lat_<device>_ms<=bound"], device_samples=10)``; the few-shot laten
 meta-trained on HELP's source devices once per device with seed 0 (``meta_latency_model(...,
 seed=0)``, passed as ``latency_models=``), whatever the search seed. Variant ``test`` searches
 ``cifar100_test`` (what HELP reports); variant ``honest`` searches ``cifar100_valid_12ep`` and
-reports ``cifar100_test``, looked up after the search. Variants ``transfer`` (50 labels),
-``transfer10`` and ``transfer10-honest`` (10 labels) are transferable NAS under the same constraint
-(HELP + MetaD2A's own setting): ``search(..., transfer_from=["cifar10_test", "imagenet16_test"])``,
+reports ``cifar100_test``, looked up after the search. Variants ``transfer`` and
+``transfer-honest`` (50 labels), ``transfer10`` and ``transfer10-honest`` (10 labels) are
+transferable NAS under the same constraint (HELP + MetaD2A's own setting): ``search(..., transfer_from=["cifar10_test", "imagenet16_test"])``,
 the ``TransferTask`` consensus prior from the other datasets' tables re-ranked by a GP on the paid
 labels, taking the best-ranked cell predicted to meet the bound. After each run the returned
 architecture's *true* latency and test accuracy are read from the table.
@@ -86,10 +86,10 @@ VARIANTS = {
     # transferable NAS under the constraint (HELP + MetaD2A's own setting): TransferTask's consensus
     # prior from the other datasets' tables, then the study; the label budget of each variant below
     "transfer": ("cifar100_test", "cifar100_test"), "transfer10": ("cifar100_test", "cifar100_test"),
-    "transfer10-honest": ("cifar100_valid_12ep", "cifar100_test"),
+    "transfer-honest": ("cifar100_valid_12ep", "cifar100_test"), "transfer10-honest": ("cifar100_valid_12ep", "cifar100_test"),
 }  # fmt: skip
 #: transfer variants -> accuracy labels (the others use CONSTRAINED["budget"])
-TRANSFER_BUDGET = {"transfer": 50, "transfer10": 10, "transfer10-honest": 10}
+TRANSFER_BUDGET = {"transfer": 50, "transfer-honest": 50, "transfer10": 10, "transfer10-honest": 10}
 #: their sources: the other NB201 datasets' 200-epoch test columns (other tasks: whole tables are free)
 TRANSFER_SOURCES = ["cifar10_test", "imagenet16_test"]
 CONSTRAINED = {"budget": 50, "device_samples": 10, "latency_seed": 0}
@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pairs", default=None, help="part 2 subset, e.g. pixel2:18,fpga:5 (default: all 15)")
     ap.add_argument(
         "--variants", default="test,honest",
-        help="part 2 variants: test, honest (BO, 50 labels); transfer (50 labels), transfer10, transfer10-honest (10 labels): "
+        help="part 2 variants: test, honest (BO, 50 labels); transfer, transfer-honest (50 labels), transfer10, transfer10-honest (10 labels): "
         "TransferTask from the other datasets' test columns",
     )
     ap.add_argument("--datasets", default=",".join(DATASETS), help="part 3 datasets")
