@@ -74,13 +74,12 @@ def run_target(nb, ds: str, seeds: int, n: int, scale: float, k: int, gnn_labels
 
     def add(name: str, archs: list, labels: int) -> None:
         acc = nb.query_many(archs, test_col)  # read only now, after sampling
-        r = rows.setdefault(name, {"mean": [], "top10": [], "max": [], "top1": [], "labels": [], "n": []})
+        r = rows.setdefault(name, {"mean": [], "top10": [], "max": [], "top1": [], "labels": []})
         r["mean"].append(float(acc.mean()))
         r["top10"].append(float(np.sort(acc)[-10:].mean()))
         r["max"].append(float(acc.max()))
         r["top1"].append(float((acc >= top1).mean()))
         r["labels"].append(labels)
-        r["n"].append(len(archs))
 
     for seed in range(seeds):
         task = TransferTask(sources, test_col, "nb201", seed=seed, epochs=epochs, cache_dir=cache_dir)

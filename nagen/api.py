@@ -199,7 +199,7 @@ def _transfer_generate(sp: Any, n: int, method: str, guide: Any, transfer_from: 
         )
     if isinstance(transfer_from, TransferTask):
         task = transfer_from
-        if task.space is not sp:
+        if task.space != sp:  # custom spaces compare by spec, as generators do
             raise InvalidGuidanceError(f"the TransferTask is for space {task.space.name!r}, not {sp.name!r}")
         named_target = guide == task.target or (isinstance(guide, (list, tuple)) and list(guide) == [task.target])
         if guide is not None and not named_target:
