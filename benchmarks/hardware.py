@@ -29,7 +29,11 @@ Part 3, honest plain search: bo (gp_wl+zc, zc initial design), re and random sea
 ``<dataset>_valid_12ep`` with 100 labels; after the run, the ``<dataset>_test`` value of the
 architecture with the best validation value among the first 25 / 50 / 100 labels is read. A run
 stops once it has labelled the table's validation maximum: no later label can change the choice
-(ties keep the first), so the numbers equal those of the full 100-label run.
+(ties keep the first), so the numbers equal those of the full 100-label run. Method ``transfer``
+is transferable NAS under the same protocol: ``TransferTask(sources=<the other two datasets'>
+_valid_12ep columns, target=<dataset>_valid_12ep)``, so no 200-epoch column is read before the
+report; it uses other tasks' tables (free prior knowledge, as in part 2), which bo, re and random
+do not.
 
 Part "split" chose how the 10 device measurements are divided between adapting the latency
 predictor and verifying the best candidates (``nagen.constraints.split_measurements``): the same
@@ -97,7 +101,10 @@ BO_OPTIONS = {"surrogate": "gp_wl+zc", "initial": "zc"}
 
 # ------------------------------------------------------------------ part 3 settings
 DATASETS = ("cifar10", "cifar100", "imagenet16")
-METHODS = ("bo", "re", "random")
+METHODS = ("bo", "re", "random", "transfer")
+#: part 3's transfer row: a TransferTask whose sources are the *other* datasets' 12-epoch validation
+#: columns, so nothing 200-epoch is read before the report (the other tasks' tables are free, as in part 2)
+PART3_SOURCES = {ds: [f"{o}_valid_12ep" for o in ("cifar10", "cifar100", "imagenet16") if o != ds] for ds in ("cifar10", "cifar100", "imagenet16")}
 BUDGETS = (25, 50, 100)
 #: the issue's references at 50 labels (test accuracy of the validation-chosen architecture)
 RE_REFERENCE = {"cifar10": 93.89, "cifar100": 71.54, "imagenet16": 45.10}
@@ -376,10 +383,16 @@ def plain_run(dataset: str, method: str, seed: int, budget: int = max(BUDGETS)) 
 
     valid = f"{dataset}_valid_12ep"
     top = float(np.nanmax(table().values(valid)))
-    st = Study(
-        "nb201", valid, TableLabeller("nb201", valid), proposer=method, storage="sqlite:///:memory:",
-        seed=seed, executor="inline", **(BO_OPTIONS if method == "bo" else {}),
-    )  # fmt: skip
+    if method == "transfer":
+        from nagen.transfer import TransferTask
+
+        task = TransferTask(PART3_SOURCES[dataset], valid, "nb201", seed=seed)
+        st = task.study(storage="sqlite:///:memory:", executor="inline")
+    else:
+        st = Study(
+            "nb201", valid, TableLabeller("nb201", valid), proposer=method, storage="sqlite:///:memory:",
+            seed=seed, executor="inline", **(BO_OPTIONS if method == "bo" else {}),
+        )  # fmt: skip
     t0 = time.perf_counter()
     for b in range(1, budget + 1):
         st.optimize(b)  # resumes the in-memory study: one more label, same trials as one long run
@@ -635,7 +648,7 @@ def main(argv: list[str] | None = None) -> None:
                     "feasible cell a study can label on each part-2 pair, with --from-dump also the runs' gaps)")
     ap.add_argument("--seeds", type=_cli.nonneg_int, default=5, help="seeds of part 2 (constrained search)")
     ap.add_argument("--re-seeds", type=_cli.nonneg_int, default=20, help="seeds of re and random in part 3")
-    ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=5, help="seeds of bo in part 3")
+    ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=5, help="seeds of bo and transfer in part 3")
     ap.add_argument(
         "--first-seed", type=_cli.nonneg_int, default=0,
         help="first seed of every part's runs (seeds first-seed .. first-seed + n - 1; to split runs over processes)",
@@ -699,7 +712,7 @@ def main(argv: list[str] | None = None) -> None:
         jobs += [(constrained_run, d, b, v, s) for s in seeds for (d, b) in parse_pairs(args.pairs) for v in variants]
     if 3 in parts:
         for m in methods:
-            n = args.bo_seeds if m == "bo" else args.re_seeds
+            n = args.bo_seeds if m in ("bo", "transfer") else args.re_seeds
             jobs += [(plain_run, ds, m, s) for s in range(args.first_seed, args.first_seed + n) for ds in datasets]
     if "split" in parts:
         split_seeds = range(args.first_seed, args.first_seed + args.seeds)

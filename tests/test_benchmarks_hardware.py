@@ -137,3 +137,26 @@ def test_labellable_ceiling_is_the_best_feasible_cell_the_study_would_label(benc
     ok = f.prob_ok(f.predict(list(tab.archs))) >= LABEL_PROB
     assert c["labellable"] == ok.sum() and c["labellable_infeasible"] == (ok & (lat > bound)).sum()
     assert c["best_labellable"] == acc[ok & (lat <= bound)].max() <= c["optimum"]
+
+
+def test_part3_transfer_run_reads_no_200_epoch_column(monkeypatch, benchmark_script) -> None:
+    # the honest transfer row's sources are the other datasets' 12-epoch columns: during the
+    # search no *_test column of any dataset may be read (the report comes after, in chosen_test)
+    hw = benchmark_script("hardware")
+    read: list[str] = []
+    original = nagen.benchmarks.Benchmark._check_metric
+
+    def spy(self, metric):
+        read.append(metric)
+        return original(self, metric)
+
+    monkeypatch.setattr(nagen.benchmarks.Benchmark, "_check_metric", spy)
+    rec = hw.plain_run("imagenet16", "transfer", 0, budget=3)
+    monkeypatch.undo()
+    assert hw.PART3_SOURCES["imagenet16"] == ["cifar10_valid_12ep", "cifar100_valid_12ep"]
+    assert read and all(m.endswith("_valid_12ep") for m in read), sorted(set(read))
+    assert rec["method"] == "transfer" and 1 <= len(rec["archs"]) <= 3 and len(rec["valid"]) == len(rec["archs"])
+    nb = nagen.benchmarks.load("nb201")
+    assert rec["valid"] == [nb.query(a, "imagenet16_valid_12ep") for a in rec["archs"]]
+    first_best = rec["valid"].index(max(rec["valid"]))
+    assert hw.chosen_test(rec, 3) == nb.query(rec["archs"][first_best], "imagenet16_test")
