@@ -707,9 +707,14 @@ METHODS = ("bo", "opgfn", "diffusion", "re", "random")
 
 # ---------------------------------------------------------------------------------- study
 def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[str], list[str]]:
-    """(names, directions) from a name, a list of names / (name, direction) pairs, or a dict."""
+    """(names, directions) from a name, a list of names / (name, direction) pairs, or a dict.
+
+    A name may carry its direction as ``"METRIC:max"`` / ``"METRIC:min"`` and a string may list
+    several, comma-separated (``"acc:max,params:min"``): the syntax of ``nagen.pareto`` and the
+    CLI, which would otherwise become a metric literally named ``"acc:min"`` and be maximised.
+    """
     if isinstance(objectives, str):
-        items: list[tuple[str, str | None]] = [(objectives, None)]
+        items: list[tuple[str, str | None]] = [_split_direction(o) for o in objectives.split(",")]
     elif isinstance(objectives, Mapping):
         items = [(str(k), v) for k, v in objectives.items()]
     elif isinstance(objectives, (bytes, bytearray)) or not isinstance(objectives, Iterable):
@@ -721,7 +726,7 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
         items = []
         for o in objectives:
             if isinstance(o, str):
-                items.append((o, None))
+                items.append(_split_direction(o))
             elif isinstance(o, Sequence) and len(o) == 2:
                 items.append((str(o[0]), o[1]))
             else:
@@ -731,6 +736,8 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
     known = labeller.directions() if labeller is not None else {}
     names, dirs = [], []
     for name, d in items:
+        if not name:
+            raise InvalidSpecError(f"an objective needs a metric name, got {objectives!r}")
         d = d or known.get(name, "max")
         if d not in ("max", "min"):
             raise InvalidSpecError(f"direction of objective {name!r} must be 'max' or 'min', got {d!r}")
@@ -739,6 +746,16 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
     if len(set(names)) != len(names):
         raise InvalidSpecError(f"objective names must be distinct, got {names}")
     return names, dirs
+
+
+def _split_direction(name: str) -> tuple[str, str | None]:
+    """``"acc:min"`` -> ``("acc", "min")``; a name without a ``:max``/``:min`` suffix keeps no direction."""
+    base, sep, d = name.strip().rpartition(":")
+    if sep and d.strip() in ("max", "min"):
+        return base.strip(), d.strip()
+    if sep and base and d.strip().lower() in ("max", "min", "maximize", "minimize", "maximise", "minimise"):
+        raise InvalidSpecError(f"direction of objective {base.strip()!r} must be 'max' or 'min', got {d.strip()!r}")
+    return name.strip(), None
 
 
 #: most random cells the zero-cost initial design ranks per round (``20 * n_initial`` below that)
@@ -750,8 +767,9 @@ class Study:
 
     Args:
         space: search space (name or ``SearchSpace``).
-        objectives: an objective name, names, ``(name, "max"|"min")`` pairs or ``{name: direction}``
-            (directions default to the labeller's, else ``"max"``).
+        objectives: an objective name, names, ``(name, "max"|"min")`` pairs or ``{name: direction}``;
+            a name may carry its direction, ``"score:min"``, and a string may list several,
+            ``"acc:max,params:min"`` (directions default to the labeller's, else ``"max"``).
         labeller: what pays for labels (:mod:`nagen.labellers`); may be None when re-opening a
             study whose labeller can be rebuilt from storage (table labellers).
         proposer: ``"bo"`` (default), ``"opgfn"``, ``"diffusion"``, ``"re"``, ``"random"`` or a

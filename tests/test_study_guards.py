@@ -267,3 +267,24 @@ def test_direct_methods_warn_about_surrogate_settings(tmp_path):
         _study(CallableLabeller(ones), proposer="random", n_initial=0)
         _study(CallableLabeller(ones), proposer="bo", initial="random", n_initial=3)
         load_study(st.name, url)  # the stored values are not news
+
+
+def test_objective_direction_suffix_is_read_not_kept_in_the_name() -> None:
+    # "score:min" used to become a metric literally named "score:min", silently maximised
+    from nagen.study import _objective_spec
+
+    assert _objective_spec("score:min", None) == (["score"], ["min"])
+    assert _objective_spec("acc:max, params:min", None) == (["acc", "params"], ["max", "min"])
+    assert _objective_spec(["a:min", ("b", "max")], None) == (["a", "b"], ["min", "max"])
+    with pytest.raises(InvalidSpecError, match="'max' or 'min'"):
+        _objective_spec("a:minimize", None)
+    with pytest.raises(InvalidSpecError, match="needs a metric name"):
+        _objective_spec(":min", None)
+
+
+def test_study_minimises_an_objective_given_as_name_colon_min(tmp_path) -> None:
+    lab = CallableLabeller(lambda arch, space=None: float(len(str(arch)) % 13), objectives="score")
+    st = Study("nb201", "score:min", lab, proposer="random", storage=f"sqlite:///{tmp_path}/s.db", seed=0, executor="inline")
+    st.optimize(8)
+    assert st.objectives == ["score"] and st.directions == ["min"]
+    assert st.best.values["score"] == min(t.values["score"] for t in st.history if t.state == "complete")
