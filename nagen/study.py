@@ -1884,10 +1884,20 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
     cfg = store.study_config(name)
     method = cfg["method"]
     proposer: str | Proposer = method
-    if method in _PROPOSERS:
+    if "proposer" in options:
+        pass
+    elif method in _PROPOSERS:
         proposer = _PROPOSERS[method](**cfg.get("proposer", {}))
-    elif "proposer" not in options:
-        raise StudyError(f"study {name!r} used proposer {method!r}, which is not registered; pass proposer=...")
+    elif method == "transfer":
+        # a TransferTask's proposer is built from the task, not registered; its config records the task
+        from nagen.transfer import TransferTask
+
+        proposer = TransferTask.from_config(cfg.get("proposer", {}), cfg["objectives"][0]).proposer()
+    else:
+        raise StudyError(
+            f"study {name!r} used proposer {method!r}, which is not registered; pass proposer=<a Proposer instance "
+            f"configured as before> (registered: {choices_hint(_PROPOSERS)})"
+        )
     if labeller is None and cfg.get("labeller"):
         labeller = from_spec(cfg["labeller"])
     with warnings.catch_warnings():

@@ -654,6 +654,33 @@ class TransferTask:
         save_atomic(self._choice, path, writer=lambda obj, tmp: Path(tmp).write_text(json.dumps(obj, sort_keys=True)))
         return self._choice
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any], target: str, **options: Any) -> TransferTask:
+        """The task whose :meth:`proposer` a stored transfer study recorded (``config``: the study's
+        proposer config, ``target``: its objective), so ``load_study`` can re-open it.
+
+        Raises:
+            StudyError: the config does not describe a transfer proposer, or its table was a
+                ``Benchmark`` object rather than a registered table name (pass ``proposer=``).
+        """
+        import nagen.benchmarks
+        from nagen.study import StudyError
+
+        missing = [k for k in ("space", "table", "sources", "seed", "epochs", "task_encoding") if k not in config]
+        if missing:
+            raise StudyError(f"stored transfer proposer config lacks {missing}; pass proposer=TransferTask(...).proposer()")
+        if config["table"] not in nagen.benchmarks.names():
+            raise StudyError(
+                f"the transfer study used table {config['table']!r}, which is not a registered benchmark; "
+                "pass proposer=TransferTask(sources, target, benchmark=<that table>).proposer()"
+            )
+        return cls(
+            config["sources"], target, config["space"], benchmark=config["table"], seed=config["seed"],
+            epochs=config["epochs"], task_encoding=config["task_encoding"], meta_options=config.get("options"),
+            # "method" is recorded by the consensus proposer only; "generated" only where it acts
+            method=config.get("method", "meta"), gp=config.get("gp"), generated=config.get("generated", 0), **options,
+        )  # fmt: skip
+
     def proposer(self, progress: bool = False) -> Proposer:
         """The study proposer: ``ConsensusProposer`` (meta-predictor trained only if needed) or ``MetaProposer``."""
         from nagen.study import ENUMERATE_LIMIT

@@ -233,3 +233,27 @@ def test_greedy_transfer_proposer_filters_by_the_context_feasibility(tmp_path, n
     ctx.feasible = lambda archs: np.array([a.canonical_hash() not in banned for a in archs])
     got = prop.propose(ctx, 15)
     assert [a.canonical_hash() for a in got] == [a.canonical_hash() for a in free[1::2]]
+
+
+def test_load_study_reopens_a_stored_transfer_study(tmp_path) -> None:
+    # the CLI stores transfer searches; load_study used to refuse them ("proposer 'transfer' ... not registered")
+    import nagen
+    from nagen.search_api import search
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    search(objective="cifar10_valid_12ep", budget=3, transfer_from=["cifar100_valid_12ep"], storage=url, study="t1")
+    st = nagen.load_study("t1", storage=url, executor="inline")
+    st.optimize(6)
+    full = search(objective="cifar10_valid_12ep", budget=6, transfer_from=["cifar100_valid_12ep"])
+    assert [t.arch for t in st.history] == [a for a, _ in full.history]
+
+
+def test_transfer_from_config_refuses_incomplete_or_unregistered_tables() -> None:
+    from nagen.study import StudyError
+    from nagen.transfer import TransferTask
+
+    with pytest.raises(StudyError, match="lacks"):
+        TransferTask.from_config({"space": "nb201"}, "cifar10_test")
+    cfg = {"space": "nb201", "table": "my_table", "sources": ["a"], "seed": 0, "epochs": 1, "task_encoding": "pairs"}
+    with pytest.raises(StudyError, match="not a registered benchmark"):
+        TransferTask.from_config(cfg, "cifar10_test")
