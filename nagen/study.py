@@ -1223,6 +1223,20 @@ class Study:
         col = np.asarray(table.values(metric), dtype=float)
         return [a for a, v in zip(table.archs, col) if np.isfinite(v)]
 
+    def _warm_latency_models(self) -> None:
+        """Meta-train (or load) the device latency models with a progress bar before the study's
+        own bar starts: a first constrained run spends about a minute here, which the study bar
+        alone showed as a frozen 0%. The models are cached per process, so ``_feasibility`` reuses them."""
+        from nagen.constraints import meta_latency_model
+
+        import nagen.benchmarks
+
+        if self.space.name not in nagen.benchmarks.names():
+            return
+        for c in self.constraints:
+            if c.device is not None and c.metric not in self._latency_models:
+                meta_latency_model(nagen.benchmarks.load(self.space.name), c.metric, seed=0, progress=True)
+
     def _feasibility(self) -> list[Any]:
         """One feasibility model per constraint; device models re-read their measurements from storage
         and spend the adaptation design on the first call (each measurement committed at once)."""
@@ -1512,6 +1526,8 @@ class Study:
             if owned:
                 executor.close()
             raise
+        if progress and self._feas is None:
+            self._warm_latency_models()
         bar = None
         if progress:
             from tqdm.auto import tqdm

@@ -288,3 +288,28 @@ def test_study_minimises_an_objective_given_as_name_colon_min(tmp_path) -> None:
     st.optimize(8)
     assert st.objectives == ["score"] and st.directions == ["min"]
     assert st.best.values["score"] == min(t.values["score"] for t in st.history if t.state == "complete")
+
+
+def test_progress_shows_latency_meta_training_before_the_study_bar(tmp_path, monkeypatch) -> None:
+    # a first constrained run meta-trains the latency model for about a minute: with progress it
+    # must get its own bar (progress=True), not sit inside a study bar frozen at 0%
+    import nagen.constraints
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(table, metric, seed=0, progress=False):
+        calls.append((metric, progress))
+        raise Stop
+
+    monkeypatch.setattr(nagen.constraints, "meta_latency_model", fake)
+    st = Study(
+        "nb201", "cifar100_valid_12ep", TableLabeller("nb201", "cifar100_valid_12ep"), proposer="random",
+        storage=f"sqlite:///{tmp_path}/c.db", constraints=["lat_pixel2_ms<=18"], device_samples=4, executor="inline",
+    )  # fmt: skip
+    with pytest.raises(Stop):
+        st.optimize(1, progress=True)
+    assert calls == [("lat_pixel2_ms", True)]
+    assert st.history == []  # nothing was labelled before the model existed
