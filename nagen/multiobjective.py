@@ -410,7 +410,8 @@ def pareto(
             :func:`nagen.levels_bo.levelwise_bo`, expected improvement of the front's staircase
             level by level; otherwise a multi-objective :class:`nagen.study.Study` with
             ``qLogNoisyExpectedHypervolumeImprovement``, in memory), ``"evolution"``
-            (multi-objective regularised evolution) or ``"random"``.
+            (multi-objective regularised evolution; ``"re"`` is accepted too, as in ``search``)
+            or ``"random"``.
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
         batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
@@ -454,8 +455,10 @@ def pareto(
             f"pareto needs at least two objectives, got {[str(o) for o in objs]}; for one objective use "
             f"nagen.generate or a single-objective search"
         )
+    if method == "re":  # nagen search's name of the same regularised evolution
+        method = "evolution"
     if method not in METHODS:
-        raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)}")
+        raise UnknownGeneratorError(f"unknown pareto method {method!r}; choices are {choices_hint(METHODS)} ('re' = 'evolution')")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise InvalidArgumentError(f"budget must be a positive integer, got {budget!r}")
     if sp.size is not None and budget > sp.size:

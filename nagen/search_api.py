@@ -98,7 +98,8 @@ def search(
         objective: the table column to optimise (its direction decides max or min).
         budget: total labels.
         seed: same seed, same search.
-        method: ``"bo"``, ``"opgfn"``, ``"diffusion"``, ``"re"`` or ``"random"``.
+        method: ``"bo"``, ``"opgfn"``, ``"diffusion"``, ``"re"`` (regularised evolution; also
+            ``"evolution"``, ``pareto``'s name for it) or ``"random"``.
         transfer_from: source metrics (a list or comma-separated string); when given, the
             search is a :class:`~nagen.transfer.TransferTask` with its own proposer (``method``
             must then stay ``"bo"``, the default: any other is refused rather than ignored).
@@ -145,8 +146,10 @@ def search(
     if study is not None and storage is None:
         # an in-memory study is gone when the call returns: naming it promises a resume that cannot happen
         raise InvalidArgumentError(f"study={study!r} needs storage (e.g. storage='sqlite:///nagen.db') to be resumable")
+    if method == "evolution":  # nagen pareto's name of the same regularised evolution
+        method = "re"
     if method not in METHODS:
-        raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)}")
+        raise InvalidSpecError(f"could not resolve method {method!r} among choices {choices_hint(METHODS)} ('evolution' = 're')")
     # the arguments search() itself passes to Study may not come in again through options
     check_options(Study, options, "nagen.search", exclude=("objectives", "labeller", "proposer", "name", "constraints", "device_samples"))
     reports = list(dict.fromkeys(_names(report, "report")))

@@ -139,3 +139,16 @@ def test_json_names_the_method_the_study_ran_and_omits_what_a_hand_built_result_
     out = search(objective="cifar10_test", budget=2, seed=1, transfer_from="cifar100_test").to_json()
     assert (out["method"], out["seed"], out["objective"]) == ("transfer", 1, "cifar10_test")
     assert SearchResult([("a", 1.0)], ("a", 1.0)).to_json() == {"history": [{"arch": "a", "value": 1.0}], "best": {"arch": "a", "value": 1.0}}
+
+
+def test_evolution_and_re_name_the_same_method_in_search_and_pareto() -> None:
+    # pareto called it "evolution", search "re": each refused the other's name
+    import nagen
+    from nagen.search_api import search
+
+    a = search(objective="cifar10_test", budget=4, method="re", seed=3)
+    b = search(objective="cifar10_test", budget=4, method="evolution", seed=3)
+    assert a.history == b.history and b.method == "re"
+    p = nagen.pareto("nb201", objectives=["cifar10_test:max", "params:min"], budget=6, method="re", seed=0)
+    q = nagen.pareto("nb201", objectives=["cifar10_test:max", "params:min"], budget=6, method="evolution", seed=0)
+    assert [h for h in p.history] == [h for h in q.history] and p.method == "evolution"
