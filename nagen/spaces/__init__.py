@@ -13,6 +13,7 @@ the package imports its modules on first lookup, so a new built-in space is one 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -55,18 +56,39 @@ def register_space(space: SearchSpace, *, overwrite: bool = False) -> SearchSpac
 
 
 def get(name: str | SearchSpace) -> SearchSpace:
-    """The registered space called ``name`` (a ``SearchSpace`` passes through unchanged).
+    """The registered space called ``name`` (a ``SearchSpace`` passes through unchanged), or the
+    custom space of a JSON spec file when ``name`` is a path ending in ``.json`` (see :func:`from_spec`;
+    so ``--space my_space.json`` works wherever a space name does).
 
     Raises:
         UnknownSpaceError: no such space; the message lists the registered names.
     """
     if isinstance(name, SearchSpace):
         return name
+    if isinstance(name, str) and name.lower().endswith(".json") and name not in registry.names():
+        return _from_file(name)
     factory = registry.resolve(name)
     space = _instances.get(name)
     if space is None:
         space = _instances[name] = factory()
     return space
+
+
+_files: dict[tuple[str, float], SearchSpace] = {}
+
+
+def _from_file(path: str) -> SearchSpace:
+    """The space of a JSON spec file, one instance per file version (identity checks between a
+    table's space and the searched one then hold within a process)."""
+    p = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(p):
+        raise UnknownSpaceError(
+            f"no space spec file {path!r}; a space is a registered name ({', '.join(registry.names())}) or a JSON spec file"
+        )
+    key = (p, os.path.getmtime(p))
+    if key not in _files:
+        _files[key] = from_spec(p)
+    return _files[key]
 
 
 def names() -> list[str]:
