@@ -55,7 +55,12 @@ class Generated:
 
 
 class GenerationResult(list):
-    """A list of ``Generated`` plus how it was made (``labels_used``, ``device_measurements``, ``stats``, ``method``)."""
+    """A list of ``Generated`` plus how it was made (``labels_used``, ``device_measurements``, ``stats``, ``method``).
+
+    ``labels_used`` counts the table values of guide metrics read to fit predictors;
+    ``device_measurements`` the latencies of constrained devices read (few-shot adaptation, or
+    the cells a latency predictor was fitted on).
+    """
 
     labels_used: int = 0
     device_measurements: int = 0
@@ -282,7 +287,10 @@ def generate(
             table's measured cells; they are paid and reported as ``device_measurements``. A
             user's table without the source devices' columns borrows them from the space's
             shipped table (NB201) for meta-training only. Without ``device_samples``, a latency
-            constraint fits a cost GNN on ``guide_labels`` measured cells.
+            constraint fits a cost GNN on ``guide_labels`` cells measured on the device (counted
+            in ``device_measurements``). Either way the filter keeps cells whose *predicted*
+            latency meets the bound, so a returned cell can exceed it on the device; ``search``
+            verifies with measurements instead.
         steps: reverse-diffusion steps (default: the generator's own, 20 DDIM steps on fixed topologies).
         generator: an already fitted generator to use instead of the default for ``method``, or the
             path of a diffusion checkpoint saved by ``nagen train`` / ``DiffusionGenerator.save``.
@@ -443,15 +451,20 @@ def generate(
             labelled = sp.sample(guide_labels, rng_seed + 1)
             labelled = list(dict.fromkeys(labelled))
     labels_used = 0
+    device_measurements = 0
     labels: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}
 
     def label_values(metric: str) -> np.ndarray:
         nonlocal labels_used
         assert table is not None
+        nonlocal device_measurements
         if metric not in labels:  # a guide and a constraint on one metric share its labels (paid once)
             labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
-            labels_used += len(labelled)
+            if metric in latency_bounds:  # latencies measured on the device, not accuracy labels
+                device_measurements += len(labelled)
+            else:
+                labels_used += len(labelled)
         return labels[metric]
 
     def metric_predictor(metric: str) -> Any:
@@ -465,8 +478,6 @@ def generate(
         kind = "cost" if table.direction(metric) == "min" else "gnn"
         fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
         return fitted[metric]
-
-    device_measurements = 0
 
     def latency_predictor(metric: str) -> Any:
         nonlocal device_measurements

@@ -193,3 +193,14 @@ def test_a_guide_and_a_constraint_on_one_metric_pay_its_labels_once() -> None:
         space="nb201", n=2, guide="cifar10_valid_12ep", constraints=["cifar10_valid_12ep>=0"], guide_labels=10, seed=0
     )
     assert out.labels_used == 10 and len(out) == 2  # was 20: the same 10 cells counted twice
+
+
+def test_latency_constraint_without_device_samples_counts_device_measurements() -> None:
+    # the cells its cost predictor is fitted on are latencies measured on the device, not accuracy
+    # labels: they used to be reported as "10 labels used, 0 device measurements"
+    out = nagen.generate(space="nb201", n=3, method="random", constraints=["lat_pixel2_ms<=30"], guide_labels=10, seed=0)
+    assert out.device_measurements == 10 and out.labels_used == 0
+    both = nagen.generate(
+        space="nb201", n=2, guide="cifar10_valid_12ep", constraints=["lat_pixel2_ms<=30"], guide_labels=10, seed=0, steps=5
+    )
+    assert both.device_measurements == 10 and both.labels_used == 10
