@@ -370,9 +370,20 @@ class ParetoResult:
     report: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"history": [...], "front": [...], "hypervolume": float}`` (JSON-serialisable);
+        """``{"history": [...], "front": [...], "hypervolume": float, "ref_point": {...},
+        "objectives": ["metric:dir", ...], "space", "method", "seed"}`` (JSON-serialisable; the run's
+        description keys only when known, so a saved result re-plots and says what it measured);
         front entries carry their ``"report"`` values when ``pareto`` was given ``report``."""
-        return {"history": self.history, "front": self.front, "hypervolume": float(self.hypervolume)}
+        out: dict[str, Any] = {"history": self.history, "front": self.front, "hypervolume": float(self.hypervolume)}
+        # a hypervolume without its reference point measures nothing (see the module docstring)
+        out["ref_point"] = {k: float(v) for k, v in self.ref_point.items()}
+        if self.objectives:
+            out["objectives"] = [str(o) for o in self.objectives]
+        for key in ("space", "method"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out["seed"] = int(self.seed)
+        return out
 
     def to_json(self, **dumps_options: Any) -> str:
         """``to_dict()`` as a JSON string (``json.dumps`` options pass through)."""

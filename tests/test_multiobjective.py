@@ -87,7 +87,9 @@ def test_default_reference_point(nb201) -> None:
 def test_pareto_random_result_is_consistent(nb201) -> None:
     res = pareto("nb201", "cifar10_test:max,params:min", budget=30, seed=1, method="random")
     out = json.loads(res.to_json())
-    assert set(out) == {"history", "front", "hypervolume"} and len(out["history"]) == 30
+    assert set(out) == {"history", "front", "hypervolume", "ref_point", "objectives", "space", "method", "seed"}
+    assert out["objectives"] == ["cifar10_test:max", "params:min"] and out["ref_point"] == res.ref_point
+    assert (out["space"], out["method"], out["seed"]) == ("nb201", "random", 1) and len(out["history"]) == 30
     archs = [nb201.space.parse(h["arch"]) for h in out["history"]]
     assert len({a.canonical_hash() for a in archs}) == 30  # each label paid once
     assert out["history"][0]["values"]["params"] == nb201.query(archs[0], "params")
