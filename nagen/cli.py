@@ -41,6 +41,41 @@ class _Parser(argparse.ArgumentParser):
         sys.stderr.write(f"nagen: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_BAD_INPUT)
 
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        """As argparse, but an unrecognised argument of a subcommand points to that subcommand's ``--help``."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # argparse reports a subcommand's leftovers from the top-level parser ("see 'nagen --help'"),
+            # whose help does not list the subcommand's flags
+            self._owner(ns, list(sys.argv[1:] if args is None else args), extras[0]).error(
+                f"unrecognized arguments: {' '.join(extras)}"
+            )
+        return ns
+
+    def _owner(self, ns: argparse.Namespace, argv: list[str], first_extra: str) -> argparse.ArgumentParser:
+        """The subparser the leftover ``first_extra`` was given to (``self`` if it came before the subcommand)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                name = getattr(ns, action.dest, None)
+                sub = action.choices.get(name) if name is not None else None
+                if sub is None or name not in argv or first_extra in argv[: argv.index(name)]:
+                    return self
+                return sub
+        return self
+
+
+class _CommaList(argparse.Action):
+    """A single-value flag that accumulates: ``--report a --report b`` is ``--report a,b``.
+
+    argparse's default keeps only the last occurrence, silently dropping the others; the value
+    stays one comma-separated string, the form the library functions already parse (so empty
+    names are still refused there). The flag's default must be None.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        current = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, values if current is None else f"{current},{values}")
+
 
 def _check_ints(args: argparse.Namespace, lows: dict[str, int]) -> None:
     """Check integer flags here, so a message names the flag (``--guide-labels``), not the Python argument."""
@@ -100,12 +135,41 @@ def _cmd_info(args: argparse.Namespace) -> None:
     example = space.sample(1, 0)[0]
     info["example"] = space.format(example)
     info["example_cost"] = space.cost(example)
-    info["benchmarks"] = [b for b in nagen.benchmarks.names() if nagen.benchmarks.load(b).space is space]
+    tables = [t for t in map(nagen.benchmarks.load, nagen.benchmarks.names()) if t.space is space]
+    info["benchmarks"] = [t.name for t in tables]
+    # the names --guide/--objective/--constraint take: otherwise found only by typing a wrong one
+    info["metrics"] = {t.name: {m: t.direction(m) for m in t.metrics} for t in tables}
 
     def text(d: dict[str, Any]) -> str:
-        return "\n".join(f"{k:<20} {v}" for k, v in d.items())
+        lines = [f"{k:<20} {v}" for k, v in d.items() if k != "metrics"]
+        for table, metrics in d["metrics"].items():
+            for k, line in enumerate(_metric_lines(metrics)):
+                lines.append(f"{'metrics ' + table if k == 0 else '':<20} {line}")
+        if not d["metrics"]:
+            lines.append(f"{'metrics':<20} none: no benchmark table (params and flops are computed exactly, as example_cost)")
+        return "\n".join(lines)
 
     _emit(info, args.json, text)
+
+
+def _metric_lines(metrics: Mapping[str, str], width: int = 100) -> list[str]:
+    """``{metric: direction}`` as wrapped ``max: a, b`` / ``min: ...`` lines; the many device
+    latency columns ``lat_<device>_ms`` are listed once, by device."""
+    import re
+    import textwrap
+
+    lines = []
+    for direction in ("max", "min"):
+        names = [m for m, d in metrics.items() if d == direction]
+        devices = [mt.group(1) for mt in map(re.compile(r"lat_(.+)_ms").fullmatch, names) if mt]
+        items = [m for m in names if not re.fullmatch(r"lat_.+_ms", m)]
+        if len(devices) > 1:
+            items.append(f"lat_<device>_ms for {len(devices)} devices: {', '.join(devices)}")
+        else:
+            items += [f"lat_{d}_ms" for d in devices]
+        if items:
+            lines += textwrap.wrap(f"{direction}: {', '.join(items)}", width, subsequent_indent="     ", break_on_hyphens=False)
+    return lines
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
@@ -144,6 +208,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     _latency_flag_check(args.constraint, args.device_samples)
     if args.steps is not None and args.method != "diffusion":
         raise InvalidArgumentError(f"--steps sets reverse-diffusion steps; --method {args.method} does not diffuse")
+    _refuse_unused_generate_flags(args)
     if args.max_params is not None or args.max_flops is not None:
         from nagen.constraints import parse_constraints
 
@@ -161,12 +226,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     if args.checkpoint:
         if args.method != "diffusion":
             raise InvalidArgumentError(f"--checkpoint loads a diffusion generator; it does not go with --method {args.method}")
-        if not Path(args.checkpoint).is_file():
-            raise InvalidArgumentError(f"no such checkpoint file: {args.checkpoint!r} (write one with 'nagen train --out FILE')")
-        import nagen.spaces
-        from nagen.generators.diffusion import DiffusionGenerator
-
-        generator = DiffusionGenerator.load(args.checkpoint, nagen.spaces.get(args.space))
+        generator = _load_checkpoint(args.checkpoint, args.space)
     result = nagen.api.generate(
         space=args.space,
         n=args.n,
@@ -175,25 +235,101 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         constraints=constraints,
         seed=args.seed,
         scale=args.scale,
-        constraint_scale=args.constraint_scale,
-        guide_labels=args.guide_labels,
         device_samples=args.device_samples,
         steps=args.steps,
         generator=generator,
         unique=args.unique,
         transfer_from=args.transfer_from,
         progress=not args.quiet,
+        # unset: the library's defaults (the flags default to None only to tell "given" from "not given")
+        **{k: v for k, v in (("constraint_scale", args.constraint_scale), ("guide_labels", args.guide_labels)) if v is not None},
     )
     for g in result:
         rec = {"arch": g.string, **{f"pred_{k}": v for k, v in g.predicted.items()}}
         print(json.dumps(rec) if args.json else "  ".join(f"{k}={v}" for k, v in rec.items()))
     st = result.stats
     if st is not None and not args.quiet:
+        # nothing drawn (--n 0) has no validity rate, not a NaN one
+        validity = f"{st.validity:.3f}" if math.isfinite(st.validity) else "–"
         sys.stderr.write(
-            f"nagen: {len(result)} architectures, validity {st.validity:.3f}, {st.filtered} filtered, "
+            f"nagen: {len(result)} architectures, validity {validity}, {st.filtered} filtered, "
             + (f"{st.duplicates} duplicates redrawn, " if args.unique else "")
             + f"{result.labels_used} labels used, {result.device_measurements} device measurements, {st.seconds:.1f} s\n"
         )
+
+
+def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
+    """Refuse generate flags the run would ignore (as ``--steps`` without diffusion), so that
+    ``--method opgfn --scale 50`` does not look like it changed anything.
+
+    Only a generator that ``supports_guidance`` (diffusion) is steered: the others apply
+    constraints as filters, whatever their weight, and OP-GFN learns its reward from the labels'
+    order, which no guide weight scales. ``--guide-labels`` is used by every method, but only
+    when something is fitted on labelled cells: a ``--guide`` or a table-metric constraint.
+    """
+    import nagen.generators
+    from nagen.errors import UnknownGeneratorError
+
+    try:
+        steered = getattr(nagen.generators.registry.resolve(args.method), "supports_guidance", True)
+    except UnknownGeneratorError:
+        return  # nagen.api.generate names the valid methods
+    if not steered:
+        if args.scale is not None:
+            raise InvalidArgumentError(
+                f"--scale weights the metric guides of --method diffusion; --method {args.method} is not steered by it "
+                "(drop --scale, or use --method diffusion)"
+            )
+        if args.constraint_scale is not None:
+            raise InvalidArgumentError(
+                f"--constraint-scale weights the constraint guidance of --method diffusion; --method {args.method} "
+                "applies constraints as filters only (drop --constraint-scale, or use --method diffusion)"
+            )
+    if args.guide_labels is not None and not args.guide and args.transfer_from is None:
+        from nagen.constraints import parse_constraints
+
+        if all(c.metric in ("params", "flops") for c in parse_constraints(list(args.constraint or []))):
+            raise InvalidArgumentError(
+                "--guide-labels sets the labelled cells a --guide (or a table-metric --constraint) is fitted on; "
+                "with neither, nothing is fitted (params/flops bounds are exact)"
+            )
+
+
+def _load_checkpoint(path: str, space: str) -> Any:
+    """The diffusion generator saved at ``path`` by 'nagen train', for ``space``; one-line errors.
+
+    ``DiffusionGenerator.load`` quotes the reader's whole message, and torch's for a file that is
+    not a checkpoint runs to several lines on ``weights_only``, which means nothing to a user who
+    passed the wrong file.
+    """
+    if not Path(path).is_file():
+        raise InvalidArgumentError(f"no such checkpoint file: {path!r} (write one with 'nagen train --out FILE')")
+    import nagen.spaces
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    sp = nagen.spaces.get(space)
+    try:
+        return DiffusionGenerator.load(path, sp)
+    except Exception as e:
+        # the loader wraps a reader's error in its own (raised "from None": the original is the context)
+        cause = e.__context__ if isinstance(e, NagenError) else e
+        if cause is None or isinstance(cause, NagenError):
+            raise  # already one line of ours: no such file, another space, an old format
+        first = _first_line(cause)
+        if isinstance(e, NagenError) and "does not fit" in str(e):  # a checkpoint, but of another vocabulary or size
+            raise InvalidArgumentError(
+                f"{path} does not fit a diffusion generator of space {sp.name!r} ({type(cause).__name__}: {first})"
+            ) from None
+        raise InvalidArgumentError(f"{path} is not a nagen generator checkpoint ({type(cause).__name__}: {first})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an exception's message, at most ~200 characters (a paragraph is cut after a sentence)."""
+    text = (str(error).strip().splitlines() or [""])[0].strip()
+    if len(text) > 200:
+        cut = text.find(". ", 0, 200)
+        text = text[: cut + 1] if cut > 0 else text[:199] + "…"
+    return text
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
@@ -218,7 +354,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         device_samples=args.device_samples,
         report=args.report,
     )
-    out = result.to_json()
+    out = result.to_dict()
     if args.json:
         print(json.dumps(out))
         return
@@ -273,9 +409,11 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         report=_report_names(args.report),
     )
     out = result.to_dict()
-    # extra keys so that 'nagen plot pareto' can draw the file without being told the objectives
+    # how the front was made, as 'nagen search --json' says (set here too, whatever to_dict keeps),
+    # and what 'nagen plot pareto' needs to draw the file without being told the objectives
+    out.update(space=result.space or args.space, method=result.method or args.method, seed=int(result.seed))
     out["objectives"] = [str(o) for o in result.objectives]
-    out["ref_point"] = [float(v) for v in result.ref_point.values()]
+    out["ref_point"] = [float(result.ref_point[o.metric]) for o in result.objectives]
     if args.json:
         print(json.dumps(out))
         return
@@ -336,6 +474,10 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
     _check_ints(args, {"n": 0, "seed": 0})
     kind = args.kind
+    if args.checkpoint and (kind != "ops" or args.input):
+        # refused rather than ignored: only 'plot ops' without --input generates anything
+        where = "with --input (the architectures come from the files)" if kind == "ops" else f"with 'plot {kind}'"
+        raise InvalidArgumentError(f"--checkpoint is the generator of 'nagen plot ops' without --input; it does nothing {where}")
     if kind == "arch":
         if not args.arch:
             raise InvalidArgumentError("'nagen plot arch' needs --arch STRING")
@@ -355,7 +497,11 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         if not groups:
             import nagen.api
 
-            groups["diffusion"] = [g.arch for g in nagen.api.generate(space=sp, n=args.n, seed=args.seed)]
+            # the same checkpoint loading as 'nagen generate': spaces without a shipped model
+            # (nb101, mbv3) otherwise train one on every call
+            generator = _load_checkpoint(args.checkpoint, args.space) if args.checkpoint else None
+            result = nagen.api.generate(space=sp, n=args.n, seed=args.seed, generator=generator, progress=not args.quiet)
+            groups["diffusion"] = [g.arch for g in result]
         ax = NP.op_distribution(sp, groups)
     elif kind == "trace":
         if not args.input:
@@ -376,7 +522,8 @@ def _cmd_plot(args: argparse.Namespace) -> None:
                 isinstance(r, dict) and "value" in r for r in rows
             ) else ""
             raise InvalidArgumentError(f"{args.input[0]!r}: its history has no \"values\" per label{hint}")
-        specs = data.get("objectives") or args.objectives
+        # an explicit --objectives wins (e.g. two of a three-objective file); the file's own are the default
+        specs = args.objectives or data.get("objectives")
         if not specs:
             raise InvalidArgumentError("name the objectives: --objectives METRIC:max,METRIC:min (the file does not list them)")
         from nagen.multiobjective import parse_objectives
@@ -385,15 +532,34 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         objs = parse_objectives(specs)
         names, dirs = [o.metric for o in objs], [o.direction for o in objs]
         if len(names) != 2:
-            raise InvalidArgumentError(f"'nagen plot pareto' draws two objectives, got {len(names)}")
+            hint = " (the file lists them: pick two with --objectives)" if not args.objectives else ""
+            raise InvalidArgumentError(f"'nagen plot pareto' draws two objectives, got {len(names)}{hint}")
         absent = sorted({n for r in rows for n in names if n not in r["values"]})
         if absent:
             raise InvalidArgumentError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
         pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float)
-        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=data.get("ref_point"))
+        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=_file_ref_point(data, names))
     out = NP.save(ax.figure, args.out)
     if not args.quiet:
         sys.stderr.write(f"nagen: wrote {out}\n")
+
+
+def _file_ref_point(data: Mapping[str, Any], names: Sequence[str]) -> list[float] | None:
+    """The pareto file's reference point for the drawn objectives ``names``, in their order.
+
+    The file holds it as a list in its ``objectives`` order ('nagen pareto --json') or as
+    ``{metric: value}`` (``ParetoResult.to_json``); None when it has none for these objectives
+    (a point of other objectives, drawn against these axes, would be misplaced); a file
+    without ``objectives`` gives its list in the order of ``--objectives``.
+    """
+    ref = data.get("ref_point")
+    if isinstance(ref, list) and not isinstance(data.get("objectives"), list):
+        return ref if len(ref) == len(names) else None  # a file that names no objectives: in --objectives order
+    if isinstance(ref, list) and len(ref) == len(data["objectives"]):
+        ref = {str(spec).split(":")[0].strip(): v for spec, v in zip(data["objectives"], ref)}
+    if not isinstance(ref, dict) or not all(n in ref for n in names):
+        return None
+    return [ref[n] for n in names]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -443,16 +609,16 @@ def build_parser() -> argparse.ArgumentParser:
         "opgfn: a reward learned from the labels' order alone (several metrics: their Pareto order)",
     )
     sp.add_argument("--scale", type=float, default=None, help="guidance weight per metric, diffusion only (default 10; 2 with --transfer-from)")
-    sp.add_argument("--constraint-scale", type=float, default=1.0, help="guidance weight per constraint (default 1)")
+    sp.add_argument("--constraint-scale", type=float, default=None, help="guidance weight per constraint, diffusion only (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
     sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
     sp.add_argument(
-        "--transfer-from",
-        help="comma-separated source metrics: generate for the --guide metric without its labels, guided by the "
+        "--transfer-from", action=_CommaList,
+        help="source metrics, comma-separated or repeated: generate for the --guide metric without its labels, guided by the "
         "meta-predictor trained on the sources (zero-shot transfer; no target label is paid)",
     )
-    sp.add_argument("--guide-labels", type=int, default=100, help="labelled cells to fit each guiding predictor, or the OP-GFN reward (default 100 per metric; reported as labels used)")
+    sp.add_argument("--guide-labels", type=int, default=None, help="labelled cells to fit each guiding predictor, or the OP-GFN reward (default 100 per metric; reported as labels used)")
     sp.add_argument("--device-samples", type=int, help="latency constraint: adapt the few-shot latency predictor from this many device measurements")
     sp.add_argument("--steps", type=int, default=None, help="reverse-diffusion steps (default: the generator's, 20 DDIM steps on NB201)")
     sp.add_argument(
@@ -488,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=int, default=50, help="labels to pay (default 50)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--method", default="bo", help="bo (default), opgfn, diffusion, re, random")
-    sp.add_argument("--transfer-from", help="comma-separated source metrics: a transferable-NAS task")
+    sp.add_argument("--transfer-from", action=_CommaList, help="source metrics, comma-separated or repeated: a transferable-NAS task")
     sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
     sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
     sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it (--budget is the total, not extra labels)")
@@ -502,7 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="latency measurements the search may spend per constrained device (half, at most 5, adapt the latency "
         "predictor; the rest verify the best candidates)",
     )
-    sp.add_argument("--report", help="comma-separated table metrics read for the best architecture only after the search")
+    sp.add_argument(
+        "--report", action=_CommaList,
+        help="table metrics, comma-separated or repeated, read for the best architecture only after the search",
+    )
     sp.add_argument("--quiet", action="store_true", help="no progress bar (the results are still printed)")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
     sp.set_defaults(func=_cmd_search)
@@ -515,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("--space", default="nb201", help="space name (default nb201)")
-    sp.add_argument("--objectives", required=True, help="comma-separated METRIC:max|min, at least two")
+    sp.add_argument("--objectives", required=True, action=_CommaList, help="METRIC:max|min, comma-separated or repeated, at least two")
     sp.add_argument("--budget", type=int, default=200, help="labels to pay (default 200)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--method", default="opgfn", help="opgfn (default), bo, evolution, random")
@@ -524,9 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="labels per round (default: 10 for opgfn and two-objective bo, 2 for level-wise bo, 1 for evolution; random ignores it)",
     )
     sp.add_argument("--ref-point", help="hypervolume reference, comma-separated, one number per objective in --objectives order (default: the table's median of each max objective, 1.1 x its maximum of each min objective)")
-    sp.add_argument("--report", help="comma-separated table metrics read for the front only after the search")
+    sp.add_argument("--report", action=_CommaList, help="table metrics, comma-separated or repeated, read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
-    sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume", "objectives", "ref_point"}; input of \'nagen plot pareto\'')
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume", "objectives", "ref_point", "space", "method", "seed"}; input of \'nagen plot pareto\'')
     sp.set_defaults(func=_cmd_pareto)
 
     sp = sub.add_parser(
@@ -551,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  nagen plot arch --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|' --out cell.png\n"
         "  nagen plot ops --space nb201 --n 1000 --out ops.svg\n"
+        "  nagen plot ops --space nb101 --checkpoint nb101.pt --out ops.svg  # a model from 'nagen train'\n"
         "  nagen plot trace --input bo0.json --input bo1.json --input re0.json --input re1.json --out trace.png"
         "  # one line per method: median over seeds, 25-75% band\n"
         "  nagen plot pareto --input pareto.json --out front.png",
@@ -562,14 +732,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--arch", help="architecture string (kind 'arch')")
     sp.add_argument("--pruned", action="store_true", help="draw the pruned, computationally equivalent graph")
     sp.add_argument("--input", action="append", help="JSON output of search/pareto/generate (repeatable)")
-    sp.add_argument("--objectives", help="METRIC:max,METRIC:min when the pareto file does not list them")
+    sp.add_argument(
+        "--objectives", action=_CommaList,
+        help="the two METRIC:max|min to draw, comma-separated or repeated (default: the pareto file's \"objectives\")",
+    )
     sp.add_argument(
         "--minimize", action="store_true",
         help="trace of a minimised objective (only needed for files without a \"direction\", written by older versions)",
     )
     sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input (default 1000)")
     sp.add_argument("--seed", type=int, default=0, help="random seed for 'ops' without --input (default 0)")
-    sp.add_argument("--quiet", action="store_true", help="no 'wrote FILE' line on stderr")
+    sp.add_argument(
+        "--checkpoint",
+        help="'ops' without --input: a diffusion generator saved by 'nagen train' (default: the shipped one; "
+        "spaces without one train it first, on every call)",
+    )
+    sp.add_argument("--quiet", action="store_true", help="no progress bar and no 'wrote FILE' line on stderr")
     sp.set_defaults(func=_cmd_plot)
     return p
 
