@@ -311,7 +311,7 @@ def search_runs(
     a run with failures paid more labels than it shows.
 
     Args:
-        runs: search results: dicts as printed by ``nagen search --json`` (``SearchResult.to_json()``),
+        runs: search results: dicts as printed by ``nagen search --json`` (``SearchResult.to_dict()``),
             ``SearchResult`` objects, or paths of such JSON files.
         sources: a name per run, for messages and as the group name of a run without a method
             (default: the path, or ``runs[k]``).
@@ -372,8 +372,8 @@ def _search_run(run: Any, source: str) -> dict[str, Any]:
             run = json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidArgumentError(f"{source!r} {what} (not one JSON object: {e})") from None
-    elif not isinstance(run, Mapping) and callable(getattr(run, "to_json", None)):
-        run = run.to_json()  # a SearchResult
+    elif not isinstance(run, Mapping) and callable(getattr(run, "to_dict", None)):
+        run = run.to_dict()  # a SearchResult
     if not isinstance(run, Mapping) or "history" not in run:
         raise InvalidArgumentError(f"{source!r} {what} (no \"history\")")
     rows = run["history"]

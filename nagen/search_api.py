@@ -2,7 +2,7 @@
 
 >>> from nagen.search_api import search
 >>> result = search(space="nb201", objective="cifar10_test", budget=50, seed=0, method="bo")  # doctest: +SKIP
->>> result.to_json()["best"]                                                                   # doctest: +SKIP
+>>> result.to_dict()["best"]                                                                   # doctest: +SKIP
 {'arch': '|nor_conv_3x3~0|+...', 'value': 94.37}
 
 The JSON contract (stable, used by scripts): ``{"history": [{"arch": "<string>", "value": <float>},
@@ -52,7 +52,7 @@ class SearchResult:
     method: str = ""
     seed: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None,
         "space", "objective", "direction", "method", "seed"}`` (plus ``"device_measurements"`` when
         the search had device constraints; the run's description keys only when known)."""
@@ -73,6 +73,13 @@ class SearchResult:
         if self.seed is not None:
             out["seed"] = int(self.seed)
         return out
+
+    def to_json(self, **dumps_options: Any) -> str:
+        """``to_dict()`` as a JSON string (what ``nagen search --json`` prints; ``json.dumps``
+        options pass through), as ``ParetoResult.to_json``."""
+        import json
+
+        return json.dumps(self.to_dict(), **dumps_options)
 
 
 def search(

@@ -132,7 +132,7 @@ for seed in range(SEEDS):
     studies[seed] = st
 traces = {"bo": [[t.values[SEARCHED] for t in st.history if t.state == "complete"] for st in studies.values()]}
 for method in ("re", "random"):
-    traces[method] = [[r["value"] for r in nagen.search("nb201", SEARCHED, budget=BUDGET, seed=s, method=method).to_json()["history"]]
+    traces[method] = [[r["value"] for r in nagen.search("nb201", SEARCHED, budget=BUDGET, seed=s, method=method).to_dict()["history"]]
                       for s in range(SEEDS)]
 ax = NP.search_traces(traces, optimum=nb.optimum(SEARCHED).value, ylabel=f"best {SEARCHED} found")
 plt.show()"""),

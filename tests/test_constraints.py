@@ -214,7 +214,7 @@ def test_constrained_search_api_reports_measured_best(latency_meta, nb201) -> No
         "nb201", "cifar100_valid_12ep", budget=8, seed=0, method="re", constraints=[f"{METRIC}<=14"], device_samples=6,
         report="cifar100_test", latency_models={METRIC: latency_meta},
     )
-    out = res.to_json()
+    out = res.to_dict()
     assert out["device_measurements"] <= 6
     best = out["best"]
     assert best["constraints"][METRIC]["ok"] and nb201.query(best["arch"], METRIC) <= 14
@@ -242,7 +242,7 @@ def test_no_best_when_every_labelled_cell_is_measured_over_the_bound(latency_met
             latency_models={METRIC: latency_meta}, measurers={METRIC: CallableLabeller(meter)},
         )
     assert len(meter.calls) == 6 and len(res.history) == 3
-    assert res.best is None and res.to_json()["best"] is None  # never an architecture measured to break the bound
+    assert res.best is None and res.to_dict()["best"] is None  # never an architecture measured to break the bound
 
 
 # ---------------------------------------------------------------------------------- report honesty

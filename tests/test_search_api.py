@@ -12,7 +12,7 @@ from nagen.search_api import search
 
 @pytest.mark.parametrize("method", ["re", "random"])
 def test_json_contract_and_determinism(method, nb201):
-    out = search(space="nb201", objective="cifar10_test", budget=6, seed=2, method=method).to_json()
+    out = search(space="nb201", objective="cifar10_test", budget=6, seed=2, method=method).to_dict()
     # what was searched comes with the labels, so files of several runs can be grouped by method
     assert set(out) == {"history", "best", "space", "objective", "direction", "method", "seed"}
     assert (out["space"], out["objective"], out["direction"], out["method"], out["seed"]) == ("nb201", "cifar10_test", "max", method, 2)
@@ -22,7 +22,7 @@ def test_json_contract_and_determinism(method, nb201):
         assert nb201.query(item["arch"], "cifar10_test") == item["value"]  # label = table value
     assert out["best"] == max(out["history"], key=lambda h: h["value"])
     json.dumps(out)
-    assert search(budget=6, seed=2, method=method).to_json() == out
+    assert search(budget=6, seed=2, method=method).to_dict() == out
 
 
 def test_bo_search_with_storage_resumes(tmp_path):
@@ -36,7 +36,7 @@ def test_bo_search_with_storage_resumes(tmp_path):
 def test_minimised_objective_and_errors():
     out = search(objective="params", budget=5, method="random", seed=0)
     assert out.best[1] == min(v for _, v in out.history)
-    assert out.to_json()["direction"] == "min"  # what 'nagen plot trace' needs to draw a running minimum
+    assert out.to_dict()["direction"] == "min"  # what 'nagen plot trace' needs to draw a running minimum
     with pytest.raises(InvalidSpecError, match="among choices"):
         search(method="bayes")
     with pytest.raises(InvalidSpecError, match="method 're' does not apply to a transfer search"):
@@ -136,9 +136,9 @@ def test_json_names_the_method_the_study_ran_and_omits_what_a_hand_built_result_
     from nagen.search_api import SearchResult
 
     # a transfer search runs its own proposer: recorded as "transfer", not as the default "bo"
-    out = search(objective="cifar10_test", budget=2, seed=1, transfer_from="cifar100_test").to_json()
+    out = search(objective="cifar10_test", budget=2, seed=1, transfer_from="cifar100_test").to_dict()
     assert (out["method"], out["seed"], out["objective"]) == ("transfer", 1, "cifar10_test")
-    assert SearchResult([("a", 1.0)], ("a", 1.0)).to_json() == {"history": [{"arch": "a", "value": 1.0}], "best": {"arch": "a", "value": 1.0}}
+    assert SearchResult([("a", 1.0)], ("a", 1.0)).to_dict() == {"history": [{"arch": "a", "value": 1.0}], "best": {"arch": "a", "value": 1.0}}
 
 
 def test_evolution_and_re_name_the_same_method_in_search_and_pareto() -> None:
@@ -152,3 +152,12 @@ def test_evolution_and_re_name_the_same_method_in_search_and_pareto() -> None:
     p = nagen.pareto("nb201", objectives=["cifar10_test:max", "params:min"], budget=6, method="re", seed=0)
     q = nagen.pareto("nb201", objectives=["cifar10_test:max", "params:min"], budget=6, method="evolution", seed=0)
     assert [h for h in p.history] == [h for h in q.history] and p.method == "evolution"
+
+
+def test_to_json_is_a_string_as_for_pareto_results(tmp_path) -> None:
+    # it used to return the dict, so open(f, "w").write(res.to_json()) failed
+    import json
+
+    res = search(objective="cifar10_test", budget=3, seed=0, method="random")
+    (tmp_path / "r.json").write_text(res.to_json())
+    assert json.loads((tmp_path / "r.json").read_text()) == res.to_dict() and res.to_json(indent=1).startswith("{\n")
