@@ -101,8 +101,9 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     return G.get(method, space, seed=seed).fit()
 
 
-def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence[Any], steps: int | None) -> None:
-    """Refuse a method that cannot do what was asked before any predictor is fitted or label paid."""
+def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence[Any], steps: int | None, weights: Sequence[str] = ()) -> None:
+    """Refuse a method that cannot do what was asked before any predictor is fitted or label paid
+    (``weights``: the guidance weights the caller set, refused where nothing is steered by them)."""
     if generator is not None and not isinstance(generator, (str, os.PathLike)):
         from nagen.generators.base import Generator
 
@@ -136,6 +137,12 @@ def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence
         raise InvalidGuidanceError(
             f"{what} cannot be guided (got guides {soft}); {hint}, "
             "or pass only constraints, which every method applies as filters"
+        )
+    if weights and not getattr(cls, "supports_guidance", True):
+        # silently ignored before: method="opgfn", scale=50 gave exactly the samples of scale=1
+        raise InvalidGuidanceError(
+            f"{' and '.join(weights)} weight the guidance of method 'diffusion'; {what} is not steered by them "
+            "(it applies constraints as filters only): drop them or use method 'diffusion'"
         )
     if steps is not None and not hasattr(cls, "sample_state"):
         raise InvalidArgumentError(f"steps sets reverse-diffusion steps, but {what} does not diffuse; drop steps or use method 'diffusion'")
@@ -235,7 +242,7 @@ def generate(
     seed: int = 0,
     *,
     scale: float | None = None,
-    constraint_scale: float = 1.0,
+    constraint_scale: float | None = None,
     benchmark: str | None = None,
     guide_labels: int = 100,
     device_samples: int | None = None,
@@ -268,8 +275,10 @@ def generate(
         scale: weight of each metric guide of ``"diffusion"`` (default 10, which trades mean
             accuracy against diversity well on NB201; larger values concentrate the samples on the
             predictor's favourite cells; with ``transfer_from`` the default is 2). OP-GFN ignores
-            it (its sharpness is ``OPGFNGenerator(beta=...)``).
-        constraint_scale: guidance weight of each constraint (the hard filter applies regardless).
+            it (its sharpness is ``OPGFNGenerator(beta=...)``), so it and ``constraint_scale`` are
+            refused for methods that are not steered (``opgfn``, ``random``, ...).
+        constraint_scale: guidance weight of each constraint, diffusion only (default 1; the hard
+            filter applies regardless).
             It matters for tight bounds: NB201, guide ``cifar10_test``, 200 samples, seeds 0-1,
             ``params <= 0.3M``: weight 1 returns all 200 from 216 draws, filter-only (0) only
             143-160 from ~4,200 draws (mean test accuracy 82.1 / 88.9 vs 88.7 / 88.8). For a loose
@@ -320,7 +329,8 @@ def generate(
             out of range, or ``steps`` for a method that does not diffuse.
         InvalidGuidanceError: a malformed or repeated guide, a constraint bound that is not a
             finite number, a guide for a method that cannot be guided (or a ``Guide`` object for
-            ``"opgfn"``; refused before any label is paid), ``device_samples`` without a
+            ``"opgfn"``; refused before any label is paid), ``scale`` or ``constraint_scale``
+            for a method that is not steered, ``device_samples`` without a
             latency constraint, or no sampled architecture met the constraints (e.g. a bound
             below every architecture of the space).
         ConstraintError: a constraint that does not parse, or an upper bound <= 0 on a cost or
@@ -343,7 +353,9 @@ def generate(
                  guide_labels=guide_labels, device_samples=device_samples, steps=steps, generator=generator, unique=unique,
                  progress=progress),
         )  # fmt: skip
+    weights = [k for k, v in (("scale", scale), ("constraint_scale", constraint_scale)) if v is not None]
     scale = 10.0 if scale is None else scale
+    constraint_scale = 1.0 if constraint_scale is None else constraint_scale
     check_int(n, "n", 0)
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     if not isinstance(unique, (bool, np.bool_)):
@@ -418,7 +430,7 @@ def generate(
         )
     if steps is not None:
         check_int(steps, "steps", 1)  # reverse-diffusion steps
-    _check_method(sp, method, generator, guide_items, steps)
+    _check_method(sp, method, generator, guide_items, steps, weights)
     meta_tables: dict[str, Any] = {}  # latency metric -> table its few-shot model is meta-trained on
     if device_samples is not None:
         assert table is not None

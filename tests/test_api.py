@@ -182,7 +182,7 @@ def test_more_bad_requests_raise_named_errors(kwargs, error, fragment) -> None:
 
 def test_numpy_numbers_are_accepted(monkeypatch) -> None:
     # np.float32 scales and np.int64 device_samples used to be refused as "not a number"
-    out = nagen.generate(space="nb201", n=2, method="random", scale=np.float32(2.0), constraint_scale=np.float32(1.0))
+    out = nagen.generate(space="nb201", n=2, scale=np.float32(2.0), constraint_scale=np.float32(1.0), steps=3)
     assert len(out) == 2
     with pytest.raises(InvalidGuidanceError, match="device_samples needs a device latency constraint"):
         nagen.generate(space="nb201", n=2, method="random", device_samples=np.int64(5))
@@ -204,3 +204,12 @@ def test_latency_constraint_without_device_samples_counts_device_measurements() 
         space="nb201", n=2, guide="cifar10_valid_12ep", constraints=["lat_pixel2_ms<=30"], guide_labels=10, seed=0, steps=5
     )
     assert both.device_measurements == 10 and both.labels_used == 10
+
+
+@pytest.mark.parametrize("method", ["random", "opgfn"])
+@pytest.mark.parametrize("weight", ["scale", "constraint_scale"])
+def test_guidance_weights_are_refused_where_nothing_is_steered(method, weight) -> None:
+    # method="opgfn", scale=50 returned exactly the samples of scale=1: the weight was ignored
+    with pytest.raises(InvalidGuidanceError, match=f"{weight} weight the guidance of method 'diffusion'"):
+        nagen.generate(space="nb201", n=2, method=method, **{weight: 3.0})
+    assert len(nagen.generate(space="nb201", n=2, method="random", constraints=["params<=1e6"])) == 2  # defaults stay quiet
