@@ -234,9 +234,24 @@ class TableLabeller(Labeller):
         return None if self._name is None else {"kind": "table", "benchmark": self._name, "metric": list(self.objectives)}
 
     def identity(self) -> dict[str, Any] | None:
-        """None: a loadable table is identified by its :meth:`spec`; a custom table's studies keep
-        the names they had before identities were stored (their configs name no labeller)."""
-        return None
+        """None for a loadable table (its :meth:`spec` identifies it); for a custom table
+        (``Benchmark.from_csv``) its name and a digest of its rows and labelled columns, so a study
+        of another table with the same column name is never resumed with these labels (it was:
+        two CSVs with an ``acc`` column shared one study name and mixed their labels)."""
+        if self._name is not None:
+            return None
+        import hashlib
+
+        import numpy as np
+
+        t = self.table
+        h = hashlib.sha1()
+        for a in t.archs:
+            h.update(t.space.format(a).encode())
+        for m in self.objectives:
+            h.update(m.encode())
+            h.update(np.ascontiguousarray(t.values(m), dtype=np.float64).tobytes())
+        return {"kind": "table", "table": t.name, "digest": h.hexdigest()[:16]}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

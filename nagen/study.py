@@ -970,6 +970,7 @@ class Study:
         self.labeller = labeller
         self.objectives, self.directions = _objective_spec(self._objectives_arg, labeller)
         self._check_labeller_objectives()
+        self._warn_partial_table(labeller)
         surrogate, resolved = _resolve_auto(self.space, self.proposer, self._surrogate_arg, self._initial_arg, self.directions)
         if surrogate not in SURROGATES:
             raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
@@ -978,6 +979,23 @@ class Study:
         if initial in INITIAL_DESIGNS and self._initial_arg == "auto":
             resolved = initial
         self.surrogate, self.initial = surrogate, resolved
+
+    def _warn_partial_table(self, labeller: Labeller | None) -> None:
+        """Warn when a table labeller covers only part of the space: proposals come from the whole
+        space, so most labels of the budget would fail with "no row in table" (known limitation:
+        proposers do not yet restrict themselves to a table's rows)."""
+        from nagen.labellers import TableLabeller
+
+        if not isinstance(labeller, TableLabeller) or labeller._name is not None or self.space.size is None:
+            return
+        rows = len(labeller.table)
+        if rows < self.space.size:
+            warnings.warn(
+                f"table {labeller.table.name!r} labels {rows:,} of the {self.space.size:,} architectures of space "
+                f"{self.space.name!r}; the study proposes from the whole space, so most trials will fail with "
+                "'no row in table' (for a table of part of a space, rank its rows with a predictor instead)",
+                stacklevel=3,
+            )
 
     def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
         """Adopt the stored study these arguments re-open: its labeller when none is given (only

@@ -313,3 +313,28 @@ def test_progress_shows_latency_meta_training_before_the_study_bar(tmp_path, mon
         st.optimize(1, progress=True)
     assert calls == [("lat_pixel2_ms", True)]
     assert st.history == []  # nothing was labelled before the model existed
+
+
+def _csv(path, values) -> str:
+    nb = nagen.benchmarks.load("nb201")
+    rows = [f"{nb.space.format(a)},{v}" for a, v in zip(nb.archs[: len(values)], values)]
+    path.write_text("arch,acc\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_custom_tables_with_one_column_name_are_different_studies(tmp_path) -> None:
+    # two CSVs with an "acc" column got one study name, and the second resumed the first's labels
+    from nagen.benchmarks import Benchmark
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    ta = Benchmark.from_csv(_csv(tmp_path / "a" / "t.csv", [1.0, 2.0, 3.0]), "nb201")
+    tb = Benchmark.from_csv(_csv(tmp_path / "b" / "t.csv", [3.0, 2.0, 1.0]), "nb201")
+    assert ta.name == tb.name
+    la, lb = TableLabeller(ta, "acc"), TableLabeller(tb, "acc")
+    assert la.identity() != lb.identity() and la.identity() == TableLabeller(ta, "acc").identity()
+    url = f"sqlite:///{tmp_path}/s.db"
+    with pytest.warns(UserWarning, match="labels 3 of the 15,625 architectures"):
+        a = Study("nb201", "acc", la, proposer="random", storage=url, executor="inline")
+    with pytest.warns(UserWarning, match="proposes from the whole space"):
+        b = Study("nb201", "acc", lb, proposer="random", storage=url, executor="inline")
+    assert a.name != b.name
