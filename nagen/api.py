@@ -468,9 +468,8 @@ def generate(
     fitted: dict[str, Any] = {}
 
     def label_values(metric: str) -> np.ndarray:
-        nonlocal labels_used
+        nonlocal labels_used, device_measurements
         assert table is not None
-        nonlocal device_measurements
         if metric not in labels:  # a guide and a constraint on one metric share its labels (paid once)
             labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
             if metric in latency_bounds:  # latencies measured on the device, not accuracy labels

@@ -408,11 +408,8 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         report=_report_names(args.report),
     )
-    out = result.to_dict()
-    # how the front was made, as 'nagen search --json' says (set here too, whatever to_dict keeps),
-    # and what 'nagen plot pareto' needs to draw the file without being told the objectives
-    out.update(space=result.space or args.space, method=result.method or args.method, seed=int(result.seed))
-    out["objectives"] = [str(o) for o in result.objectives]
+    out = result.to_dict()  # with space, method, seed and objectives: what 'nagen plot pareto' reads
+    # the CLI contract keeps the reference point as a list in --objectives order
     out["ref_point"] = [float(result.ref_point[o.metric]) for o in result.objectives]
     if args.json:
         print(json.dumps(out))

@@ -1917,9 +1917,9 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
     store = get_storage(storage)
     cfg = store.study_config(name)
     method = cfg["method"]
-    proposer: str | Proposer = method
-    if "proposer" in options:
-        pass
+    proposer: str | Proposer
+    if "proposer" in options:  # the caller's proposer replaces the stored one: nothing to rebuild
+        proposer = options.pop("proposer")
     elif method in _PROPOSERS:
         proposer = _PROPOSERS[method](**cfg.get("proposer", {}))
     elif method == "transfer":
@@ -1941,7 +1941,7 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
             cfg["space"],
             list(zip(cfg["objectives"], cfg["directions"])),
             labeller,
-            proposer=options.pop("proposer", proposer),
+            proposer=proposer,
             storage=store,
             name=name,
             seed=cfg["seed"],
