@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from nagen.errors import (
     InvalidArgumentError,
@@ -42,6 +42,13 @@ from nagen.errors import (
     choices_hint,
 )
 from nagen.labellers import Labeller, LabelOutcome, run_labeller
+
+if TYPE_CHECKING:
+    from nagen.spaces.base import SearchSpace
+
+#: a registered space name, or an unregistered ``SearchSpace`` object (see ``nagen.spaces.reference``);
+#: workers resolve either with ``nagen.spaces.get``
+SpaceRef = Union[str, "SearchSpace"]
 
 __all__ = ["ExecutorConnectionError", "Executor", "InlineExecutor", "ProcessExecutor", "RayExecutor", "get_executor", "check_executor_options", "EXECUTORS"]
 
@@ -105,10 +112,10 @@ class Executor(ABC):
         self._report: Callable[[int, LabelOutcome], None] | None = None  # set by run() for _slots
 
     @abstractmethod
-    def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
+    def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         """Outcomes for ``archs`` (strings of ``space``), in order."""
 
-    def check(self, labeller: Labeller, space: str) -> None:
+    def check(self, labeller: Labeller, space: SpaceRef) -> None:
         """Raise a named error, before anything is labelled, if ``labeller`` cannot label ``space`` here.
 
         ``run`` calls it too; calling it first (e.g. before reserving trials) fails even earlier.
@@ -119,7 +126,7 @@ class Executor(ABC):
         """
         self._check_labeller(labeller, space)
 
-    def _check_labeller(self, labeller: Labeller, space: str) -> None:
+    def _check_labeller(self, labeller: Labeller, space: SpaceRef) -> None:
         if not callable(getattr(labeller, "label", None)):
             raise InvalidArgumentError(f"a labeller needs a label(arch, space) method, got {type(labeller).__name__}")
         # identity, not equality: a labeller may define __eq__, and the check can cost a network build
@@ -136,7 +143,7 @@ class Executor(ABC):
         self,
         labeller: Labeller,
         archs: Sequence[str],
-        space: str,
+        space: SpaceRef,
         objectives: Sequence[str],
         on_outcome: Callable[[int, LabelOutcome], None] | None = None,
     ) -> list[LabelOutcome]:
@@ -195,7 +202,7 @@ class Executor(ABC):
 class InlineExecutor(Executor):
     """Labels in the calling process, one after another."""
 
-    def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
+    def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         out = self._slots(len(archs))
         for i, a in enumerate(archs):
             o = run_labeller(labeller, a, space, objectives)
@@ -267,7 +274,7 @@ def _worker_labeller(key: str, blob: bytes) -> Labeller:
     return _worker["labeller"]
 
 
-def _prepare(key: str, blob: bytes, space: str) -> str:
+def _prepare(key: str, blob: bytes, space: SpaceRef) -> str:
     """Warm-up task: import nagen, resolve the space, load the labeller; "" or why it cannot be unpickled."""
     _warm_up()
     import nagen.spaces
@@ -283,7 +290,7 @@ def _prepare(key: str, blob: bytes, space: str) -> str:
     return ""
 
 
-def _label_task(token: int, key: str, blob: bytes, arch: str, space: str, objectives: list[str]) -> LabelOutcome:
+def _label_task(token: int, key: str, blob: bytes, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
     """One label in a worker; its clock starts (reported as ``token``) once the labeller is loaded."""
     try:
         labeller = _worker_labeller(key, blob)
@@ -317,7 +324,7 @@ class ProcessExecutor(Executor):
         self._ready: tuple[str, str] | None = None  # (labeller key, space) the pool's workers have loaded
         self._tokens = itertools.count()
 
-    def check(self, labeller: Labeller, space: str) -> None:
+    def check(self, labeller: Labeller, space: SpaceRef) -> None:
         """As :meth:`Executor.check`, and the labeller must pickle here and unpickle in a worker.
 
         Starts the pool (as the first ``run`` would) to try the labeller in a real worker.
@@ -338,7 +345,7 @@ class ProcessExecutor(Executor):
             raise InvalidArgumentError(_unpicklable(labeller, e, "cannot be pickled")) from e
         return hashlib.blake2b(blob, digest_size=16).hexdigest(), blob
 
-    def _get_pool(self, labeller: Labeller, key: str, blob: bytes, space: str) -> cf.ProcessPoolExecutor | None:
+    def _get_pool(self, labeller: Labeller, key: str, blob: bytes, space: SpaceRef) -> cf.ProcessPoolExecutor | None:
         """The pool, its workers ready for this labeller; None when a worker died loading it."""
         if self._pool is not None and self._ready == (key, space):
             return self._pool
@@ -377,7 +384,7 @@ class ProcessExecutor(Executor):
                 p.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
+    def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         key, blob = self._pickle(labeller)
         out: list[LabelOutcome | None] = self._slots(len(archs))
         todo = list(range(len(archs)))
@@ -409,7 +416,7 @@ class ProcessExecutor(Executor):
         blob: bytes,
         archs: list[str],
         indices: list[int],
-        space: str,
+        space: SpaceRef,
         objectives: list[str],
         out: list[LabelOutcome | None],
     ) -> tuple[list[int], list[int]]:
@@ -516,7 +523,7 @@ class _StartClock:
         return {t: now - self.started[t] for t in tokens if t in self.started}
 
 
-def _ray_label_task(clock: Any, token: int, labeller: Labeller, arch: str, space: str, objectives: list[str]) -> LabelOutcome:
+def _ray_label_task(clock: Any, token: int, labeller: Labeller, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
     """One label in a Ray worker; its clock starts (reported to ``clock``) once nagen and the labeller are loaded."""
     _warm_up()
     _warm(labeller)
@@ -577,7 +584,7 @@ class RayExecutor(Executor):
         self._tokens = itertools.count()
         self._inflight: list[Any] = []
 
-    def check(self, labeller: Labeller, space: str) -> None:
+    def check(self, labeller: Labeller, space: SpaceRef) -> None:
         """As :meth:`Executor.check`, and the labeller must serialise for Ray.
 
         Raises:
@@ -594,7 +601,7 @@ class RayExecutor(Executor):
         except Exception as e:  # noqa: BLE001 - PicklingError, TypeError, Ray's wrappers
             raise InvalidArgumentError(_unpicklable(labeller, e, "cannot be serialised for Ray")) from e
 
-    def _run(self, labeller: Labeller, archs: list[str], space: str, objectives: list[str]) -> list[LabelOutcome]:
+    def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         ray = self._ray
         lab = self._put(labeller)
         if self.timeout is not None and self._clock is None:

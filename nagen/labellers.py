@@ -126,13 +126,14 @@ def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | 
     return out, ""
 
 
-def run_labeller(labeller: Labeller, arch_text: str, space_name: str, objectives: Sequence[str]) -> LabelOutcome:
+def run_labeller(labeller: Labeller, arch_text: str, space_name: Any, objectives: Sequence[str]) -> LabelOutcome:
     """Label one architecture, turning every failure into a reason (runs in worker processes).
 
     Args:
         labeller: the labeller.
         arch_text: the architecture as ``space.format`` writes it.
-        space_name: the registered space name (resolved in the worker).
+        space_name: the registered space name (resolved in the worker), or an unregistered
+            ``SearchSpace`` itself (see ``nagen.spaces.reference``).
         objectives: the objective names the study expects.
     """
     import nagen.spaces

@@ -130,7 +130,10 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
     size = space.size
     if size is None or size > ENUMERATE_LIMIT:
         return None
-    if space.name not in _SPACE_CACHE:
+    import nagen.spaces
+
+    key = nagen.spaces.cache_key(space)
+    if key not in _SPACE_CACHE:
         archs, hashes, seen = [], [], set()
         for a in space.enumerate():
             h = a.canonical_hash()
@@ -138,8 +141,8 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
                 seen.add(h)
                 archs.append(a)
                 hashes.append(h)
-        _SPACE_CACHE[space.name] = (archs, hashes)
-    return _SPACE_CACHE[space.name]
+        _SPACE_CACHE[key] = (archs, hashes)
+    return _SPACE_CACHE[key]
 
 
 #: valid ``surrogate=`` values of a study
@@ -169,13 +172,16 @@ def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
     def raw(a: Sequence[ArchGraph]) -> np.ndarray:
         return np.log1p(np.maximum(zc.features(a), 0.0))
 
-    if space.name not in _PROXY_SCALE:
+    import nagen.spaces
+
+    key = nagen.spaces.cache_key(space)
+    if key not in _PROXY_SCALE:
         ref = raw(space.sample(2000, 0))
-        _PROXY_SCALE[space.name] = (ref.min(0), np.maximum(ref.max(0) - ref.min(0), 1e-9))
-    low, span = _PROXY_SCALE[space.name]
+        _PROXY_SCALE[key] = (ref.min(0), np.maximum(ref.max(0) - ref.min(0), 1e-9))
+    low, span = _PROXY_SCALE[key]
     # A study asks for the same candidates every round (all of NB201's unlabelled cells), and
     # a proxy of a cell never changes: compute each once per process.
-    known = _PROXY_CACHE.setdefault(space.name, {})
+    known = _PROXY_CACHE.setdefault(key, {})
     archs = list(archs)
     todo = list(dict.fromkeys(a for a in archs if a not in known))
     if todo:
@@ -265,6 +271,9 @@ class ProposalContext:
         feasible: with constraints, ``feasible(archs) -> bool mask`` (predicted or exact, the rule
             the study labels by); ``None`` without. The study filters every proposal by it anyway;
             a proposer that ranks a whole space uses it to rank only what may be labelled.
+        domain: ``(archs, canonical hashes)`` of the only architectures the labeller can label (the
+            rows of a table that covers part of the space), ``None``: the whole space. Proposals
+            outside it are dropped by the study; :meth:`enumerated` and :meth:`random` draw from it.
     """
 
     space: Any
@@ -279,6 +288,12 @@ class ProposalContext:
     surrogates: list[Any] = field(default_factory=list)
     mc_samples: int = 128
     feasible: Any = None
+    domain: tuple[list[ArchGraph], list[str]] | None = None
+
+    def enumerated(self) -> tuple[list[ArchGraph], list[str]] | None:
+        """(one architecture per canonical class, its hash) of everything that may be labelled:
+        the domain when there is one, else the enumerated space (None: too large to enumerate)."""
+        return self.domain if self.domain is not None else _enumerated(self.space)
 
     def ref_point(self) -> Any:
         """The acquisition's hypervolume reference (signed: every objective maximised), just worse
@@ -308,6 +323,9 @@ class ProposalContext:
         rng = self.rng(salt)
         out: list[ArchGraph] = []
         seen = set(self.exclude)
+        if self.domain is not None:  # a partial table: sampling the space would rarely hit one of its rows
+            rest = [a for a, h in zip(*self.domain) if h not in seen]
+            return [rest[i] for i in sorted(rng.permutation(len(rest))[:n])]
         for _ in range(50):
             if len(out) >= n:
                 break
@@ -486,7 +504,7 @@ class PoolProposer(Proposer):
 
     def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
         """The unlabelled space, or mutations of the best plus random samples."""
-        en = _enumerated(ctx.space)
+        en = ctx.enumerated()
         if en is not None:
             return [a for a, h in zip(*en) if h not in ctx.exclude]
         # n is the batch size the study asks for: the acquisition needs a pool much larger than that
@@ -667,11 +685,15 @@ class DiffusionProposer(PoolProposer):
     @staticmethod
     def generator(space: Any, seed: int = 0) -> Any:
         """The unconditional diffusion generator for ``space`` (cached per process)."""
-        key = (space.name, int(seed))
+        import nagen.spaces
+
+        key = (nagen.spaces.cache_key(space), int(seed))
         if key not in _DIFFUSION_CACHE:
             from nagen.generators.diffusion import DiffusionGenerator
 
             try:
+                if nagen.spaces.reference(space) != space.name:
+                    raise NagenError("an unregistered space has no shipped generator")
                 _DIFFUSION_CACHE[key] = DiffusionGenerator.pretrained(space.name)
             except NagenError:
                 _DIFFUSION_CACHE[key] = DiffusionGenerator(space, seed=seed).fit()
@@ -885,6 +907,8 @@ class Study:
         import nagen.spaces
 
         self.space = nagen.spaces.get(space)
+        # what labelling workers resolve: the name, or an unregistered space itself (pickled as its spec)
+        self._space_ref = nagen.spaces.reference(self.space)
         self._parsed: dict[str, ArchGraph] = {}  # architecture string -> parsed (see _parse)
         # everything is validated before the storage is opened (which creates its file), so a
         # rejected call writes nothing
@@ -970,7 +994,7 @@ class Study:
         self.labeller = labeller
         self.objectives, self.directions = _objective_spec(self._objectives_arg, labeller)
         self._check_labeller_objectives()
-        self._warn_partial_table(labeller)
+        self._table_domain(labeller)
         surrogate, resolved = _resolve_auto(self.space, self.proposer, self._surrogate_arg, self._initial_arg, self.directions)
         if surrogate not in SURROGATES:
             raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
@@ -980,22 +1004,32 @@ class Study:
             resolved = initial
         self.surrogate, self.initial = surrogate, resolved
 
-    def _warn_partial_table(self, labeller: Labeller | None) -> None:
-        """Warn when a table labeller covers only part of the space: proposals come from the whole
-        space, so most labels of the budget would fail with "no row in table" (known limitation:
-        proposers do not yet restrict themselves to a table's rows)."""
+    def _table_domain(self, labeller: Labeller | None) -> None:
+        """Restrict proposals to a table's rows when the table labels only part of the space (a
+        user's CSV of some cells): proposing from the whole space, nearly every trial would fail
+        with "no row in table". Rows count when every objective has a finite value there."""
         from nagen.labellers import TableLabeller
 
-        if not isinstance(labeller, TableLabeller) or labeller._name is not None or self.space.size is None:
+        self._domain: tuple[list[ArchGraph], list[str]] | None = None
+        self._domain_hashes: frozenset[str] = frozenset()
+        self._domain_map: dict[str, ArchGraph] | None = None
+        if not isinstance(labeller, TableLabeller) or self.space.size is None:
             return
-        rows = len(labeller.table)
-        if rows < self.space.size:
-            warnings.warn(
-                f"table {labeller.table.name!r} labels {rows:,} of the {self.space.size:,} architectures of space "
-                f"{self.space.name!r}; the study proposes from the whole space, so most trials will fail with "
-                "'no row in table' (for a table of part of a space, rank its rows with a predictor instead)",
-                stacklevel=3,
-            )
+        table = labeller.table
+        if len(table) >= self.space.size:
+            return
+        ok = np.ones(len(table), dtype=bool)
+        for m in self.objectives:
+            ok &= np.isfinite(np.asarray(table.values(m), dtype=float))
+        archs, hashes, seen = [], [], set()
+        for a, keep in zip(table.archs, ok):
+            h = a.canonical_hash()
+            if keep and h not in seen:  # equivalent rows are one architecture: labelled once
+                seen.add(h)
+                archs.append(a)
+                hashes.append(h)
+        self._domain, self._domain_hashes = (archs, hashes), frozenset(hashes)
+        self._domain_map = None
 
     def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
         """Adopt the stored study these arguments re-open: its labeller when none is given (only
@@ -1135,6 +1169,9 @@ class Study:
             "surrogate": self.surrogate,
             "initial": self.initial,
         }
+        if not isinstance(self._space_ref, str):
+            # an unregistered (spec-defined) space: stored whole, so load_study rebuilds it in a new process
+            cfg["space_spec"] = self.space.spec
         spec = self.labeller.spec() if self.labeller is not None else None
         if spec is not None:
             cfg["labeller"] = spec
@@ -1306,7 +1343,7 @@ class Study:
                 f.measured[text] = float(rows[key])
                 return float(rows[key])
             # claimed by a process that died before storing the value: measure it again
-        out = run_labeller(self._measurers[metric], text, self.space.name, [metric])
+        out = run_labeller(self._measurers[metric], text, self._space_ref, [metric])
         if not out.ok:
             raise StudyError(f"study {self.name!r}: measuring {metric} of {text} failed: {out.reason}")
         value = float(out.values[metric])  # type: ignore[index]
@@ -1539,7 +1576,7 @@ class Study:
         try:
             # a labeller that cannot work here (unpicklable for worker processes, bad build options)
             # fails now, before any trial is reserved
-            executor.check(self.labeller, self.space.name)
+            executor.check(self.labeller, self._space_ref)
         except BaseException:
             if owned:
                 executor.close()
@@ -1585,9 +1622,14 @@ class Study:
                             f"study {self.name!r}: no unlabelled architecture meets the constraints "
                             f"{[str(c) for c in self.constraints]}; can any architecture of space {self.space.name!r} meet them?"
                         )
+                    where = (
+                        f"the table labels {len(self._domain[0])} distinct architectures of space {self.space.name!r}"
+                        if self._domain is not None
+                        else f"space {self.space.name!r} exhausted?"
+                    )
                     raise SpaceExhaustedError(
                         f"study {self.name!r}: the proposer found no unlabelled architecture after {len(trials)} trials "
-                        f"(space {self.space.name!r} exhausted?); the budget was {budget}"
+                        f"({where}); the budget was {budget}"
                     )
                 reserved = self.storage.reserve(
                     self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me
@@ -1665,9 +1707,9 @@ class Study:
         except (TypeError, ValueError):
             takes, more = set(), True
         if "on_outcome" in takes or more:
-            executor.run(self.labeller, archs, self.space.name, self.objectives, on_outcome=commit)
+            executor.run(self.labeller, archs, self._space_ref, self.objectives, on_outcome=commit)
         else:  # an executor written before per-label commits overrides run(): commit after its batch
-            for i, o in enumerate(executor.run(self.labeller, archs, self.space.name, self.objectives)):
+            for i, o in enumerate(executor.run(self.labeller, archs, self._space_ref, self.objectives)):
                 commit(i, o)
 
     def context(self, trials: Sequence[TrialRecord] | None = None) -> ProposalContext:
@@ -1686,7 +1728,8 @@ class Study:
             pending=[parse(t.arch) for t in trials if t.state == "running"],
             seed=round_seed(self.seed, len(trials)),
             mc_samples=self.mc_samples,
-            feasible=(lambda archs: self._feasible(archs, labelling=True)) if self.constraints else None,
+            feasible=(lambda archs: self._allowed(archs)) if self._restricted else None,
+            domain=self._domain,
         )
 
     def _parse(self, text: str) -> ArchGraph:
@@ -1697,24 +1740,49 @@ class Study:
             arch = self._parsed[text] = self.space.parse(text)
         return arch
 
+    @property
+    def _restricted(self) -> bool:
+        """Whether some proposals may be unlabellable here: constraints, or a table of part of the space."""
+        return bool(self.constraints) or self._domain is not None
+
+    def _allowed(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Boolean mask: ``archs`` worth a label (predicted to meet the constraints, and rows of the
+        table when it covers part of the space)."""
+        mask = self._feasible(archs, labelling=True)
+        if self._domain is not None:
+            mask &= np.array([a.canonical_hash() in self._domain_hashes for a in archs], dtype=bool)
+        return mask
+
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
-        """``archs`` (predicted) meeting the constraints, at most ``q``; topped up with feasible
-        random ones when too few are left (most proposers ignore ``ctx.feasible``)."""
-        if not self.constraints:
+        """``archs`` allowed (see :meth:`_allowed`), at most ``q``; topped up with allowed random
+        ones when too few are left (most proposers ignore ``ctx.feasible``)."""
+        if not self._restricted:
             return archs if q is None else archs[:q]
-        out = [a for a, ok in zip(archs, self._feasible(archs, labelling=True)) if ok]
+        out = [a for a, ok in zip(archs, self._allowed(archs)) if ok]
         want = 1 if q is None else q
         if len(out) < want:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
-            out += [a for a, ok in zip(extra, self._feasible(extra, labelling=True)) if ok and a.canonical_hash() not in seen]
+            out += [a for a, ok in zip(extra, self._allowed(extra)) if ok and a.canonical_hash() not in seen]
+        if self._domain is not None:
+            # a table row is looked up exactly: an equivalent cell (a mutation's) becomes the row itself
+            rows = self._domain_rows()
+            out = [rows[a.canonical_hash()] for a in out]
         return out if q is None else out[:q]
+
+    def _domain_rows(self) -> dict[str, ArchGraph]:
+        """Canonical hash -> the table row standing for that class (see :meth:`_table_domain`)."""
+        if self._domain is None:
+            return {}
+        if self._domain_map is None:
+            self._domain_map = dict(zip(self._domain[1], self._domain[0]))
+        return self._domain_map
 
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:
         ctx = self.context(trials)
         n_done = len(ctx.archs)
-        # with constraints a direct proposer is asked for more than q, and its first q feasible ones are taken
-        ask = q if not self.constraints else max(20 * q, 50)
+        # with constraints (or a partial table) a direct proposer is asked for more than q, and its first q allowed ones are taken
+        ask = q if not self._restricted else max(20 * q, 50)
         if self.constraints:
             self._feasibility()
         if not self.proposer.uses_surrogate:
@@ -1732,7 +1800,7 @@ class Study:
                 seen = {a.canonical_hash() for a in top}
                 rest = [a for a in self._keep_feasible(ctx.random(self.n_initial, salt=5), None, ctx) if a.canonical_hash() not in seen]
                 return (top + rest)[:n]
-            return self._keep_feasible(self.proposer.initial(ctx, ask if self.constraints else n), n, ctx) or ctx.random(
+            return self._keep_feasible(self.proposer.initial(ctx, ask if self._restricted else n), n, ctx) or ctx.random(
                 q, salt=5
             )
         if self.constraints:
@@ -1937,8 +2005,13 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
     with warnings.catch_warnings():
         # the stored surrogate/initial of a direct method were the user's choice back then: no news now
         warnings.simplefilter("ignore", IgnoredSettingWarning)
+        space: Any = cfg["space"]
+        if "space_spec" in cfg:
+            import nagen.spaces
+
+            space = nagen.spaces.from_spec(cfg["space_spec"])
         return Study(
-            cfg["space"],
+            space,
             list(zip(cfg["objectives"], cfg["directions"])),
             labeller,
             proposer=proposer,

@@ -24,6 +24,7 @@ from nagen.study import (
     IgnoredSettingWarning,
     OPGFNProposer,
     PoolProposer,
+    SpaceExhaustedError,
     Study,
     StudyError,
     load_study,
@@ -333,8 +334,28 @@ def test_custom_tables_with_one_column_name_are_different_studies(tmp_path) -> N
     la, lb = TableLabeller(ta, "acc"), TableLabeller(tb, "acc")
     assert la.identity() != lb.identity() and la.identity() == TableLabeller(ta, "acc").identity()
     url = f"sqlite:///{tmp_path}/s.db"
-    with pytest.warns(UserWarning, match="labels 3 of the 15,625 architectures"):
-        a = Study("nb201", "acc", la, proposer="random", storage=url, executor="inline")
-    with pytest.warns(UserWarning, match="proposes from the whole space"):
-        b = Study("nb201", "acc", lb, proposer="random", storage=url, executor="inline")
+    a = Study("nb201", "acc", la, proposer="random", storage=url, executor="inline")
+    b = Study("nb201", "acc", lb, proposer="random", storage=url, executor="inline")
     assert a.name != b.name
+
+
+@pytest.mark.parametrize("proposer", ["bo", "re", "random"])
+def test_a_study_on_a_table_of_part_of_the_space_labels_only_its_rows(tmp_path, proposer) -> None:
+    # proposals used to come from the whole space: nearly every trial failed with "no row in table"
+    from nagen.benchmarks import Benchmark
+
+    nb = nagen.benchmarks.load("nb201")
+    idx = list(range(0, 15625, 390))[:40]
+    rows = [f"{nb.space.format(nb.archs[i])},{float(nb.values('cifar10_test')[i])}" for i in idx]
+    path = tmp_path / "part.csv"
+    path.write_text("arch,acc\n" + "\n".join(rows) + "\n")
+    table = Benchmark.from_csv(str(path), "nb201")
+    st = Study("nb201", "acc", TableLabeller(table, "acc"), proposer=proposer, storage=f"sqlite:///{tmp_path}/p.db", executor="inline", seed=3)
+    st.optimize(12)
+    assert len(st.history) == 12 and not [t for t in st.trials if t.state == "failed"]
+    allowed = {nb.archs[i].canonical_hash() for i in idx}
+    assert all(t.hash in allowed for t in st.trials)
+    # the table is exhausted cleanly: each of its distinct architectures labelled once, then a named error
+    with pytest.raises(SpaceExhaustedError, match=f"the table labels {len(allowed)} distinct architectures"):
+        st.optimize(45)
+    assert len(st.history) == len({t.hash for t in st.trials}) == len(allowed)

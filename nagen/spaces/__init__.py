@@ -22,7 +22,7 @@ from nagen.errors import InvalidSpecError, UnknownSpaceError
 from nagen.registry import Registry
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry"]
+__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key"]
 
 
 def _discover() -> None:
@@ -72,6 +72,33 @@ def get(name: str | SearchSpace) -> SearchSpace:
     if space is None:
         space = _instances[name] = factory()
     return space
+
+
+def _registered(space: SearchSpace) -> bool:
+    """Whether ``get(space.name)`` stands for ``space``: a built-in space class (its instances are
+    interchangeable) or the very instance registered under that name."""
+    if not hasattr(space, "spec"):
+        return space.name in registry.names()
+    registered = _instances.get(space.name)
+    return registered is space or (registered is not None and registered == space)  # equal specs: the same space
+
+
+def reference(space: SearchSpace) -> str | SearchSpace:
+    """How to name ``space`` to another process (a labelling worker, a stored study): its name
+    when the registry resolves that name to it, else the space itself (a user's unregistered
+    space pickles as its spec, so a worker rebuilds it without the registration)."""
+    return space.name if _registered(space) else space
+
+
+def cache_key(space: SearchSpace) -> str:
+    """A key for per-space caches: the name of a registered space, else name + a digest of its
+    spec (two unregistered specs may share a name, or a spec file may change between calls)."""
+    if _registered(space) or not hasattr(space, "spec"):
+        return space.name
+    import hashlib
+    import json
+
+    return f"{space.name}@" + hashlib.sha1(json.dumps(space.spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 _files: dict[tuple[str, float], SearchSpace] = {}

@@ -1,0 +1,53 @@
+"""Studies on a user's space that is not registered (a spec dict or a JSON spec file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import nagen.spaces
+from nagen.labellers import CallableLabeller
+from nagen.study import Study, _enumerated, load_study
+
+SPEC = json.loads((Path(__file__).parent.parent / "examples/spaces/tiny_dag.json").read_text())
+
+
+def score(arch) -> float:
+    # module level: the process executor pickles the labeller to its workers
+    return float(sum(op == "conv3x3" for op in arch.ops) + 0.1 * len(arch.ops))
+
+
+def test_an_unregistered_space_is_referenced_by_itself_and_cached_by_its_spec() -> None:
+    a = nagen.spaces.from_spec(dict(SPEC, name="unreg_tiny"))
+    b = nagen.spaces.from_spec(dict(SPEC, name="unreg_tiny", max_edges=5))
+    assert "unreg_tiny" not in nagen.spaces.names()
+    assert nagen.spaces.reference(a) is a and nagen.spaces.reference(nagen.spaces.get("nb201")) == "nb201"
+    # one name, two spaces: the enumeration cache must not hand one the other's cells
+    assert nagen.spaces.cache_key(a) != nagen.spaces.cache_key(b)
+    assert len(_enumerated(a)[0]) != len(_enumerated(b)[0])
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+def test_a_study_on_an_unregistered_space_labels_and_reopens(tmp_path, executor) -> None:
+    # optimize used to fail resolving the space by name in the executor ("could not resolve search space")
+    sp = nagen.spaces.from_spec(dict(SPEC, name="unreg_study"))
+    url = f"sqlite:///{tmp_path}/s.db"
+    st = Study(sp, "acc", CallableLabeller(score), storage=url, name="s", executor=executor, seed=1)
+    st.optimize(8)
+    assert len(st.history) == 8 and all(t.state == "complete" for t in st.trials)
+    assert all(t.values["acc"] == score(sp.parse(t.arch)) for t in st.history)
+    # load_study rebuilds the space from the stored spec (it is in no registry) and continues
+    again = load_study("s", storage=url, labeller=CallableLabeller(score), executor="inline")
+    assert again.space == sp and [t.arch for t in again.history] == [t.arch for t in st.history]
+    again.optimize(10)
+    assert len(again.history) == 10
+
+
+def test_a_spec_file_path_works_as_the_space_of_a_study(tmp_path) -> None:
+    path = tmp_path / "my_space.json"
+    path.write_text(json.dumps(dict(SPEC, name="file_space")))
+    st = Study(str(path), "acc", CallableLabeller(score), storage=f"sqlite:///{tmp_path}/f.db", proposer="re", executor="inline")
+    st.optimize(5)
+    assert len(st.history) == 5 and st.space.name == "file_space"
