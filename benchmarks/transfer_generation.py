@@ -119,8 +119,11 @@ def run_pool(nb, ds: str, seeds: int, pool_size: int, generated: int, budget: in
     opt = float(np.nanmax(nb.values(target)))
     marks = [b for b in (5, 10, 20, 50, 100) if b <= budget]
     rows = []
-    enumerated = T._enumerated
-    T._enumerated = lambda space: None  # the space "cannot be enumerated": every round scores a random pool
+    from nagen.study import ProposalContext
+
+    enumerated = ProposalContext.enumerated
+    # the space "cannot be enumerated": every round scores a random pool
+    ProposalContext.enumerated = lambda self: None  # type: ignore[method-assign]
     try:
         for method in ("consensus", "meta"):
             for label, pool, gen in (
@@ -144,7 +147,7 @@ def run_pool(nb, ds: str, seeds: int, pool_size: int, generated: int, budget: in
                 rows.append((method, label, best, reached))
                 print(f"  done pool {ds} {method} {label}", flush=True)
     finally:
-        T._enumerated = enumerated
+        ProposalContext.enumerated = enumerated  # type: ignore[method-assign]
     return rows
 
 

@@ -51,7 +51,7 @@ from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
-from nagen.study import ProposalContext, Proposer, Study, _enumerated
+from nagen.study import ProposalContext, Proposer, Study
 
 __all__ = ["TransferTask", "MetaProposer", "ConsensusProposer", "SourceConsensus", "default_cache_dir"]
 
@@ -93,7 +93,7 @@ class _GreedyProposer(Proposer):
         ``generated > 0``) samples of the diffusion generator guided by :meth:`guide_model`:
         in a large space a random pool rarely holds the target's best cells, the conditional
         generator is where DiffusionNAG's transfer search draws its candidates."""
-        en = _enumerated(ctx.space)
+        en = ctx.enumerated()
         if en is not None:
             pending = {a.canonical_hash() for a in ctx.pending}
             return [a for a, h in zip(*en) if h not in ctx.exclude and h not in pending]
@@ -407,6 +407,65 @@ class ConsensusProposer(_GreedyProposer):
 
 
 
+def _check_generate_options(options: Mapping[str, Any]) -> None:
+    """Refuse keywords of ``TransferTask.generate`` that :func:`nagen.generate` does not take either.
+
+    The options forwarded are read off ``nagen.generate``'s signature, so a new option there is
+    taken here too; ``space``, ``method``, ``guide`` and ``transfer_from`` are the task's own.
+
+    Raises:
+        UnknownOptionError: naming the unknown keywords (with a close match, if any) and listing
+            every keyword ``TransferTask.generate`` takes.
+    """
+    import difflib
+
+    import nagen.api
+    from nagen.errors import UnknownOptionError, keyword_parameters
+
+    own = keyword_parameters(TransferTask.generate)[0] - {"self"}
+    forwarded = keyword_parameters(nagen.api.generate)[0] - own - {"space", "method", "guide", "transfer_from"}
+    unknown = sorted(k for k in options if k not in forwarded)
+    if not unknown:
+        return
+    allowed = sorted(own | forwarded)
+    hints = [f"{k!r} -> did you mean {close[0]!r}?" for k in unknown if (close := difflib.get_close_matches(k, allowed, n=1))]
+    raise UnknownOptionError(
+        f"TransferTask.generate takes no option(s) {unknown}; its options are {allowed}" + (f" ({'; '.join(hints)})" if hints else "")
+    )
+
+
+def _refuse_duplicate_labels(space: Any, given: Sequence[Any], archs: Sequence[ArchGraph]) -> None:
+    """Refuse target labels that measure one architecture more than once: the same one twice, or
+    equivalent ones (one canonical hash, so one network). The adaptation would weigh that cell
+    double and, with two values, fit a contradiction; the user must say which value holds.
+
+    Args:
+        space: the task's space (formats the architectures named in the message).
+        given: the labels' keys as the user gave them (strings or ``ArchGraph``).
+        archs: the same keys parsed, in the same order.
+
+    Raises:
+        InvalidSpecError: naming every repeated architecture and the forms it was given in.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(archs):
+        groups.setdefault(a.canonical_hash(), []).append(i)
+    repeated = [rows for rows in groups.values() if len(rows) > 1]
+    if not repeated:
+        return
+    shown = lambda a: a if isinstance(a, str) else space.format(a)  # noqa: E731 - the form the user wrote
+    parts = []
+    for rows in repeated[:5]:
+        forms = [shown(given[i]) for i in rows]
+        same = "" if len(set(forms)) == 1 else ", equivalent architectures (the same canonical_hash())"
+        parts.append(f"{shown(given[rows[0]])!r} {len(rows)} times (as {forms}{same})")
+    more = f", and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+    raise InvalidSpecError(
+        "labels give one architecture more than once: " + "; ".join(parts) + more
+        + ". Give each architecture one value (e.g. the mean of its measurements)"
+    )
+
+
 class TransferTask:
     """Use source metrics of a benchmark table (consensus prior, meta-predictor), then search a target metric.
 
@@ -697,6 +756,20 @@ class TransferTask:
             self.consensus(), gp, info, fallback=lambda: MetaProposer(self.meta_model(progress), self.info()), **pool_args
         )
 
+    def _warn_meta_training(self, progress: bool) -> None:
+        """Warn that the meta-predictor is about to be meta-trained when no progress bar was asked for:
+        a first ``generate`` otherwise sat silent for about 45 s on NB201."""
+        if progress or self._meta is not None or self.cache_path.is_file():
+            return
+        import warnings
+
+        warnings.warn(
+            f"meta-training the task-aware meta-predictor on {len(self.sources)} source task(s) ({self.epochs} epochs; "
+            f"about 45 s on NB201 with the defaults), once: it is then cached in {str(self.cache_dir)!r}. "
+            "Pass progress=True to see a progress bar",
+            stacklevel=3,
+        )
+
     def guide_predictor(self, labels: Any = None, progress: bool = False) -> Any:
         """The meta-predictor adapted to the target, for guidance (a copy; the cached model is untouched).
 
@@ -705,12 +778,17 @@ class TransferTask:
                 target's measured values, ``{arch: value}`` or ``[(arch, value), ...]`` with at
                 least two architectures (values in the target's own units; a minimised target is
                 negated, as the study does, so the predictor always ranks higher as better).
-            progress: show a progress bar if the meta-predictor must be meta-trained first.
+            progress: show a progress bar if the meta-predictor must be meta-trained first
+                (without it, a warning says that it is being meta-trained).
 
         Raises:
-            InvalidSpecError: malformed ``labels`` (not pairs, fewer than 2, not finite).
+            InvalidSpecError: malformed ``labels`` (not pairs, fewer than 2, not finite, or one
+                architecture given twice, also as two equivalent architectures).
+            InvalidArchitectureError: a label's architecture is not valid in the space.
         """
         import copy
+
+        from nagen.errors import InvalidArchitectureError
 
         pairs: list[tuple[Any, Any]] = []
         if labels is not None:
@@ -729,11 +807,19 @@ class TransferTask:
                 if not (is_real(v) and math.isfinite(v)):
                     raise InvalidSpecError(f"label of {a!r} must be a finite number, got {v!r}")
                 values.append(float(v))
+            archs = []
+            for a, _ in pairs:
+                try:
+                    archs.append(self.space.validate(a))  # parses strings
+                except InvalidArchitectureError as e:  # before meta-training, and saying it came from labels
+                    raise type(e)(f"labels: {a!r} is not an architecture of space {self.space.name!r}: {e}") from None
+            _refuse_duplicate_labels(self.space, [a for a, _ in pairs], archs)
+        self._warn_meta_training(progress)
         model = copy.deepcopy(self.meta_model(progress))
         if not pairs:
             return model.fit_prior()
         sign = 1.0 if self.table.direction(self.target) == "max" else -1.0
-        return model.fit([a for a, _ in pairs], sign * np.asarray(values))
+        return model.fit(archs, sign * np.asarray(values))
 
     def generate(
         self,
@@ -764,8 +850,11 @@ class TransferTask:
             scale: guidance weight. 2 (default) gave the best mean CIFAR-10 accuracy among 2, 5,
                 10 and 20 in a first check on NB201 (two seeds, not a benchmark); larger values trade
                 diversity for the predictor's favourite cells.
-            constraints, seed, unique, progress, options: as :func:`nagen.generate` (``steps``,
-                ``generator``, ``constraint_scale``, ``device_samples``, ``guide_labels``).
+            progress: show progress bars: the meta-training's on first use (about 45 s on NB201,
+                then cached; without a bar a warning says it is running) and the generation's.
+            constraints, seed, unique, options: as :func:`nagen.generate` (``steps``,
+                ``generator``, ``constraint_scale``, ``device_samples``, ``guide_labels``,
+                ``benchmark``).
 
         Returns:
             A ``GenerationResult``; each ``predicted`` holds ``"transfer_score"`` (zero-shot:
@@ -773,7 +862,10 @@ class TransferTask:
             a minimised target) and any constraint's predicted value.
 
         Raises:
-            InvalidSpecError: malformed ``labels``; plus everything :func:`nagen.generate` raises.
+            InvalidSpecError: malformed ``labels`` (see :meth:`guide_predictor`: also one
+                architecture labelled twice), or a ``guide``, ``method`` or ``transfer_from`` option.
+            UnknownOptionError: any other option :func:`nagen.generate` does not take (names it
+                and lists the options that are taken); plus everything :func:`nagen.generate` raises.
         """
         import nagen.api
         from nagen.errors import InvalidGuidanceError, check_real
@@ -782,6 +874,8 @@ class TransferTask:
         check_real(scale, "scale", 0.0, error=InvalidGuidanceError)
         if "guide" in options or "method" in options or "transfer_from" in options:
             raise InvalidSpecError("TransferTask.generate guides by the target itself; it takes no guide, method or transfer_from")
+        # a misspelt option used to surface as a bare TypeError from nagen.generate, after the meta-training
+        _check_generate_options(options)
         if check_int(n, "n", 0) == 0:  # nothing to generate: no meta-training (45 s on NB201) for it
             return nagen.api.generate(self.space, 0, method="diffusion", constraints=constraints, seed=seed, **options)
         guide = Guide(self.guide_predictor(labels, progress), float(scale), "max", name="transfer_score")

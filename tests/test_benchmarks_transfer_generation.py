@@ -23,13 +23,13 @@ def test_tiny_run_prints_every_row(benchmark_script, tmp_path, capsys) -> None:
 
 
 def test_tiny_pool_part_compares_three_pools_per_method(benchmark_script, tmp_path, capsys) -> None:
-    import nagen.transfer
+    from nagen.study import ProposalContext
 
-    enumerated = nagen.transfer._enumerated
+    enumerated = ProposalContext.enumerated
     bench = benchmark_script("transfer_generation")
     bench.main(["--parts", "pool", "--seeds", "1", "--epochs", "1", "--datasets", "cifar10", "--pool-size", "20",
                 "--generated", "8", "--budget", "5", "--cache-dir", str(tmp_path)])  # fmt: skip
-    assert nagen.transfer._enumerated is enumerated  # the emulation is undone
+    assert ProposalContext.enumerated is enumerated  # the emulation is undone
     out = capsys.readouterr().out
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| consensus") or line.startswith("| meta")]
     assert [(r[0][2:], r[1]) for r in rows] == [

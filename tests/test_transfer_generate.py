@@ -158,7 +158,9 @@ def test_large_space_pool_adds_conditional_generator_samples(tmp_path, monkeypat
     from nagen.generators.diffusion import DiffusionGenerator
     from nagen.predictors.meta import MetaPredictor
 
-    monkeypatch.setattr(T, "_enumerated", lambda space: None)
+    from nagen.study import ProposalContext
+
+    monkeypatch.setattr(ProposalContext, "enumerated", lambda self: None)
     task = TransferTask(SOURCES, "cifar10_test", "nb201", epochs=4, cache_dir=tmp_path, meta_options=SMALL,
                         method=method, generated=16)  # fmt: skip
     calls = []
