@@ -264,27 +264,30 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
 
     Only a generator that ``supports_guidance`` (diffusion) is steered: the others apply
     constraints as filters, whatever their weight, and OP-GFN learns its reward from the labels'
-    order, which no guide weight scales. ``--guide-labels`` is used by every method, but only
-    when something is fitted on labelled cells: a ``--guide`` or a table-metric constraint.
+    order, which no guide weight scales. Whether a weight is used is the library's decision
+    (``nagen.api._check_method``, which ``generate`` runs too); this asks it per flag, before
+    any work, and says the refusal in flag terms. ``--guide-labels`` is used by every method,
+    but only when something is fitted on labelled cells: a ``--guide`` or a table-metric constraint.
     """
-    import nagen.generators
-    from nagen.errors import UnknownGeneratorError
+    from nagen.api import _check_method
+    from nagen.errors import InvalidGuidanceError, UnknownGeneratorError
 
-    try:
-        steered = getattr(nagen.generators.registry.resolve(args.method), "supports_guidance", True)
-    except UnknownGeneratorError:
-        return  # nagen.api.generate names the valid methods
-    if not steered:
-        if args.scale is not None:
-            raise InvalidArgumentError(
-                f"--scale weights the metric guides of --method diffusion; --method {args.method} is not steered by it "
-                "(drop --scale, or use --method diffusion)"
-            )
-        if args.constraint_scale is not None:
-            raise InvalidArgumentError(
-                f"--constraint-scale weights the constraint guidance of --method diffusion; --method {args.method} "
-                "applies constraints as filters only (drop --constraint-scale, or use --method diffusion)"
-            )
+    messages = {
+        "scale": f"--scale weights the metric guides of --method diffusion; --method {args.method} is not steered by it "
+        "(drop --scale, or use --method diffusion)",
+        "constraint_scale": f"--constraint-scale weights the constraint guidance of --method diffusion; --method {args.method} "
+        "applies constraints as filters only (drop --constraint-scale, or use --method diffusion)",
+    }
+    for weight, message in messages.items():
+        if getattr(args, weight) is None:
+            continue
+        try:
+            # no guide, no generator, no steps: the only thing left for it to refuse is the weight
+            _check_method(args.space, args.method, None, [], None, [weight])
+        except UnknownGeneratorError:
+            return  # nagen.api.generate names the valid methods
+        except InvalidGuidanceError:
+            raise InvalidArgumentError(message) from None
     if args.guide_labels is not None and not args.guide and args.transfer_from is None:
         from nagen.constraints import parse_constraints
 
@@ -535,25 +538,36 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         if absent:
             raise InvalidArgumentError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
         pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float)
-        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=_file_ref_point(data, names))
+        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=_file_ref_point(data, names, args.input[0]))
     out = NP.save(ax.figure, args.out)
     if not args.quiet:
         sys.stderr.write(f"nagen: wrote {out}\n")
 
 
-def _file_ref_point(data: Mapping[str, Any], names: Sequence[str]) -> list[float] | None:
+def _file_ref_point(data: Mapping[str, Any], names: Sequence[str], source: str = "the pareto file") -> list[float] | None:
     """The pareto file's reference point for the drawn objectives ``names``, in their order.
 
     The file holds it as a list in its ``objectives`` order ('nagen pareto --json') or as
     ``{metric: value}`` (``ParetoResult.to_json``); None when it has none for these objectives
     (a point of other objectives, drawn against these axes, would be misplaced); a file
-    without ``objectives`` gives its list in the order of ``--objectives``.
+    without ``objectives`` gives its list in the order of ``--objectives``. The file's objective
+    specs are read by ``parse_objectives``, as ``--objectives`` is.
+
+    Raises:
+        InvalidArgumentError: the file's ``objectives`` (named as ``source``) do not parse.
     """
     ref = data.get("ref_point")
     if isinstance(ref, list) and not isinstance(data.get("objectives"), list):
         return ref if len(ref) == len(names) else None  # a file that names no objectives: in --objectives order
     if isinstance(ref, list) and len(ref) == len(data["objectives"]):
-        ref = {str(spec).split(":")[0].strip(): v for spec, v in zip(data["objectives"], ref)}
+        from nagen.multiobjective import parse_objectives
+
+        # the shared parser, as for --objectives: a metric name may hold a ':' ("a:b:max" is metric "a:b")
+        try:
+            metrics = [o.metric for o in parse_objectives(data["objectives"])]
+        except NagenError as e:
+            raise InvalidArgumentError(f"{source!r}: its objectives {data['objectives']!r} are not 'metric:max|min' specs ({e})") from None
+        ref = dict(zip(metrics, ref))
     if not isinstance(ref, dict) or not all(n in ref for n in names):
         return None
     return [ref[n] for n in names]

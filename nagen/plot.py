@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, check_int, is_real
+from nagen.errors import InvalidArgumentError, NagenError, check_int, choices_hint, is_real
 from nagen.graph import ArchGraph
 
 __all__ = ["draw_arch", "op_distribution", "search_traces", "search_runs", "pareto_front", "save", "best_so_far"]
@@ -160,6 +160,12 @@ def op_distribution(
         samples: ``{label: archs}`` (or one list, labelled "generated").
         reference: add the whole space's frequencies (enumerated when the space is finite,
             otherwise 5,000 uniform samples) as the first group.
+
+    Raises:
+        InvalidArgumentError: no group and no ``reference``, an empty group (named), an item that
+            is no architecture, or architectures with ops that are not ``space``'s (the message
+            names those ops and the space's).
+        InvalidArchitectureError: an architecture string that does not parse in ``space``.
     """
     import nagen.spaces
 
@@ -169,6 +175,8 @@ def op_distribution(
     groups = {k: [sp.parse(a) if isinstance(a, str) else a for a in v] for k, v in groups.items()}
     if not groups and not reference:
         raise InvalidArgumentError("op_distribution got no sample set to draw: give {label: archs} or reference=True")
+    for label, archs in groups.items():
+        _check_op_group(sp, label, archs)
     if reference:
         ref = list(sp.enumerate()) if sp.size is not None and sp.size <= 50_000 else sp.sample(5000, 0)
         groups = {"space": ref, **groups}
@@ -179,9 +187,8 @@ def op_distribution(
         counts = np.zeros(len(ops))
         index = {op: i for i, op in enumerate(ops)}
         for a in archs:
-            for op in a.ops[1:-1]:
-                if op in index:
-                    counts[index[op]] += 1
+            for op in a.ops[1:-1]:  # every op is the space's: _check_op_group refused the others
+                counts[index[op]] += 1
         freq = counts / max(counts.sum(), 1)
         ax.bar(np.arange(len(ops)) + (k - (len(groups) - 1) / 2) * width, freq, width, label=f"{label} ({len(archs):,})",
                color=_PALETTE[k % len(_PALETTE)])
@@ -190,6 +197,32 @@ def op_distribution(
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(f"op distribution in {sp.name}", fontsize=9)
     return ax
+
+
+def _check_op_group(sp: Any, label: str, archs: Sequence[Any]) -> None:
+    """Refuse a sample group ``op_distribution`` cannot count against ``sp``'s ops: an empty one,
+    one holding something other than architectures, or architectures of another space (their
+    ops would fall outside every bar and be drawn as all-zero bars, as if the space's ops never occurred)."""
+    if not archs:
+        raise InvalidArgumentError(
+            f"op_distribution: sample group {label!r} is empty; give at least one architecture per group (or drop the group)"
+        )
+    bad = next((a for a in archs if not isinstance(a, ArchGraph)), None)
+    if bad is not None:
+        hint = " (a generated result: pass [g.arch for g in result])" if isinstance(getattr(bad, "arch", None), ArchGraph) else ""
+        raise InvalidArgumentError(
+            f"op_distribution: sample group {label!r} holds a {type(bad).__name__}, not an ArchGraph or an "
+            f"architecture string{hint}"
+        )
+    known = set(sp.ops)
+    foreign = sorted({op for a in archs for op in a.ops[1:-1] if op not in known})
+    if foreign:
+        n_bad = sum(1 for a in archs if any(op not in known for op in a.ops[1:-1]))
+        raise InvalidArgumentError(
+            f"op_distribution: {n_bad} of the {len(archs)} architectures in sample group {label!r} use ops "
+            f"{foreign} that are not ops of space {sp.name!r} {choices_hint(sp.ops)}; "
+            "were they drawn from another space? Pass the space they belong to"
+        )
 
 
 def best_so_far(values: Sequence[float], maximize: bool = True) -> np.ndarray:

@@ -99,6 +99,8 @@ HELP_TEST = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss"
 # standardised log-latencies are clipped here: HW-NAS-Bench's Pixel 3 and Raspberry Pi 4 give a few
 # hundred degenerate cells (no path to the output) 0.003-0.05 ms, 6-10 stds below the rest in log space
 _Z_CLIP = 6.0
+#: the fewest target-device measurements ``adapt`` solves a device embedding from (``Predictor.fit``'s minimum)
+_MIN_MEASUREMENTS = 2
 # validation protocol of model selection: k labels, supports per device, cells scored per support
 _VAL_K, _VAL_SUPPORTS, _VAL_CELLS = 10, 3, 3000
 
@@ -720,6 +722,12 @@ class LatencyPredictor(Predictor):
         if not isinstance(device_measurements, Mapping):
             raise InvalidTrainingDataError(
                 f"device_measurements must be a mapping {{arch: latency}}, got {type(device_measurements).__name__}"
+            )
+        if len(device_measurements) < _MIN_MEASUREMENTS:
+            # said here, in adapt's terms: fit's own check would speak of "labelled architectures" to fit
+            raise InvalidTrainingDataError(
+                f"adapt needs at least {_MIN_MEASUREMENTS} measurements of the target device as "
+                f"{{architecture: latency}}, got {len(device_measurements)} (measure e.g. the cells reference_archs(k) picks)"
             )
         return self.fit(list(device_measurements.keys()), list(device_measurements.values()))  # type: ignore[return-value]
 

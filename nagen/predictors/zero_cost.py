@@ -564,10 +564,10 @@ class _Standardiser:
 
 
 def _kendall(s: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b, 0 when undefined (a constant score)."""
+    """Kendall's tau-b, 0 when undefined (a constant score or constant values)."""
     from scipy.stats import kendalltau
 
-    if np.ptp(s) == 0:
+    if np.ptp(s) == 0 or np.ptp(y) == 0:  # scipy warns on a constant input
         return 0.0
     tau = kendalltau(s, y).statistic
     return float(tau) if np.isfinite(tau) else 0.0
@@ -786,12 +786,15 @@ class ZeroCostPredictor(Predictor):
     def _fit(self, archs: list[ArchGraph], y: np.ndarray) -> None:
         G = self._signed(self.features(archs))
         ry = _ranks(y)
+        # tied labels (e.g. two cells of equal accuracy) have no order to correlate with: their
+        # correlation is undefined (numpy warns and gives NaN), so every candidate scores 0
+        untied = np.ptp(ry) > 0
         self._transforms = []
         for j in range(G.shape[1]):
             kinds = ("zscore", "rank") if self.transform == "auto" else (self.transform,)
             cands = [_Standardiser(G[:, j], k) for k in kinds]
             const = np.ptp(G[:, j]) == 0
-            scores = [0.0 if const else abs(np.nan_to_num(np.corrcoef(c(G[:, j]), ry)[0, 1])) for c in cands]
+            scores = [abs(np.nan_to_num(np.corrcoef(c(G[:, j]), ry)[0, 1])) if untied and not const else 0.0 for c in cands]
             self._transforms.append(cands[int(np.argmax(scores))])
         Z = np.column_stack([t(G[:, j]) for j, t in enumerate(self._transforms)])
         self.proxy_tau_ = {p: _kendall(G[:, j], y) for j, p in enumerate(self.proxies)}

@@ -45,11 +45,36 @@ RNGLike = np.random.Generator | int | None
 ENUMERATE_LIMIT = 1_000_000
 
 
-def as_rng(rng: RNGLike) -> np.random.Generator:
+def _one_rng(rng: RNGLike, seed: RNGLike) -> np.random.Generator:
+    """The generator of a ``sample(n, rng=..., seed=...)`` call: ``seed`` is an alias of ``rng``.
+
+    Raises:
+        InvalidArgumentError: both are given (which one wins would be a guess), or the one given
+            is not a generator or a non-negative seed (named as the caller spelled it).
+    """
+    if seed is None:
+        return as_rng(rng)
+    if rng is not None:
+        raise InvalidArgumentError(
+            f"give the randomness once: rng= or its alias seed=, not both (got rng={rng!r}, seed={seed!r})"
+        )
+    return as_rng(seed, "seed")
+
+
+def _with_format_hint(error: InvalidArchitectureError, hint: str) -> InvalidArchitectureError:
+    """``error`` (same object, so same class and traceback) with ``hint`` (the string format a
+    space's ``parse`` expects, with an example) appended to its message; re-raise it after."""
+    message = str(error.args[0]) if error.args else ""
+    error.args = (f"{message}; {hint}" if message else hint, *error.args[1:])
+    return error
+
+
+def as_rng(rng: RNGLike, name: str = "rng") -> np.random.Generator:
     """A ``numpy.random.Generator`` from a generator, an integer seed or ``None`` (fresh entropy).
 
     Raises:
-        InvalidArgumentError: ``rng`` is none of these, or a negative seed (NumPy refuses those).
+        InvalidArgumentError: ``rng`` is none of these, or a negative seed (NumPy refuses those);
+            the message calls it ``name``.
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -58,7 +83,7 @@ def as_rng(rng: RNGLike) -> np.random.Generator:
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise InvalidArgumentError(
-        f"rng must be a numpy.random.Generator, a non-negative int seed or None, got {rng!r} ({type(rng).__name__})"
+        f"{name} must be a numpy.random.Generator, a non-negative int seed or None, got {rng!r} ({type(rng).__name__})"
     )
 
 
@@ -202,15 +227,20 @@ class SearchSpace(ABC):
         return True
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int, rng: RNGLike = None) -> list[ArchGraph]:
+    def sample(self, n: int, rng: RNGLike = None, *, seed: RNGLike = None) -> list[ArchGraph]:
         """``n`` architectures drawn (with replacement) from the space's sampling distribution.
 
         Args:
             n: how many, ``>= 0``.
             rng: a ``numpy.random.Generator`` or an integer seed; same seed, same samples.
+            seed: an alias of ``rng`` (the keyword the generators' ``sample`` takes).
+
+        Raises:
+            InvalidArgumentError: ``n`` is not a non-negative integer, ``rng``/``seed`` is not a
+                generator or a non-negative seed, or both ``rng`` and ``seed`` are given.
         """
         n = check_int(n, "n", 0)
-        gen = as_rng(rng)
+        gen = _one_rng(rng, seed)
         return [self._sample_one(gen) for _ in range(n)]
 
     def enumerate(self) -> Iterator[ArchGraph]:

@@ -31,7 +31,7 @@ from nagen.errors import InvalidArchitectureError, InvalidArgumentError, Unknown
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import ConvBNReLU
-from nagen.spaces.base import SearchSpace
+from nagen.spaces.base import SearchSpace, _with_format_hint
 
 __all__ = ["NB101Space", "NB101Cell", "NB101Network", "NB101_OPS", "MAX_EDGES", "valid_topologies", "vertex_channels"]
 
@@ -41,6 +41,13 @@ NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 MAX_NODES = 7
 #: the most edges a (pruned) cell may have
 MAX_EDGES = 9
+#: what ``parse`` expects, said by its format errors: the generic string ``format`` writes, with an example
+_FORMAT_HINT = (
+    "expected an NB101 cell as the string format() writes: nodes in topological order joined by ';', "
+    "each 'op<predecessor indices' ('input' first, 'output' last), "
+    "e.g. 'input;conv3x3-bn-relu<0;maxpool3x3<1;output<1,2', "
+    f"with ops from {{{', '.join(NB101_OPS)}}}, at most {MAX_NODES} nodes and {MAX_EDGES} edges"
+)
 
 
 class _CellIndexError(InvalidArgumentError, IndexError):
@@ -287,6 +294,21 @@ class NB101Space(SearchSpace):
         """
         arch = ArchGraph.from_adjacency(ops, matrix)
         return self.validate(arch.pruned() if prune else arch)
+
+    # ------------------------------------------------------------------ strings
+    def parse(self, text: str) -> ArchGraph:
+        """Parse and validate an NB101 cell string, the generic ``ArchGraph`` string :meth:`format` writes.
+
+        Raises:
+            InvalidArchitectureError: ``text`` is not in that format (the message says the format
+                expected, with an example), or the cell breaks NB101's rules.
+            UnknownOpError: a node's op is not an NB101 op.
+        """
+        try:
+            arch = ArchGraph.from_string(text)
+        except InvalidArchitectureError as e:  # e.g. an NB201 cell string, or no architecture at all
+            raise _with_format_hint(e, _FORMAT_HINT) from None
+        return self.validate(arch)
 
     def to_matrix(self, arch: ArchGraph | str) -> tuple[list[list[int]], list[str]]:
         """``(matrix, ops)`` of a cell, the arguments of NB101's ``ModelSpec``."""

@@ -30,7 +30,7 @@ from nagen.errors import InvalidArchitectureError, InvalidArgumentError, Unknown
 from nagen.graph import INPUT, OUTPUT, ArchGraph
 from nagen.spaces import register
 from nagen.spaces._nn import NB201_OPS, CellNetwork, NodeOpCell
-from nagen.spaces.base import SearchSpace
+from nagen.spaces.base import SearchSpace, _with_format_hint
 
 __all__ = ["NB201Space", "NB201_EDGES"]
 
@@ -42,6 +42,13 @@ NB201_EDGES = ((0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 6), (3, 6), (4, 7), (
 _CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 #: one ``op~k`` token; ASCII digits only (``str.isdigit`` also accepts e.g. superscripts)
 _TOKEN = re.compile(r"(.*)~([0-9]+)", re.ASCII)
+#: what ``parse`` expects, said by each of its errors: the cell string ``format`` writes, with an example
+_FORMAT_HINT = (
+    "expected an NB201 cell string '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' (op~k: the op on the edge from node k), "
+    "e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|', "
+    f"with ops from {{{', '.join(NB201_OP_NAMES)}}} (or the cell's generic string, as ArchGraph.to_string writes it: "
+    "'input;op<0;op<0;op<1;op<0;op<1;op<2,3;output<4,5,6')"
+)
 
 
 @register("nb201")
@@ -101,29 +108,41 @@ class NB201Space(SearchSpace):
         return f"|{o[1]}~0|+|{o[2]}~0|{o[3]}~1|+|{o[4]}~0|{o[5]}~1|{o[6]}~2|"
 
     def parse(self, text: str) -> ArchGraph:
-        """Parse an NB201 cell string or a generic ``ArchGraph`` string."""
+        """Parse an NB201 cell string (as :meth:`format` writes) or a generic ``ArchGraph`` string.
+
+        Raises:
+            InvalidArchitectureError: ``text`` is in neither format; the message says the format
+                expected, with an example.
+            UnknownOpError: a well-formed cell string names an op that is not an NB201 op.
+        """
         if not isinstance(text, str):
-            raise InvalidArchitectureError(f"expected an architecture string, got {type(text).__name__}")
+            raise InvalidArchitectureError(f"expected an architecture string, got {type(text).__name__}; {_FORMAT_HINT}")
         t = text.strip()
         if not t.startswith("|"):
-            return super().parse(t)
+            try:
+                return super().parse(t)
+            except InvalidArchitectureError as e:  # most likely another space's string, or no cell string at all
+                raise _with_format_hint(e, _FORMAT_HINT) from None
         nodes = [node.strip() for node in t.split("+")]
         parsed: list[tuple[str, int]] = []
         for node in nodes:
             # each group is '|tok|...|tok|': one '|' on each side, none doubled
             if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
                 raise InvalidArchitectureError(
-                    f"malformed NB201 node {node!r} in {text!r}; expected '|op~k|...|' between '+' signs"
+                    f"malformed NB201 node {node!r} in {text!r} (each node is '|op~k|...|', nodes joined by '+'); "
+                    f"{_FORMAT_HINT}"
                 )
             for tok in node[1:-1].split("|"):
                 m = _TOKEN.fullmatch(tok.strip())
                 if m is None:
-                    raise InvalidArchitectureError(f"malformed NB201 token {tok!r} in {text!r}; expected 'op~k'")
+                    raise InvalidArchitectureError(
+                        f"malformed NB201 token {tok!r} in {text!r} (each token is 'op~k'); {_FORMAT_HINT}"
+                    )
                 parsed.append((m.group(1), int(m.group(2))))
         expected_src = [s for s, _ in _CELL_EDGES]
         if len(nodes) != 3 or [s for _, s in parsed] != expected_src:
             raise InvalidArchitectureError(
-                f"{text!r} is not an NB201 cell string; expected |o1~0|+|o2~0|o3~1|+|o4~0|o5~1|o6~2|"
+                f"{text!r} is not an NB201 cell string (3 nodes with inputs ~0 | ~0 ~1 | ~0 ~1 ~2); {_FORMAT_HINT}"
             )
         for op, _ in parsed:
             if op not in NB201_OP_NAMES:
