@@ -59,3 +59,23 @@ def benchmark_script():
         return mod
 
     return load
+
+
+@pytest.fixture
+def generate_calls(monkeypatch):
+    """Record ``nagen.api.generate``'s keywords; return uniform samples instead of running it."""
+    calls: list[dict] = []
+
+    def fake(**kwargs):
+        import nagen.spaces
+
+        calls.append(kwargs)
+        sp = nagen.spaces.get(kwargs["space"])
+        out = nagen.api.GenerationResult(nagen.api.Generated(a, sp.format(a)) for a in sp.sample(kwargs["n"], 0))
+        out.stats = None
+        return out
+
+    import nagen.api
+
+    monkeypatch.setattr(nagen.api, "generate", fake)
+    return calls

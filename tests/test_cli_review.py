@@ -20,24 +20,6 @@ def _run(argv: list[str]) -> int:
         return int(e.code)
 
 
-@pytest.fixture
-def generate_calls(monkeypatch):
-    """Record ``nagen.api.generate``'s keywords; return uniform samples instead of running it."""
-    calls: list[dict] = []
-
-    def fake(**kwargs):
-        import nagen.spaces
-
-        calls.append(kwargs)
-        sp = nagen.spaces.get(kwargs["space"])
-        out = nagen.api.GenerationResult(nagen.api.Generated(a, sp.format(a)) for a in sp.sample(kwargs["n"], 0))
-        out.stats = None
-        return out
-
-    monkeypatch.setattr(nagen.api, "generate", fake)
-    return calls
-
-
 @pytest.fixture(scope="module")
 def nb201_checkpoint(tmp_path_factory):
     """The shipped NB201 diffusion model saved as a file (no training)."""

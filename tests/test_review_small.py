@@ -204,22 +204,6 @@ def test_sample_refuses_rng_and_seed_together_and_names_a_bad_seed() -> None:
 
 
 # ------------------------------------------------------------------------- 6. CLI reuses the library's helpers
-@pytest.fixture
-def generate_calls(monkeypatch):
-    """Record ``nagen.api.generate``'s keywords; return uniform samples instead of running it."""
-    calls: list[dict] = []
-
-    def fake(**kwargs):
-        calls.append(kwargs)
-        sp = nagen.spaces.get(kwargs["space"])
-        out = nagen.api.GenerationResult(nagen.api.Generated(a, sp.format(a)) for a in sp.sample(kwargs["n"], 0))
-        out.stats = None
-        return out
-
-    monkeypatch.setattr(nagen.api, "generate", fake)
-    return calls
-
-
 def test_cli_weight_flags_are_judged_by_the_api_check(monkeypatch, capsys, generate_calls) -> None:
     asked: list[tuple] = []
     real = nagen.api._check_method
