@@ -83,7 +83,7 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     if method == "diffusion":
         from nagen.generators.diffusion import DiffusionGenerator
 
-        if DiffusionGenerator.has_pretrained(space.name):
+        if DiffusionGenerator.has_pretrained(space):
             # a shipped checkpoint that fails to load is a broken install: say so, never retrain silently
             return DiffusionGenerator.pretrained(space.name)
         else:

@@ -281,13 +281,17 @@ def _prepare(key: str, blob: bytes, space: SpaceRef) -> str:
 
     try:
         nagen.spaces.get(space)
-    except Exception:  # noqa: BLE001 - an unknown space fails each label with its reason
-        pass
+    except Exception as e:  # noqa: BLE001 - reported to the caller as a named error, before any label
+        # typically a space registered in a notebook or in __main__: the parent knows it, a fresh worker does not
+        return f"{_SPACE_MISSING}{type(e).__name__}: {e}"
     try:
         _worker_labeller(key, blob)
     except Exception as e:  # noqa: BLE001 - reported to the caller as a named error
         return f"{type(e).__name__}: {e}"
     return ""
+
+
+_SPACE_MISSING = "space: "  # marks a _prepare failure to resolve the space (not to unpickle the labeller)
 
 
 def _label_task(token: int, key: str, blob: bytes, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
@@ -367,6 +371,13 @@ class ProcessExecutor(Executor):
                 return None
             if f.result():
                 self._kill_pool()
+                if f.result().startswith(_SPACE_MISSING):
+                    name = getattr(space, "name", space)
+                    raise InvalidArgumentError(
+                        f"space {name!r} is not known in a worker process ({f.result()[len(_SPACE_MISSING):]}): a space "
+                        "registered in a notebook or a script's __main__ is not registered in the workers. Define and "
+                        "register it in an importable module (imported by the labeller's module), or use executor='inline'"
+                    )
                 raise InvalidArgumentError(_unpicklable(labeller, _WorkerError(f.result()), "could not be unpickled in a worker process"))
         self._ready = (key, space)
         return self._pool

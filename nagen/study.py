@@ -46,6 +46,7 @@ from nagen.errors import (
     InvalidArgumentError,
     InvalidSpecError,
     NagenError,
+    NotEnumerableError,
     check_int,
     check_options,
     check_real,
@@ -63,6 +64,7 @@ __all__ = [
     "ProposalContext",
     "RandomProposer",
     "EvolutionProposer",
+    "GeneratorProposer",
     "PoolProposer",
     "OPGFNProposer",
     "DiffusionProposer",
@@ -135,12 +137,15 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
     key = nagen.spaces.cache_key(space)
     if key not in _SPACE_CACHE:
         archs, hashes, seen = [], [], set()
-        for a in space.enumerate():
-            h = a.canonical_hash()
-            if h not in seen:  # the first member in enumeration order represents its class
-                seen.add(h)
-                archs.append(a)
-                hashes.append(h)
+        try:
+            for a in space.enumerate():
+                h = a.canonical_hash()
+                if h not in seen:  # the first member in enumeration order represents its class
+                    seen.add(h)
+                    archs.append(a)
+                    hashes.append(h)
+        except NotEnumerableError:
+            return None  # a user's space may know its size without listing it: sampled like a large one
         _SPACE_CACHE[key] = (archs, hashes)
     return _SPACE_CACHE[key]
 
@@ -195,7 +200,9 @@ def _proxy_features(space: Any, archs: Sequence[ArchGraph]) -> np.ndarray:
 
 def _has_free_proxies(space: Any) -> bool:
     """Whether the space's zero-cost proxies are shipped (a table lookup, not network builds)."""
-    if space.name != "nb201":
+    import nagen.spaces
+
+    if not nagen.spaces.is_space(space, "nb201"):
         return False
     from nagen.predictors.zero_cost import _nb201_table
 
@@ -329,11 +336,14 @@ class ProposalContext:
         for _ in range(50):
             if len(out) >= n:
                 break
+            before = len(out)
             for a in self.space.sample(max(2 * (n - len(out)), 8), rng):
                 h = a.canonical_hash()
                 if h not in seen and len(out) < n:
                     seen.add(h)
                     out.append(a)
+            if len(out) == before:
+                break  # a whole draw without a new cell: (nearly) exhausted, more draws would not help
         if len(out) < n:  # nearly exhausted: fall back to the enumeration, if any
             en = _enumerated(self.space)
             if en is not None:
@@ -401,7 +411,15 @@ def get_proposer(proposer: str | Proposer, **options: Any) -> Proposer:
     if isinstance(proposer, Proposer):
         return proposer
     if proposer not in _PROPOSERS:
-        raise InvalidSpecError(f"could not resolve proposer {proposer!r} among choices {choices_hint(_PROPOSERS)}")
+        import nagen.generators
+
+        if isinstance(proposer, str) and proposer in nagen.generators.names():
+            # a user's registered generator proposes without a proposer class of its own
+            return GeneratorProposer(proposer, **options)
+        raise InvalidSpecError(
+            f"could not resolve proposer {proposer!r} among choices {choices_hint(_PROPOSERS)} "
+            f"or a registered generator ({choices_hint(nagen.generators.names())})"
+        )
     return _PROPOSERS[proposer](**options)
 
 
@@ -590,6 +608,65 @@ class OPGFNProposer(PoolProposer):
         return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
 
 
+class GeneratorProposer(PoolProposer):
+    """Any registered generator (``nagen.generators``) as a BO pool: each round it is built with
+    the round's seed, fitted on the best quarter of the labels (its ``fit(archs)``: learn the
+    distribution of good cells; unfitted before two labels), and its samples make half the pool,
+    mutations of the best the rest. This is what ``proposer="<generator name>"`` gives, so a new
+    generator module needs no proposer class of its own.
+
+    Args:
+        generator: the registered generator name.
+        pool_size, parents: as for :class:`PoolProposer`.
+        options: keyword arguments of the generator's constructor (``seed`` comes from the round).
+
+    Raises:
+        InvalidSpecError: ``generator`` is not registered, or ``options`` is not a dict.
+    """
+
+    def __init__(self, generator: str, pool_size: int = 1000, parents: int = 5, options: Mapping[str, Any] | None = None) -> None:
+        import nagen.generators
+
+        super().__init__(pool_size, parents)
+        if not isinstance(generator, str) or generator not in nagen.generators.names():
+            raise InvalidSpecError(
+                f"GeneratorProposer needs a registered generator name ({choices_hint(nagen.generators.names())}), got {generator!r}"
+            )
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidSpecError(f"GeneratorProposer options must be a dict of constructor arguments, got {options!r:.80}")
+        self.generator, self.options, self.name = generator, dict(options or {}), generator
+
+    def check(self, space: Any) -> None:
+        """Build the generator once on ``space`` (no fitting), so bad options fail before any label.
+
+        Raises:
+            InvalidSpecError: the generator refused the space or the options (its reason is given).
+        """
+        import nagen.generators
+
+        try:
+            nagen.generators.get(self.generator, space, seed=0, **self.options)
+        except (NagenError, ValueError, TypeError) as e:
+            raise InvalidSpecError(f"generator {self.generator!r} cannot propose on space {space.name!r}: {e}") from e
+
+    def config(self) -> dict[str, Any]:
+        """Generator name, its options and the pool settings."""
+        return {**super().config(), "generator": self.generator, "options": self.options}
+
+    def propose(self, ctx: ProposalContext, n: int) -> list[ArchGraph]:
+        """The generator's samples (half the pool) and mutations of the best (the rest)."""
+        import nagen.generators
+
+        gen = nagen.generators.get(self.generator, ctx.space, seed=ctx.seed, **self.options)
+        if len(ctx.archs) >= 2:
+            top = np.argsort(-ctx.Y.sum(1), kind="stable")[: max(2, len(ctx.archs) // 4)]
+            gen.fit([ctx.archs[int(i)] for i in top])
+        else:
+            gen.fit()
+        samples = ctx.unlabelled(gen.sample(self.pool_size // 2, seed=ctx.seed))
+        return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
+
+
 _DIFFUSION_CACHE: dict[tuple[str, int], Any] = {}
 
 
@@ -696,6 +773,12 @@ class DiffusionProposer(PoolProposer):
                     raise NagenError("an unregistered space has no shipped generator")
                 _DIFFUSION_CACHE[key] = DiffusionGenerator.pretrained(space.name)
             except NagenError:
+                # the first round would otherwise sit silent for minutes (as nagen.generate warns too)
+                warnings.warn(
+                    f"no shipped diffusion checkpoint for space {space.name!r}: the diffusion proposer trains one now "
+                    "(3,000 steps, minutes on one CPU core), once per process; studies run in the same process reuse it",
+                    stacklevel=2,
+                )
                 _DIFFUSION_CACHE[key] = DiffusionGenerator(space, seed=seed).fit()
         return _DIFFUSION_CACHE[key]
 
@@ -794,7 +877,8 @@ class Study:
             ``"acc:max,params:min"`` (directions default to the labeller's, else ``"max"``).
         labeller: what pays for labels (:mod:`nagen.labellers`); may be None when re-opening a
             study whose labeller can be rebuilt from storage (table labellers).
-        proposer: ``"bo"`` (default), ``"opgfn"``, ``"diffusion"``, ``"re"``, ``"random"`` or a
+        proposer: ``"bo"`` (default), ``"opgfn"``, ``"diffusion"``, ``"re"``, ``"random"``, the name
+            of any other registered generator (a :class:`GeneratorProposer` pool), or a
             ``Proposer`` instance.
         storage: ``sqlite:///path``, a path, or a ``SQLiteStorage``.
         name: study name; default derived from space, objectives, method, seed and labeller, so
@@ -1170,8 +1254,12 @@ class Study:
             "initial": self.initial,
         }
         if not isinstance(self._space_ref, str):
-            # an unregistered (spec-defined) space: stored whole, so load_study rebuilds it in a new process
-            cfg["space_spec"] = self.space.spec
+            if hasattr(self.space, "spec"):
+                # an unregistered spec-defined space: stored whole, so load_study rebuilds it in a new process
+                cfg["space_spec"] = self.space.spec
+            else:
+                # an unregistered class: its name alone could resolve to another space (a registered one)
+                cfg["space_class"] = f"{type(self.space).__module__}:{type(self.space).__qualname__}"
         spec = self.labeller.spec() if self.labeller is not None else None
         if spec is not None:
             cfg["labeller"] = spec
@@ -1959,6 +2047,23 @@ EXPLORE_MULTI = 0.1
 _LOAD_OPTIONS = ("proposer", "executor", "timeout", "executor_options", "max_acquisition_pool", "mc_samples", "measurers", "latency_models")
 
 
+def _rebuild_space_class(study: str, path: str) -> Any:
+    """An instance of the unregistered space class ``"module:qualname"`` a study was created with."""
+    import importlib
+
+    module, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return obj()
+    except Exception as e:  # noqa: BLE001 - any failure means the same thing to the caller
+        raise StudyError(
+            f"study {study!r} searched the unregistered space class {path!r}, which cannot be rebuilt here "
+            f"({type(e).__name__}: {e}); re-open it with Study(<that space>, ..., name={study!r}, storage=...)"
+        ) from None
+
+
 def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labeller | None = None, **options: Any) -> Study:
     """Re-open a stored study by name (its space, objectives, method, seed come from storage).
 
@@ -1990,6 +2095,11 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
         proposer = options.pop("proposer")
     elif method in _PROPOSERS:
         proposer = _PROPOSERS[method](**cfg.get("proposer", {}))
+    elif "generator" in cfg.get("proposer", {}):
+        try:
+            proposer = GeneratorProposer(**cfg["proposer"])
+        except InvalidSpecError as e:
+            raise StudyError(f"study {name!r} proposed with generator {method!r}: {e} (import the module that registers it first)") from None
     elif method == "transfer":
         # a TransferTask's proposer is built from the task, not registered; its config records the task
         from nagen.transfer import TransferTask
@@ -2010,6 +2120,8 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
             import nagen.spaces
 
             space = nagen.spaces.from_spec(cfg["space_spec"])
+        elif "space_class" in cfg:
+            space = _rebuild_space_class(name, cfg["space_class"])
         return Study(
             space,
             list(zip(cfg["objectives"], cfg["directions"])),

@@ -33,11 +33,12 @@ def _discover() -> None:
 registry: Registry[Callable[..., Generator]] = Registry("generator", UnknownGeneratorError, _discover)
 
 
-def register(name: str) -> Callable[[type[Generator]], type[Generator]]:
-    """Class decorator registering a ``Generator`` subclass under ``name``."""
+def register(name: str, *, overwrite: bool = False) -> Callable[[type[Generator]], type[Generator]]:
+    """Class decorator registering a ``Generator`` subclass under ``name`` (``overwrite=True``
+    replaces an existing entry, e.g. when a notebook cell defining it runs again)."""
 
     def deco(cls: type[Generator]) -> type[Generator]:
-        registry.add(name, cls)
+        registry.add(name, cls, overwrite=overwrite)
         return cls
 
     return deco

@@ -574,7 +574,10 @@ class DiffusionGenerator(Generator):
         """Whether the package ships a checkpoint for ``space`` (a name or space)."""
         from importlib import resources
 
-        name = space if isinstance(space, str) else getattr(space, "name", None)
+        import nagen.spaces
+
+        # a user's space that reuses a shipped name must not get that space's checkpoint
+        name = space if isinstance(space, str) else space.name if nagen.spaces.is_space(space, getattr(space, "name", "")) else None
         return isinstance(name, str) and resources.files("nagen.data").joinpath(f"diffusion_{name}.pt").is_file()
 
     @classmethod

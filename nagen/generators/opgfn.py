@@ -152,7 +152,9 @@ class UnsupportedSpaceError(NagenError, ValueError):
 def _op_mask_fn(space: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     """``states [B, L] long`` -> ``[B, V]`` bool: ops allowed at each state's next slot."""
     n_ops = len(space.ops)
-    if space.name == "mbv3":
+    import nagen.spaces
+
+    if nagen.spaces.is_space(space, "mbv3"):
         from nagen.spaces.mbv3 import DEPTHS, SKIP, SLOTS_PER_STAGE
 
         skip = space.ops.index(SKIP)
@@ -921,7 +923,9 @@ class OPGFNGenerator(Generator):
         if hasattr(self, "_additive_cache"):
             return self._additive_cache
         self._additive_cache = None
-        if self._dag is not None or self.budget_cost is None or self.space.name == "mbv3":
+        import nagen.spaces
+
+        if self._dag is not None or self.budget_cost is None or nagen.spaces.is_space(self.space, "mbv3"):
             return None
         L, V = self.n_slots, self.n_ops
         zero = [0] * L

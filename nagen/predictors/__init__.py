@@ -41,11 +41,12 @@ def _discover() -> None:
 registry: Registry[Callable[..., Predictor]] = Registry("predictor", UnknownPredictorError, _discover)
 
 
-def register(name: str) -> Callable[[type[Predictor]], type[Predictor]]:
-    """Class decorator registering a ``Predictor`` subclass under ``name``."""
+def register(name: str, *, overwrite: bool = False) -> Callable[[type[Predictor]], type[Predictor]]:
+    """Class decorator registering a ``Predictor`` subclass under ``name`` (``overwrite=True``
+    replaces an existing entry, e.g. when a notebook cell defining it runs again)."""
 
     def deco(cls: type[Predictor]) -> type[Predictor]:
-        registry.add(name, cls)
+        registry.add(name, cls, overwrite=overwrite)
         return cls
 
     return deco

@@ -725,8 +725,10 @@ class ZeroCostPredictor(Predictor):
     # ------------------------------------------------------------------ features
     def _uses_nb201_table(self) -> bool:
         """Whether the shipped table describes exactly the networks this predictor builds."""
+        import nagen.spaces
+
         return (
-            self.space.name == "nb201"
+            nagen.spaces.is_space(self.space, "nb201")
             and self.seed == NB201_TABLE_SEED
             and self.num_classes == 10
             and self.input_shape == (3, 32, 32)

@@ -22,7 +22,7 @@ from nagen.errors import InvalidSpecError, UnknownSpaceError
 from nagen.registry import Registry
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key"]
+__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key", "is_space"]
 
 
 def _discover() -> None:
@@ -33,14 +33,15 @@ def _discover() -> None:
 
 #: name -> zero-argument factory returning a ``SearchSpace``
 registry: Registry[Callable[[], SearchSpace]] = Registry("search space", UnknownSpaceError, _discover)
-_instances: dict[str, SearchSpace] = {}
+_instances: dict[str, tuple[Callable[[], SearchSpace], SearchSpace]] = {}  # name -> (its factory, the instance)
 
 
-def register(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
-    """Class decorator: register a ``SearchSpace`` subclass (constructible without arguments)."""
+def register(name: str, *, overwrite: bool = False) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
+    """Class decorator: register a ``SearchSpace`` subclass (constructible without arguments);
+    ``overwrite=True`` replaces an existing entry (a notebook cell defining it, run again)."""
 
     def deco(cls: type[SearchSpace]) -> type[SearchSpace]:
-        registry.add(name, cls)
+        registry.add(name, cls, overwrite=overwrite)
         return cls
 
     return deco
@@ -50,8 +51,9 @@ def register_space(space: SearchSpace, *, overwrite: bool = False) -> SearchSpac
     """Register an existing space instance under ``space.name`` (e.g. one made by ``from_spec``)."""
     if not isinstance(space, SearchSpace):
         raise InvalidSpecError(f"register_space() takes a SearchSpace instance, got {type(space).__name__}")
-    registry.add(space.name, lambda: space, overwrite=overwrite)
-    _instances[space.name] = space
+    factory = lambda: space  # noqa: E731
+    registry.add(space.name, factory, overwrite=overwrite)
+    _instances[space.name] = (factory, space)
     return space
 
 
@@ -68,19 +70,35 @@ def get(name: str | SearchSpace) -> SearchSpace:
     if isinstance(name, str) and name.lower().endswith(".json") and name not in registry.names():
         return _from_file(name)
     factory = registry.resolve(name)
-    space = _instances.get(name)
-    if space is None:
-        space = _instances[name] = factory()
-    return space
+    made = _instances.get(name)
+    # the instance is reused only while its factory is still the registered one: a name
+    # registered again (overwrite=True, or remove then add) gives the new space, not a stale one
+    if made is None or made[0] is not factory:
+        made = _instances[name] = (factory, factory())
+    return made[1]
 
 
 def _registered(space: SearchSpace) -> bool:
-    """Whether ``get(space.name)`` stands for ``space``: a built-in space class (its instances are
-    interchangeable) or the very instance registered under that name."""
-    if not hasattr(space, "spec"):
-        return space.name in registry.names()
-    registered = _instances.get(space.name)
-    return registered is space or (registered is not None and registered == space)  # equal specs: the same space
+    """Whether ``get(space.name)`` stands for ``space``: the instance registered under that name,
+    an equal spec-defined space, or another instance of the registered class (built-in spaces
+    take no arguments, so their instances are interchangeable). A user's class that merely
+    reuses a registered name ("nb201") is not that space."""
+    try:
+        registered = get(space.name)
+    except UnknownSpaceError:
+        return False
+    if registered is space:
+        return True
+    if hasattr(space, "spec"):
+        return registered == space  # equal specs: the same space
+    return type(registered) is type(space)
+
+
+def is_space(space: Any, name: str) -> bool:
+    """Whether ``space`` is the registered space ``name`` itself, not merely a space called that:
+    code that uses data shipped for a space (NB201's tables, its trained generator, MobileNetV3's
+    masks) must not apply it to a user's space of the same name."""
+    return getattr(space, "name", None) == name and isinstance(space, SearchSpace) and _registered(space)
 
 
 def reference(space: SearchSpace) -> str | SearchSpace:
@@ -93,8 +111,11 @@ def reference(space: SearchSpace) -> str | SearchSpace:
 def cache_key(space: SearchSpace) -> str:
     """A key for per-space caches: the name of a registered space, else name + a digest of its
     spec (two unregistered specs may share a name, or a spec file may change between calls)."""
-    if _registered(space) or not hasattr(space, "spec"):
+    if _registered(space):
         return space.name
+    if not hasattr(space, "spec"):
+        # an unregistered class-based space: its instances may differ (constructor arguments)
+        return f"{space.name}@{type(space).__module__}.{type(space).__qualname__}#{id(space)}"
     import hashlib
     import json
 

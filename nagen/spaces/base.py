@@ -497,7 +497,7 @@ class SearchSpace(ABC):
         name = getattr(self, "name", None)
         if (
             isinstance(name, str)
-            and registry_module._instances.get(name) is self
+            and registry_module._instances.get(name, (None, None))[1] is self
             and registry_module.registry._items.get(name) is type(self)
         ):
             return (registry_module.get, (name,))
