@@ -562,8 +562,9 @@ def load(name: str = "nb201") -> Benchmark:
             # 'nb201'?" would name a table the user never typed
             raise UnknownBenchmarkError(
                 f"space {name!r} has no benchmark table (tables: {', '.join(_loaders.names())}), so nothing can label its "
-                "architectures by lookup; label them with a Study and TrainingLabeller or CallableLabeller, or add a table "
-                "with Benchmark.from_csv and register_loader"
+                "architectures by lookup; label them with a Study and TrainingLabeller or CallableLabeller, or give a table "
+                f"(Benchmark.from_csv) as benchmark= (search, pareto, generate) or register it under the space's name: "
+                f"register_loader({name!r}, ...)"
             )
     return _load(name)
 

@@ -96,6 +96,7 @@ def search(
     constraints: Any = None,
     device_samples: int | None = None,
     report: str | list[str] | None = None,
+    benchmark: Any = None,
     **options: Any,
 ) -> SearchResult:
     """Search ``space`` for the best ``objective`` of its benchmark table with ``budget`` labels.
@@ -121,6 +122,9 @@ def search(
         report: table metric(s) looked up for the best architecture only *after* the search
             ended (e.g. search ``cifar100_valid_12ep``, report ``cifar100_test``): the search never
             sees them.
+        benchmark: the table that labels (and reports): a registered table name or a
+            ``Benchmark`` (e.g. ``Benchmark.from_csv`` of a user's measurements); default: the
+            space's own table. A table of part of the space restricts the search to its rows.
         options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
 
     Raises:
@@ -162,13 +166,31 @@ def search(
     reports = list(dict.fromkeys(_names(report, "report")))
     if not all(reports):
         raise InvalidSpecError(f"report names an empty metric (got {report!r}); give table metrics, e.g. 'cifar100_test'")
+    import nagen.benchmarks
     import nagen.spaces
 
     sp = nagen.spaces.get(space)
     if sp.size is not None and budget > sp.size:
         raise InvalidArgumentError(f"budget {budget} exceeds the {sp.size:,} architectures of space {sp.name!r}")
+    table: Any = sp.name if benchmark is None else benchmark
+    if not isinstance(table, (str, nagen.benchmarks.Benchmark)):
+        raise InvalidArgumentError(f"benchmark must be a table name or a nagen.benchmarks.Benchmark, got {type(benchmark).__name__} {benchmark!r:.80}")
+    if isinstance(table, str):
+        from nagen.errors import UnknownBenchmarkError
+
+        try:
+            table = nagen.benchmarks.load(table)
+        except UnknownBenchmarkError as e:
+            if benchmark is not None:
+                raise
+            raise UnknownBenchmarkError(
+                f"space {sp.name!r} has no benchmark table of its own ({e}); pass the table that labels it as "
+                "benchmark= (a name, or a Benchmark such as Benchmark.from_csv(...))"
+            ) from None
+    if table.space != sp and table.space.name != sp.name:
+        raise InvalidArgumentError(f"benchmark {table.name!r} labels space {table.space.name!r}, not the searched space {sp.name!r}")
     # built (and so checked) before any label is spent; used only after the search
-    reporter = TableLabeller(sp.name, reports) if reports else None
+    reporter = TableLabeller(benchmark if benchmark is not None else sp.name, reports) if reports else None
     sources: list[str] = []
     if transfer_from is not None:
         sources = _names(transfer_from, "transfer_from")
@@ -193,10 +215,10 @@ def search(
     if sources:
         from nagen.transfer import TransferTask
 
-        task = TransferTask(sources, objective, space, seed=seed)
+        task = TransferTask(sources, objective, space, seed=seed, benchmark=benchmark)
         st = task.study(storage=url, name=study, **options)
     else:
-        labeller = TableLabeller(sp.name, objective)
+        labeller = TableLabeller(benchmark if benchmark is not None else sp.name, objective)
         st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
     try:
         st.optimize(budget, batch_size=batch_size, progress=progress)

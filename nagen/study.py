@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import os
 import warnings
@@ -963,6 +964,11 @@ class Study:
         StudyError: a new study without a labeller.
         StorageVersionError: the storage was written by another schema version.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Study:
+        # a misspelled keyword used to be Python's bare TypeError; the signature stays __init__'s (see below)
+        check_options(cls.__init__, kwargs, "Study", exclude=("self",))
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -2042,6 +2048,12 @@ class Study:
 #: (mean 0.808 -> 0.905; with the ``"zc+random"`` start as well 0.971; ``benchmarks/results/gflownet.md``).
 #: Single-objective studies keep 0: there it was worse (``benchmarks/results/hardware.md``, part 3).
 EXPLORE_MULTI = 0.1
+
+# inspect.signature(Study) would otherwise read __new__'s (*args, **kwargs): option checks
+# (check_options(Study, ...)) and help() need __init__'s parameters
+Study.__signature__ = inspect.signature(Study.__init__).replace(  # type: ignore[attr-defined]
+    parameters=list(inspect.signature(Study.__init__).parameters.values())[1:]
+)
 
 #: the ``Study`` keywords ``load_study`` passes through (the rest come from storage)
 _LOAD_OPTIONS = ("proposer", "executor", "timeout", "executor_options", "max_acquisition_pool", "mc_samples", "measurers", "latency_models")

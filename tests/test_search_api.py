@@ -161,3 +161,34 @@ def test_to_json_is_a_string_as_for_pareto_results(tmp_path) -> None:
     res = search(objective="cifar10_test", budget=3, seed=0, method="random")
     (tmp_path / "r.json").write_text(res.to_json())
     assert json.loads((tmp_path / "r.json").read_text()) == res.to_dict() and res.to_json(indent=1).startswith("{\n")
+
+
+def test_search_labels_from_a_users_table_given_as_benchmark(tmp_path) -> None:
+    # search used to look a table up only under the space's own name, whatever the user registered
+    import nagen.benchmarks
+    import nagen.spaces
+    from nagen.benchmarks import Benchmark
+    from nagen.errors import UnknownBenchmarkError
+
+    nb = nagen.benchmarks.load("nb201")
+    idx = list(range(0, 15625, 300))
+    path = tmp_path / "t.csv"
+    path.write_text("arch,acc\n" + "\n".join(f"{nb.space.format(nb.archs[i])},{nb.values('cifar10_test')[i]}" for i in idx) + "\n")
+    table = Benchmark.from_csv(str(path), "nb201", name="mine")
+    out = search("nb201", "acc", budget=8, benchmark=table, method="re", report="acc")
+    rows = {nb.space.format(nb.archs[i]) for i in idx}
+    assert len(out.history) == 8 and all(a in rows for a, _ in out.history)  # only the table's cells
+    assert out.report == {"acc": out.best[1]}
+    sp = nagen.spaces.from_spec(json.loads((__import__("pathlib").Path(__file__).parent.parent / "examples/spaces/tiny_dag.json").read_text()))
+    with pytest.raises(UnknownBenchmarkError, match="benchmark="):
+        search(sp, "acc", budget=3)
+    with pytest.raises(Exception, match="labels space 'nb201', not the searched space 'tiny_dag'"):
+        search(sp, "acc", budget=3, benchmark=table)
+
+
+def test_a_misspelled_study_option_is_a_named_error() -> None:
+    from nagen.errors import UnknownOptionError
+    from nagen.study import Study
+
+    with pytest.raises(UnknownOptionError, match=r"Study takes no option\(s\) \['n_inital'\].*'n_initial'"):
+        Study("nb201", "cifar10_test", n_inital=3, storage="sqlite:///:memory:")

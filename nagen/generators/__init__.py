@@ -2,7 +2,7 @@
 
 >>> import nagen.generators as G
 >>> G.names()                                   # doctest: +SKIP
-['diffusion', 'random']
+['diffusion', 'opgfn', 'random']
 >>> gen = G.get("diffusion", "nb201").fit()     # doctest: +SKIP
 
 Each module in this package registers its generator with ``@register("name")``; the package
