@@ -577,6 +577,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nagen`` command (subcommands documented with examples)."""
     p = _Parser(prog="nagen", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"nagen {__import__('nagen').__version__}")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE (a dotted name on sys.path, or a .py file) before the command, so the spaces, generators "
+        "and predictors it registers can be named; repeatable, before the command. NAGEN_PLUGINS (comma-separated) "
+        "adds more. Worker processes see a plugin only if it is importable by name",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sp = sub.add_parser("spaces", help="list registered search spaces", epilog="example: nagen spaces --json")
@@ -623,7 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--constraint-scale", type=float, default=None, help="guidance weight per constraint, diffusion only (default 1)")
     sp.add_argument("--max-params", type=float, help="upper bound on parameters (exact filter)")
     sp.add_argument("--max-flops", type=float, help="upper bound on FLOPs (exact filter)")
-    sp.add_argument("--constraint", action="append", help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable)")
+    sp.add_argument(
+        "--constraint", action="append",
+        help="METRIC<=VALUE or METRIC>=VALUE on a table metric (repeatable). Exact costs (params, flops) filter exactly; any "
+        "other metric (accuracy, a device latency) is predicted by a model fitted on --guide-labels measured cells, or for a "
+        "latency on --device-samples device measurements, and the filter uses the prediction, so a few samples may miss the bound",
+    )
     sp.add_argument(
         "--transfer-from", action=_CommaList,
         help="source metrics, comma-separated or repeated: generate for the --guide metric without its labels, guided by the "
@@ -763,8 +777,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _load_plugins(specs: Sequence[str]) -> None:
+    """Import each plugin: a dotted module name, or the path of a ``.py`` file (imported under its
+    file name, its directory put first on ``sys.path`` so its own imports and workers find it).
+
+    Raises:
+        InvalidArgumentError: a plugin cannot be found or raised while importing (one line, with the cause).
+    """
+    import importlib
+    import importlib.util
+    import os
+
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        try:
+            if spec.endswith(".py") or os.sep in spec:
+                path = os.path.abspath(os.path.expanduser(spec))
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"no file {path}")
+                folder, name = os.path.split(path)
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
+                    # spawned workers start from PYTHONPATH, not from this sys.path
+                    os.environ["PYTHONPATH"] = os.pathsep.join(x for x in (folder, os.environ.get("PYTHONPATH", "")) if x)
+                importlib.import_module(name[: -len(".py")] if name.endswith(".py") else name)
+            else:
+                importlib.import_module(spec)
+        except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported as one line
+            raise InvalidArgumentError(f"plugin {spec!r} could not be imported: {type(e).__name__}: {e}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nagen`` console script; returns the exit code."""
+    import os
+
     args = build_parser().parse_args(argv)
     import warnings
 
@@ -775,9 +823,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line
+            _load_plugins([*os.environ.get("NAGEN_PLUGINS", "").split(","), *args.plugin])
             args.func(args)
     except NagenError as e:
-        sys.stderr.write(f"nagen: error: {e}\n")
+        from nagen.errors import UnknownGeneratorError, UnknownSpaceError
+
+        hint = " (load your own module with --plugin MODULE or NAGEN_PLUGINS)" if isinstance(e, (UnknownSpaceError, UnknownGeneratorError)) else ""
+        sys.stderr.write(f"nagen: error: {e}{hint}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # e.g. `nagen sample ... | head`
         return 0
