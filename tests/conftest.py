@@ -79,3 +79,17 @@ def generate_calls(monkeypatch):
 
     monkeypatch.setattr(nagen.api, "generate", fake)
     return calls
+
+
+@pytest.fixture
+def unique_name():
+    """A fresh space registry name, unregistered (and its instance dropped) after the test."""
+    import uuid
+
+    import nagen.spaces
+
+    name = f"custom_{uuid.uuid4().hex[:10]}"
+    yield name
+    if name in nagen.spaces.registry:
+        nagen.spaces.registry.remove(name)
+    nagen.spaces._instances.pop(name, None)

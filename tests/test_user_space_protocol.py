@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 
 import numpy as np
 import pytest
@@ -65,14 +64,6 @@ def convs(arch) -> float:
     return float(sum(op == "conv3" for op in arch.ops) + 0.5 * sum(op == "conv1" for op in arch.ops))
 
 
-@pytest.fixture
-def fresh_name():
-    name = f"user_{uuid.uuid4().hex[:8]}"
-    yield name
-    if name in nagen.spaces.registry:
-        nagen.spaces.registry.remove(name)
-
-
 def test_a_users_space_that_reuses_a_builtin_name_gets_none_of_that_spaces_data(tmp_path) -> None:
     # `name == "nb201"` checks used to send it to NB201's zero-cost table and shipped checkpoint
     from nagen.generators.diffusion import DiffusionGenerator
@@ -92,14 +83,14 @@ def test_a_users_space_that_reuses_a_builtin_name_gets_none_of_that_spaces_data(
     assert len(st.history) == 6
 
 
-def test_registering_a_space_again_with_overwrite_gives_the_new_one(fresh_name) -> None:
+def test_registering_a_space_again_with_overwrite_gives_the_new_one(unique_name) -> None:
     # the instance cache used to keep returning the first class's instance
-    first = nagen.spaces.register(fresh_name)(type("A", (Chain,), {"name": fresh_name}))
-    assert type(nagen.spaces.get(fresh_name)) is first
+    first = nagen.spaces.register(unique_name)(type("A", (Chain,), {"name": unique_name}))
+    assert type(nagen.spaces.get(unique_name)) is first
     with pytest.raises(Exception, match="overwrite=True"):
-        nagen.spaces.register(fresh_name)(type("B", (Chain,), {"name": fresh_name}))
-    second = nagen.spaces.register(fresh_name, overwrite=True)(type("B", (Chain,), {"name": fresh_name, "ops": ("conv3", "skip")}))
-    got = nagen.spaces.get(fresh_name)
+        nagen.spaces.register(unique_name)(type("B", (Chain,), {"name": unique_name}))
+    second = nagen.spaces.register(unique_name, overwrite=True)(type("B", (Chain,), {"name": unique_name, "ops": ("conv3", "skip")}))
+    got = nagen.spaces.get(unique_name)
     assert type(got) is second and got.ops == ("conv3", "skip")
 
 
@@ -114,11 +105,11 @@ def test_a_space_with_a_size_but_no_enumeration_is_searched_by_sampling(tmp_path
     assert type(again.space) is NotListed and len(again.history) == 6
 
 
-def test_a_space_the_workers_do_not_know_is_refused_before_any_label(tmp_path, fresh_name) -> None:
+def test_a_space_the_workers_do_not_know_is_refused_before_any_label(tmp_path, unique_name) -> None:
     # registered here, in the test, not at import: a spawned worker never sees it (as in a notebook)
-    nagen.spaces.register(fresh_name)(type("C", (Chain,), {"name": fresh_name}))
-    st = Study(fresh_name, "acc", CallableLabeller(convs), proposer="random", storage=f"sqlite:///{tmp_path}/w.db", executor="process")
-    with pytest.raises(InvalidArgumentError, match=f"space '{fresh_name}' is not known in a worker process.*executor='inline'"):
+    nagen.spaces.register(unique_name)(type("C", (Chain,), {"name": unique_name}))
+    st = Study(unique_name, "acc", CallableLabeller(convs), proposer="random", storage=f"sqlite:///{tmp_path}/w.db", executor="process")
+    with pytest.raises(InvalidArgumentError, match=f"space '{unique_name}' is not known in a worker process.*executor='inline'"):
         st.optimize(3)
     assert st.trials == []
 
@@ -146,21 +137,21 @@ def _mutate_generator():
     return Mutate
 
 
-def test_a_registered_generator_is_a_study_proposer_by_its_name(tmp_path, fresh_name) -> None:
+def test_a_registered_generator_is_a_study_proposer_by_its_name(tmp_path, unique_name) -> None:
     # proposer= used to take only the five built-in proposer names
     import nagen.generators
     from nagen.study import GeneratorProposer
 
-    nagen.generators.register(fresh_name)(_mutate_generator())
+    nagen.generators.register(unique_name)(_mutate_generator())
     try:
         url = f"sqlite:///{tmp_path}/g.db"
-        st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=fresh_name, storage=url, name="g", executor="inline", n_initial=3)
+        st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), proposer=unique_name, storage=url, name="g", executor="inline", n_initial=3)
         assert isinstance(st.proposer, GeneratorProposer)
         st.optimize(8)
         assert len(st.history) == 8 and all(t.state == "complete" for t in st.trials)
         again = load_study("g", storage=url, executor="inline")
-        assert isinstance(again.proposer, GeneratorProposer) and again.proposer.generator == fresh_name
+        assert isinstance(again.proposer, GeneratorProposer) and again.proposer.generator == unique_name
     finally:
-        nagen.generators.registry.remove(fresh_name)
+        nagen.generators.registry.remove(unique_name)
     with pytest.raises(InvalidSpecError, match="or a registered generator"):
-        Study("nb201", "cifar10_test", proposer=fresh_name, storage=f"sqlite:///{tmp_path}/h.db")
+        Study("nb201", "cifar10_test", proposer=unique_name, storage=f"sqlite:///{tmp_path}/h.db")

@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +55,6 @@ def variable_spec(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture(params=["fixed", "variable"])
 def space(request: pytest.FixtureRequest) -> CustomSpace:
     return CustomSpace.from_spec(fixed_spec() if request.param == "fixed" else variable_spec())
-
-
-@pytest.fixture
-def unique_name():
-    """A fresh registry name, unregistered again after the test."""
-    name = f"custom_{uuid.uuid4().hex[:10]}"
-    yield name
-    if name in nagen.spaces.registry:
-        nagen.spaces.registry.remove(name)
-    nagen.spaces._instances.pop(name, None)
 
 
 def on_every_path(arch: ArchGraph) -> bool:
