@@ -566,7 +566,12 @@ def generate(
 
         warnings.warn(
             f"generate: only {len(archs)} distinct architectures of the {n} asked for after all redraw rounds "
-            f"({st.duplicates} duplicates dropped): the model concentrates on fewer cells",
+            f"({st.duplicates} duplicates dropped): "
+            + (
+                f"space {sp.name!r} has only {sp.size:,} architectures (equivalent ones count once)"
+                if sp.size is not None and sp.size <= 4 * n
+                else "the model concentrates on fewer cells"
+            ),
             stacklevel=2,
         )
     preds = {g.name or f"guide{k}": g.predictor.predict(archs).mean if archs else np.zeros(0) for k, g in enumerate(guides)}

@@ -237,3 +237,17 @@ def test_plot_pareto_draws_the_reference_point_of_a_metric_with_a_colon(tmp_path
     path.write_text(json.dumps({"history": rows, "objectives": ["acc:v2:max", "params:min"], "ref_point": [80.0, 4e5]}))
     assert main(["plot", "pareto", "--input", str(path), "--out", str(tmp_path / "p.png"), "--quiet"]) == 0
     assert drawn[-1]["names"] == ["acc:v2", "params"] and drawn[-1]["ref_point"] == [80.0, 4e5]
+
+
+def test_unique_generation_on_a_small_space_blames_the_space_not_the_model() -> None:
+    import json as _json
+    import warnings
+    from pathlib import Path
+
+    spec = _json.loads((Path(__file__).parent.parent / "examples/spaces/tiny_dag.json").read_text())
+    sp = nagen.spaces.from_spec(dict(spec, name="tiny_unique", num_nodes=4, max_edges=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = nagen.generate(sp, n=sp.size + 5, method="random", unique=True, seed=0)
+    assert len(out) < sp.size + 5
+    assert any(f"space 'tiny_unique' has only {sp.size:,} architectures" in str(w.message) for w in caught)
