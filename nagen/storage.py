@@ -247,6 +247,28 @@ def storage_exists(url: str | os.PathLike[str]) -> bool:
     return path != ":memory:" and os.path.isfile(path)
 
 
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch a database to WAL mode, waiting out other processes that open it at the same moment.
+
+    Changing the journal mode needs a lock SQLite does not wait for through the busy timeout:
+    two processes opening one new study together failed with "database is locked". WAL is
+    stored in the file, so once one process set it the others only read it.
+    """
+    deadline = time.monotonic() + max(float(timeout), 1.0)
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteStorage:
     """Studies and trials in one SQLite file.
 
@@ -291,7 +313,7 @@ class SQLiteStorage:
             # isolation_level=None: autocommit; every write opens its own BEGIN IMMEDIATE below
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             if not self.in_memory:
-                conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+                _enable_wal(conn, self.timeout)  # readers never block the writer
             conn.execute("PRAGMA synchronous=FULL")  # a committed label survives a crash
             conn.execute("PRAGMA foreign_keys=ON")
             self._conn = conn

@@ -227,3 +227,35 @@ def test_sqlite_failures_inside_a_write_become_named_storage_errors(tmp_path):
     store._conn = real
     assert store.trials("s") == [] and store.measurements("s") == []  # rolled back
     assert [t.arch for t in store.reserve("s", [("a", "h1")])] == ["a"]  # the write lock was released
+
+
+def test_processes_opening_one_new_database_together_do_not_fail_on_the_journal_mode(tmp_path) -> None:
+    # switching to WAL is not covered by SQLite's busy timeout: two processes opening a new study at
+    # once failed with "database is locked" (seen in CI in the two-process test)
+    import sqlite3
+    import threading
+
+    from nagen.storage import _enable_wal
+
+    for trial in range(30):
+        path = str(tmp_path / f"s{trial}.db")
+        barrier, errors = threading.Barrier(6), []
+
+        def open_it() -> None:
+            conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+            barrier.wait()
+            try:
+                _enable_wal(conn, 5)
+            except sqlite3.Error as e:
+                errors.append(str(e))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with sqlite3.connect(path) as c:
+            assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
