@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,12 @@ saying what was wrong. The *_test columns of the NB201 table are 200-epoch test 
   nagen search --space nb201 --objective cifar10_valid_12ep --report cifar10_test --budget 50 --seed 0 --json
   nagen pareto --space nb201 --objectives cifar10_valid_12ep:max,params:min --budget 200 --json > pareto.json
   nagen plot pareto --input pareto.json --out front.png
+
+Your own spaces, generators and predictors: import the module that registers them with --plugin
+(a dotted module name or a .py file; repeatable) or NAGEN_PLUGINS (comma-separated), e.g.
+
+  nagen --plugin my_spaces.py info --space chain4
+  NAGEN_PLUGINS=my_pkg.spaces nagen generate --space chain4 --method random --n 10 --json
 """
 
 from nagen.errors import InvalidArgumentError, NagenError, check_int, check_real
@@ -577,15 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nagen`` command (subcommands documented with examples)."""
     p = _Parser(prog="nagen", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"nagen {__import__('nagen').__version__}")
-    p.add_argument(
-        "--plugin",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE (a dotted name on sys.path, or a .py file) before the command, so the spaces, generators "
-        "and predictors it registers can be named; repeatable, before the command. NAGEN_PLUGINS (comma-separated) "
-        "adds more. Worker processes see a plugin only if it is importable by name",
-    )
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help=_PLUGIN_HELP)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sp = sub.add_parser("spaces", help="list registered search spaces", epilog="example: nagen spaces --json")
@@ -774,45 +773,92 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--quiet", action="store_true", help="no progress bar and no 'wrote FILE' line on stderr")
     sp.set_defaults(func=_cmd_plot)
+    for sp in sub.choices.values():
+        # also after the command (`nagen generate --plugin m.py ...`); its own dest, since argparse copies every
+        # attribute of the subcommand's namespace over the top level's (a default [] would erase `nagen --plugin m`)
+        sp.add_argument(
+            "--plugin", action="append", dest="plugin_after", default=argparse.SUPPRESS, metavar="MODULE",
+            help="import MODULE (a dotted module name or a .py file) before the command; repeatable (see 'nagen --help')",
+        )
     return p
 
 
+_PLUGIN_HELP = (
+    "import MODULE before the command, so the spaces, generators and predictors it registers can be named: a dotted "
+    "module name importable from sys.path, or a .py file (imported by its file name; its folder is added to sys.path and "
+    "PYTHONPATH). Repeatable; NAGEN_PLUGINS (comma-separated) adds more. Labelling worker processes (none by default: "
+    "the CLI labels from tables in-process) do not run --plugin: they import a plugin only to unpickle something defined "
+    "in it, and only if it is importable by name"
+)
+
+
 def _load_plugins(specs: Sequence[str]) -> None:
-    """Import each plugin: a dotted module name, or the path of a ``.py`` file (imported under its
-    file name, its directory put first on ``sys.path`` so its own imports and workers find it).
+    """Import each plugin once, in order: a dotted module name, or the path of a ``.py`` file.
+
+    A file is executed as the top-level module named by its file name (that exact file, not another
+    module of that name earlier on ``sys.path``); its folder goes first on ``sys.path`` and on the
+    ``PYTHONPATH`` of child processes, so that a worker unpickling one of its classes can import it
+    by that name. Naming the same plugin twice (flag and ``NAGEN_PLUGINS``) imports it once.
 
     Raises:
         InvalidArgumentError: a plugin cannot be found or raised while importing (one line, with the cause).
     """
     import importlib
-    import importlib.util
-    import os
 
-    for spec in specs:
-        spec = spec.strip()
-        if not spec:
+    done: set[str] = set()
+    for spec in (s.strip() for s in specs):
+        if not spec or spec in done:
             continue
+        done.add(spec)
         try:
-            if spec.endswith(".py") or os.sep in spec:
-                path = os.path.abspath(os.path.expanduser(spec))
-                if not os.path.isfile(path):
-                    raise FileNotFoundError(f"no file {path}")
-                folder, name = os.path.split(path)
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
-                    # spawned workers start from PYTHONPATH, not from this sys.path
-                    os.environ["PYTHONPATH"] = os.pathsep.join(x for x in (folder, os.environ.get("PYTHONPATH", "")) if x)
-                importlib.import_module(name[: -len(".py")] if name.endswith(".py") else name)
+            if spec.endswith(".py") or any(sep and sep in spec for sep in (os.sep, os.altsep)):
+                _import_file(spec)
             else:
                 importlib.import_module(spec)
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported as one line
-            raise InvalidArgumentError(f"plugin {spec!r} could not be imported: {type(e).__name__}: {e}") from None
+            cause = " ".join(str(e).split())  # a user's multi-line message, still one line
+            raise InvalidArgumentError(
+                f"plugin {spec!r} could not be imported: {type(e).__name__}" + (f": {cause}" if cause else "")
+            ) from None
+
+
+def _import_file(spec: str) -> None:
+    """Import the ``.py`` file ``spec`` as the module named by its file name (see ``_load_plugins``)."""
+    import importlib.util
+
+    path = os.path.realpath(os.path.expanduser(spec))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file {path}")
+    folder, filename = os.path.split(path)
+    name, ext = os.path.splitext(filename)
+    if ext != ".py" or not name.isidentifier():
+        raise ImportError(f"a plugin file must be NAME.py with NAME a Python identifier, got {filename!r}")
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        where = getattr(loaded, "__file__", None)
+        if where and os.path.realpath(where) == path:
+            return  # already imported, e.g. by another plugin
+        # importing it under that name would replace (or silently be) another module, e.g. a file named json.py
+        raise ImportError(f"a module named {name!r} is already imported (from {where or 'built-in'}); rename the file")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    if folder not in pythonpath.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(x for x in (folder, pythonpath) if x)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module  # as an import does: the module may import itself, dataclasses look it up
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nagen`` console script; returns the exit code."""
-    import os
-
     args = build_parser().parse_args(argv)
     import warnings
 
@@ -823,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line
-            _load_plugins([*os.environ.get("NAGEN_PLUGINS", "").split(","), *args.plugin])
+            _load_plugins([*os.environ.get("NAGEN_PLUGINS", "").split(","), *args.plugin, *getattr(args, "plugin_after", [])])
             args.func(args)
     except NagenError as e:
         from nagen.errors import UnknownGeneratorError, UnknownSpaceError
