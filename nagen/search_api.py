@@ -172,7 +172,8 @@ def search(
     sp = nagen.spaces.get(space)
     if sp.size is not None and budget > sp.size:
         raise InvalidArgumentError(f"budget {budget} exceeds the {sp.size:,} architectures of space {sp.name!r}")
-    table: Any = sp.name if benchmark is None else benchmark
+    source: Any = sp.name if benchmark is None else benchmark  # what the labellers below load
+    table = source
     if not isinstance(table, (str, nagen.benchmarks.Benchmark)):
         raise InvalidArgumentError(f"benchmark must be a table name or a nagen.benchmarks.Benchmark, got {type(benchmark).__name__} {benchmark!r:.80}")
     if isinstance(table, str):
@@ -190,7 +191,7 @@ def search(
     if table.space != sp and table.space.name != sp.name:
         raise InvalidArgumentError(f"benchmark {table.name!r} labels space {table.space.name!r}, not the searched space {sp.name!r}")
     # built (and so checked) before any label is spent; used only after the search
-    reporter = TableLabeller(benchmark if benchmark is not None else sp.name, reports) if reports else None
+    reporter = TableLabeller(source, reports) if reports else None
     sources: list[str] = []
     if transfer_from is not None:
         sources = _names(transfer_from, "transfer_from")
@@ -218,7 +219,7 @@ def search(
         task = TransferTask(sources, objective, space, seed=seed, benchmark=benchmark)
         st = task.study(storage=url, name=study, **options)
     else:
-        labeller = TableLabeller(benchmark if benchmark is not None else sp.name, objective)
+        labeller = TableLabeller(source, objective)
         st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
     try:
         st.optimize(budget, batch_size=batch_size, progress=progress)

@@ -770,8 +770,8 @@ class DiffusionProposer(PoolProposer):
             from nagen.generators.diffusion import DiffusionGenerator
 
             try:
-                if nagen.spaces.reference(space) != space.name:
-                    raise NagenError("an unregistered space has no shipped generator")
+                if not DiffusionGenerator.has_pretrained(space):  # (nor has a user's space of a shipped name)
+                    raise NagenError(f"no shipped checkpoint for space {space.name!r}")
                 _DIFFUSION_CACHE[key] = DiffusionGenerator.pretrained(space.name)
             except NagenError:
                 # the first round would otherwise sit silent for minutes (as nagen.generate warns too)
@@ -1101,8 +1101,7 @@ class Study:
         from nagen.labellers import TableLabeller
 
         self._domain: tuple[list[ArchGraph], list[str]] | None = None
-        self._domain_hashes: frozenset[str] = frozenset()
-        self._domain_map: dict[str, ArchGraph] | None = None
+        self._domain_rows: dict[str, ArchGraph] = {}  # canonical hash -> the table row standing for its class
         if not isinstance(labeller, TableLabeller) or self.space.size is None:
             return
         table = labeller.table
@@ -1111,15 +1110,11 @@ class Study:
         ok = np.ones(len(table), dtype=bool)
         for m in self.objectives:
             ok &= np.isfinite(np.asarray(table.values(m), dtype=float))
-        archs, hashes, seen = [], [], set()
+        rows: dict[str, ArchGraph] = {}
         for a, keep in zip(table.archs, ok):
-            h = a.canonical_hash()
-            if keep and h not in seen:  # equivalent rows are one architecture: labelled once
-                seen.add(h)
-                archs.append(a)
-                hashes.append(h)
-        self._domain, self._domain_hashes = (archs, hashes), frozenset(hashes)
-        self._domain_map = None
+            if keep:  # equivalent rows are one architecture, labelled once: the first row stands for it
+                rows.setdefault(a.canonical_hash(), a)
+        self._domain, self._domain_rows = (list(rows.values()), list(rows)), rows
 
     def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
         """Adopt the stored study these arguments re-open: its labeller when none is given (only
@@ -1844,7 +1839,7 @@ class Study:
         table when it covers part of the space)."""
         mask = self._feasible(archs, labelling=True)
         if self._domain is not None:
-            mask &= np.array([a.canonical_hash() in self._domain_hashes for a in archs], dtype=bool)
+            mask &= np.array([a.canonical_hash() in self._domain_rows for a in archs], dtype=bool)
         return mask
 
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
@@ -1860,17 +1855,8 @@ class Study:
             out += [a for a, ok in zip(extra, self._allowed(extra)) if ok and a.canonical_hash() not in seen]
         if self._domain is not None:
             # a table row is looked up exactly: an equivalent cell (a mutation's) becomes the row itself
-            rows = self._domain_rows()
-            out = [rows[a.canonical_hash()] for a in out]
+            out = [self._domain_rows[a.canonical_hash()] for a in out]
         return out if q is None else out[:q]
-
-    def _domain_rows(self) -> dict[str, ArchGraph]:
-        """Canonical hash -> the table row standing for that class (see :meth:`_table_domain`)."""
-        if self._domain is None:
-            return {}
-        if self._domain_map is None:
-            self._domain_map = dict(zip(self._domain[1], self._domain[0]))
-        return self._domain_map
 
     def _propose(self, trials: list[TrialRecord], q: int) -> list[ArchGraph]:
         ctx = self.context(trials)

@@ -575,9 +575,11 @@ class DiffusionGenerator(Generator):
         from importlib import resources
 
         import nagen.spaces
+        from nagen.spaces.base import SearchSpace
 
-        # a user's space that reuses a shipped name must not get that space's checkpoint
-        name = space if isinstance(space, str) else space.name if nagen.spaces.is_space(space, getattr(space, "name", "")) else None
+        # a user's space that reuses a shipped name must not get that space's checkpoint: only a
+        # registered space is referred to by its name
+        name = space if isinstance(space, str) else nagen.spaces.reference(space) if isinstance(space, SearchSpace) else None
         return isinstance(name, str) and resources.files("nagen.data").joinpath(f"diffusion_{name}.pt").is_file()
 
     @classmethod
