@@ -240,16 +240,38 @@ def _resolve_auto(
 INITIAL_DESIGNS = ("random", "zc", "zc+random")
 
 
-def _make_surrogate(kind: str, space: Any, seed: int) -> Any:
+#: registered predictors that cannot be a study's surrogate (they do not learn values of architectures)
+_NOT_SURROGATES = ("acquisition", "ensemble")
+
+
+def _make_surrogate(kind: str, space: Any, seed: int, options: Mapping[str, Any] | None = None) -> Any:
     """An unfitted per-objective surrogate.
 
     ``"gp"``: the onehot GP; ``"gp+zc"``: the onehot GP whose inputs also hold the data-free
     proxies; ``"gp_wl"``: the Weisfeiler-Lehman subtree-kernel GP (inputs: WL label counts,
     ``n x d`` float64, vocabulary fixed at fit time); ``"gp_wl+zc"``: the WL kernel on the
     counts plus a Matern-5/2 ARD kernel on the two scaled proxies (a sum of two scaled kernels).
+    Any other name is a registered predictor: a GP predictor (``"gp_path"``, ...) as it is, anything
+    else as an :class:`~nagen.predictors.ensemble.EnsemblePredictor` of seeded copies
+    (``options``: the predictor's constructor arguments, plus ``members``).
     """
     import nagen.predictors as P
 
+    if kind not in SURROGATES:
+        from nagen.predictors.gp import GPPredictor
+
+        opts = dict(options or {})
+        cls = P.registry.resolve(kind)
+        if isinstance(cls, type) and issubclass(cls, GPPredictor):
+            if "members" in opts:
+                raise InvalidSpecError(f"surrogate_options 'members' is for ensembles; {kind!r} is a GP (one model)")
+            return P.get(kind, space, seed=seed, **opts)
+        from nagen.predictors.ensemble import EnsemblePredictor
+
+        members = opts.pop("members", 5)
+        return EnsemblePredictor(space, predictor=kind, members=members, options=opts, seed=seed)
+    if options:
+        raise InvalidSpecError(f"surrogate_options are for a registered predictor as surrogate; {kind!r} takes none, got {dict(options)}")
     if kind == "gp":
         return P.get("gp", space, encoding="onehot", seed=seed)
     if kind == "gp_wl":
@@ -789,7 +811,10 @@ class DiffusionProposer(PoolProposer):
 
         gen = self.tuned(ctx)
         m = len(ctx.surrogates)
-        if self.guide == "acquisition" and all(p.differentiable for p in ctx.surrogates):
+        from nagen.predictors.gp import GPPredictor
+
+        # the acquisition's gradient runs through a GP's state features; other surrogates guide by their means
+        if self.guide == "acquisition" and all(isinstance(p, GPPredictor) and p.differentiable for p in ctx.surrogates):
             from nagen.predictors.acquisition import AcquisitionPredictor
 
             acq = AcquisitionPredictor.from_surrogates(
@@ -916,7 +941,14 @@ class Study:
             proxies synflow and params as GP inputs; they are computed from the untrained
             network, so they cost no label; on NB201 they come from the shipped table),
             ``"gp_wl"`` (Weisfeiler-Lehman subtree-kernel GP on WL label counts, NAS-BOWL) or
-            ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed).
+            ``"gp_wl+zc"`` (WL kernel plus a Matern kernel on the two proxies, summed); or the
+            name of any registered predictor (``nagen.predictors.names()``, a user's too): a GP
+            predictor (``"gp_path"``, ``"gp_deep"``) as it is, anything else (``"gnn"``) as an
+            ensemble of ``members`` seeded copies whose spread is the posterior (as BANANAS;
+            :class:`~nagen.predictors.ensemble.EnsemblePredictor`).
+        surrogate_options: with a registered predictor as ``surrogate``: its constructor
+            arguments (e.g. ``{"epochs": 100}``), plus ``"members"`` (ensemble size, default 5).
+            Stored with the study (JSON).
         initial: ``"auto"`` (``"zc"`` where the proxies are free and every objective is
             maximised; ``"zc+random"`` where they are free and a maximised objective is traded
             against a minimised one; else ``"random"``: synflow favours large cells, the worst
@@ -986,6 +1018,7 @@ class Study:
         max_acquisition_pool: int = 512,
         mc_samples: int = 128,
         surrogate: str = "auto",
+        surrogate_options: Mapping[str, Any] | None = None,
         initial: str = "auto",
         executor_options: Mapping[str, Any] | None = None,
         constraints: Any = None,
@@ -1036,11 +1069,15 @@ class Study:
         self._explore_arg = None if explore is None else check_real(explore, "explore (share of labels)", 0.0, 1.0, error=InvalidSpecError)
         self.max_acquisition_pool = int(max_acquisition_pool)
         self.mc_samples = int(mc_samples)
+        if surrogate_options is not None and not isinstance(surrogate_options, Mapping):
+            raise InvalidSpecError(f"surrogate_options must be a dict of the surrogate predictor's arguments, got {surrogate_options!r}")
+        # JSON round trip: stored in the config, and a resumed study must compare equal
+        self._surrogate_options = json.loads(json.dumps(dict(surrogate_options or {}), sort_keys=True, default=repr))
         self._objectives_arg, self._surrogate_arg, self._initial_arg = objectives, surrogate, initial
         self._identity: Any = None  # see _labeller_identity
         self._settle(labeller)
         if getattr(self.proposer, "name", "") == "diffusion" and getattr(self.proposer, "guidance", 0):
-            if not _make_surrogate(self.surrogate, self.space, 0).differentiable:
+            if not _make_surrogate(self.surrogate, self.space, 0, self._surrogate_options).differentiable:
                 # the sampler would silently drop the guidance: it needs the surrogate's gradient
                 raise InvalidSpecError(
                     f"the diffusion proposer guides by the surrogate's gradient, and surrogate {self.surrogate!r} has none; "
@@ -1086,13 +1123,33 @@ class Study:
         self._check_labeller_objectives()
         self._table_domain(labeller)
         surrogate, resolved = _resolve_auto(self.space, self.proposer, self._surrogate_arg, self._initial_arg, self.directions)
-        if surrogate not in SURROGATES:
-            raise InvalidSpecError(f"could not resolve surrogate {surrogate!r} among choices {choices_hint(SURROGATES)}")
+        self._check_surrogate(surrogate)
         if resolved not in INITIAL_DESIGNS:
             raise InvalidSpecError(f"could not resolve initial design {resolved!r} among choices {choices_hint(INITIAL_DESIGNS)}")
         if initial in INITIAL_DESIGNS and self._initial_arg == "auto":
             resolved = initial
         self.surrogate, self.initial = surrogate, resolved
+
+    def _check_surrogate(self, surrogate: Any) -> None:
+        """Refuse a surrogate that is neither a GP setting nor a usable registered predictor, and
+        bad ``surrogate_options`` (the surrogate is built once, unfitted, before any label is paid)."""
+        import nagen.predictors as P
+
+        if surrogate in SURROGATES and not self._surrogate_options:
+            return
+        known = [n for n in P.names() if n not in _NOT_SURROGATES and n not in SURROGATES]
+        if not isinstance(surrogate, str) or surrogate in _NOT_SURROGATES or (
+            surrogate not in SURROGATES and surrogate not in P.names()
+        ):
+            raise InvalidSpecError(
+                f"surrogate must be 'auto', one of {list(SURROGATES)} or a registered predictor ({known}), got {surrogate!r}"
+            )
+        try:
+            _make_surrogate(surrogate, self.space, 0, self._surrogate_options)
+        except InvalidSpecError:
+            raise
+        except (InvalidArgumentError, TypeError) as e:
+            raise InvalidSpecError(f"surrogate {surrogate!r} with surrogate_options {self._surrogate_options}: {e}") from None
 
     def _table_domain(self, labeller: Labeller | None) -> None:
         """Restrict proposals to a table's rows when the table labels only part of the space (a
@@ -1254,6 +1311,8 @@ class Study:
             "surrogate": self.surrogate,
             "initial": self.initial,
         }
+        if self._surrogate_options:  # only when given, so existing studies keep their names
+            cfg["surrogate_options"] = self._surrogate_options
         if not isinstance(self._space_ref, str):
             if hasattr(self.space, "spec"):
                 # an unregistered spec-defined space: stored whole, so load_study rebuilds it in a new process
@@ -1916,7 +1975,8 @@ class Study:
     def _fit_surrogates(self, ctx: ProposalContext) -> list[Any]:
         """One GP per objective on the signed values (seeded by the round)."""
         return [
-            _make_surrogate(self.surrogate, self.space, ctx.seed).fit(ctx.archs, ctx.Y[:, j]) for j in range(ctx.Y.shape[1])
+            _make_surrogate(self.surrogate, self.space, ctx.seed, self._surrogate_options).fit(ctx.archs, ctx.Y[:, j])
+            for j in range(ctx.Y.shape[1])
         ]
 
     def _prefilter(self, ctx: ProposalContext, pool: list[ArchGraph], X: Any) -> Any:
@@ -2130,6 +2190,7 @@ def load_study(name: str, storage: Any = "sqlite:///nagen.db", labeller: Labelle
             seed=cfg["seed"],
             n_initial=cfg["n_initial"],
             surrogate=cfg.get("surrogate", "gp"),
+            surrogate_options=cfg.get("surrogate_options"),
             initial=cfg.get("initial", "random"),
             constraints=cfg.get("constraints"),
             device_samples=cfg.get("device_samples"),

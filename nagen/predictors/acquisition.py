@@ -73,7 +73,6 @@ def build_acquisition(
     Raises:
         InvalidArgumentError: no model, or several without a reference point of matching length.
     """
-    from botorch.sampling import SobolQMCNormalSampler
 
     models = list(models)
     if not models:
@@ -85,7 +84,7 @@ def build_acquisition(
         return qLogNoisyExpectedImprovement(
             models[0],
             X_baseline=X_baseline,
-            sampler=SobolQMCNormalSampler(sample_shape=shape, seed=seed),
+            sampler=_sampler(models[0], shape, seed),
             X_pending=X_pending,
             prune_baseline=True,
             cache_root=False,
@@ -96,12 +95,14 @@ def build_acquisition(
             f"got {ref_point!r}"
         )
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
-    from botorch.models import ModelListGP
+    from botorch.models import ModelList, ModelListGP
+    from botorch.models.gpytorch import GPyTorchModel
     from botorch.sampling.list_sampler import ListSampler
 
-    samplers = [SobolQMCNormalSampler(sample_shape=shape, seed=seed + j) for j in range(len(models))]
+    samplers = [_sampler(m, shape, seed + j) for j, m in enumerate(models)]
+    gps = all(isinstance(m, GPyTorchModel) for m in models)
     return qLogNoisyExpectedHypervolumeImprovement(
-        ModelListGP(*models),
+        ModelListGP(*models) if gps else ModelList(*models),
         ref_point=[float(r) for r in ref_point],
         X_baseline=X_baseline,
         sampler=ListSampler(*samplers),
@@ -109,6 +110,18 @@ def build_acquisition(
         prune_baseline=True,
         cache_root=False,  # ModelListGP does not support a cached root (BoTorch warns and turns it off)
     )
+
+
+def _sampler(model: Any, shape: torch.Size, seed: int) -> Any:
+    """The MC sampler of ``model``'s posterior: quasi-MC normal draws for a GP, whole members
+    for an ensemble (``nagen.predictors.ensemble``; its posterior has no normal base samples)."""
+    from botorch.models.ensemble import EnsembleModel
+    from botorch.sampling import SobolQMCNormalSampler
+    from botorch.sampling.index_sampler import IndexSampler
+
+    if isinstance(model, EnsembleModel):
+        return IndexSampler(sample_shape=shape, seed=seed)
+    return SobolQMCNormalSampler(sample_shape=shape, seed=seed)
 
 
 @register("acquisition")
