@@ -30,6 +30,7 @@ from nagen.errors import (
     check_int,
     check_real,
     choices_hint,
+    named_options,
 )
 from nagen.graph import ArchGraph
 
@@ -233,6 +234,7 @@ def _transfer_generate(sp: Any, n: int, method: str, guide: Any, transfer_from: 
     return task.generate(n, **options)
 
 
+@named_options("nagen.generate")
 def generate(
     space: Any = "nb201",
     n: int = 100,

@@ -8,6 +8,7 @@ exception a caller would otherwise expect (``ValueError``, ``KeyError``, ...), s
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -237,3 +238,20 @@ def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Seque
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise UnknownOptionError(f"{what} takes no option(s) {unknown}; its options are {allowed}")
+
+
+def named_options(what: str) -> Any:
+    """Decorator: an unknown keyword of the decorated function is an ``UnknownOptionError``
+    listing the ones it takes (Python's own check raises a bare ``TypeError`` naming only the
+    wrong one). The signature stays the function's (``help``, ``inspect.signature``)."""
+
+    def deco(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_options(fn, kwargs, what)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+

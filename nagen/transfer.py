@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, check_options, choices_hint, is_real
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, check_options, choices_hint, is_real, named_options
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
@@ -501,8 +501,10 @@ class TransferTask:
             use labels the study never paid for), a table of another space, an unknown method, a
             bad ``gp`` setting, ``seed`` or ``epochs``, or (checked only when given) an unknown
             ``task_encoding`` or ``meta_options`` key.
+        UnknownOptionError: a keyword it does not take (listing those it does).
     """
 
+    @named_options("TransferTask")
     def __init__(
         self,
         sources: Sequence[str],
