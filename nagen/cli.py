@@ -349,6 +349,23 @@ def _cmd_search(args: argparse.Namespace) -> None:
     if args.study is not None and not (args.storage or "").strip():
         raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
     _latency_flag_check(args.constraint, args.device_samples)
+    model: dict[str, Any] = {}
+    if args.surrogate is not None or args.surrogate_options is not None:
+        if args.method in ("re", "random", "evolution") or args.transfer_from:
+            # Python warns (IgnoredSettingWarning); a script's flag that changes nothing is an error here
+            raise InvalidArgumentError(
+                "--surrogate/--surrogate-options apply to --method bo, opgfn or diffusion (not re, random or a transfer search)"
+            )
+        if args.surrogate is not None:
+            model["surrogate"] = args.surrogate
+        if args.surrogate_options is not None:
+            try:
+                opts = json.loads(args.surrogate_options)
+            except json.JSONDecodeError as e:
+                raise InvalidArgumentError(f"--surrogate-options must be a JSON object, e.g. '{{\"epochs\": 100}}': {e}") from None
+            if not isinstance(opts, dict):
+                raise InvalidArgumentError(f"--surrogate-options must be a JSON object, e.g. '{{\"epochs\": 100}}', got {args.surrogate_options!r}")
+            model["surrogate_options"] = opts
     result = nagen.search_api.search(
         space=args.space,
         objective=args.objective,
@@ -363,6 +380,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         constraints=args.constraint or None,
         device_samples=args.device_samples,
         report=args.report,
+        **model,
     )
     out = result.to_dict()
     if args.json:
@@ -680,6 +698,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--method", default="bo", help="bo (default), opgfn, diffusion, re, random")
     sp.add_argument("--transfer-from", action=_CommaList, help="source metrics, comma-separated or repeated: a transferable-NAS task")
     sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
+    sp.add_argument(
+        "--surrogate",
+        help="BO surrogate: auto (default), gp, gp+zc, gp_wl, gp_wl+zc, or a registered predictor (e.g. gnn: an "
+        "ensemble of seeded copies, BANANAS-style; a --plugin's own)",
+    )
+    sp.add_argument(
+        "--surrogate-options", metavar="JSON",
+        help='the surrogate predictor\'s arguments as a JSON object, plus "members" (ensemble size, default 5), '
+        'e.g. \'{"epochs": 100, "members": 5}\'',
+    )
     sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
     sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it (--budget is the total, not extra labels)")
     sp.add_argument(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,37 @@ def test_bad_surrogates_are_refused_before_any_label(tmp_path, surrogate, option
     with pytest.raises(InvalidSpecError, match=match):
         _study(url, "bad", surrogate=surrogate, surrogate_options=options)
     assert not (tmp_path / "bad.db").exists()  # nothing written
+
+
+# ----------------------------------------------------------------------------- CLI
+def _cli(argv: list[str]) -> int:
+    from nagen.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+def test_cli_search_with_a_gnn_ensemble(capsys) -> None:
+    argv = ["search", "--objective", "cifar10_test", "--budget", "7", "--quiet", "--json", "--surrogate", "gnn",
+            "--surrogate-options", json.dumps({"epochs": 10, "hidden": 8, "layers": 1, "members": 2})]
+    assert _cli(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["history"]) == 7 and out["method"] == "bo"
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--surrogate", "gnm"], "registered predictor"),
+        (["--surrogate", "gnn", "--surrogate-options", "{bad"], "JSON object"),
+        (["--surrogate", "gnn", "--surrogate-options", "[1]"], "JSON object"),
+        (["--surrogate", "gnn", "--method", "re"], "apply to --method bo"),
+        (["--surrogate-options", '{"epochs": 3}'], "takes none"),
+    ],
+)
+def test_cli_bad_surrogate_flags(capsys, extra, match) -> None:
+    assert _cli(["search", "--objective", "cifar10_test", "--budget", "3", "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1  # one line
