@@ -51,3 +51,29 @@ def test_a_spec_file_path_works_as_the_space_of_a_study(tmp_path) -> None:
     st = Study(str(path), "acc", CallableLabeller(score), storage=f"sqlite:///{tmp_path}/f.db", proposer="re", executor="inline")
     st.optimize(5)
     assert len(st.history) == 5 and st.space.name == "file_space"
+
+
+@pytest.mark.slow  # starting a local Ray instance
+def test_ray_workers_receive_an_unregistered_space(tmp_path) -> None:
+    pytest.importorskip("ray")
+    import os
+    import subprocess
+    import sys
+
+    # its own interpreter: Ray start-up and shutdown stay out of the test process
+    code = f"""
+import json, nagen.spaces
+from nagen.labellers import CallableLabeller
+from nagen.study import Study
+import test_study_custom_space as T
+sp = nagen.spaces.from_spec(dict(T.SPEC, name="unreg_ray"))
+st = Study(sp, "acc", CallableLabeller(T.score), storage="sqlite:///{tmp_path}/r.db", name="r", proposer="random",
+           executor="ray", executor_options={{"num_cpus": 2}}, seed=0)
+st.optimize(6, batch_size=3)
+print(json.dumps([[t.state, t.values.get("acc"), T.score(sp.parse(t.arch))] for t in st.trials]))
+"""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(rows) == 6 and all(state == "complete" and got == want for state, got, want in rows)
