@@ -40,6 +40,7 @@ from nagen.errors import (
     UnknownMetricError,
     choices_hint,
     is_real,
+    unknown_metric_message,
 )
 from nagen.graph import ArchGraph
 from nagen.registry import Registry
@@ -250,9 +251,7 @@ class Benchmark:
     # ------------------------------------------------------------------ lookups
     def _check_metric(self, metric: str) -> None:
         if not isinstance(metric, str) or metric not in self._cols:  # a list would be unhashable: TypeError
-            raise UnknownMetricError(
-                f"table {self.name!r} has no metric {metric!r}; available metrics are {choices_hint(self._cols, 60)}"
-            )
+            raise UnknownMetricError(unknown_metric_message(self.name, metric, self._cols))
 
     def row(self, arch: ArchGraph | str) -> int:
         """Row index of ``arch`` (an ``ArchGraph`` or a string the space parses).

@@ -211,7 +211,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     import nagen.api
 
     _check_ints(args, {"n": 0, "seed": 0, "guide_labels": 2, "steps": 1, "device_samples": 2})
-    _check_reals(args, {"scale": 0, "constraint_scale": 0, "max_params": 0, "max_flops": 0})
+    _check_reals(args, {"scale": 0, "constraint_scale": 0})
+    for dest in ("max_params", "max_flops"):  # a cost is positive: a bound of 0 admits nothing
+        if getattr(args, dest) is not None:
+            check_real(getattr(args, dest), "--" + dest.replace("_", "-"), 0, low_open=True)
     _latency_flag_check(args.constraint, args.device_samples)
     if args.steps is not None and args.method != "diffusion":
         raise InvalidArgumentError(f"--steps sets reverse-diffusion steps; --method {args.method} does not diffuse")

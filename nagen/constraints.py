@@ -148,32 +148,34 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
             metric, op, number, unit = m.groups()
         else:
             raise ConstraintError(f"a constraint is a string like 'lat_pixel2_ms<=18', got {type(spec).__name__}")
+        # a tuple (or a CLI flag made into one) is shown as the string it stands for, not as a tuple
+        shown = spec if isinstance(spec, str) else f"{spec[0]}{spec[1]}{spec[2]}"
         op = _UNICODE_OPS.get(op, op)
         unit = unit.replace("μ", "µ")  # Greek mu (U+03BC) and the micro sign (U+00B5) look the same
         if op not in ("<=", ">="):
             raise ConstraintError(
-                f"constraint {spec!r}: operator {op!r} is not allowed; write METRIC<=VALUE or METRIC>=VALUE"
+                f"constraint {shown!r}: operator {op!r} is not allowed; write METRIC<=VALUE or METRIC>=VALUE"
             )
         try:
             bound = float(number)
         except (TypeError, ValueError):
-            raise ConstraintError(f"constraint {spec!r}: bound {number!r} is not a number") from None
+            raise ConstraintError(f"constraint {shown!r}: bound {number!r} is not a number") from None
         if unit:
             if metric.endswith("_ms"):
                 table = _TIME_UNITS
             elif metric in EXACT_COSTS:
                 table = _COUNT_UNITS
             else:
-                raise ConstraintError(f"constraint {spec!r}: metric {metric!r} takes no unit, got {unit!r}")
+                raise ConstraintError(f"constraint {shown!r}: metric {metric!r} takes no unit, got {unit!r}")
             factor = table.get(unit.lower() if unit != "µs" else unit)
             if factor is None:
-                raise ConstraintError(f"constraint {spec!r}: unknown unit {unit!r} for {metric!r}; use one of {choices_hint(table)}")
+                raise ConstraintError(f"constraint {shown!r}: unknown unit {unit!r} for {metric!r}; use one of {choices_hint(table)}")
             bound *= factor
         if not math.isfinite(bound):
-            raise ConstraintError(f"constraint {spec!r} needs a finite bound")
+            raise ConstraintError(f"constraint {shown!r} needs a finite bound")
         if op == "<=" and bound <= 0 and (metric in EXACT_COSTS or metric.endswith("_ms")):
             # costs and latencies are positive: nothing could meet the bound
-            raise ConstraintError(f"constraint {spec!r}: {metric} is positive, so an upper bound must be > 0")
+            raise ConstraintError(f"constraint {shown!r}: {metric} is positive, so an upper bound must be > 0")
         c = Constraint(metric, op, bound)
     if metrics is not None and c.metric not in metrics:
         if c.device is not None:

@@ -56,6 +56,28 @@ def choices_hint(choices: Iterable[str], limit: int = 30) -> str:
     return "{" + shown + more + "}"
 
 
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choices closest to ``name`` (case and blanks ignored), else ``""``."""
+    if not isinstance(name, str):
+        return ""
+    import difflib
+
+    by_key = {str(k).lower(): str(k) for k in choices}
+    key = name.strip().lower()
+    close = [by_key[key]] if key in by_key else [by_key[k] for k in difflib.get_close_matches(key, by_key, n=3, cutoff=0.6)]
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+
+def unknown_metric_message(table: str, metric: object, metrics: Iterable[str]) -> str:
+    """The message of an ``UnknownMetricError``: the closest metrics first, then all of them."""
+    metrics = list(metrics)
+    hint = did_you_mean(metric, metrics)
+    if isinstance(metric, str) and ":" in metric and metric.rsplit(":", 1)[0] in metrics:
+        # "cifar10_test:max" is pareto's and Study's objective syntax; a single metric's direction is the table's
+        hint = f"; give the metric alone ({metric.rsplit(':', 1)[0]!r}): its direction comes from the table"
+    return f"table {table!r} has no metric {metric!r}{hint}; available metrics are {choices_hint(metrics, 60)}"
+
+
 class NagenError(Exception):
     """Base class of every error nagen raises on purpose."""
 
@@ -221,8 +243,12 @@ def keyword_parameters(fn: Any) -> tuple[set[str], bool]:
     return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Sequence[str] = ()) -> None:
+def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Sequence[str] = (), *, own_call: bool = False) -> None:
     """Refuse keywords ``fn`` (a class or function) does not take, or any in ``exclude``.
+
+    ``space`` and ``self`` count as not taken: most callers pass the space themselves and
+    ``options`` are the rest (``P.get(name, space, **options)``). ``own_call=True``: ``options``
+    are every keyword of a call of ``fn`` itself, so ``space=`` is one of them.
 
     Raises:
         UnknownOptionError: naming the unknown keywords and the ones ``fn`` takes (so a typo is
@@ -234,10 +260,11 @@ def check_options(fn: Any, options: Mapping[str, Any], what: str, exclude: Seque
         return
     if var_keyword:
         return
-    allowed = sorted(names - {"space", "self", *exclude})
+    allowed = sorted(names - {"self", *exclude, *(() if own_call else ("space",))})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise UnknownOptionError(f"{what} takes no option(s) {unknown}; its options are {allowed}")
+        hint = did_you_mean(unknown[0], allowed) if len(unknown) == 1 else ""
+        raise UnknownOptionError(f"{what} takes no option(s) {unknown}{hint}; its options are {allowed}")
 
 
 def named_options(what: str) -> Any:
@@ -248,7 +275,7 @@ def named_options(what: str) -> Any:
     def deco(fn: Any) -> Any:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_options(fn, kwargs, what)
+            check_options(fn, kwargs, what, own_call=True)
             return fn(*args, **kwargs)
 
         return wrapper

@@ -474,6 +474,10 @@ class ProcessExecutor(Executor):
                         out[i] = f.result()
                     except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
                         out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {e}")
+                    except KeyboardInterrupt:
+                        # raised by the labeller inside its worker; a user's Ctrl-C interrupts this process
+                        # itself (its own signal), so this one fails only the trial
+                        out[i] = LabelOutcome(None, "labeller raised KeyboardInterrupt in its worker process")
             if broken:
                 # every label in flight may have killed the worker; one that finished first keeps its outcome
                 suspects = []

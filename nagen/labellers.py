@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import math
+import re
 import numbers
 import time
 import traceback
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, check_int, check_real, choices_hint, is_real
+from nagen.errors import InvalidArgumentError, NagenError, UnknownMetricError, check_int, check_real, choices_hint, is_real, unknown_metric_message
 from nagen.graph import ArchGraph
 
 __all__ = ["Labeller", "TableLabeller", "TrainingLabeller", "CallableLabeller", "LabelOutcome", "run_labeller", "data_digest"]
@@ -119,7 +120,11 @@ def _normalise(raw: Any, objectives: Sequence[str]) -> tuple[dict[str, float] | 
                 f"labeller returned {type(v).__name__} {v!r:.80} for {k!r}; a label must be a real number "
                 f"(int, float or a NumPy number, not bool or str){hint}"
             )
-        f = float(v)
+        try:
+            f = float(v)
+        except (OverflowError, ValueError, TypeError) as e:  # 10**400, a Fraction too large for a float
+            # no str(v): a huge int's str() raises too (Python's 4300-digit limit)
+            return None, f"labeller returned {type(v).__name__} for {k!r}, which does not fit a float ({e})"
         if not math.isfinite(f):
             return None, f"labeller returned {f} for {k!r}"
         out[k] = f
@@ -146,7 +151,11 @@ def run_labeller(labeller: Labeller, arch_text: str, space_name: Any, objectives
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a failing labeller must not stop the study
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return LabelOutcome(None, f"labeller raised {last}", time.perf_counter() - start)
-    values, reason = _normalise(raw, objectives)
+    try:
+        values, reason = _normalise(raw, objectives)
+    except Exception as e:  # noqa: BLE001 - e.g. a Mapping whose lookups raise: the trial fails, the study goes on
+        last = traceback.format_exception_only(type(e), e)[-1].strip()
+        values, reason = None, f"labeller's return value could not be read: {last}"
     return LabelOutcome(values, reason, time.perf_counter() - start)
 
 
@@ -187,9 +196,7 @@ class TableLabeller(Labeller):
             raise UnknownMetricError("TableLabeller needs at least one metric")
         for m in metrics:
             if m not in self._table.metrics:
-                raise UnknownMetricError(
-                    f"table {self._table.name!r} has no metric {m!r}; available metrics are {choices_hint(self._table.metrics, 60)}"
-                )
+                raise UnknownMetricError(unknown_metric_message(self._table.name, m, self._table.metrics))
         twice = sorted({m for m in metrics if metrics.count(m) > 1})
         if twice:  # the study would refuse the duplicate later, with less context
             raise InvalidArgumentError(f"TableLabeller: metrics {twice} are listed more than once in {list(metrics)}")
@@ -301,20 +308,32 @@ class CallableLabeller(Labeller):
 
     def identity(self) -> dict[str, Any]:
         """The function's module and qualified name (for a callable object or a ``functools.partial``:
-        its class's or wrapped function's), its objectives and directions. Not its code nor its
-        state: editing the function keeps its studies resumable, and two lambdas of one module
-        look alike."""
+        its class's or wrapped function's), its objectives and directions, and a digest of what is
+        bound to it: a ``partial``'s arguments, a callable object's attributes (``partial(f, k=1)``
+        and ``partial(f, k=100)`` label differently, so they must not share a study). Not the
+        code: editing the function keeps its studies resumable (and two lambdas of one module
+        look alike). Bound values whose text changes from run to run (``<... at 0x7f...>``) are
+        left out, so such a labeller is identified by its name alone, as before."""
         fn = self.fn
+        bound: list[Any] = []
         while isinstance(fn, functools.partial):
+            bound.append([list(fn.args), dict(fn.keywords)])
             fn = fn.func
+        if not inspect.isroutine(fn) and hasattr(fn, "__dict__"):
+            bound.append(vars(fn))
         qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
         module = getattr(fn, "__module__", None) or type(fn).__module__
-        return {
+        out: dict[str, Any] = {
             "kind": "callable",
             "fn": f"{module}.{qual}",
             "objectives": list(self.objectives),
             "directions": dict(sorted(self._directions.items())),
         }
+        text = json.dumps(bound, sort_keys=True, default=repr) if any(bound) else ""
+        if text and not re.search(r" at 0x[0-9a-f]+", text):
+            # only when something is bound, so a plain function's studies keep their names
+            out["bound"] = hashlib.sha1(text.encode()).hexdigest()[:16]
+        return out
 
     def __repr__(self) -> str:
         return f"CallableLabeller({getattr(self.fn, '__name__', self.fn)!r})"

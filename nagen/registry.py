@@ -6,12 +6,11 @@ unknown name lists the valid choices).
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from nagen.errors import DuplicateRegistrationError, NagenError, choices_hint
+from nagen.errors import DuplicateRegistrationError, NagenError, choices_hint, did_you_mean
 
 T = TypeVar("T")
 
@@ -97,13 +96,8 @@ class Registry(Generic[T]):
             ) from None
 
     def _did_you_mean(self, name: object) -> str:
-        """``"; did you mean 'x'?"`` for the registered names closest to ``name`` (case and blanks ignored), else ``""``."""
-        if not isinstance(name, str):
-            return ""
-        by_key = {k.lower(): k for k in self._items}
-        key = name.strip().lower()
-        close = [by_key[key]] if key in by_key else [by_key[k] for k in difflib.get_close_matches(key, by_key, n=3, cutoff=0.6)]
-        return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        """``"; did you mean 'x'?"`` for the registered names closest to ``name``, else ``""``."""
+        return did_you_mean(name, self._items)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -144,7 +144,7 @@ def search(
 
     # checked before anything is built: a study (its storage file) or a transfer prior's
     # leave-one-source-out choice would otherwise be paid for before ``optimize`` refused them
-    budget = check_int(budget, "budget", 0)
+    budget = check_int(budget, "budget", 1)  # as the CLI and pareto: a search of 0 labels is a mistake
     batch_size = check_int(batch_size, "batch_size", 1)
     if not isinstance(objective, str):
         raise InvalidArgumentError(f"objective must be a metric name (a string), got {type(objective).__name__} {objective!r}")
@@ -182,7 +182,7 @@ def search(
         try:
             table = nagen.benchmarks.load(table)
         except UnknownBenchmarkError as e:
-            if benchmark is not None:
+            if benchmark is not None or "benchmark=" in str(e):  # the loader's message may say it already (nb101)
                 raise
             raise UnknownBenchmarkError(
                 f"space {sp.name!r} has no benchmark table of its own ({e}); pass the table that labels it as "

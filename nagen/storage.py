@@ -225,8 +225,11 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
     if not isinstance(url, (str, os.PathLike)):
         raise StorageError(f"storage must be a 'sqlite:///path' URL, a file path or a SQLiteStorage, got {url!r}")
     text = os.fspath(url)
+    if not text.strip():
+        # sqlite3.connect("") opens a private temporary database: every label would be lost
+        raise StorageError(f"storage names no file (got {text!r}); write 'sqlite:///nagen.db', a path, or 'sqlite:///:memory:'")
     if "://" not in text:
-        return text
+        return os.path.expanduser(text)
     scheme, _, rest = text.partition("://")
     if scheme != "sqlite" and scheme != "sqlite+pysqlite":  # SQLAlchemy's name for the same standard-library driver
         raise StorageError(
@@ -238,7 +241,7 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
     path = rest[1:]
     if not path:
         raise StorageError(f"SQLite URL {text!r} names no file; write 'sqlite:///nagen.db'")
-    return path
+    return path if path == ":memory:" else os.path.expanduser(path)
 
 
 def storage_exists(url: str | os.PathLike[str]) -> bool:
@@ -273,7 +276,8 @@ class SQLiteStorage:
     """Studies and trials in one SQLite file.
 
     Args:
-        url: ``sqlite:///path``, a plain path, or ``sqlite:///:memory:`` (that process only).
+        url: ``sqlite:///path``, a plain path (``~`` is expanded), or ``sqlite:///:memory:`` (a new,
+            empty database each time one is opened: nothing re-opens it, not even in the same process).
         timeout: seconds a writer waits for another process's transaction to finish.
 
     Raises:
@@ -312,6 +316,14 @@ class SQLiteStorage:
         try:
             # isolation_level=None: autocommit; every write opens its own BEGIN IMMEDIATE below
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            # another application's database must not be changed (WAL mode, nagen's tables) nor half-read
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "nagen_schema" not in tables:
+                conn.close()
+                raise StorageError(
+                    f"{self.url!r} is not a nagen study database (it holds other tables: {sorted(tables)[:5]}); "
+                    "give a new file or one nagen created"
+                )
             if not self.in_memory:
                 _enable_wal(conn, self.timeout)  # readers never block the writer
             conn.execute("PRAGMA synchronous=FULL")  # a committed label survives a crash
@@ -534,20 +546,36 @@ class SQLiteStorage:
         return out
 
     def reserve(
-        self, study: str, candidates: Sequence[tuple[str, str]], budget: int | None = None, owner: str | None = None
+        self,
+        study: str,
+        candidates: Sequence[tuple[str, str]],
+        budget: int | None = None,
+        owner: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> list[TrialRecord]:
         """Atomically reserve trials for ``(arch string, canonical hash)`` candidates.
 
         In one ``BEGIN IMMEDIATE`` transaction: skip candidates whose hash the study already
         holds (in any state), stop when the study would exceed ``budget`` trials, insert the
         rest as ``running``. Returns the reserved trials (possibly fewer than asked, or none).
+
+        Raises:
+            StudyNotFoundError: no such study (deleted meanwhile).
+            DuplicateStudyError: ``config`` is given and the stored one differs (the study was
+                deleted and re-created with another configuration since the caller opened it).
         """
         owner = owner or owner_id()
         now = time.time()
         out: list[TrialRecord] = []
         with self._write(f"reserving trials of study {study!r}") as c:
-            if c.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
+            row = c.execute("SELECT config FROM studies WHERE name = ?", (study,)).fetchone()
+            if row is None:
                 raise StudyNotFoundError(f"no study named {study!r} in {self.url!r}")
+            if config is not None and json.loads(row[0]) != json.loads(json.dumps(dict(config), sort_keys=True)):
+                raise DuplicateStudyError(
+                    f"study {study!r} in {self.url!r} was re-created with another configuration since it was opened "
+                    "here; re-open it (nagen.load_study) to continue it"
+                )
             taken = {r[0] for r in c.execute("SELECT hash FROM trials WHERE study = ?", (study,))}
             count = len(taken)
             row = c.execute("SELECT MAX(number) FROM trials WHERE study = ?", (study,)).fetchone()
@@ -594,19 +622,21 @@ class SQLiteStorage:
                 (state, vj, str(reason), time.time(), study, number),
             )
 
-    def adopt_stale(self, study: str, owner: str | None = None) -> list[TrialRecord]:
+    def adopt_stale(self, study: str, owner: str | None = None, *, own: bool = False) -> list[TrialRecord]:
         """Take over ``running`` trials whose owner process is gone (same host); returns them.
 
         Such a trial was reserved but its label was never recorded (its process was killed).
         The caller labels it now, so a resumed study finishes exactly the batch the killed one
-        started, and ends where an uninterrupted run would.
+        started, and ends where an uninterrupted run would. ``own=True``: ``owner``'s own running
+        trials too (the caller knows that none of its labels is in flight: an interrupt hit
+        between reserving and labelling, and the process lived on).
         """
         owner = owner or owner_id()
         with self._write(f"adopting stale trials of study {study!r}") as c:
             rows = c.execute(
                 "SELECT number, owner FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
             ).fetchall()
-            dead = [n for n, o in rows if o != owner and not _owner_alive(o)]
+            dead = [n for n, o in rows if (own and o == owner) or (o != owner and not _owner_alive(o))]
             for n in dead:
                 c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
         if not dead:

@@ -151,6 +151,9 @@ def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
     return _SPACE_CACHE[key]
 
 
+#: ``(database, study name) -> optimize() calls running in this process`` (see ``Study.optimize``)
+_OPTIMIZING: dict[tuple[Any, str], int] = {}
+
 #: valid ``surrogate=`` values of a study
 SURROGATES = ("gp", "gp+zc", "gp_wl", "gp_wl+zc")
 _PROXY_SCALE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -999,7 +1002,7 @@ class Study:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Study:
         # a misspelled keyword used to be Python's bare TypeError; the signature stays __init__'s (see below)
-        check_options(cls.__init__, kwargs, "Study", exclude=("self",))
+        check_options(cls.__init__, kwargs, "Study", own_call=True)
         return super().__new__(cls)
 
     def __init__(
@@ -1112,7 +1115,9 @@ class Study:
                 check(self.space)
         self._check_executor()
         self.storage: SQLiteStorage = stored if stored is not None else get_storage(storage)
-        self.storage.create_study(self.name, self._config())
+        # what optimize() reserves under: a study deleted and re-created with another configuration
+        # while this object lives must not receive its labels
+        self._stored_config = self.storage.create_study(self.name, self._config())
 
     def _settle(self, labeller: Labeller | None, initial: str | None = None) -> None:
         """Set the labeller and what depends on it: objective directions (the labeller knows
@@ -1700,6 +1705,14 @@ class Study:
         this machine reserved and died before labelling are labelled here, also those left
         while this call ran, before it returns.
 
+        Same seed, same trials: an interrupted and resumed study ends as an uninterrupted one
+        when it resumes with the same settings. Two things decide the rounds and are not stored:
+        ``batch_size`` (the last round of a call is cut to its budget, so ``optimize(5,
+        batch_size=2)`` then ``optimize(15, batch_size=2)`` proposes rounds of 2, 2, 1, 2, ...
+        where ``optimize(15, batch_size=2)`` proposes 2, 2, 2, ...; with ``batch_size=1``, or
+        budgets that are multiples of it, they agree), and the acquisition settings
+        ``mc_samples`` / ``max_acquisition_pool`` ``load_study`` may change.
+
         Args:
             budget: total number of trials.
             batch_size: ``q``, architectures proposed and labelled together per round.
@@ -1735,9 +1748,15 @@ class Study:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=budget, desc=f"study {self.name}", leave=False)
+            # a study re-opened with a smaller budget than it already holds labels nothing more: show n/n
+            bar = tqdm(total=max(budget, len(self.trials)), desc=f"study {self.name}", leave=False)
         me = owner_id()
         held: list[int] = []  # trials this call reserved and has not finished labelling
+        key = (self.storage.path if not self.storage.in_memory else id(self.storage), self.name)
+        # no other optimize() of this study runs in this process (threads): a running trial owned by
+        # this process is one an interrupt orphaned (e.g. a second Ctrl-C while the first was handled)
+        alone = key not in _OPTIMIZING
+        _OPTIMIZING[key] = _OPTIMIZING.get(key, 0) + 1
 
         def label(trials: Sequence[TrialRecord]) -> None:
             held[:] = [t.number for t in trials]
@@ -1747,7 +1766,7 @@ class Study:
         try:
             # trials a killed process reserved but never labelled: finish them first, exactly as
             # the killed run would have
-            label(self.storage.adopt_stale(self.name, me))
+            label(self.storage.adopt_stale(self.name, me, own=alone))
             stalls = 0
             while True:
                 trials = self.trials
@@ -1780,7 +1799,8 @@ class Study:
                         f"({where}); the budget was {budget}"
                     )
                 reserved = self.storage.reserve(
-                    self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me
+                    self.name, [(self.space.format(a), a.canonical_hash()) for a in picks], budget=budget, owner=me,
+                    config=self._stored_config,
                 )
                 if not reserved:
                     # another process reserved the same candidates first: re-read and propose again
@@ -1800,11 +1820,16 @@ class Study:
             # interrupt) and hand the unlabelled trials back, so the next optimize() labels them as
             # it would after a kill, instead of them counting toward the budget unlabelled for as
             # long as this process lives
-            executor.abort()
-            if held:
-                self.storage.release(self.name, held, me)
+            try:
+                executor.abort()
+            finally:  # a second interrupt during abort() must not keep the trials reserved
+                if held:
+                    self.storage.release(self.name, held, me)
             raise
         finally:
+            _OPTIMIZING[key] -= 1
+            if not _OPTIMIZING[key]:
+                del _OPTIMIZING[key]
             if bar is not None:
                 bar.n = sum(t.state != "running" for t in self.trials)
                 bar.close()

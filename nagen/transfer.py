@@ -47,7 +47,17 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, check_options, choices_hint, is_real, named_options
+from nagen.errors import (
+    InvalidSpecError,
+    NagenError,
+    UnknownMetricError,
+    check_int,
+    check_options,
+    choices_hint,
+    is_real,
+    named_options,
+    unknown_metric_message,
+)
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
@@ -556,9 +566,7 @@ class TransferTask:
             raise InvalidSpecError(f"sources must be distinct; {twice} given more than once")
         for m in [*self.sources, target]:
             if m not in self.table.metrics:
-                raise UnknownMetricError(
-                    f"table {self.table.name!r} has no metric {m!r}; available metrics are {choices_hint(self.table.metrics, 60)}"
-                )
+                raise UnknownMetricError(unknown_metric_message(self.table.name, m, self.table.metrics))
         if target in self.sources:
             raise InvalidSpecError(f"target {target!r} is also a source; a transfer task must not see the target's table")
         # int() would quietly turn seed=1.5 into 1 (or True into 1), another study than asked for

@@ -54,7 +54,7 @@ def test_sample_json_lines_are_seeded(capsys) -> None:
         # messages name the flags, not the Python arguments behind them (used to say "seed", "device_samples", ...)
         (["generate", "--n", "2", "--seed", "-1", "--quiet"], "--seed must be a non-negative integer, got -1"),
         (["generate", "--n", "2", "--scale", "nan", "--quiet"], "--scale must be a finite number >= 0, got nan"),
-        (["generate", "--n", "2", "--max-params", "nan", "--quiet"], "--max-params must be a finite number >= 0, got nan"),
+        (["generate", "--n", "2", "--max-params", "nan", "--quiet"], "--max-params must be a finite number > 0, got nan"),
         (["generate", "--n", "2", "--max-params", "1e6", "--constraint", "params<=2e6", "--quiet"],
          "--max-params and --constraint 'params<=2e+06' both bound params"),
         (["generate", "--n", "2", "--method", "random", "--steps", "5", "--quiet"], "--steps sets reverse-diffusion steps"),

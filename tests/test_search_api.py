@@ -62,7 +62,7 @@ def test_bad_counts_are_refused_before_the_study_is_created(tmp_path):
 def test_malformed_arguments_raise_named_errors():
     from nagen.errors import InvalidArgumentError, UnknownOptionError
 
-    with pytest.raises(UnknownOptionError, match=r"nagen.search takes no option\(s\) \['n_inital'\]; its options are \[.*'n_initial'"):
+    with pytest.raises(UnknownOptionError, match=r"nagen.search takes no option\(s\) \['n_inital'\](; did you mean [^;]*)?; its options are \[.*'n_initial'"):
         search(budget=2, method="random", n_inital=3)
     with pytest.raises(UnknownOptionError, match=r"\['proposer'\]"):  # search() sets it from method=
         search(budget=2, method="random", proposer="re")

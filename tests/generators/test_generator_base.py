@@ -63,7 +63,7 @@ def test_get_names_an_unknown_constructor_option_and_the_allowed_ones() -> None:
     from nagen.errors import UnknownOptionError
 
     # a typo used to be a bare TypeError from the constructor
-    with pytest.raises(UnknownOptionError, match=r"generator 'diffusion' takes no option\(s\) \['hiden'\]; its options are .*'hidden'"):
+    with pytest.raises(UnknownOptionError, match=r"generator 'diffusion' takes no option\(s\) \['hiden'\](; did you mean [^;]*)?; its options are .*'hidden'"):
         G.get("diffusion", "nb201", hiden=8)
 
 

@@ -48,7 +48,7 @@ def test_get_names_the_options_a_predictor_takes() -> None:
     import nagen.predictors as P
     from nagen.errors import UnknownOptionError
 
-    with pytest.raises(UnknownOptionError, match=r"takes no option\(s\) \['foo'\]; its options are \[.*'kernel'"):
+    with pytest.raises(UnknownOptionError, match=r"takes no option\(s\) \['foo'\](; did you mean [^;]*)?; its options are \[.*'kernel'"):
         P.get("gp", "nb201", foo=1)
     with pytest.raises(TypeError):  # as Python's own check of a call
         P.get("gp", "nb201", foo=1)

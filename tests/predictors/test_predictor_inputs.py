@@ -116,7 +116,7 @@ def test_noise_aware_gnn_with_an_odd_width(archs, space) -> None:
 
 def test_get_checks_the_options_of_preset_gps() -> None:
     for name in ("gp_wl", "gp_onehot", "gp_path", "gp_deep"):
-        with pytest.raises(UnknownOptionError, match=r"takes no option\(s\) \['foo'\]; its options are \[.*'kernel'"):
+        with pytest.raises(UnknownOptionError, match=r"takes no option\(s\) \['foo'\](; did you mean [^;]*)?; its options are \[.*'kernel'"):
             P.get(name, "nb201", foo=1)
     with pytest.raises(UnknownOptionError, match="takes no option"):
         AugmentedGP("nb201", extra=lambda s, a: np.zeros((len(a), 1)), foo=1)

@@ -180,6 +180,6 @@ def test_an_unknown_build_option_is_named_with_the_allowed_ones(name, typo, allo
 
     sp = nagen.spaces.get(name)
     # also a TypeError, as Python's own check of a call would raise
-    with pytest.raises(UnknownOptionError, match=rf"takes no option\(s\) \['{typo}'\]; its options are .*{allowed}") as info:
+    with pytest.raises(UnknownOptionError, match=rf"takes no option\(s\) \['{typo}'\](; did you mean [^;]*)?; its options are .*{allowed}") as info:
         sp.build(sp.sample(1, 0)[0], **{typo: 1})
     assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
