@@ -274,8 +274,9 @@ def _worker_labeller(key: str, blob: bytes) -> Labeller:
     return _worker["labeller"]
 
 
-def _prepare(key: str, blob: bytes, space: SpaceRef) -> str:
-    """Warm-up task: import nagen, resolve the space, load the labeller; "" or why it cannot be unpickled."""
+def _prepare(key: str, blob: bytes, space: SpaceRef) -> tuple[str, str] | None:
+    """Warm-up task: import nagen, resolve the space, load the labeller. None when ready, else
+    ``("space" | "labeller", why)``: what the worker could not resolve or unpickle."""
     _warm_up()
     import nagen.spaces
 
@@ -283,15 +284,12 @@ def _prepare(key: str, blob: bytes, space: SpaceRef) -> str:
         nagen.spaces.get(space)
     except Exception as e:  # noqa: BLE001 - reported to the caller as a named error, before any label
         # typically a space registered in a notebook or in __main__: the parent knows it, a fresh worker does not
-        return f"{_SPACE_MISSING}{type(e).__name__}: {e}"
+        return "space", f"{type(e).__name__}: {e}"
     try:
         _worker_labeller(key, blob)
     except Exception as e:  # noqa: BLE001 - reported to the caller as a named error
-        return f"{type(e).__name__}: {e}"
-    return ""
-
-
-_SPACE_MISSING = "space: "  # marks a _prepare failure to resolve the space (not to unpickle the labeller)
+        return "labeller", f"{type(e).__name__}: {e}"
+    return None
 
 
 def _label_task(token: int, key: str, blob: bytes, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
@@ -369,16 +367,18 @@ class ProcessExecutor(Executor):
         for f in futures:
             if f.exception() is not None:
                 return None
-            if f.result():
+            failure = f.result()
+            if failure is not None:
                 self._kill_pool()
-                if f.result().startswith(_SPACE_MISSING):
+                what, why = failure
+                if what == "space":
                     name = getattr(space, "name", space)
                     raise InvalidArgumentError(
-                        f"space {name!r} is not known in a worker process ({f.result()[len(_SPACE_MISSING):]}): a space "
+                        f"space {name!r} is not known in a worker process ({why}): a space "
                         "registered in a notebook or a script's __main__ is not registered in the workers. Define and "
                         "register it in an importable module (imported by the labeller's module), or use executor='inline'"
                     )
-                raise InvalidArgumentError(_unpicklable(labeller, _WorkerError(f.result()), "could not be unpickled in a worker process"))
+                raise InvalidArgumentError(_unpicklable(labeller, _WorkerError(why), "could not be unpickled in a worker process"))
         self._ready = (key, space)
         return self._pool
 
