@@ -243,10 +243,6 @@ def _resolve_auto(
 INITIAL_DESIGNS = ("random", "zc", "zc+random")
 
 
-#: registered predictors that cannot be a study's surrogate (they do not learn values of architectures)
-_NOT_SURROGATES = ("acquisition", "ensemble")
-
-
 def _make_surrogate(kind: str, space: Any, seed: int, options: Mapping[str, Any] | None = None) -> Any:
     """An unfitted per-objective surrogate.
 
@@ -1142,12 +1138,19 @@ class Study:
 
         if surrogate in SURROGATES and not self._surrogate_options:
             return
-        known = [n for n in P.names() if n not in _NOT_SURROGATES and n not in SURROGATES]
-        if not isinstance(surrogate, str) or surrogate in _NOT_SURROGATES or (
-            surrogate not in SURROGATES and surrogate not in P.names()
-        ):
+        def usable(name: str) -> bool:
+            return name != "ensemble" and getattr(P.registry.resolve(name), "fits_from_labels", True)
+
+        known = [n for n in P.names() if n not in SURROGATES and usable(n)]
+        if not isinstance(surrogate, str) or (surrogate not in SURROGATES and (surrogate not in P.names() or not usable(surrogate))):
+            why = ""
+            if surrogate == "ensemble":
+                why = " (name the predictor the ensemble copies: surrogate='gnn' is an ensemble of GNNs)"
+            elif isinstance(surrogate, str) and surrogate in P.names():
+                why = f" ({surrogate!r} cannot be fitted from a study's labels alone: it is meta-trained first or built from other models)"
             raise InvalidSpecError(
-                f"surrogate must be 'auto', one of {list(SURROGATES)} or a registered predictor ({known}), got {surrogate!r}"
+                f"surrogate must be 'auto', one of {list(SURROGATES)} or a registered predictor that learns from labels "
+                f"({known}), got {surrogate!r}{why}"
             )
         try:
             _make_surrogate(surrogate, self.space, 0, self._surrogate_options)

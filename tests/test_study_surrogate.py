@@ -101,7 +101,9 @@ def test_two_objectives_with_gnn_ensembles() -> None:
     [
         ("gnm", None, "registered predictor"),
         ("acquisition", None, "registered predictor"),
-        ("ensemble", None, "registered predictor"),
+        ("ensemble", None, "name the predictor the ensemble copies"),
+        ("meta", None, "meta-trained first"),
+        ("latency", None, "meta-trained first"),
         ("gnn", {"epoch": 3}, "epochs"),
         ("gnn", {"seed": 3}, "seed"),
         ("gp", {"epochs": 3}, "takes none"),

@@ -144,6 +144,7 @@ class AcquisitionPredictor(Predictor):
     """
 
     probabilistic = False
+    fits_from_labels = False  # meta-trained first, or built from GP surrogates
 
     def __init__(
         self,

@@ -143,6 +143,9 @@ class Predictor(ABC):
     differentiable: ClassVar[bool] = False
     #: True when the model has a predictive std
     probabilistic: ClassVar[bool] = False
+    #: False when ``fit(archs, values)`` alone cannot train it (it needs meta-training first, or it
+    #: is built from other models): a ``Study`` refuses it as its surrogate before any label is paid
+    fits_from_labels: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace | str, *, seed: int = 0) -> None:
         import nagen.spaces

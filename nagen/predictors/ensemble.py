@@ -34,24 +34,24 @@ from nagen.predictors.base import Prediction, Predictor
 
 __all__ = ["EnsemblePredictor", "arch_index"]
 
-#: canonical hash -> row, and row -> architecture; shared by every ensemble of the process (see
+#: architecture -> row, and row -> architecture; shared by every ensemble of the process (see
 #: the module docstring). A few hundred bytes per architecture ever asked about.
-_INDEX: dict[str, int] = {}
+_INDEX: dict[ArchGraph, int] = {}
 _ARCHS: list[ArchGraph] = []
 
 
 def arch_index(archs: Sequence[ArchGraph]) -> torch.Tensor:
     """``n x 1`` float64 rows of ``archs`` in the process-wide architecture index (new ones are added).
 
-    Equivalent architectures (one canonical hash) share a row: a study never labels both.
+    Keyed by the graph itself, not its canonical hash: equivalent cells written differently get
+    rows of their own, because a predictor need not give them one value (a GNN does not).
     """
     rows = []
     for a in archs:
-        h = a.canonical_hash()
-        if h not in _INDEX:
-            _INDEX[h] = len(_ARCHS)
+        if a not in _INDEX:
+            _INDEX[a] = len(_ARCHS)
             _ARCHS.append(a)
-        rows.append(_INDEX[h])
+        rows.append(_INDEX[a])
     return torch.tensor(rows, dtype=torch.float64).reshape(-1, 1)
 
 
@@ -103,6 +103,8 @@ class EnsemblePredictor(Predictor):
         if "seed" in self.options:
             raise InvalidArgumentError("options may not set 'seed': the ensemble seeds its members (seed=1000*seed+i)")
         cls = P.registry.resolve(predictor)
+        if not getattr(cls, "fits_from_labels", True):
+            raise InvalidArgumentError(f"predictor {predictor!r} cannot be fitted from labels alone (meta-trained first), so not copied into an ensemble")
         P.check_options(cls, self.options, f"predictor {predictor!r}")
         self.predictor = predictor
         self.members = check_int(members, "members", 1) if _accepts_seed(cls) else 1

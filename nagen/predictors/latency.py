@@ -271,6 +271,7 @@ class LatencyPredictor(Predictor):
     """
 
     differentiable = True
+    fits_from_labels = False  # meta-trained first, or built from GP surrogates
 
     def __init__(
         self,

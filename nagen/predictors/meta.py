@@ -331,6 +331,7 @@ class MetaPredictor(Predictor):
     """
 
     differentiable = True
+    fits_from_labels = False  # meta-trained first, or built from GP surrogates
 
     def __init__(
         self,
