@@ -281,4 +281,3 @@ def named_options(what: str) -> Any:
         return wrapper
 
     return deco
-

@@ -20,8 +20,8 @@ import hashlib
 import inspect
 import json
 import math
-import re
 import numbers
+import re
 import time
 import traceback
 from abc import ABC, abstractmethod

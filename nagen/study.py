@@ -1138,6 +1138,7 @@ class Study:
 
         if surrogate in SURROGATES and not self._surrogate_options:
             return
+
         def usable(name: str) -> bool:
             return name != "ensemble" and getattr(P.registry.resolve(name), "fits_from_labels", True)
 
@@ -1156,7 +1157,7 @@ class Study:
             _make_surrogate(surrogate, self.space, 0, self._surrogate_options)
         except InvalidSpecError:
             raise
-        except (InvalidArgumentError, TypeError) as e:
+        except (InvalidArgumentError, TypeError) as e:  # the predictor's own checks of its options
             raise InvalidSpecError(f"surrogate {surrogate!r} with surrogate_options {self._surrogate_options}: {e}") from None
 
     def _table_domain(self, labeller: Labeller | None) -> None:
@@ -2001,7 +2002,7 @@ class Study:
         return picks[: len(picks) - len(chosen)] + chosen
 
     def _fit_surrogates(self, ctx: ProposalContext) -> list[Any]:
-        """One GP per objective on the signed values (seeded by the round)."""
+        """One surrogate per objective on the signed values (seeded by the round)."""
         return [
             _make_surrogate(self.surrogate, self.space, ctx.seed, self._surrogate_options).fit(ctx.archs, ctx.Y[:, j])
             for j in range(ctx.Y.shape[1])
