@@ -134,7 +134,8 @@ class Generator(ABC):
                 redrawn like rejected samples, so a sharply peaked model may return fewer than ``n``.
 
         Raises:
-            InvalidArgumentError: ``n``, ``seed`` or ``max_rounds`` is not an integer in range.
+            InvalidArgumentError: ``n``, ``seed`` or ``max_rounds`` is not an integer in range, or
+                ``unique`` with ``n`` above the space's size.
             InvalidGuidanceError: a guide is not a ``Guide``, predicts another space, or is soft
                 for a generator without guidance support.
         """
@@ -142,7 +143,16 @@ class Generator(ABC):
         check_int(max_rounds, "max_rounds", 1)  # 0 rounds would silently return nothing
         if not isinstance(unique, (bool, np.bool_)):
             raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
-        base_seed = self.seed if seed is None else check_int(seed, "seed")
+        size = getattr(self.space, "size", None)
+        if unique and isinstance(size, int) and n > size:
+            # otherwise every round redraws ever more duplicates (seconds to minutes) to return what
+            # could be known at once: a space cannot hold n distinct architectures
+            raise InvalidArgumentError(
+                f"space {self.space.name!r} has {size:,} architectures, so unique=True cannot return {n:,}; "
+                f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
+            )
+        # torch keeps a seed's low 32 bits: hashed first, so seeds 0 and 2**32 do not sample alike
+        base_seed = user_seed(self.seed if seed is None else check_int(seed, "seed"))
         if guides is None or isinstance(guides, Guide):
             got = "one Guide (wrap it in a list)" if isinstance(guides, Guide) else "None"
             raise InvalidGuidanceError(f"guides must be a list of nagen Guide objects, got {got}")
@@ -173,7 +183,7 @@ class Generator(ABC):
         seen: set[str] = set()
         hard = [g for g in guides if g.hard]
         for r in range(max_rounds):
-            if len(out) >= n:
+            if len(out) >= n or (unique and isinstance(size, int) and len(seen) >= size):
                 break
             need = n - len(out)
             # oversample after the first round, when we know some will be rejected: twice what is

@@ -507,6 +507,10 @@ class DiffusionGenerator(Generator):
             "schedule": [self.schedule.beta_min, self.schedule.beta_max, self.schedule.eps],
             "trained_on": self.trained_on,
             "seed": self.seed,
+            # what the weights' rows and columns mean: load() refuses a same-named space whose
+            # vocabulary or node count differs (the weights would load and sample the wrong ops)
+            "vocab": list(self.space.vocab),
+            "max_nodes": int(self.space.max_nodes),
             "state_dict": self.net.state_dict(),
         }
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -554,6 +558,17 @@ class DiffusionGenerator(Generator):
             raise InvalidArgumentError(
                 f"checkpoint {str(path)!r} was trained on space {blob['space']!r}, not {sp.name!r}; "
                 f"load it with space={blob['space']!r} or train one for {sp.name!r}"
+            )
+        # checkpoints written before these keys existed carry neither: nothing to compare then
+        if "vocab" in blob and [str(v) for v in blob["vocab"]] != [str(v) for v in sp.vocab]:
+            raise InvalidArgumentError(
+                f"checkpoint {str(path)!r} was trained on a space {sp.name!r} with operations {list(blob['vocab'])}, "
+                f"but this space {sp.name!r} has {list(sp.vocab)}; train one for this space with fit()"
+            )
+        if "max_nodes" in blob and int(blob["max_nodes"]) != int(sp.max_nodes):
+            raise InvalidArgumentError(
+                f"checkpoint {str(path)!r} was trained on a space {sp.name!r} of {int(blob['max_nodes'])} nodes, "
+                f"but this space {sp.name!r} has {int(sp.max_nodes)}; train one for this space with fit()"
             )
         try:
             bmin, bmax, eps = blob["schedule"]

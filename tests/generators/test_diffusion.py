@@ -277,3 +277,21 @@ def test_clean_guides_see_the_denoised_adjacency_noise_aware_the_noisy_one() -> 
     assert all(t is not None for _, t in seen["aware"])
     first = seen["aware"][0][0]
     assert float(first.min()) < 0.0 or float(first.max()) > 1.0
+
+
+def test_checkpoint_refuses_a_same_named_space_with_other_ops_or_nodes(tmp_path) -> None:
+    """A custom space re-declared under the same name with its operations reordered would load
+    the weights silently (same shapes) and sample the wrong ops; the checkpoint names its vocabulary."""
+    import nagen.spaces
+
+    spec = {"name": "ckpt_ops", "ops": ["conv3x3", "conv1x1", "maxpool3x3"], "num_nodes": 4, "topology": "variable", "max_edges": 5}
+    space = nagen.spaces.from_spec(spec)
+    gen = DiffusionGenerator(space, hidden=8, layers=1, heads=2, seed=0).fit(space.sample(16, 0), steps=2, batch_size=8)
+    p = gen.save(tmp_path / "m.pt")
+    assert DiffusionGenerator.load(p, space).sample(4, seed=1, steps=3) == gen.sample(4, seed=1, steps=3)
+    reordered = nagen.spaces.from_spec({**spec, "ops": ["conv1x1", "conv3x3", "maxpool3x3"]})
+    with pytest.raises(InvalidArgumentError, match=r"operations \['input', 'conv3x3', 'conv1x1'"):
+        DiffusionGenerator.load(p, reordered)
+    bigger = nagen.spaces.from_spec({**spec, "num_nodes": 5})
+    with pytest.raises(InvalidArgumentError, match="nodes|does not fit"):
+        DiffusionGenerator.load(p, bigger)

@@ -87,6 +87,17 @@ def test_generate_seeds_differ_beyond_32_bits():
     assert [g.string for g in a] != [g.string for g in b]
 
 
+def test_generator_sample_seeds_differ_beyond_32_bits():
+    """Generator.sample itself hashes big seeds (only nagen.generate once did)."""
+    from nagen.generators.diffusion import DiffusionGenerator
+
+    gen = DiffusionGenerator("nb201", hidden=8, layers=1, heads=2, seed=0)
+    gen.fit(gen.space.sample(16, 0), steps=1, batch_size=8)
+    small, big = (gen.sample(6, seed=s, steps=3) for s in (5, 5 + 2**32))
+    assert small != big
+    assert gen.sample(6, seed=5 + 2**32, steps=3) == big
+
+
 class _ThreeCells(G.Generator):
     """A sharply peaked model: every draw is one of three NB201 cells (two of them equivalent)."""
 
@@ -119,3 +130,19 @@ def test_unique_redraws_equivalent_duplicates() -> None:
     assert len({a.canonical_hash() for a in random_ones}) == 50
     with pytest.raises(InvalidArgumentError, match="unique must be True or False"):
         gen.sample(3, unique="yes")
+
+
+def test_unique_beyond_the_space_size_is_refused_at_once() -> None:
+    """It once redrew duplicates for seconds (92,450 draws for a 2-cell space) before returning 2."""
+    import nagen.spaces
+
+    space = nagen.spaces.from_spec(
+        {"name": "two_cells", "ops": ["conv3x3", "conv1x1"], "num_nodes": 3, "topology": "fixed", "edges": [[0, 1], [1, 2]]}
+    )
+    gen = G.get("random", space)
+    with pytest.raises(InvalidArgumentError, match="has 2 architectures, so unique=True cannot return 50"):
+        gen.sample(50, seed=0, unique=True)
+    out = gen.sample(2, seed=0, unique=True)
+    assert len(out) == 2 and out[0] != out[1]
+    assert gen.last_stats.drawn < 100  # stops once every architecture of the space is in hand
+    assert len(gen.sample(50, seed=0)) == 50  # repeats allowed: any n
