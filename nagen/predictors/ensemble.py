@@ -105,6 +105,15 @@ class EnsemblePredictor(Predictor):
         cls = P.registry.resolve(predictor)
         if not getattr(cls, "fits_from_labels", True):
             raise InvalidArgumentError(f"predictor {predictor!r} cannot be fitted from labels alone (meta-trained first), so not copied into an ensemble")
+        from nagen.predictors.gp import GPPredictor
+
+        if isinstance(cls, type) and issubclass(cls, GPPredictor):
+            # a GP's fit is deterministic given its data, so seeded copies agree exactly: the
+            # ensemble's spread would be zero and its own posterior thrown away
+            raise InvalidArgumentError(
+                f"predictor {predictor!r} is a GP with a posterior of its own; use it directly "
+                f"(Study(surrogate={predictor!r}) does) instead of an ensemble of identical copies"
+            )
         P.check_options(cls, self.options, f"predictor {predictor!r}")
         self.predictor = predictor
         self.members = check_int(members, "members", 1) if _accepts_seed(cls) else 1
@@ -112,6 +121,18 @@ class EnsemblePredictor(Predictor):
         self.nets: list[Predictor] = []
         self.model: Any = None
         self._cache: dict[int, torch.Tensor] = {}  # index row -> members' predictions (cleared by fit)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the BoTorch model is a class made inside a function (not picklable) and the cache is
+        # keyed by this process's index rows: both are rebuilt, from the fitted members
+        state = dict(self.__dict__)
+        state["model"], state["_cache"] = None, {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.nets:
+            self.model = _EnsembleModel(self)
 
     def _member(self, i: int) -> Predictor:
         import nagen.predictors as P

@@ -131,3 +131,19 @@ def test_bad_arguments_are_named() -> None:
         EnsemblePredictor("nb201", predictor="gnn", members=0)
     with pytest.raises(InvalidArgumentError, match="options must be a dict"):
         EnsemblePredictor("nb201", predictor="gnn", options=[1])
+    with pytest.raises(InvalidArgumentError, match="posterior of its own"):
+        EnsemblePredictor("nb201", predictor="gp_path")
+
+
+def test_a_fitted_ensemble_pickles(ens, split) -> None:
+    """Saving a fitted surrogate (or shipping it to a worker) once failed: its BoTorch model's
+    class is made inside a function. The copy rebuilds it and predicts the same."""
+    import pickle
+
+    test = split[2][:9]
+    copy = pickle.loads(pickle.dumps(ens))
+    assert np.allclose(copy.predict(test).mean, ens.predict(test).mean)
+    X = copy.features(test)
+    assert torch.allclose(copy.model.posterior(X).mean, ens.model.posterior(ens.features(test)).mean)
+    fresh = pickle.loads(pickle.dumps(EnsemblePredictor("nb201", predictor="gnn", members=2, options=TINY)))
+    assert fresh.model is None and fresh.members == 2
