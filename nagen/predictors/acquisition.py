@@ -210,6 +210,12 @@ class AcquisitionPredictor(Predictor):
     def _build(self, baseline: Sequence[ArchGraph | str], pending: Sequence[ArchGraph | str], ref_point: Any) -> None:
         first = self.surrogates[0]
         X_pending = first.features(list(pending)) if len(pending) else None
+        # building the acquisition draws from the global torch RNG (its samplers and the
+        # baseline's pruning); a fit must leave a caller's seeded stream where it was
+        with torch.random.fork_rng(devices=[]):
+            self._build_acqf(first, baseline, X_pending, ref_point)
+
+    def _build_acqf(self, first: Any, baseline: Sequence[ArchGraph | str], X_pending: Any, ref_point: Any) -> None:
         self.acqf = build_acquisition(
             [s.model for s in self.surrogates],
             first.features(list(baseline)),
@@ -244,6 +250,8 @@ class AcquisitionPredictor(Predictor):
             raise NotDifferentiableError(
                 f"the surrogates' {self.surrogates[0].encoding!r} encoding has no gradient; use 'gp_onehot' or 'gp_deep'"
             )
+        if X.shape[0] == 0:  # no states: nothing to score (the features' reshape cannot infer a batch of 0)
+            return X.new_zeros(0)
         feats = self.surrogates[0]._state_features(X, A)
         with _quiet_jitter():
             return self.acqf(feats.unsqueeze(-2)).to(X.dtype)

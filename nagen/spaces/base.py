@@ -434,8 +434,11 @@ class SearchSpace(ABC):
         """
         from nagen.profile import count_cost
 
-        net = self.build(arch, num_classes, **options)
-        return count_cost(net, self._cost_shape(input_shape, options.get("in_channels")))
+        # counting needs no particular weights: the build's initialisers must not move the
+        # caller's global torch RNG (a cost lookup once changed what a seeded run drew next)
+        with torch.random.fork_rng(devices=[]):
+            net = self.build(arch, num_classes, **options)
+            return count_cost(net, self._cost_shape(input_shape, options.get("in_channels")))
 
     #: height and width of a network input must be multiples of this (macro networks whose
     #: parallel down-sampling paths only agree on such sizes set it)

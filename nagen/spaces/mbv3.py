@@ -538,6 +538,13 @@ def _chain(ops: tuple[str, ...]) -> ArchGraph:
 @lru_cache(maxsize=8)
 def _cost_terms(num_classes: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(cost outside the slots ``[2]``, per (slot, op) block cost ``[20, 10, 2]``), int64."""
+    # the blocks' initialisers draw from the global torch RNG; a cost lookup must not move it
+    with torch.random.fork_rng(devices=[]):
+        return _count_cost_terms(num_classes, shape)
+
+
+def _count_cost_terms(num_classes: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cost_terms`, counted on freshly built blocks."""
     from nagen.profile import count_cost
 
     # The deepest network (every slot used) shows the input shape each slot's block receives.
