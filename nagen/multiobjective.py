@@ -439,7 +439,10 @@ def pareto(
             GFlowNet on cost levels (``opgfn_search(exact_objectives=...)``); ``bo`` searches
             the levels of the one exact cost with a GP on the other objective only. ``None``: yes when
             the labels come from the space's own table (whose params/FLOPs are exactly the
-            built network's); a user table's cost columns may count differently.
+            built network's); a user table's cost columns may count differently. A ``params``
+            or ``flops`` objective that the table has no column of is counted by the space on
+            its default network (``space.cost``, no label; so a table of accuracies is enough
+            for accuracy vs params) and is exact, unless ``exact_costs=False``.
         method_options: passed to the method (``OPGFNGenerator`` options, e.g.
             ``preference_conditioned=True`` for a policy conditioned on a preference over the
             objectives, whose samples then spread along the whole front; ``levelwise_bo`` or
@@ -451,7 +454,9 @@ def pareto(
             raised before any label is spent.
         UnknownGeneratorError: unknown ``method``.
         UnknownOptionError: a ``method_options`` key the method does not take.
-        InvalidArgumentError: a bad ``budget``, ``seed``, ``batch_size``, ``exact_costs`` or ``report``.
+        InvalidArgumentError: a bad ``budget``, ``seed``, ``batch_size``, ``exact_costs`` or ``report``;
+            ``opgfn`` or ``evolution`` on a table that labels only part of the space (``bo``
+            and ``random`` propose only its rows).
         InvalidObjectiveError: a ``ref_point`` that is not one finite number per objective.
     """
     import nagen.benchmarks
@@ -460,6 +465,10 @@ def pareto(
 
     sp = nagen.spaces.get(space)
     table = nagen.benchmarks.load(benchmark or sp.name)
+    if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
+        # a string such as "no" would be truthy and silently mean yes
+        raise InvalidArgumentError(f"exact_costs must be True, False or None, got {exact_costs!r}")
+    table, counted = _with_counted_costs(sp, table, objectives, exact_costs)
     objs = parse_objectives(objectives, table.metrics)
     if len(objs) < 2:
         raise TooFewObjectivesError(
@@ -477,9 +486,6 @@ def pareto(
     seed = check_int(seed, "seed")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InvalidArgumentError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
-    if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
-        # a string such as "no" would be truthy and silently mean yes
-        raise InvalidArgumentError(f"exact_costs must be True, False or None, got {exact_costs!r}")
     if report is not None and (isinstance(report, (bytes, bytearray)) or not isinstance(report, (str, Sequence))):
         raise InvalidArgumentError(f"report must be a metric name, a comma-separated string or a list of names, got {report!r}")
     # "a,b" is two metrics, as in nagen.search and the CLI
@@ -522,13 +528,28 @@ def pareto(
         return np.stack([table.query_many(archs, m) for m in metrics], 1)  # [n, k]
 
     if exact_costs is None:
-        exact_costs = benchmark is None or benchmark == sp.name
+        # the space's own table counts params/FLOPs on the built network, as the space does; a
+        # user's cost columns may count otherwise, but the ones counted here are exact by construction
+        own = benchmark is None or benchmark == sp.name
+        exact_metrics = {"params", "flops"} if own else counted
+    else:
+        exact_metrics = {"params", "flops"} if exact_costs else set()
     _check_method_options(method, method_options)
+    rows = _table_rows(sp, table, metrics)
+    if rows is not None and method in ("opgfn", "evolution"):
+        raise InvalidArgumentError(
+            f"table {table.name!r} labels {len(table):,} of the "
+            f"{'unknown number of' if sp.size is None else f'{sp.size:,}'} architectures of space {sp.name!r}; "
+            f"method {method!r} proposes from the whole space, where nearly every proposal would have no row. "
+            "Use method='bo' or 'random', which propose only the table's rows"
+        )
+    if rows is not None:
+        exact_metrics = set()  # level-wise BO walks the whole space's cost levels; the study keeps to the rows
     if method == "opgfn":
         from nagen.generators.opgfn import opgfn_search
 
-        if exact_costs and "exact_objectives" not in method_options:
-            exact = _exact_cost_fns(sp, metrics)
+        if exact_metrics and "exact_objectives" not in method_options:
+            exact = _exact_cost_fns(sp, metrics, exact_metrics)
             if exact and (method_options.get("engine", "torch") != "torch" or method_options.get("reward") == "raw"):
                 # the cost-level conditioning behind exact costs exists only in the torch engine's order reward;
                 # without this check opgfn_search fails on "budget_cost", which the caller never passed
@@ -543,14 +564,14 @@ def pareto(
         rounds = {} if batch_size is None else {"batch_size": batch_size}
         hist = opgfn_search(sp, label, budget, seed, directions=dirs, progress=progress, **rounds, **method_options)
     elif method == "bo":
-        hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_costs, method_options)
+        hist = _bo(sp, table, metrics, dirs, label, budget, seed, batch_size, progress, exact_metrics, method_options)
     elif method == "evolution":
         from nagen.generators.evolution import mo_regularized_evolution
 
         rounds = {} if batch_size is None else {"batch_size": batch_size}  # None: one label at a time
         hist = mo_regularized_evolution(sp, label, budget, dirs, seed, **rounds, **method_options)
     else:
-        hist = random_search(sp, label, budget, seed)
+        hist = random_search(sp, label, budget, seed, candidates=rows)
     if len(hist) < budget:
         import warnings
 
@@ -589,11 +610,11 @@ def pareto(
 
 def _bo(
     sp: Any, table: Any, metrics: list[str], dirs: list[str], label: Any, budget: int, seed: int, batch_size: int | None,
-    progress: bool, exact_costs: bool, options: dict[str, Any],
+    progress: bool, exact_metrics: set[str], options: dict[str, Any],
 ) -> list[tuple[Any, np.ndarray]]:
     """``pareto(method="bo")``: level-wise BO when exactly one objective needs labels and the
     other is an exact, minimised cost; otherwise a multi-objective study (qLogNEHVI) in memory."""
-    exact = _exact_cost_fns(sp, metrics) if exact_costs else {}
+    exact = _exact_cost_fns(sp, metrics, exact_metrics)
     exact = {j: f for j, f in exact.items() if dirs[j] == "min"}
     if len(metrics) == 2 and len(exact) == 1:
         from nagen.levels_bo import levelwise_bo
@@ -658,14 +679,42 @@ def _check_method_options(method: str, options: Mapping[str, Any]) -> None:
         _check_options(method, options, opgfn_search, _PASSED["opgfn"], keyword_parameters(OPGFNGenerator.__init__)[0] - {"self", "space", "seed"})
 
 
-def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:
-    """``{column: archs -> exact values}`` for the ``params``/``flops`` objectives the space can
-    count itself (``ExactCostPredictor``; empty when the space cannot build networks)."""
+def _with_counted_costs(space: Any, table: Any, objectives: Any, exact_costs: bool | None) -> tuple[Any, set[str]]:
+    """``table`` plus a ``params``/``flops`` column counted by the space, for each such objective
+    the table has no column of (and the set of metrics so added).
+
+    A user's accuracy table rarely holds parameter counts, yet the space counts them exactly
+    from the architecture, without a label. ``exact_costs=False`` asks for costs from the table
+    only, so nothing is added then (and the objective is unknown, as before).
+    """
+    from nagen.benchmarks import Benchmark
+
+    if exact_costs is False:
+        return table, set()
+    try:
+        objs = parse_objectives(objectives)
+    except NagenError:
+        return table, set()  # parse_objectives(objectives, table.metrics) reports it with the table's columns
+    missing = [o.metric for o in objs if o.metric in ("params", "flops") and o.metric not in table.metrics]
+    fns = _exact_cost_fns(space, missing, set(missing))
+    if not fns:
+        return table, set()
+    added = {missing[j]: np.asarray(f(list(table.archs)), dtype=np.float64) for j, f in fns.items()}
+    columns = {m: table.values(m) for m in table.metrics} | added
+    described = {m: table.metric(m) for m in table.metrics} | {m: "min" for m in added}
+    note = f"; {', '.join(added)} counted by space {space.name!r} on the built network (nagen.profile)"
+    return Benchmark(table.name, table.space, table.archs, columns, described, (table.provenance or "") + note), set(added)
+
+
+def _exact_cost_fns(space: Any, metrics: Sequence[str], exact_metrics: set[str] | frozenset[str] = frozenset({"params", "flops"})) -> dict[int, Any]:
+    """``{column: archs -> exact values}`` for the ``params``/``flops`` objectives among
+    ``exact_metrics`` the space can count itself (``ExactCostPredictor``; empty when the space
+    cannot build networks)."""
     from nagen.predictors.cost import ExactCostPredictor
 
     out: dict[int, Any] = {}
     for j, m in enumerate(metrics):
-        if m in ("params", "flops"):
+        if m in ("params", "flops") and m in exact_metrics:
             pred = ExactCostPredictor(space, m)
             try:
                 pred.exact(space.sample(1, 0))
@@ -675,15 +724,39 @@ def _exact_cost_fns(space: Any, metrics: Sequence[str]) -> dict[int, Any]:
     return out
 
 
-def random_search(space: Any, objective: Any, budget: int, seed: int = 0) -> list[tuple[Any, np.ndarray]]:
+def _table_rows(space: Any, table: Any, metrics: Sequence[str]) -> list[Any] | None:
+    """The rows a search may propose when ``table`` labels only part of ``space`` (one per
+    equivalence class, every objective finite, table order); ``None`` for a complete table."""
+    if space.size is not None and len(table) >= space.size:
+        return None
+    ok = np.ones(len(table), dtype=bool)
+    for m in metrics:
+        ok &= np.isfinite(np.asarray(table.values(m), dtype=float))
+    rows: dict[str, Any] = {}
+    for a, keep in zip(table.archs, ok):
+        if keep:
+            rows.setdefault(a.canonical_hash(), a)
+    return list(rows.values())
+
+
+def random_search(
+    space: Any, objective: Any, budget: int, seed: int = 0, candidates: Sequence[Any] | None = None
+) -> list[tuple[Any, np.ndarray]]:
     """Label ``budget`` uniformly random, pairwise non-equivalent architectures (the baseline).
 
-    Returns ``[(arch, values), ...]`` in label order.
+    ``candidates``: draw from these instead of the space (a partial table's rows), without
+    replacement and one per equivalence class. Returns ``[(arch, values), ...]`` in label order.
     """
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
     archs = []
-    for _ in range(100):
+    if candidates is not None:
+        for i in rng.permutation(len(candidates)):
+            h = candidates[i].canonical_hash()
+            if h not in seen and len(archs) < budget:
+                seen.add(h)
+                archs.append(candidates[i])
+    for _ in range(0 if candidates is not None else 100):
         if len(archs) >= budget:
             break
         for a in space.sample(max(2 * (budget - len(archs)), 16), rng):
