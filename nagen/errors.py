@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "NagenError",
+    "NoUncertaintyError",
     "InvalidArchitectureError",
     "UnknownOpError",
     "UnknownSpaceError",
@@ -183,6 +184,10 @@ class InvalidTrainingDataError(NagenError, ValueError):
 
 class NotDifferentiableError(NagenError, TypeError):
     """``score`` was called on a predictor that has no differentiable form."""
+
+
+class NoUncertaintyError(NagenError, TypeError):
+    """A prediction without a standard deviation (a point model's) was asked for an interval."""
 
 
 class InvalidArgumentError(NagenError, ValueError):

@@ -26,6 +26,7 @@ from nagen.errors import (
     EncodingError,
     InvalidArgumentError,
     InvalidTrainingDataError,
+    NoUncertaintyError,
     NotDifferentiableError,
     NotFittedError,
     check_int,
@@ -63,7 +64,10 @@ class Prediction:
     def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
         if self.std is None:
-            raise NotDifferentiableError("this prediction has no std, so no interval")
+            raise NoUncertaintyError(
+                "this prediction has no std (a point model's), so no interval; use a probabilistic predictor "
+                "(a GP such as 'gp', or 'ensemble')"
+            )
         check_level(level)
         from scipy.stats import norm
 

@@ -44,6 +44,14 @@ def test_a_refused_refit_keeps_the_previous_fit_and_a_crashed_one_unfits() -> No
         _Mean(sp).fit(archs, [1.0, 2.0, 3.0, 4.0]).predict(archs).interval(2.0)
 
 
+def test_an_interval_needs_a_std() -> None:
+    from nagen.errors import NoUncertaintyError
+    from nagen.predictors.base import Prediction
+
+    with pytest.raises(NoUncertaintyError, match="no std"):
+        Prediction(np.zeros(3)).interval(0.9)
+
+
 def test_get_names_the_options_a_predictor_takes() -> None:
     import nagen.predictors as P
     from nagen.errors import UnknownOptionError
