@@ -150,32 +150,73 @@ class UnsupportedSpaceError(NagenError, ValueError):
 
 # ---------------------------------------------------------------------- masks
 def _op_mask_fn(space: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``states [B, L] long`` -> ``[B, V]`` bool: ops allowed at each state's next slot."""
+    """``states [B, L] long`` -> ``[B, V]`` bool: ops allowed at each state's next slot.
+
+    A ``functools.partial`` of module-level functions, not a closure, so the generator pickles.
+    """
     n_ops = len(space.ops)
     import nagen.spaces
 
     if nagen.spaces.is_space(space, "mbv3"):
         from nagen.spaces.mbv3 import DEPTHS, SKIP, SLOTS_PER_STAGE
 
-        skip = space.ops.index(SKIP)
+        return functools.partial(_mbv3_mask, n_ops, space.ops.index(SKIP), SLOTS_PER_STAGE, min(DEPTHS))
+    return functools.partial(_all_ops, n_ops)
 
-        def mbv3_mask(states: torch.Tensor) -> torch.Tensor:
-            t = (states >= 0).sum(-1)  # [B] next slot
-            j = t % SLOTS_PER_STAGE  # [B] block within the stage
-            prev = states.gather(1, (t - 1).clamp(min=0)[:, None])[:, 0]  # [B]
-            mask = torch.ones(len(states), n_ops, dtype=torch.bool)
-            mask[j < min(DEPTHS), skip] = False  # a stage has at least min(DEPTHS) blocks
-            only_skip = (j >= min(DEPTHS)) & (prev == skip)  # skip is followed by skip
-            mask[only_skip] = False
-            mask[only_skip, skip] = True
-            return mask
 
-        return mbv3_mask
+def _mbv3_mask(n_ops: int, skip: int, slots_per_stage: int, min_depth: int, states: torch.Tensor) -> torch.Tensor:
+    """mbv3's rules: a stage's first ``min_depth`` blocks are never ``skip``; ``skip`` is only followed by ``skip``."""
+    t = (states >= 0).sum(-1)  # [B] next slot
+    j = t % slots_per_stage  # [B] block within the stage
+    prev = states.gather(1, (t - 1).clamp(min=0)[:, None])[:, 0]  # [B]
+    mask = torch.ones(len(states), n_ops, dtype=torch.bool)
+    mask[j < min_depth, skip] = False  # a stage has at least min_depth blocks
+    only_skip = (j >= min_depth) & (prev == skip)  # skip is followed by skip
+    mask[only_skip] = False
+    mask[only_skip, skip] = True
+    return mask
 
-    def all_ops(states: torch.Tensor) -> torch.Tensor:
-        return torch.ones(len(states), n_ops, dtype=torch.bool)
 
-    return all_ops
+def _all_ops(n_ops: int, states: torch.Tensor) -> torch.Tensor:
+    return torch.ones(len(states), n_ops, dtype=torch.bool)
+
+
+# ---------------------------------------------------------------------- log rewards
+# Module-level functions, bound into the generator's ``_log_reward`` with ``functools.partial``
+# (closures would make the generator unpicklable). Each maps terminal states ``[B, L]`` and
+# their conditions (budget levels ``[B]`` or preferences ``[B, k]``; unused by some) to ``[B]``.
+def _zero_log_reward(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+    """Uniform reward: ``log R = 0``."""
+    return torch.zeros(len(s))
+
+
+def _order_log_reward(model: nn.Module, top: float, scale: float, beta: float, s: torch.Tensor,
+                      levels: torch.Tensor | None = None) -> torch.Tensor:
+    """``beta * (f(x) - top) / scale`` (see ``OPGFNGenerator._make_log_reward``)."""
+    with torch.no_grad():
+        return beta * (model(s) - top) / scale
+
+
+def _raw_log_reward(model: nn.Module, mu: float, sd: float, log_top: float, beta: float, s: torch.Tensor,
+                    levels: torch.Tensor | None = None) -> torch.Tensor:
+    """``beta * log(pred / y_max)`` of the regressed values (see ``OPGFNGenerator._make_log_reward``)."""
+    with torch.no_grad():
+        return beta * (torch.log((model(s) * sd + mu).clamp(min=1e-6)) - log_top)
+
+
+def _preference_log_reward(model: nn.Module, ref: torch.Tensor, beta: float, s: torch.Tensor,
+                           prefs: torch.Tensor | None = None) -> torch.Tensor:
+    """``beta * (f(x, w) - top_w) / std_w`` (see ``OPGFNGenerator._make_preference_log_reward``)."""
+    assert prefs is not None
+    nr = len(ref)
+    with torch.no_grad():
+        f = model(s, prefs)  # [B]
+        # one reference pass per distinct w (sampling and inspection use a single w)
+        uw, inv = torch.unique(prefs, dim=0, return_inverse=True)  # [W, k], [B]
+        f_ref = model(ref.repeat(len(uw), 1), uw.repeat_interleave(nr, 0)).view(len(uw), nr)  # [W, n']
+        top = f_ref.max(1).values  # [W]
+        scale = f_ref.std(1).clamp(min=1e-6) if nr > 1 else torch.ones(len(uw))  # [W]
+        return beta * (f - top[inv]) / scale[inv]
 
 
 # ---------------------------------------------------------------------- torchgfn env
@@ -578,6 +619,10 @@ class OPGFNGenerator(Generator):
     Raises:
         UnsupportedSpaceError: ``engine="torchgfn"`` with a variable-topology space.
         ValueError: a budget with ``engine="torchgfn"`` or ``reward="raw"``.
+        InvalidArgumentError: (``sample``, ``log_probs``, ``log_reward``) a ``budget`` no cell
+            fits, when the cost is additive (NB201 params/FLOPs: the cheapest cost is exact):
+            ``upto``, below the cheapest possible cost; ``band``, in a band that holds no cell.
+            Such empty levels (user ``budget_levels``) are skipped in training and by ``opgfn_search``.
         InvalidArgumentError: ``preference_conditioned`` with ``budget_cost``, another engine
             than ``"torch"``, another reward than ``"order"``, or ``pareto_order="rank"``.
     """
@@ -701,7 +746,7 @@ class OPGFNGenerator(Generator):
         self._gfn: Any = None  # torchgfn TBGFlowNet (engine="torchgfn")
         self._env: Any = None  # torchgfn environment (engine="torchgfn")
         self._reward_model: RewardModel | None = None
-        self._log_reward: Callable[..., torch.Tensor] = lambda s, levels=None: torch.zeros(len(s))
+        self._log_reward: Callable[..., torch.Tensor] = _zero_log_reward
         #: the labels hold no strict comparison (all tied, or all mutually non-dominated): no order to learn
         self._flat_reward = False
         self.fitted = False
@@ -796,6 +841,57 @@ class OPGFNGenerator(Generator):
         c = torch.as_tensor(self._arch_costs(archs), dtype=torch.float64)
         return self._fits(c, torch.full((len(c),), int(level), dtype=torch.long)).numpy()
 
+    def _nonempty_levels(self) -> torch.Tensor:
+        """``[K]`` bool: level ``k`` holds at least one cell.
+
+        Exact when the cost is additive (``_additive``): then the masks allow no op at all at an
+        empty level (user ``budget_levels`` whose cheapest edge is below every cell, a band no
+        cell falls into), so training and sampling must skip it. Other costs have no masks and
+        no exact minimum: every level counts as non-empty, a rollout there just ends on a cell
+        of ``log R = _INVALID_LOG_REWARD`` (finite) and ``sample`` drops it by its exact cost.
+        """
+        hi = self._budget_levels()
+        add = self._additive()
+        if add is None:
+            return torch.ones(len(hi), dtype=torch.bool)
+        base, _, suffix = add
+        sums = base + suffix[0]  # [S] sorted: every cost a cell can have
+        lo = np.concatenate([[-np.inf], hi[:-1]]) if self.budget_mode == "band" else np.full(len(hi), -np.inf)
+        # the masks' tolerance (_allowed): some cost in (lo, hi]
+        n_hi = np.searchsorted(sums, hi + 1e-6, side="right")
+        n_lo = np.searchsorted(sums, lo + 1e-6, side="right")
+        return torch.as_tensor(n_hi > n_lo)
+
+    def _sampling_level(self, budget: float | None) -> int:
+        """The level ``sample(budget=...)`` (and ``log_probs``) draws from: ``budget_level(budget)``,
+        or, ``upto``, the cheapest non-empty level above it when that level holds no cell but some
+        cell fits ``budget`` (its edge is below every cell; ``sample`` filters by exact cost).
+
+        Raises:
+            InvalidArgumentError: no cell fits ``budget``: ``upto``, it is below the cheapest
+                possible cost; ``band``, its band holds no cell (known exactly for additive costs only).
+        """
+        k = self.budget_level(budget)
+        live = self._nonempty_levels()
+        add = self._additive()
+        cheapest = None if add is None else add[0] + float(add[2][0][0])
+        if self.budget_mode == "upto":
+            if budget is not None and cheapest is not None and float(budget) < cheapest - 1e-6:
+                raise InvalidArgumentError(
+                    f"no cell costs at most the budget {float(budget):g}: the cheapest possible cost is {cheapest:g}"
+                )
+            return k if live[k] else k + int(live[k:].nonzero()[0, 0])  # the top level (+inf) is never empty
+        if live[k]:
+            return k
+        hi = self._budget_levels()
+        lo = [-np.inf, *hi[:-1]]
+        asked = "no budget" if budget is None else f"the budget {float(budget):g}"
+        raise InvalidArgumentError(
+            f"{asked} falls in the cost band ({lo[k]:g}, {hi[k]:g}] (level {k}), which holds no cell (the cheapest "
+            f"possible cost is {cheapest:g}); budgets must fall in a non-empty band: "
+            + ", ".join(f"({a:g}, {b:g}]" for a, b, ok in zip(lo, hi, live.tolist()) if ok)
+        )
+
     def _arch_costs(self, archs: Sequence[ArchGraph]) -> np.ndarray:
         """``budget_cost`` of ``archs`` (``n`` floats); an architecture it cannot cost gets ``inf``."""
         assert self.budget_cost is not None
@@ -867,10 +963,34 @@ class OPGFNGenerator(Generator):
             from gfn.gflownet import TBGFlowNet
             from gfn.preprocessors import IdentityPreprocessor
 
-            self._env = _env_class()(self.n_slots, self.n_ops, self._op_mask)
-            self._env.log_reward_fn = lambda s: self._log_reward(s)
+            self._env = self._make_env()
             pf = DiscretePolicyEstimator(self._policy, self._env.n_actions, IdentityPreprocessor(output_dim=self.n_slots))
             self._gfn = TBGFlowNet(pf=pf, pb=None, constant_pb=True, logZ=self._logZ)
+            # torchgfn 2.4.1 takes ``logZ or nn.Parameter(...)``: our log Z, a zero-valued tensor, is
+            # false, so it made a parameter of its own that the optimiser (given ours) never trained
+            self._gfn.logZ = self._logZ
+
+    def _make_env(self) -> Any:
+        """The torchgfn environment (``engine="torchgfn"``): this generator's masks, and its current ``log R``."""
+        env = _env_class()(self.n_slots, self.n_ops, self._op_mask)
+        env.log_reward_fn = lambda s: self._log_reward(s)
+        return env
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        # torchgfn's environment is an instance of a class made inside _env_class() (so that gfn
+        # is imported lazily), which pickle cannot name: it holds no learned state (only the masks
+        # and a link to log R), so __setstate__ rebuilds it. Everything else pickles as it is:
+        # masks and log R are partials of module-level functions, and the torchgfn TBGFlowNet
+        # (kept, so the copy shares the very policy and log Z objects the original trains)
+        state = dict(self.__dict__)
+        state["_env"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._gfn is not None:
+            self._env = self._make_env()
 
     # ------------------------------------------------------------------ hand-written tree TB
     def _step_log_probs(
@@ -884,7 +1004,13 @@ class OPGFNGenerator(Generator):
         generator (``levels`` adds the exact cost masks when the cost is additive).
         """
         logits = self._policy(states, cond)[:, : self.n_ops]  # [B, V]
-        return torch.log_softmax(logits.masked_fill(~self._allowed(states, levels), float("-inf")), -1)
+        allowed = self._allowed(states, levels)
+        # a prefix with no allowed op (log_probs of a cell outside the level: its prefix cannot
+        # complete in the level) is unreachable, log P = -inf; log_softmax over no logit would be
+        # NaN, so those rows are normalised unmasked (no NaN in the gradient either) and then blanked
+        dead = ~allowed.any(-1, keepdim=True)  # [B, 1]
+        lp = torch.log_softmax(logits.masked_fill(~(allowed | dead), float("-inf")), -1)
+        return lp.masked_fill(dead, float("-inf"))
 
     def _allowed(self, states: torch.Tensor, levels: torch.Tensor | None) -> torch.Tensor:
         """``[B, V]`` ops allowed at the next slot: the space's rules and, for an additive exact
@@ -1133,24 +1259,11 @@ class OPGFNGenerator(Generator):
         """
         model = None if self._flat_reward else self._reward_model
         if model is None or not len(slots):
-            return lambda s, prefs=None: torch.zeros(len(s))
+            return _zero_log_reward
         ref = slots
         if len(ref) > 256:
             ref = ref[torch.as_tensor(self._pref_rng.permutation(len(ref))[:256])]
-        nr = len(ref)
-
-        def preferred(s: torch.Tensor, prefs: torch.Tensor | None = None) -> torch.Tensor:
-            assert prefs is not None
-            with torch.no_grad():
-                f = model(s, prefs)  # [B]
-                # one reference pass per distinct w (sampling and inspection use a single w)
-                uw, inv = torch.unique(prefs, dim=0, return_inverse=True)  # [W, k], [B]
-                f_ref = model(ref.repeat(len(uw), 1), uw.repeat_interleave(nr, 0)).view(len(uw), nr)  # [W, n']
-                top = f_ref.max(1).values  # [W]
-                scale = f_ref.std(1).clamp(min=1e-6) if nr > 1 else torch.ones(len(uw))  # [W]
-                return beta * (f - top[inv]) / scale[inv]
-
-        return preferred
+        return functools.partial(_preference_log_reward, model, ref, beta)
 
     def _check_preference(self, preference: Any) -> torch.Tensor:
         """A user's preference (``k`` non-negative numbers, or ``{column: weight}``) -> ``[k]`` float32 on the simplex."""
@@ -1208,7 +1321,7 @@ class OPGFNGenerator(Generator):
         if self.preference_conditioned:
             return self._make_preference_log_reward(slots, beta)
         if self.reward_kind == "uniform" or self._reward_model is None or self._flat_reward:
-            return lambda s, levels=None: torch.zeros(len(s))
+            return _zero_log_reward
         model = self._reward_model
         with torch.no_grad():
             f_lab = model(slots)  # [n]
@@ -1217,20 +1330,9 @@ class OPGFNGenerator(Generator):
             # R = (pred / y_max)^beta (dividing by a constant leaves the target distribution as
             # it is but keeps log R near 0, where log Z starts); unshifted, beta * log(pred) is in
             # the hundreds and TB spends its steps moving log Z instead of the policy
-            log_top = math.log(max(y_max, 1e-6))
-
-            def raw(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-                with torch.no_grad():
-                    return beta * (torch.log((model(s) * sd + mu).clamp(min=1e-6)) - log_top)
-
-            return raw
+            return functools.partial(_raw_log_reward, model, mu, sd, math.log(max(y_max, 1e-6)), beta)
         top, scale = float(f_lab.max()), float(f_lab.std().clamp(min=1e-6)) if len(f_lab) > 1 else 1.0
-
-        def order(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-            with torch.no_grad():
-                return beta * (model(s) - top) / scale
-
-        return order
+        return functools.partial(_order_log_reward, model, top, scale, beta)
 
     def _make_budget_log_reward(self, slots: torch.Tensor, beta: float) -> Callable[..., torch.Tensor]:
         """The budget-conditioned ``log R(states, levels)`` (see ``_make_log_reward``)."""
@@ -1255,27 +1357,32 @@ class OPGFNGenerator(Generator):
             scale = torch.full((K,), float(pooled.clamp(min=1e-6)) if len(f_lab) > 1 else 1.0)  # [K]
         else:
             top, scale = torch.zeros(K), torch.ones(K)
+        return functools.partial(self._budgeted_log_reward, model, top, scale, beta)
 
-        def budgeted(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-            lv = torch.full((len(s),), K - 1, dtype=torch.long) if levels is None else levels
-            ok = self._fits(self._costs(s), lv)  # [B] within the level: exact, never learned
-            with torch.no_grad():
-                r = beta * (model(s) - top[lv]) / scale[lv] if model is not None else torch.zeros(len(s))
-            return torch.where(ok, r, torch.full_like(r, _INVALID_LOG_REWARD))
-
-        return budgeted
+    def _budgeted_log_reward(
+        self, model: nn.Module | None, top: torch.Tensor, scale: torch.Tensor, beta: float, s: torch.Tensor,
+        levels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``log R(s | levels)`` of ``_make_budget_log_reward`` (a method, bound with ``partial``: picklable)."""
+        lv = torch.full((len(s),), len(top) - 1, dtype=torch.long) if levels is None else levels
+        ok = self._fits(self._costs(s), lv)  # [B] within the level: exact, never learned
+        with torch.no_grad():
+            r = beta * (model(s) - top[lv]) / scale[lv] if model is not None else torch.zeros(len(s))
+        return torch.where(ok, r, torch.full_like(r, _INVALID_LOG_REWARD))
 
     def _guard_validity(self, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         """Variable DAG with masks that may miss some of the space's rules: ``log R`` of an
         invalid terminal is ``_INVALID_LOG_REWARD`` (reward ~ 0), so TB learns to avoid it."""
         if self._dag is None or self._exact_masks:
             return fn
+        return functools.partial(self._guarded_log_reward, fn)
 
-        def guarded(s: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-            ok = torch.tensor([self.space.is_valid(self._to_arch(row.tolist())) for row in s], dtype=torch.bool)
-            return torch.where(ok, fn(s, levels), torch.full((len(s),), _INVALID_LOG_REWARD))
-
-        return guarded
+    def _guarded_log_reward(
+        self, fn: Callable[..., torch.Tensor], s: torch.Tensor, levels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``fn(s, levels)``, or ``_INVALID_LOG_REWARD`` for invalid terminals (see ``_guard_validity``)."""
+        ok = torch.tensor([self.space.is_valid(self._to_arch(row.tolist())) for row in s], dtype=torch.bool)
+        return torch.where(ok, fn(s, levels), torch.full((len(s),), _INVALID_LOG_REWARD))
 
     def _train_gfn(self, steps: int, progress: bool, gen: torch.Generator) -> None:
         if self.preference_conditioned:
@@ -1293,8 +1400,10 @@ class OPGFNGenerator(Generator):
             if self.budget_cost is None:
                 x = self._rollout(self.trajectories, gen, self.epsilon)  # [T, L] off-policy when epsilon > 0
                 return (self._logZ + self._trajectory_log_pf(x) - self._log_reward(x)).pow(2).mean()
-            # conditional TB: each trajectory draws a budget, log Z is that budget's
-            lv = torch.randint(len(self._logZ), (self.trajectories,), generator=gen)  # [T]
+            # conditional TB: each trajectory draws a budget, log Z is that budget's; never a level
+            # holding no cell (its exact masks allow no op, so there is no trajectory to train on)
+            live = self._nonempty_levels().nonzero()[:, 0]  # [K']
+            lv = live[torch.randint(len(live), (self.trajectories,), generator=gen)]  # [T]
             x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
             return (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
 
@@ -1477,6 +1586,7 @@ class OPGFNGenerator(Generator):
                 raise InvalidArgumentError(f"budget must be a number (a cost) or None, got {budget!r}")
             if self.budget_cost is None:
                 raise InvalidArgumentError("sample(budget=...) needs a budget-conditioned generator (budget_cost=...)")
+            level = self._sampling_level(budget)  # raises if no cell fits the budget
         if n == 0:
             return []
         if self.engine == "torchgfn":
@@ -1493,11 +1603,12 @@ class OPGFNGenerator(Generator):
                     n, np.random.default_rng(torch_seed(seed))
                 )  # [n, k]
             if self.budget_cost is not None:
-                K = len(self._budget_levels())
-                if options.get("budget") is None and self.budget_mode == "band":
-                    levels = torch.randint(K, (n,), generator=g)  # no level asked: each sample a random band
+                if budget is None and self.budget_mode == "band":
+                    # no level asked: each sample a random band (never one holding no cell)
+                    live = self._nonempty_levels().nonzero()[:, 0]  # [K']
+                    levels = live[torch.randint(len(live), (n,), generator=g)]
                 else:
-                    levels = torch.full((n,), self.budget_level(options.get("budget")), dtype=torch.long)
+                    levels = torch.full((n,), self.budget_level(None) if budget is None else level, dtype=torch.long)
             final = self._rollout(n, g, float(options.get("epsilon", 0.0)), levels)
         out = [self._to_arch(row.tolist()) for row in final]
         self.last_stats.drawn += len(out)
@@ -1546,7 +1657,7 @@ class OPGFNGenerator(Generator):
             return None
         if budget is None and self.budget_mode == "band":
             return self._fit_matrix(self._costs(slots)).float().argmax(0)  # [n] own band
-        return torch.full((len(slots),), self.budget_level(budget), dtype=torch.long)
+        return torch.full((len(slots),), self._sampling_level(budget), dtype=torch.long)
 
     def log_probs(self, archs: Sequence[ArchGraph | str], budget: float | None = None, preference: Any = None) -> np.ndarray:
         """``log P(x)`` under the trained sampler (``n`` floats; ``-inf`` for unreachable ones).
@@ -1568,7 +1679,7 @@ class OPGFNGenerator(Generator):
         with torch.no_grad():
             lp = self._trajectory_log_pf(slots, levels)
         if budget is None and self.budget_cost is not None and self.budget_mode == "band":
-            lp = lp - math.log(len(self._budget_levels()))  # the band is drawn uniformly first
+            lp = lp - math.log(int(self._nonempty_levels().sum()))  # the band is drawn uniformly first
         return lp.numpy().astype(float)
 
     def log_reward(self, archs: Sequence[ArchGraph | str], budget: float | None = None, preference: Any = None) -> np.ndarray:
@@ -1733,10 +1844,12 @@ def opgfn_search(
     def next_levels(n: int) -> list[int]:
         # a seeded random order of all levels, repeated: every level gets labels at the same rate
         out: list[int] = []
-        live = [k for k in range(len(gen.budget_levels)) if k not in spent]
+        # a level holding no cell (user budget_levels) is never visited: sampling it would raise
+        empty = set(np.flatnonzero(~gen._nonempty_levels().numpy()).tolist())
+        live = [k for k in range(len(gen.budget_levels)) if k not in spent and k not in empty]
         while len(out) < n and live:
             if not cycle:
-                cycle.extend(k for k in rng.permutation(len(gen.budget_levels)).tolist() if k not in spent)
+                cycle.extend(k for k in rng.permutation(len(gen.budget_levels)).tolist() if k not in spent and k not in empty)
             out.append(cycle.pop())
         return out
 

@@ -137,6 +137,8 @@ def test_torchgfn_engine_matches_the_hand_written_tree_tb() -> None:
     gen = OPGFNGenerator("mbv3", seed=0, engine="torchgfn", gfn_steps=3, trajectories=8).fit()
     archs = gen.sample(6, seed=0)
     assert len(archs) == 6 and gen.last_stats.invalid == 0  # torchgfn's forward masks keep mbv3 valid
+    # the loss's log Z is the one trained (torchgfn once swapped in an untrained one of its own)
+    assert gen._gfn.logZ is gen._logZ and float(gen._logZ) != 0.0
     slots = gen.slots(archs)  # [6, 20]
     # torchgfn's forward policy along each trajectory (exit included) = the hand-written log P_F
     total = torch.zeros(len(slots))
