@@ -30,10 +30,16 @@ the middle nodes vary, so there are ``len(ops) ** (num_nodes - 2)`` architecture
 on a path from the input to the output. That last rule removes dead nodes, which compute
 nothing the output sees; without it one function would have many representations differing
 only in their dead parts.
+
+``sample`` is uniform over the space's distinct architectures for fixed topologies and for
+variable ones of at most ``EXACT_SIZE_MAX_NODES`` nodes (whose ``size`` is exact); larger
+variable spaces use a fast constructive sampler that is valid but not uniform (see
+:class:`CustomSpace`).
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
 import difflib
 import itertools
@@ -82,6 +88,8 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 _TOPOLOGIES = ("fixed", "variable")
 _FIXED_ONLY = ("edges",)
 _VARIABLE_ONLY = ("max_edges", "min_nodes")
+#: largest bound ``rng.integers`` takes with its default int64 dtype (the high end is exclusive)
+_INT64_BOUND = 2**63
 
 
 # ---------------------------------------------------------------------- graph helpers
@@ -106,6 +114,28 @@ def _off_path_nodes(n: int, edges: Sequence[tuple[int, int]]) -> list[int]:
 def _pairs(n: int) -> list[tuple[int, int]]:
     """The ``n (n - 1) / 2`` possible edges of an ``n``-node DAG; pair ``k`` is bit ``k`` of a code."""
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def _edges_of(n: int, code: int) -> list[tuple[int, int]]:
+    """The edges of an ``n``-node DAG from its bit code (bit ``k`` set: pair ``k`` of :func:`_pairs`)."""
+    return [p for k, p in enumerate(_pairs(n)) if code >> k & 1]
+
+
+def _uniform_below(rng: np.random.Generator, bound: int) -> int:
+    """An integer drawn uniformly from ``0 .. bound - 1``, for any ``bound >= 1``.
+
+    One ``rng.integers`` call when ``bound`` fits an int64; beyond (many ops on 7 nodes can
+    pass ``2 ** 63`` architectures) uniform random bits, rejected when ``>= bound``, which is
+    exact and needs fewer than two tries on average.
+    """
+    if bound <= _INT64_BOUND:
+        return int(rng.integers(bound))
+    bits = (bound - 1).bit_length()
+    mask = (1 << bits) - 1
+    while True:
+        value = int.from_bytes(rng.bytes((bits + 7) // 8), "little") & mask
+        if value < bound:
+            return value
 
 
 def _valid_codes(n: int, max_edges: int) -> np.ndarray:
@@ -406,6 +436,17 @@ class CustomSpace(SearchSpace):
     Builder options of :meth:`build` (defaults from the spec's ``network`` section): ``C``
     (stem channels), ``N`` (cells per stage), ``in_channels`` (input image channels).
 
+    What :meth:`sample` draws from (independent draws, with replacement; same seed, same draws):
+
+    * fixed topology, and variable topology with ``num_nodes <= EXACT_SIZE_MAX_NODES``: the
+      *uniform* distribution over the space's :attr:`size` distinct architectures (for a
+      variable space: every node count, valid edge set and op labelling counted once, so
+      larger cells, being more numerous, are drawn more often), as random-search baselines
+      expect;
+    * variable topology above ``EXACT_SIZE_MAX_NODES`` nodes (:attr:`size` is None): a
+      construction that reaches every valid architecture but is *not* uniform; it draws the
+      node count uniformly, so small cells are over-represented (see :meth:`_sample_ear`).
+
     Raises:
         InvalidSpecError: from the constructor, when the spec is malformed.
     """
@@ -434,7 +475,7 @@ class CustomSpace(SearchSpace):
             # node counts an architecture can actually have: n nodes all on paths need >= n - 1 edges
             self._n_hi = min(self.max_nodes, self._max_edges + 1)
         self._codes: dict[int, np.ndarray] = {}
-        self._size: int | None = None
+        self._blocks: tuple[list[tuple[int, int, int, np.ndarray]], int] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -515,10 +556,39 @@ class CustomSpace(SearchSpace):
             )
 
     def _sample_one(self, rng: np.random.Generator) -> ArchGraph:
-        n = self.max_nodes if self.fixed_topology else int(rng.integers(self._min_nodes, self._n_hi + 1))
+        """One architecture; what :meth:`sample` draws, one call per architecture.
+
+        * fixed topology: the ops of the middle nodes independently and uniformly, which is
+          uniform over the space's ``len(ops) ** (num_nodes - 2)`` architectures;
+        * variable topology with ``num_nodes <= EXACT_SIZE_MAX_NODES`` (:attr:`size` known):
+          exactly uniform over all :attr:`size` architectures: one integer drawn uniformly from
+          ``0 .. size - 1``, then decoded by :meth:`_arch_at` (a bijection onto the space);
+        * variable topology beyond that: the ear-decomposition sampler of
+          :meth:`_sample_ear`, which is valid, has full support and never rejects, but is
+          *not* uniform (see there).
+        """
+        if self.fixed_topology:
+            ops = [self.ops[k] for k in rng.integers(0, len(self.ops), size=self.max_nodes - 2).tolist()]
+            return ArchGraph((INPUT, *ops, OUTPUT), self._edges)
+        if self.max_nodes <= EXACT_SIZE_MAX_NODES:
+            return self._arch_at(_uniform_below(rng, self._strata()[1]))
+        return self._sample_ear(rng)
+
+    def _sample_ear(self, rng: np.random.Generator) -> ArchGraph:
+        """A valid variable-topology architecture from the ear-decomposition sampler (NOT uniform).
+
+        The node count is drawn uniformly from the feasible ``min_nodes .. num_nodes``, the
+        middle ops uniformly, and the edges by :meth:`_sample_edges`. Every valid architecture
+        can be drawn, but not with equal probability: each node count gets the same mass
+        although the number of DAGs grows roughly like ``2 ** (n**2 / 2)`` with ``n`` (so small
+        cells are strongly over-represented), and within one node count an edge set's
+        probability depends on how many ways the ear/extra-edge construction can produce it.
+        Used only where the space is too large to count (``num_nodes > EXACT_SIZE_MAX_NODES``),
+        where no exact uniform sampler is available cheaply.
+        """
+        n = int(rng.integers(self._min_nodes, self._n_hi + 1))
         ops = [self.ops[k] for k in rng.integers(0, len(self.ops), size=n - 2).tolist()]
-        edges = self._edges if self.fixed_topology else self._sample_edges(n, rng)
-        return ArchGraph((INPUT, *ops, OUTPUT), edges)
+        return ArchGraph((INPUT, *ops, OUTPUT), self._sample_edges(n, rng))
 
     def _sample_edges(self, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
         """A random valid edge set of an ``n``-node architecture, constructed rather than rejected.
@@ -533,6 +603,12 @@ class CustomSpace(SearchSpace):
         property) fill part of the remaining ``max_edges`` budget. Every valid DAG can be
         produced (take any input->output path as the first group, then peel off ears), and
         no draw is ever rejected, so sampling is fast and never fails for a valid spec.
+
+        The result is *not* uniform over the valid ``n``-node edge sets: an edge set that many
+        (path, ears, extra edges) choices produce is drawn more often than one few produce, and
+        the extra-edge density is drawn from ``U(0, 0.5)`` rather than in proportion to how
+        many edge sets each edge count has. Only spaces too large to count use it (see
+        :meth:`_sample_one`).
         """
         middles = n - 2
         n_ears = int(rng.integers(0, min(middles, self._max_edges - (n - 1)) + 1))
@@ -568,6 +644,43 @@ class CustomSpace(SearchSpace):
             codes = self._codes[n] = _valid_codes(n, self._max_edges)
         return codes
 
+    def _strata(self) -> tuple[list[tuple[int, int, int, np.ndarray]], int]:
+        """Variable topology, exact size only: the blocks of the enumeration order and the size.
+
+        One block ``(start, n, labellings, codes)`` per node count ``n`` with at least one
+        valid DAG: its ``len(codes) * labellings`` architectures (``labellings =
+        len(ops) ** (n - 2)``) take indices ``start ..`` of :meth:`_enumerate`'s order. Cached.
+        """
+        if self._blocks is None:
+            blocks: list[tuple[int, int, int, np.ndarray]] = []
+            start = 0
+            for n in range(self._min_nodes, self.max_nodes + 1):
+                codes = self._codes_for(n)
+                if len(codes):
+                    labellings = len(self.ops) ** (n - 2)
+                    blocks.append((start, n, labellings, codes))
+                    start += len(codes) * labellings
+            self._blocks = (blocks, start)
+        return self._blocks
+
+    def _arch_at(self, index: int) -> ArchGraph:
+        """The ``index``-th architecture of :meth:`_enumerate`'s order (variable topology, exact size).
+
+        ``index`` in ``0 .. size - 1``; a bijection onto the space, which is what makes the
+        uniform sampler uniform: by node count, then adjacency code, then ops with the first
+        middle node's op the most significant digit (``itertools.product`` order).
+        """
+        blocks, _ = self._strata()
+        start, n, labellings, codes = blocks[bisect.bisect_right([b[0] for b in blocks], index) - 1]
+        topo, rest = divmod(index - start, labellings)
+        k = len(self.ops)
+        op_ids = []
+        for _ in range(n - 2):
+            rest, d = divmod(rest, k)
+            op_ids.append(d)
+        ops = [self.ops[d] for d in reversed(op_ids)]
+        return ArchGraph((INPUT, *ops, OUTPUT), _edges_of(n, int(codes[topo])))
+
     @property
     def size(self) -> int | None:
         """Number of architectures: ``len(ops) ** (num_nodes - 2)`` for a fixed topology; for a
@@ -577,22 +690,18 @@ class CustomSpace(SearchSpace):
             return len(self.ops) ** (self.max_nodes - 2)
         if self.max_nodes > EXACT_SIZE_MAX_NODES:
             return None
-        if self._size is None:
-            self._size = sum(
-                len(self._codes_for(n)) * len(self.ops) ** (n - 2) for n in range(self._min_nodes, self.max_nodes + 1)
-            )
-        return self._size
+        return self._strata()[1]
 
     def _enumerate(self) -> Iterator[ArchGraph]:
         # fixed: ops in itertools.product order; variable: by node count, then adjacency code, then ops
+        # (the order _arch_at decodes: list(enumerate())[i] == _arch_at(i))
         if self.fixed_topology:
             for ops in itertools.product(self.ops, repeat=self.max_nodes - 2):
                 yield ArchGraph((INPUT, *ops, OUTPUT), self._edges)
             return
         for n in range(self._min_nodes, self.max_nodes + 1):
-            pairs = _pairs(n)
             for code in self._codes_for(n).tolist():
-                edges = [p for k, p in enumerate(pairs) if code >> k & 1]
+                edges = _edges_of(n, code)
                 for ops in itertools.product(self.ops, repeat=n - 2):
                     yield ArchGraph((INPUT, *ops, OUTPUT), edges)
 

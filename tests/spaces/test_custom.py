@@ -246,7 +246,7 @@ def test_variable_size_unknown_above_seven_nodes() -> None:
 
 
 def test_variable_sampler_covers_the_small_space() -> None:
-    """Every architecture can be drawn (the ear-decomposition sampler has full support)."""
+    """Every architecture can be drawn (the sampler has full support)."""
     s = CustomSpace.from_spec(variable_spec(num_nodes=5, max_edges=6, ops=["skip"]))
     assert set(s.sample(5000, rng=0)) == set(s.enumerate())
 
