@@ -307,7 +307,8 @@ def generate(
             path of a diffusion checkpoint saved by ``nagen train`` / ``DiffusionGenerator.save``.
         unique: return no two equivalent architectures (canonical hash); duplicates are redrawn,
             so a sharply peaked model (an OP-GFN fitted on a clear order) may return fewer than ``n``,
-            with a warning. Default False: the samples as drawn, repeats and all.
+            with a warning; ``n`` above the space's size is refused. Default False: the samples as
+            drawn, repeats and all.
         transfer_from: source metrics (a list or a comma-separated string) of the benchmark
             table, or a :class:`~nagen.transfer.TransferTask`: conditional generation for a task
             *without its labels* (DiffusionNAG's transferable generation). ``guide`` then names the
@@ -362,6 +363,12 @@ def generate(
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
     if not isinstance(unique, (bool, np.bool_)):
         raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
+    if unique and sp.size is not None and n > sp.size:
+        # known before any model is trained (Generator.sample refuses it too, but only after a fit)
+        raise InvalidArgumentError(
+            f"space {sp.name!r} has only {sp.size:,} architectures, so unique=True cannot return {n:,}; "
+            f"ask for at most {sp.size:,} (equivalent ones count once, so possibly fewer come back)"
+        )
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         # NumPy scalars are numbers too (float32 is no float subclass); an infinite weight makes NaN gradients
         check_real(value, label, 0.0, error=InvalidGuidanceError)

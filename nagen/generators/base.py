@@ -148,7 +148,7 @@ class Generator(ABC):
             # otherwise every round redraws ever more duplicates (seconds to minutes) to return what
             # could be known at once: a space cannot hold n distinct architectures
             raise InvalidArgumentError(
-                f"space {self.space.name!r} has {size:,} architectures, so unique=True cannot return {n:,}; "
+                f"space {self.space.name!r} has only {size:,} architectures, so unique=True cannot return {n:,}; "
                 f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
             )
         # torch keeps a seed's low 32 bits: hashed first, so seeds 0 and 2**32 do not sample alike

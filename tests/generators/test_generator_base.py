@@ -140,7 +140,7 @@ def test_unique_beyond_the_space_size_is_refused_at_once() -> None:
         {"name": "two_cells", "ops": ["conv3x3", "conv1x1"], "num_nodes": 3, "topology": "fixed", "edges": [[0, 1], [1, 2]]}
     )
     gen = G.get("random", space)
-    with pytest.raises(InvalidArgumentError, match="has 2 architectures, so unique=True cannot return 50"):
+    with pytest.raises(InvalidArgumentError, match="has only 2 architectures, so unique=True cannot return 50"):
         gen.sample(50, seed=0, unique=True)
     out = gen.sample(2, seed=0, unique=True)
     assert len(out) == 2 and out[0] != out[1]
