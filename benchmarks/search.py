@@ -61,6 +61,8 @@ VARIANTS = {
     # BANANAS (White et al., AAAI 2021) as nagen runs it: 5 path-encoding MLPs, 10 random cells first; the pool
     # and the acquisition (qLogNEI over the ensemble) are the study's, not the paper's mutations and ITS
     "bananas": ("bo", {"surrogate": "mlp", "surrogate_options": {"members": 5}, "initial": "random", "n_initial": 10}),
+    # the same predictor with the study's zero-cost initial design: separates the start from the surrogate
+    "bananas+zc": ("bo", {"surrogate": "mlp", "surrogate_options": {"members": 5}, "initial": "zc"}),
     "opgfn": ("opgfn", {}),
     "diffusion": ("diffusion", {}),
     # the diffusion pool guided by the study's acquisition instead of the GP mean (a fresh proposer per run)
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         "--methods",
         default="bo,bo+zc,bo-wl,bo-wl+zc,opgfn,diffusion,re,random,transfer",
         help="rows: bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
-        "bo-wl+zc (gp_wl+zc, zc initial), bo-gnn (ensemble of 5 GNNs, zc initial), bananas (5 path MLPs, 10 random first), opgfn, opgfn-wl+zc, diffusion, diffusion-acq (guided by the acquisition), re, "
+        "bo-wl+zc (gp_wl+zc, zc initial), bo-gnn (ensemble of 5 GNNs, zc initial), bananas (5 path MLPs, 10 random first), bananas+zc (the same, zc initial), opgfn, opgfn-wl+zc, diffusion, diffusion-acq (guided by the acquisition), re, "
         "random, transfer",
     )
     ap.add_argument("--meta-epochs", type=_cli.positive_int, default=META_EPOCHS, help="meta-training epochs of the transfer rows")
