@@ -1148,7 +1148,10 @@ class Study:
             if surrogate == "ensemble":
                 why = " (name the predictor the ensemble copies: surrogate='gnn' is an ensemble of GNNs)"
             elif isinstance(surrogate, str) and surrogate in P.names():
-                why = f" ({surrogate!r} cannot be fitted from a study's labels alone: it is meta-trained first or built from other models)"
+                why = (
+                    f" ({surrogate!r} cannot serve: it is meta-trained first, built from other models, or learns nothing "
+                    "from labels, as an exact cost)"
+                )
             raise InvalidSpecError(
                 f"surrogate must be 'auto', one of {list(SURROGATES)} or a registered predictor that learns from labels "
                 f"({known}), got {surrogate!r}{why}"

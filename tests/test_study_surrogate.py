@@ -150,3 +150,27 @@ def test_cli_bad_surrogate_flags(capsys, extra, match) -> None:
     assert _cli(["search", "--objective", "cifar10_test", "--budget", "3", "--quiet", *extra]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1  # one line
+
+
+def test_an_exact_cost_is_no_surrogate() -> None:
+    """It once passed: every pick was then the largest network, whatever the objective."""
+    from nagen.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="'exact_cost' cannot serve.*learns nothing from labels"):
+        Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), surrogate="exact_cost", storage=":memory:")
+
+
+def test_zero_cost_surrogate_is_one_member_at_the_table_seed() -> None:
+    """Seeded copies of the zero-cost predictor recomputed every candidate's proxies each round
+    (minutes per label on NB201); one member at its default seed reads the shipped table."""
+    from nagen.predictors.ensemble import EnsemblePredictor
+    from nagen.predictors.zero_cost import NB201_TABLE_SEED
+
+    import nagen.spaces
+
+    archs = nagen.spaces.get("nb201").sample(12, 0)
+    ens = EnsemblePredictor("nb201", predictor="zero_cost", members=5, seed=3).fit(archs, np.arange(12.0))
+    assert ens.members == 1 and [m.seed for m in ens.nets] == [NB201_TABLE_SEED]
+    st = Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), surrogate="zero_cost", storage=":memory:", seed=0)
+    st.optimize(8)
+    assert len(st.trials) == 8 and len({t.arch for t in st.trials}) == 8

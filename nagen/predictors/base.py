@@ -148,8 +148,13 @@ class Predictor(ABC):
     #: True when the model has a predictive std
     probabilistic: ClassVar[bool] = False
     #: False when ``fit(archs, values)`` alone cannot train it (it needs meta-training first, or it
-    #: is built from other models): a ``Study`` refuses it as its surrogate before any label is paid
+    #: is built from other models) or it learns nothing from labels (an exact cost): a ``Study``
+    #: refuses it as its surrogate before any label is paid
     fits_from_labels: ClassVar[bool] = True
+    #: False when copies fitted with different seeds would not make a useful ensemble (their
+    #: spread is not the model's uncertainty, or each copy is costly): ``EnsemblePredictor`` then
+    #: keeps one member, fitted with the predictor's own default seed
+    seeded_copies_differ: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace | str, *, seed: int = 0) -> None:
         import nagen.spaces

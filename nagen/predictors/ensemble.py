@@ -71,8 +71,10 @@ class EnsemblePredictor(Predictor):
         space: the search space.
         predictor: name of a registered predictor (not ``"ensemble"``).
         members: number of copies (default 5, as BANANAS). A predictor without a ``seed``
-            argument would train identical copies: it gets one member (a point model, for which
-            the noisy improvement is the plain improvement of its predictions).
+            argument would train identical copies, and one whose ``seeded_copies_differ`` is
+            False (``zero_cost``) would not gain from them: it gets one member with its own
+            default seed (a point model, for which the noisy improvement is the plain
+            improvement of its predictions).
         options: keyword arguments of that predictor's constructor (checked now).
         seed: member ``i`` is built with ``seed = 1000 * seed + i``.
 
@@ -116,7 +118,8 @@ class EnsemblePredictor(Predictor):
             )
         P.check_options(cls, self.options, f"predictor {predictor!r}")
         self.predictor = predictor
-        self.members = check_int(members, "members", 1) if _accepts_seed(cls) else 1
+        members = check_int(members, "members", 1)
+        self.members = members if _accepts_seed(cls) and getattr(cls, "seeded_copies_differ", True) else 1
         self.differentiable = bool(getattr(cls, "differentiable", False))  # type: ignore[misc]
         self.nets: list[Predictor] = []
         self.model: Any = None

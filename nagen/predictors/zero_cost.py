@@ -682,6 +682,10 @@ class ZeroCostPredictor(Predictor):
 
     probabilistic = False
     differentiable = False
+    # its seed re-initialises the networks its proxies are measured on: seeded copies would each
+    # compute every candidate's proxies anew (minutes per study round on NB201, against a table
+    # lookup at the default seed), and proxy noise is not uncertainty about the objective
+    seeded_copies_differ = False
 
     def __init__(
         self,
