@@ -8,8 +8,10 @@
 Guidance by a metric name pays ``guide_labels`` random cells labelled from the space's
 benchmark table (reported as ``labels_used``): ``method="diffusion"`` fits a noise-aware GNN
 predictor on them and steers sampling with it; ``method="opgfn"`` learns an order-preserving
-GFlowNet reward from their order alone. Cost constraints on ``params``/``flops`` are exact: a
-linear surrogate guides sampling and the exact count filters the result.
+GFlowNet reward from their order alone. ``params``/``flops`` are counted, never labelled: as
+guides (the exact count, its linear surrogate steering diffusion; the counted values ordered for
+OP-GFN) and as constraints (a linear surrogate guides sampling and the exact count filters the
+result), with no label paid.
 """
 
 from __future__ import annotations
@@ -476,9 +478,17 @@ def generate(
     labels: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}
 
+    def exact_predictor(metric: str) -> Any:
+        import nagen.predictors as P
+
+        return P.get("exact_cost", sp, metric=metric, seed=rng_seed)
+
     def label_values(metric: str) -> np.ndarray:
         nonlocal labels_used, device_measurements
         assert table is not None
+        if metric not in labels and metric in _EXACT_COSTS:
+            # counted on the built network, as constraints count them: no label is read or paid
+            labels[metric] = np.asarray(exact_predictor(metric).predict(labelled).mean, dtype=float)
         if metric not in labels:  # a guide and a constraint on one metric share its labels (paid once)
             labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
             if metric in latency_bounds:  # latencies measured on the device, not accuracy labels
@@ -493,6 +503,9 @@ def generate(
 
         assert table is not None
         if metric in fitted:  # ... and its fit
+            return fitted[metric]
+        if metric in _EXACT_COSTS:  # nothing to learn: the exact count guides, and costs no label
+            fitted[metric] = exact_predictor(metric)
             return fitted[metric]
         y = label_values(metric)
         kind = "cost" if table.direction(metric) == "min" else "gnn"
@@ -525,9 +538,7 @@ def generate(
     for c in cons:
         target = "le" if c.op == "<=" else "ge"
         if c.metric in _EXACT_COSTS:
-            import nagen.predictors as P
-
-            pred = P.get("exact_cost", sp, metric=c.metric, seed=rng_seed)
+            pred = exact_predictor(c.metric)
         else:
             pred = latency_predictor(c.metric) if c.metric in few_shot else metric_predictor(c.metric)
         guides.append(Guide(pred, constraint_scale, target, float(c.bound), hard=True, name=c.metric))

@@ -110,7 +110,8 @@ def test_opgfn_several_guides_take_the_tables_directions_and_constraints_filter(
     )
     (archs, values, dirs), = opgfn_fits
     assert values.shape == (len(archs), 2) and dirs == ["max", "min"]  # a Pareto order, each column its way
-    assert out.labels_used == 2 * len(archs)  # each guide metric's labels are paid
+    assert out.labels_used == len(archs)  # the accuracy labels are paid; params are counted, not labelled
+    assert np.array_equal(values[:, 1], [space.cost(a)["params"] for a in archs])
     assert len(out) == 10 and all(space.cost(g.arch)["flops"] <= 1.0e8 for g in out)  # exact filter
     assert all(set(g.predicted) == {"flops", "order_score"} for g in out)
 
@@ -233,3 +234,17 @@ def test_a_guide_on_a_table_of_part_of_the_space_labels_only_its_rows(tmp_path, 
     name = register_table(Benchmark.from_csv(path, "nb201", name="test_api_fixes_part", directions={"my_acc": "max"}))
     out = nagen.generate(n=6, method="opgfn", guide="my_acc", benchmark=name, guide_labels=40, seed=0)
     assert out.labels_used == 40 and len(out) == 6  # 40 distinct rows of the table, each paid once
+
+
+def test_an_exact_cost_guide_is_counted_not_labelled() -> None:
+    """``guide="params"`` once paid guide_labels and fitted a cost GNN to an exact count."""
+    import nagen
+    import nagen.spaces
+
+    sp = nagen.spaces.get("nb201")
+    out = nagen.generate(space="nb201", n=4, guide="params", guide_labels=30, seed=0, steps=5)
+    assert out.labels_used == 0
+    for g in out:
+        assert g.predicted["params"] == sp.cost(g.arch)["params"]
+    both = nagen.generate(space="nb201", n=3, method="opgfn", guide=["cifar10_valid_12ep", "params"], guide_labels=20, seed=0)
+    assert both.labels_used == 20  # the accuracy labels only
