@@ -335,7 +335,9 @@ def search_runs(
 ) -> Any:
     """Best-so-far traces of search runs (``nagen search --json`` output), one line per method.
 
-    The runs are grouped by their ``"method"``; a run without one (a file written before the key
+    The runs are grouped by their ``"method"`` and ``"setup"`` (surrogate, initial design, batch
+    size, constraints): runs of one method whose setups differ are separate lines, labelled with
+    what differs (``bo [surrogate=gnn]``); a run without a method (a file written before the key
     existed) is its own group, named after its source (the file name). Each group is drawn by
     :func:`search_traces`: the median best-so-far over its seeds against labels paid, with the
     25-75% quantile band; a seed shorter than the longest of its method is carried forward at its
@@ -356,8 +358,8 @@ def search_runs(
     Raises:
         InvalidArgumentError: no run, a run that is not search JSON (unreadable, not JSON, no
             ``"history"``, a history without one number ``"value"`` per label), an empty
-            history, runs of different spaces, objectives or directions, or a ``maximize``
-            the runs contradict.
+            history, runs of different spaces, objectives or directions, a ``maximize``
+            the runs contradict, or one configuration's seed given twice.
     """
     if isinstance(runs, (str, bytes, os.PathLike, Mapping)) or not isinstance(runs, Sequence):
         raise InvalidArgumentError(f"runs must be a list of search results (dicts, SearchResults or JSON paths), got {type(runs).__name__}")
@@ -380,16 +382,52 @@ def search_runs(
             "drop the override (--minimize, maximize=) to follow the files"
         )
     traces: dict[str, list[list[float]]] = {}
-    for data, src in zip(datas, sources):
-        # old files have no method: each one is its own line, named after its file
-        method = data.get("method")
-        if method is not None and not isinstance(method, str):
-            raise InvalidArgumentError(f"{str(src)!r} is not the output of 'nagen search --json' (method {method!r} is not a name)")
-        label = method or str(src)
-        traces.setdefault(str(label), []).append([float(r["value"]) for r in data["history"]])
+    for label, data in zip(_run_labels(datas, [str(s) for s in sources]), datas):
+        traces.setdefault(label, []).append([float(r["value"]) for r in data["history"]])
     if ylabel is None:
         ylabel = f"best {described['objective']} found" if "objective" in described else "best value found"
     return search_traces(traces, ax=ax, maximize=bool(maximize), optimum=optimum, ylabel=ylabel, regret=regret)
+
+
+def _run_labels(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> list[str]:
+    """The line each run belongs to: its method, plus what differs in its ``"setup"`` from the
+    same method's other runs (``bo [surrogate=gnn]`` beside ``bo [surrogate=auto]``), so runs of
+    different configurations are not pooled as seeds; a run without a method (an old file) is
+    its own line, named after its source.
+
+    Raises:
+        InvalidArgumentError: a method that is not a name, or one configuration's seed given
+            twice (the same file twice: the median would count it as two seeds).
+    """
+    keys = []
+    for data, src in zip(datas, sources):
+        method = data.get("method")
+        if method is not None and not isinstance(method, str):
+            raise InvalidArgumentError(f"{src!r} is not the output of 'nagen search --json' (method {method!r} is not a name)")
+        setup = data.get("setup") or {}
+        if not isinstance(setup, Mapping):
+            raise InvalidArgumentError(f"{src!r} is not the output of 'nagen search --json' (its \"setup\" is not an object)")
+        keys.append((method, {str(k): json.dumps(v, sort_keys=True) for k, v in setup.items()}))
+    seen: dict[tuple[str, str, Any], str] = {}
+    for (method, setup), data, src in zip(keys, datas, sources):
+        if method and data.get("seed") is not None:
+            key = (method, json.dumps(setup, sort_keys=True), data["seed"])
+            if key in seen:
+                raise InvalidArgumentError(
+                    f"{seen[key]!r} and {src!r} are the same run (method {method!r}, seed {data['seed']}, same setup): "
+                    "a median over seeds would count it twice; give each seed once"
+                )
+            seen[key] = src
+    labels = []
+    for (method, setup), src in zip(keys, sources):
+        if not method:
+            labels.append(src)
+            continue
+        others = [s for m, s in keys if m == method]
+        differ = sorted(k for k in {k for s in others for k in s} if len({s.get(k) for s in others}) > 1)
+        shown = ", ".join(f"{k}={json.loads(setup[k]) if k in setup else '?'}" for k in differ)
+        labels.append(f"{method} [{shown}]" if shown else method)
+    return labels
 
 
 def _search_run(run: Any, source: str) -> dict[str, Any]:

@@ -36,6 +36,9 @@ class SearchResult:
         space, objective, direction, method, seed: what was searched (the study's space name,
             objective column, ``"max"``/``"min"``, proposer name and seed); empty (or None)
             when unknown, e.g. a result built by hand.
+        setup: how else the run was configured, where it differs between runs of one method
+            (``surrogate`` and its options, ``initial`` design, ``batch_size``, ``constraints``);
+            ``nagen plot trace`` keeps runs of different setups apart. Empty when unknown.
     """
 
     history: list[tuple[str, float]]
@@ -51,6 +54,7 @@ class SearchResult:
     direction: str = ""
     method: str = ""
     seed: int | None = None
+    setup: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None,
@@ -72,6 +76,8 @@ class SearchResult:
         out.update({k: v for k, v in meta.items() if v})
         if self.seed is not None:
             out["seed"] = int(self.seed)
+        if self.setup:
+            out["setup"] = dict(self.setup)
         return out
 
     def to_json(self, **dumps_options: Any) -> str:
@@ -229,7 +235,7 @@ def search(
         import warnings
 
         warnings.warn(f"{e}; returning the {len(st.history)} labels made", stacklevel=2)
-    res = _result(st)
+    res = _result(st, batch_size)
     if res.best is not None and reporter is not None:  # the search has ended: now the report may be read
         res.report.update(reporter.label(sp.parse(res.best[0]), sp))
     return res
@@ -250,7 +256,11 @@ def _names(value: Any, what: str) -> list[str]:
     return [x.strip() for x in items]
 
 
-def _result(st: Study) -> SearchResult:
+#: proposers that pick with the study's surrogate (regularised evolution and random search do not)
+_SURROGATE_METHODS = ("bo", "opgfn", "diffusion", "transfer")
+
+
+def _result(st: Study, batch_size: int = 1) -> SearchResult:
     obj = st.objectives[0]
     sign = 1.0 if st.directions[0] == "max" else -1.0
     history, failed = [], []
@@ -279,9 +289,17 @@ def _result(st: Study) -> SearchResult:
         for a, v in history:
             if best is None or sign * v > sign * best[1] or (math.isnan(best[1]) and not math.isnan(v)):
                 best = (a, v)
+    method = st.proposer.name or type(st.proposer).__name__
+    setup: dict[str, Any] = {"batch_size": int(batch_size)}
+    if method in _SURROGATE_METHODS:
+        setup.update(surrogate=st.surrogate, initial=st.initial)
+        if st._surrogate_options:
+            setup["surrogate_options"] = dict(st._surrogate_options)
+    if st.constraints:
+        setup["constraints"] = [str(c) for c in st.constraints]
     return SearchResult(
         history, best, failed, st.name, st.storage.url, constraints=constraints, device_measurements=measurements,
         space=st.space.name, objective=obj, direction=st.directions[0],
         # the name the study records in its config (a transfer search's proposer is "transfer", not "bo")
-        method=st.proposer.name or type(st.proposer).__name__, seed=st.seed,
+        method=method, seed=st.seed, setup=setup,
     )

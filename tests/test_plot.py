@@ -339,3 +339,27 @@ def test_cli_plot_trace_groups_seeds_and_names_bad_files(tmp_path, capsys, monke
     assert main(["plot", "trace", *files, "--minimize", "--out", out]) == 2
     assert "asked to minimise" in capsys.readouterr().err
     matplotlib.pyplot.close("all")
+
+
+def test_search_runs_keep_setups_apart_and_refuse_a_seed_twice() -> None:
+    """Runs of one method with other surrogates were pooled as seeds, and one file given twice
+    counted as two seeds."""
+    gnn = dict(_run([90, 93], seed=0, method="bo"), setup={"batch_size": 1, "surrogate": "gnn", "initial": "zc"})
+    gp0 = dict(_run([91, 92], seed=0, method="bo"), setup={"batch_size": 1, "surrogate": "auto", "initial": "zc"})
+    gp1 = dict(_run([89, 94], seed=1, method="bo"), setup={"batch_size": 1, "surrogate": "auto", "initial": "zc"})
+    ax = NP.search_runs([gnn, gp0, gp1, _run([88, 90], method="re")])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "bo [surrogate=gnn] (1 seed)", "bo [surrogate=auto] (2 seeds)", "re (1 seed)"
+    ]
+    with pytest.raises(NagenError, match=r"'runs\[0\]' and 'runs\[1\]' are the same run \(method 'bo', seed 1"):
+        NP.search_runs([gp1, gp1])
+    matplotlib.pyplot.close("all")
+
+
+def test_search_json_records_the_setup() -> None:
+    import nagen
+
+    res = nagen.search("nb201", "cifar10_valid_12ep", budget=3, seed=0, method="re").to_dict()
+    assert res["setup"] == {"batch_size": 1}
+    res = nagen.search("nb201", "cifar10_valid_12ep", budget=6, seed=0, surrogate="gp").to_dict()
+    assert res["setup"] == {"batch_size": 1, "surrogate": "gp", "initial": "zc"}

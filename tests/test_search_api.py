@@ -14,7 +14,8 @@ from nagen.search_api import search
 def test_json_contract_and_determinism(method, nb201):
     out = search(space="nb201", objective="cifar10_test", budget=6, seed=2, method=method).to_dict()
     # what was searched comes with the labels, so files of several runs can be grouped by method
-    assert set(out) == {"history", "best", "space", "objective", "direction", "method", "seed"}
+    assert set(out) == {"history", "best", "space", "objective", "direction", "method", "seed", "setup"}
+    assert out["setup"] == {"batch_size": 1}  # no surrogate: these methods do not use one
     assert (out["space"], out["objective"], out["direction"], out["method"], out["seed"]) == ("nb201", "cifar10_test", "max", method, 2)
     assert len(out["history"]) == 6
     for item in out["history"]:
