@@ -570,9 +570,17 @@ def generate(
         why = ", ".join(f"{k}: {v}" for k, v in st.reasons.items())
         if not archs:
             # an empty answer to a request for n is an error, not a result: say which constraint rejected what
+            predicted = [c.metric for c in cons if c.metric not in _EXACT_COSTS]
+            # a bound the space can meet may still be out of reach of a predictor fitted on few labels
+            hint = (
+                f"; {predicted} are filtered by predicted values (a predictor fitted on {len(labelled)} labelled cells), "
+                "not measured ones: more guide_labels make it more accurate"
+                if predicted and labelled
+                else ""
+            )
             raise InvalidGuidanceError(
                 f"no sampled architecture met the constraints (rejected: {why}); "
-                "loosen the bounds or check they can be met in this space"
+                f"loosen the bounds or check they can be met in this space{hint}"
             )
         import warnings
 
