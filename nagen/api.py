@@ -33,6 +33,7 @@ from nagen.errors import (
     check_real,
     choices_hint,
     named_options,
+    unknown_metric_message,
 )
 from nagen.graph import ArchGraph
 
@@ -411,9 +412,7 @@ def generate(
             )
         for m in named:
             if m not in table.metrics:
-                raise UnknownMetricError(
-                    f"cannot guide by {m!r}: table {table.name!r} has metrics {choices_hint(table.metrics, 60)}"
-                )
+                raise UnknownMetricError(f"cannot guide by {m!r}: {unknown_metric_message(table.name, m, table.metrics)}")
     # the dict form gets the string form's checks (a positive upper bound on a cost or latency, a
     # known metric, an unknown device named as one) before any label or measurement is paid
     cons: list[Constraint] = []

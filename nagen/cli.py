@@ -711,7 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='the surrogate predictor\'s arguments as a JSON object, plus "members" (ensemble size, default 5), '
         'e.g. \'{"epochs": 100, "members": 5}\'',
     )
-    sp.add_argument("--storage", help="study storage URL, e.g. sqlite:///nagen.db (default: in memory)")
+    sp.add_argument("--storage", help="study storage: a URL such as sqlite:///nagen.db, or a file path (default: ':memory:', kept in memory, lost at exit)")
     sp.add_argument("--study", help="study name in --storage; re-running with the same name resumes it (--budget is the total, not extra labels)")
     sp.add_argument(
         "--constraint", action="append",

@@ -227,6 +227,16 @@ def search(
     else:
         labeller = TableLabeller(source, objective)
         st = Study(sp, objective, labeller, proposer=method, storage=url, name=study, seed=seed, **options)
+    if len(st.history) > budget:
+        import warnings
+
+        # resuming: the budget is the study's total; a smaller one labels nothing, but returning
+        # more labels than asked for without a word looks like a bug
+        warnings.warn(
+            f"study {st.name!r} already holds {len(st.history)} labels, more than the budget {budget} (the total, not "
+            f"extra labels): nothing new is labelled and the result holds all {len(st.history)}",
+            stacklevel=2,
+        )
     try:
         st.optimize(budget, batch_size=batch_size, progress=progress)
     except SpaceExhaustedError as e:

@@ -258,3 +258,11 @@ def test_an_unmet_predicted_constraint_names_the_predictor_not_only_the_space() 
 
     with pytest.raises(InvalidGuidanceError, match=r"filtered by predicted values \(a predictor fitted on 20 labelled cells\).*guide_labels"):
         nagen.generate(space="nb201", n=5, constraints=["cifar10_valid_12ep>=80"], guide_labels=20, seed=0)
+
+
+def test_a_misspelt_guide_metric_gets_a_suggestion() -> None:
+    import nagen
+    from nagen.errors import UnknownMetricError
+
+    with pytest.raises(UnknownMetricError, match=r"cannot guide by 'cifar10_valid12ep'.*did you mean 'cifar10_valid_12ep'"):
+        nagen.generate(space="nb201", n=2, guide="cifar10_valid12ep")

@@ -193,3 +193,11 @@ def test_a_misspelled_study_option_is_a_named_error() -> None:
 
     with pytest.raises(UnknownOptionError, match=r"Study takes no option\(s\) \['n_inital'\].*'n_initial'"):
         Study("nb201", "cifar10_test", n_inital=3, storage="sqlite:///:memory:")
+
+
+def test_resuming_with_a_smaller_budget_says_so(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = search(space="nb201", objective="cifar10_test", budget=6, seed=0, method="random", storage=url, study="s")
+    with pytest.warns(UserWarning, match="already holds 6 labels, more than the budget 4"):
+        again = search(space="nb201", objective="cifar10_test", budget=4, seed=0, method="random", storage=url, study="s")
+    assert again.history == first.history

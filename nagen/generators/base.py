@@ -171,8 +171,9 @@ class Generator(ABC):
             soft = [g.name or type(g.predictor).__name__ for g in guides if not g.hard]
             if soft:
                 raise InvalidGuidanceError(
-                    f"{type(self).__name__} does not support guidance (got guides {soft}); use method 'diffusion', "
-                    "or pass only hard constraints, which every generator applies as filters"
+                    f"{type(self).__name__} does not support guidance (got guides {soft}); use method 'diffusion' "
+                    "(steered by a predictor's gradient) or, with nagen.generate, 'opgfn' (guide metric names: a reward "
+                    "learned from their order), or pass only hard constraints, which every generator applies as filters"
                 )
             steer = []  # hard constraints only: this generator cannot be steered, so they act as filters
         import time
