@@ -900,6 +900,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line
+            # GPyTorch's jitter on a nearly singular covariance is its intended fix, not news for a CLI user
+            warnings.filterwarnings("ignore", message=r"A not p\.d\., added jitter")
             _load_plugins([*os.environ.get("NAGEN_PLUGINS", "").split(","), *args.plugin, *getattr(args, "plugin_after", [])])
             args.func(args)
     except NagenError as e:
