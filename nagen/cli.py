@@ -188,19 +188,28 @@ def _cmd_sample(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(f"--n must be >= 0, got {args.n}")
     _check_ints(args, {"seed": 0})
     table = None
-    if args.metric:
+    metrics = list(args.metric or [])
+    # params/FLOPs are counted on the built network (as `nagen info` says): no table needed for them
+    counted = {m for m in metrics if m in ("params", "flops")}
+    if counted:
+        try:
+            space.cost(space.sample(1, 0)[0])
+        except NagenError as e:
+            raise InvalidArgumentError(f"space {space.name!r} cannot count {sorted(counted)}: {e}") from None
+    if set(metrics) - counted:
         table = nagen.benchmarks.load(args.benchmark or args.space)
         if table.space is not space:  # else the first lookup fails with a confusing op or size error
             raise InvalidArgumentError(
                 f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}; "
                 f"pass --space {table.space.name} or a benchmark of space {space.name!r}"
             )
-        for m in args.metric:
-            table.metric(m)  # validate before printing anything
+        for m in metrics:
+            if m not in counted:
+                table.metric(m)  # validate before printing anything
     for arch in space.sample(args.n, args.seed):
         rec: dict[str, Any] = {"arch": space.format(arch), "hash": arch.canonical_hash()}
-        if table is not None:
-            rec.update({m: table.query(arch, m) for m in args.metric})
+        cost = space.cost(arch) if counted else {}
+        rec.update({m: cost[m] if m in counted else table.query(arch, m) for m in metrics})
         if args.json:
             print(json.dumps(rec))
         else:
@@ -625,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
     sp.add_argument("--n", type=int, default=10, help="how many (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable)")
+    sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable); params/flops are counted, no table needed")
     sp.add_argument("--benchmark", help="table to read --metric from (default: the space's own)")
     sp.add_argument("--json", action="store_true", help="JSON lines: {\"arch\": ..., \"hash\": ..., metric: value}")
     sp.set_defaults(func=_cmd_sample)

@@ -256,3 +256,18 @@ def test_plot_pareto_objectives_flag_picks_two_of_a_files_three(tmp_path, capsys
     assert drawn_fronts[-1]["names"] == ["acc", "lat"] and drawn_fronts[-1]["ref_point"] == [80.0, 5.0]
     assert main(["plot", "pareto", "--input", str(path), "--out", str(tmp_path / "d.png"), "--quiet"]) == 2
     assert "pick two with --objectives" in capsys.readouterr().err
+
+
+def test_sample_counts_params_of_a_space_without_table(capsys) -> None:
+    """`nagen info` says params are counted; `nagen sample --metric params` refused a space with no table."""
+    import json as _json
+    from pathlib import Path
+
+    import nagen.spaces
+    from nagen.cli import main
+
+    spec = str(Path(__file__).parent.parent / "examples/spaces/tiny_dag.json")
+    assert main(["sample", "--space", spec, "--n", "3", "--metric", "params", "--json"]) == 0
+    rows = [_json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    sp = nagen.spaces.from_spec(spec)
+    assert len(rows) == 3 and all(r["params"] == sp.cost(r["arch"])["params"] for r in rows)
