@@ -187,7 +187,16 @@ def levelwise_bo(
     sp = nagen.spaces.get(space)
     kind, initial = _resolve_auto(sp, get_proposer("bo"), surrogate, "auto", (direction,))
     if kind not in SURROGATES:
-        raise InvalidArgumentError(f"surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}")
+        import nagen.predictors as P
+
+        # a registered predictor is a surrogate of Study, which pareto(method="bo") runs when no exact cost is searched level-wise
+        hint = (
+            f"; {surrogate!r} is a registered predictor, usable as the surrogate of a Study: "
+            "pareto(..., method='bo', exact_costs=False) runs one"
+            if isinstance(surrogate, str) and surrogate in P.names()
+            else ""
+        )
+        raise InvalidArgumentError(f"level-wise BO's surrogate must be 'auto' or one of {SURROGATES}, got {surrogate!r}{hint}")
     sign = 1.0 if direction == "max" else -1.0
     rng = np.random.default_rng(seed)
     archs, keys, costs, enumerable = _candidates(sp, cost, pool_size, rng)

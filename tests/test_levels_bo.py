@@ -265,3 +265,11 @@ def test_bad_level_cap_is_named(setup) -> None:
     for bad in (-0.1, 1.5, float("nan"), "0.1", None):
         with pytest.raises(ValueError, match="max_level_share"):
             levelwise_bo(space, label, 10, cost=exact, max_level_share=bad)
+
+
+def test_a_predictor_surrogate_is_pointed_to_the_study_path() -> None:
+    import nagen
+    from nagen.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"'gnn' is a registered predictor.*exact_costs=False"):
+        nagen.pareto("nb201", ["cifar10_valid_12ep:max", "params:min"], budget=14, method="bo", surrogate="gnn")
