@@ -294,6 +294,19 @@ class Benchmark:
         self._check_metric(metric)
         return self._cols[metric]
 
+    def measured_classes(self, metrics: Sequence[str]) -> dict[str, ArchGraph]:
+        """Canonical hash -> the first row of that equivalence class whose ``metrics`` are all
+        measured (finite), in row order: what a search confined to this table may propose
+        (equivalent rows are one architecture, labelled once)."""
+        ok = np.ones(len(self._archs), dtype=bool)
+        for m in metrics:
+            ok &= np.isfinite(self.values(m))
+        rows: dict[str, ArchGraph] = {}
+        for a, keep in zip(self._archs, ok):
+            if keep:
+                rows.setdefault(a.canonical_hash(), a)
+        return rows
+
     # ------------------------------------------------------------------ summaries
     def optimum(self, metric: str) -> Optimum:
         """The best architecture for ``metric`` (max or min by the metric's direction), ties to the first row."""

@@ -729,14 +729,7 @@ def _table_rows(space: Any, table: Any, metrics: Sequence[str]) -> list[Any] | N
     equivalence class, every objective finite, table order); ``None`` for a complete table."""
     if space.size is not None and len(table) >= space.size:
         return None
-    ok = np.ones(len(table), dtype=bool)
-    for m in metrics:
-        ok &= np.isfinite(np.asarray(table.values(m), dtype=float))
-    rows: dict[str, Any] = {}
-    for a, keep in zip(table.archs, ok):
-        if keep:
-            rows.setdefault(a.canonical_hash(), a)
-    return list(rows.values())
+    return list(table.measured_classes(metrics).values())
 
 
 def random_search(

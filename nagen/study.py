@@ -1176,13 +1176,7 @@ class Study:
         table = labeller.table
         if len(table) >= self.space.size:
             return
-        ok = np.ones(len(table), dtype=bool)
-        for m in self.objectives:
-            ok &= np.isfinite(np.asarray(table.values(m), dtype=float))
-        rows: dict[str, ArchGraph] = {}
-        for a, keep in zip(table.archs, ok):
-            if keep:  # equivalent rows are one architecture, labelled once: the first row stands for it
-                rows.setdefault(a.canonical_hash(), a)
+        rows = table.measured_classes(self.objectives)
         self._domain, self._domain_rows = (list(rows.values()), list(rows)), rows
 
     def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
