@@ -1171,10 +1171,11 @@ class Study:
 
         self._domain: tuple[list[ArchGraph], list[str]] | None = None
         self._domain_rows: dict[str, ArchGraph] = {}  # canonical hash -> the table row standing for its class
-        if not isinstance(labeller, TableLabeller) or self.space.size is None:
+        if not isinstance(labeller, TableLabeller):
             return
         table = labeller.table
-        if len(table) >= self.space.size:
+        # a space too large to count has no complete table: every table of it is partial
+        if self.space.size is not None and len(table) >= self.space.size:
             return
         rows = table.measured_classes(self.objectives)
         self._domain, self._domain_rows = (list(rows.values()), list(rows)), rows

@@ -77,3 +77,25 @@ print(json.dumps([[t.state, t.values.get("acc"), T.score(sp.parse(t.arch))] for 
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(rows) == 6 and all(state == "complete" and got == want for state, got, want in rows)
+
+
+def test_a_table_of_a_space_too_large_to_count_confines_the_search() -> None:
+    """A user table of 300 cells of a 9-node variable space (size unknown) was searched over the
+    whole space: 2-3 of 15 trials found a row, the rest failed with "no row in table"."""
+    import numpy as np
+
+    import nagen.spaces
+    from nagen.benchmarks import Benchmark
+    from nagen.labellers import TableLabeller
+    from nagen.study import Study
+
+    sp = nagen.spaces.from_spec(
+        {"name": "big9_test", "ops": ["conv3x3", "conv1x1", "maxpool3x3"], "num_nodes": 9, "topology": "variable", "max_edges": 12}
+    )
+    assert sp.size is None
+    archs = list({a.canonical_hash(): a for a in sp.sample(300, 0)}.values())
+    tab = Benchmark("big9_table", sp, archs, {"acc": np.random.default_rng(0).normal(90, 2, len(archs))})
+    for method in ("random", "bo"):
+        st = Study(sp, "acc", TableLabeller(tab, "acc"), proposer=method, storage=":memory:", seed=0, executor="inline")
+        st.optimize(12)
+        assert [t.state for t in st.trials] == ["complete"] * 12 and all(sp.parse(t.arch) in tab for t in st.trials)
