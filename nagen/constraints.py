@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, choices_hint
+from nagen.errors import InvalidSpecError, NagenError, UnknownMetricError, check_int, choices_hint, did_you_mean
 from nagen.graph import ArchGraph
 from nagen.storage import cache_dir, save_atomic
 
@@ -182,7 +182,9 @@ def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | No
             raise UnknownDeviceError(
                 f"no latency column for device {c.device!r} ({c.metric!r}); devices are {choices_hint(_devices(metrics), 40)}"
             )
-        raise UnknownMetricError(f"cannot constrain {c.metric!r}: metrics are {choices_hint(metrics, 60)}")
+        raise UnknownMetricError(
+            f"cannot constrain {c.metric!r}{did_you_mean(c.metric, metrics)}; metrics are {choices_hint(metrics, 60)}"
+        )
     return c
 
 

@@ -58,6 +58,8 @@ def test_unknown_device_lists_the_devices(nb201) -> None:
         parse_constraint("lat_pixel9_ms<=3", nb201.metrics)
     with pytest.raises(UnknownMetricError, match="cannot constrain 'speed'"):
         parse_constraint("speed<=3", nb201.metrics)
+    with pytest.raises(UnknownMetricError, match="cannot constrain 'param'; did you mean 'params'"):
+        parse_constraint("param<=3e5", nb201.metrics)
     with pytest.raises(ConstraintError, match="one constraint per metric"):
         parse_constraints(["params<=1e6", "params<=2e6"])
 
