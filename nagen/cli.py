@@ -552,62 +552,11 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         data = _read_json(args.input[0])
         if not isinstance(data, dict) or "history" not in data:
             raise InvalidArgumentError(f"{args.input[0]!r} is not the output of 'nagen pareto --json' (no \"history\")")
-        rows = data["history"]
-        # the kind of file first: asking for --objectives of a search trace would only mislead
-        if not all(isinstance(r, dict) and isinstance(r.get("values"), dict) for r in rows):
-            hint = " (this looks like 'nagen search --json' output: use 'nagen plot trace')" if any(
-                isinstance(r, dict) and "value" in r for r in rows
-            ) else ""
-            raise InvalidArgumentError(f"{args.input[0]!r}: its history has no \"values\" per label{hint}")
-        # an explicit --objectives wins (e.g. two of a three-objective file); the file's own are the default
-        specs = args.objectives or data.get("objectives")
-        if not specs:
-            raise InvalidArgumentError("name the objectives: --objectives METRIC:max,METRIC:min (the file does not list them)")
-        from nagen.multiobjective import parse_objectives
-
-        # the shared parser: spaces after commas, and a missing direction is an error, never a silent "max"
-        objs = parse_objectives(specs)
-        names, dirs = [o.metric for o in objs], [o.direction for o in objs]
-        if len(names) != 2:
-            hint = " (the file lists them: pick two with --objectives)" if not args.objectives else ""
-            raise InvalidArgumentError(f"'nagen plot pareto' draws two objectives, got {len(names)}{hint}")
-        absent = sorted({n for r in rows for n in names if n not in r["values"]})
-        if absent:
-            raise InvalidArgumentError(f"{args.input[0]!r}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
-        pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float)
-        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=_file_ref_point(data, names, args.input[0]))
+        pts, dirs, names, ref = NP._result_points(data, args.objectives, repr(args.input[0]), "--objectives")
+        ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=ref)
     out = NP.save(ax.figure, args.out)
     if not args.quiet:
         sys.stderr.write(f"nagen: wrote {out}\n")
-
-
-def _file_ref_point(data: Mapping[str, Any], names: Sequence[str], source: str = "the pareto file") -> list[float] | None:
-    """The pareto file's reference point for the drawn objectives ``names``, in their order.
-
-    The file holds it as a list in its ``objectives`` order ('nagen pareto --json') or as
-    ``{metric: value}`` (``ParetoResult.to_json``); None when it has none for these objectives
-    (a point of other objectives, drawn against these axes, would be misplaced); a file
-    without ``objectives`` gives its list in the order of ``--objectives``. The file's objective
-    specs are read by ``parse_objectives``, as ``--objectives`` is.
-
-    Raises:
-        InvalidArgumentError: the file's ``objectives`` (named as ``source``) do not parse.
-    """
-    ref = data.get("ref_point")
-    if isinstance(ref, list) and not isinstance(data.get("objectives"), list):
-        return ref if len(ref) == len(names) else None  # a file that names no objectives: in --objectives order
-    if isinstance(ref, list) and len(ref) == len(data["objectives"]):
-        from nagen.multiobjective import parse_objectives
-
-        # the shared parser, as for --objectives: a metric name may hold a ':' ("a:b:max" is metric "a:b")
-        try:
-            metrics = [o.metric for o in parse_objectives(data["objectives"])]
-        except NagenError as e:
-            raise InvalidArgumentError(f"{source!r}: its objectives {data['objectives']!r} are not 'metric:max|min' specs ({e})") from None
-        ref = dict(zip(metrics, ref))
-    if not isinstance(ref, dict) or not all(n in ref for n in names):
-        return None
-    return [ref[n] for n in names]
 
 
 def build_parser() -> argparse.ArgumentParser:

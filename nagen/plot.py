@@ -489,29 +489,49 @@ def _one_objective(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -
 def pareto_front(
     points: Any,
     *,
-    directions: Sequence[str] = ("max", "min"),
-    names: Sequence[str] = ("objective 1", "objective 2"),
+    directions: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
     ref_point: Sequence[float] | None = None,
     true_front: Any = None,
     ax: Any = None,
     label: str = "labelled",
+    objectives: Any = None,
 ) -> Any:
     """Two objectives: labelled points (dominated faded), their non-dominated front as a staircase,
     the reference point and, if given, the true front.
 
+    >>> r = nagen.pareto("nb201", ["cifar10_valid_12ep:max", "params:min"], budget=50)  # doctest: +SKIP
+    >>> NP.pareto_front(r)                       # axes, directions and reference point from r  # doctest: +SKIP
+
     Args:
         points: ``n x 2`` values in the objectives' own units (rows with NaN, e.g. failed
-            trials, are skipped).
-        directions: ``"max"``/``"min"`` per objective.
-        names: axis labels.
+            trials, are skipped), or a ``ParetoResult`` / its ``to_dict()`` / the JSON of
+            ``nagen pareto --json``: then its history is drawn, and directions, names and
+            reference point default to the result's.
+        directions: ``"max"``/``"min"`` per objective (default ``("max", "min")``).
+        names: axis labels (default ``("objective 1", "objective 2")``).
         ref_point: the hypervolume reference point (drawn as a cross, with the dominated region shaded).
         true_front: ``m x 2`` values of the space's true front, for comparison.
+        objectives: with a result only: the two of its objectives to draw (``"acc:max,params:min"``
+            or a list of specs); needed when it has more than two.
 
     Raises:
         InvalidArgumentError: bad ``directions`` or ``names``, ``points`` or ``true_front`` not
-            ``n x 2`` numbers, a ``ref_point`` that is not two finite numbers, or no row with two
-            finite values.
+            ``n x 2`` numbers, a ``ref_point`` that is not two finite numbers, no row with two
+            finite values, a result with other than two objectives and no ``objectives``, or
+            ``objectives`` without a result.
     """
+    if _is_result(points):
+        data = points.to_dict() if hasattr(points, "to_dict") else points
+        pts, dirs, labels, ref = _result_points(data, objectives, "the result", "objectives=")
+        points = pts
+        directions = dirs if directions is None else directions
+        names = labels if names is None else names
+        ref_point = ref if ref_point is None else ref_point
+    elif objectives is not None:
+        raise InvalidArgumentError("objectives= picks two objectives of a pareto result; with an n x 2 array give directions= and names=")
+    directions = ("max", "min") if directions is None else directions
+    names = ("objective 1", "objective 2") if names is None else names
     if isinstance(directions, str) or len(directions) != 2 or any(str(d).lower() not in ("max", "min") for d in directions):
         raise InvalidArgumentError(f"directions must be two of 'max'/'min', got {directions!r}")
     directions = [str(d).lower() for d in directions]
@@ -573,12 +593,87 @@ def pareto_front(
     return ax
 
 
+def _is_result(value: Any) -> bool:
+    """``value`` is a pareto result: a ``ParetoResult`` or a mapping with a ``"history"``."""
+    from nagen.multiobjective import ParetoResult
+
+    return isinstance(value, ParetoResult) or (isinstance(value, Mapping) and "history" in value)
+
+
+def _result_points(
+    data: Mapping[str, Any], objectives: Any, source: str, option: str
+) -> tuple[np.ndarray, list[str], list[str], list[float] | None]:
+    """``(points [n, 2], directions, names, ref_point or None)`` of a pareto result's history.
+
+    ``data`` is ``ParetoResult.to_dict()`` or the JSON of ``nagen pareto --json``; ``objectives``
+    (the caller's ``option``) picks two of its objectives, else the result's own are used.
+
+    Raises:
+        InvalidArgumentError: the history has no per-label ``"values"`` (a search trace), no
+            objectives are known, other than two are asked, or some are not in the values.
+    """
+    from nagen.multiobjective import parse_objectives
+
+    rows = data["history"]
+    # the kind of data first: asking for objectives of a search trace would only mislead
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("values"), dict) for r in rows):
+        hint = " (this looks like 'nagen search --json' output: use 'nagen plot trace' / search_runs)" if isinstance(rows, list) and any(
+            isinstance(r, dict) and "value" in r for r in rows
+        ) else ""
+        raise InvalidArgumentError(f"{source}: its history has no \"values\" per label{hint}")
+    # explicit objectives win (e.g. two of a three-objective result); the result's own are the default
+    specs = objectives or data.get("objectives")
+    if not specs:
+        raise InvalidArgumentError(f"name the objectives: {option}METRIC:max,METRIC:min ({source} does not list them)")
+    # the shared parser: spaces after commas, and a missing direction is an error, never a silent "max"
+    objs = parse_objectives(specs)
+    names, dirs = [o.metric for o in objs], [o.direction for o in objs]
+    if len(names) != 2:
+        hint = f" ({source} lists them: pick two with {option})" if not objectives else ""
+        raise InvalidArgumentError(f"a Pareto plot draws two objectives, got {len(names)}: {names}{hint}")
+    absent = sorted({n for r in rows for n in names if n not in r["values"]})
+    if absent:
+        raise InvalidArgumentError(f"{source}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
+    pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float).reshape(len(rows), 2)
+    return pts, dirs, names, _result_ref_point(data, names, source)
+
+
+def _result_ref_point(data: Mapping[str, Any], names: Sequence[str], source: str = "the pareto file") -> list[float] | None:
+    """A pareto result's reference point for the drawn objectives ``names``, in their order.
+
+    The result holds it as a list in its ``objectives`` order ('nagen pareto --json') or as
+    ``{metric: value}`` (``ParetoResult.to_dict``); None when it has none for these objectives
+    (a point of other objectives, drawn against these axes, would be misplaced); a result
+    without ``objectives`` gives its list in the order of ``names``. Its objective specs are
+    read by ``parse_objectives``, as the caller's are.
+
+    Raises:
+        InvalidArgumentError: the result's ``objectives`` (named as ``source``) do not parse.
+    """
+    from nagen.multiobjective import parse_objectives
+
+    ref = data.get("ref_point")
+    if isinstance(ref, list) and not isinstance(data.get("objectives"), list):
+        return ref if len(ref) == len(names) else None  # names no objectives: in the caller's order
+    if isinstance(ref, list) and len(ref) == len(data["objectives"]):
+        # the shared parser, as for the caller's objectives: a metric name may hold a ':' ("a:b:max" is metric "a:b")
+        try:
+            metrics = [o.metric for o in parse_objectives(data["objectives"])]
+        except NagenError as e:
+            raise InvalidArgumentError(f"{source}: its objectives {data['objectives']!r} are not 'metric:max|min' specs ({e})") from None
+        ref = dict(zip(metrics, ref))
+    if not isinstance(ref, dict) or not all(n in ref for n in names):
+        return None
+    return [ref[n] for n in names]
+
+
 def _n_by_2(values: Any, name: str) -> np.ndarray:
     """``values`` as an ``n x 2`` float array, else ``InvalidArgumentError`` naming ``name``."""
     try:
         V = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be an n x 2 array of numbers, got {values!r}") from None
+        shown = repr(values) if len(repr(values)) <= 200 else f"a {type(values).__name__}"
+        raise InvalidArgumentError(f"{name} must be an n x 2 array of numbers, got {shown}") from None
     if V.size == 0:
         V = V.reshape(0, 2)
     if V.ndim != 2 or V.shape[1] != 2:

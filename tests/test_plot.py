@@ -363,3 +363,27 @@ def test_search_json_records_the_setup() -> None:
     assert res["setup"] == {"batch_size": 1}
     res = nagen.search("nb201", "cifar10_valid_12ep", budget=6, seed=0, surrogate="gp").to_dict()
     assert res["setup"] == {"batch_size": 1, "surrogate": "gp", "initial": "zc"}
+
+
+def test_pareto_front_draws_a_pareto_result_with_its_own_axes_and_reference_point() -> None:
+    from nagen.multiobjective import Objective, ParetoResult
+
+    hist = [{"arch": f"a{i}", "values": {"acc": a, "params": p, "lat": l}}
+            for i, (a, p, l) in enumerate([(90.0, 3.0, 1.0), (92.0, 5.0, 2.0), (89.0, 4.0, 0.5), (93.0, 9.0, 3.0)])]
+    objs = [Objective("acc", "max"), Objective("params", "min"), Objective("lat", "min")]
+    r = ParetoResult(history=hist, front=hist, hypervolume=1.0, ref_point={"acc": 85.0, "params": 10.0, "lat": 4.0}, objectives=objs)
+    # three objectives: which two to draw must be said, and the message names the option
+    with pytest.raises(NagenError, match=r"draws two objectives, got 3.*pick two with objectives="):
+        NP.pareto_front(r)
+    ax = NP.pareto_front(r, objectives="acc:max,params:min")
+    assert ax.get_xlabel() == "params (min)" and ax.get_ylabel() == "acc (max)"  # cost on x, accuracy on y
+    # the result's reference point is drawn for the chosen pair
+    ref = [c for c in ax.collections if c.get_label() == "reference point"][0]
+    assert ref.get_offsets().tolist() == [[10.0, 85.0]]
+    # a to_dict() (as saved by 'nagen pareto --json') draws the same; (90, 3), (92, 5), (93, 9) are the front
+    ax2 = NP.pareto_front(r.to_dict(), objectives=["acc:max", "params:min"])
+    assert [c.get_label() for c in ax2.collections if c.get_label().startswith("labelled: front")] == ["labelled: front (3)"]
+    with pytest.raises(NagenError, match="objectives= picks two objectives of a pareto result"):
+        NP.pareto_front(np.zeros((3, 2)), objectives="acc:max,params:min")
+    with pytest.raises(NagenError, match=r"objectives \['x'\] are not in its values"):
+        NP.pareto_front(r, objectives="acc:max,x:min")

@@ -19,7 +19,8 @@ import nagen.api
 import nagen.benchmarks
 import nagen.plot as NP
 import nagen.spaces
-from nagen.cli import _file_ref_point, main
+from nagen.cli import main
+from nagen.plot import _result_ref_point as _file_ref_point
 from nagen.errors import (
     InvalidArchitectureError,
     InvalidArgumentError,
@@ -225,7 +226,7 @@ def test_file_ref_point_reads_the_files_objectives_with_parse_objectives() -> No
     assert _file_ref_point(data, ["acc:v2", "params"]) == [80.0, 4e5]
     assert _file_ref_point(data, ["params", "acc:v2"]) == [4e5, 80.0]
     with pytest.raises(InvalidArgumentError, match=r"'p\.json': its objectives .* has no direction"):
-        _file_ref_point({"objectives": ["acc", "params:min"], "ref_point": [1.0, 2.0]}, ["acc", "params"], "p.json")
+        _file_ref_point({"objectives": ["acc", "params:min"], "ref_point": [1.0, 2.0]}, ["acc", "params"], "'p.json'")
 
 
 def test_plot_pareto_draws_the_reference_point_of_a_metric_with_a_colon(tmp_path, monkeypatch) -> None:
