@@ -28,10 +28,12 @@ from nagen.errors import (
     InvalidArgumentError,
     InvalidGuidanceError,
     MissingSourceDevicesError,
+    UnknownBenchmarkError,
     UnknownMetricError,
     check_int,
     check_real,
     choices_hint,
+    did_you_mean,
     named_options,
     unknown_metric_message,
 )
@@ -402,16 +404,28 @@ def generate(
     constrained = list(bounds) + [c.metric for c in parsed]
     metric_names = named + [m for m in constrained if m not in _EXACT_COSTS]
     table = None
-    if metric_names or benchmark is not None:  # a named table is checked even when nothing reads it yet
+    # params/FLOPs are counted on the built network: they need no table (nb101, mbv3 and user spaces have none)
+    if any(m not in _EXACT_COSTS for m in metric_names) or benchmark is not None:  # a named table is checked even when nothing reads it yet
         import nagen.benchmarks
 
-        table = nagen.benchmarks.load(benchmark or sp.name)
+        try:
+            table = nagen.benchmarks.load(benchmark or sp.name)
+        except UnknownBenchmarkError as e:
+            if benchmark is not None:
+                raise
+            # the space has no table: say which metric needed one, and what works without
+            wanted = [m for m in metric_names if m not in _EXACT_COSTS]
+            raise UnknownBenchmarkError(
+                f"cannot guide or constrain by {wanted}: space {sp.name!r} has no benchmark table to label them ({e}); "
+                f"without one only the counted costs {list(_EXACT_COSTS)} can guide or constrain"
+                + (did_you_mean(wanted[0], _EXACT_COSTS) if len(wanted) == 1 else "")
+            ) from None
         if table.space is not sp:
             raise InvalidGuidanceError(
                 f"benchmark {table.name!r} labels space {table.space.name!r}, not the generated space {sp.name!r}"
             )
         for m in named:
-            if m not in table.metrics:
+            if m not in table.metrics and m not in _EXACT_COSTS:
                 raise UnknownMetricError(f"cannot guide by {m!r}: {unknown_metric_message(table.name, m, table.metrics)}")
     # the dict form gets the string form's checks (a positive upper bound on a cost or latency, a
     # known metric, an unknown device named as one) before any label or measurement is paid
@@ -433,7 +447,7 @@ def generate(
     # a few-shot latency constraint pays device measurements, not labels: it needs no labelled cells
     few_shot = {m for m in latency_bounds if device_samples is not None}
     labelled_metrics = [m for m in metric_names if m not in few_shot or m in named]
-    if labelled_metrics and guide_labels > len(table):
+    if labelled_metrics and table is not None and guide_labels > len(table):
         # cells are drawn with replacement: more draws than rows only re-draw cells, for minutes of fitting
         raise InvalidArgumentError(
             f"guide_labels must be at most the {len(table)} rows of table {table.name!r}, got {guide_labels}"
@@ -464,8 +478,7 @@ def generate(
         return empty
     labelled: list[ArchGraph] = []
     if labelled_metrics:
-        assert table is not None
-        if sp.size is not None and len(table) < sp.size:
+        if table is not None and sp.size is not None and len(table) < sp.size:
             # a table of part of the space (a user's CSV): a cell drawn from the whole space would have no row
             pick = np.random.default_rng(rng_seed + 1).choice(len(table), size=min(guide_labels, len(table)), replace=False)
             labelled = [table.archs[int(i)] for i in pick]
@@ -477,6 +490,13 @@ def generate(
     labels: dict[str, np.ndarray] = {}
     fitted: dict[str, Any] = {}
 
+    def direction(metric: str) -> str:
+        """``"max"``/``"min"``: costs are minimised, table metrics as their table says."""
+        if metric in _EXACT_COSTS:
+            return "min"
+        assert table is not None
+        return table.direction(metric)
+
     def exact_predictor(metric: str) -> Any:
         import nagen.predictors as P
 
@@ -484,11 +504,11 @@ def generate(
 
     def label_values(metric: str) -> np.ndarray:
         nonlocal labels_used, device_measurements
-        assert table is not None
         if metric not in labels and metric in _EXACT_COSTS:
             # counted on the built network, as constraints count them: no label is read or paid
             labels[metric] = np.asarray(exact_predictor(metric).predict(labelled).mean, dtype=float)
-        if metric not in labels:  # a guide and a constraint on one metric share its labels (paid once)
+        if metric not in labels:
+            assert table is not None  # a guide and a constraint on one metric share its labels (paid once)
             labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
             if metric in latency_bounds:  # latencies measured on the device, not accuracy labels
                 device_measurements += len(labelled)
@@ -500,12 +520,12 @@ def generate(
         import nagen.predictors as P
         from nagen.noise import VPSchedule
 
-        assert table is not None
         if metric in fitted:  # ... and its fit
             return fitted[metric]
         if metric in _EXACT_COSTS:  # nothing to learn: the exact count guides, and costs no label
             fitted[metric] = exact_predictor(metric)
             return fitted[metric]
+        assert table is not None
         y = label_values(metric)
         kind = "cost" if table.direction(metric) == "min" else "gnn"
         fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
@@ -531,8 +551,7 @@ def generate(
         if isinstance(g, Guide):
             guides.append(g)
         elif not order_guided:
-            assert table is not None
-            target = "max" if table.direction(g) == "max" else "min"
+            target = "max" if direction(g) == "max" else "min"
             guides.append(Guide(metric_predictor(g), scale, target, name=g))
     for c in cons:
         target = "le" if c.op == "<=" else "ge"
@@ -546,9 +565,8 @@ def generate(
     if order_metrics:
         from nagen.generators.opgfn import OPGFNGenerator
 
-        assert table is not None
         values = np.column_stack([label_values(m) for m in order_metrics])  # [cells, metrics]
-        directions = [table.direction(m) for m in order_metrics]
+        directions = [direction(m) for m in order_metrics]
         gen = OPGFNGenerator(sp, seed=rng_seed).fit(labelled, values, directions, progress=progress)
         # OPGFNGenerator has no public flag for it: labels without a strict comparison train a uniform reward
         flat = bool(getattr(gen, "_flat_reward", False))

@@ -266,3 +266,29 @@ def test_a_misspelt_guide_metric_gets_a_suggestion() -> None:
 
     with pytest.raises(UnknownMetricError, match=r"cannot guide by 'cifar10_valid12ep'.*did you mean 'cifar10_valid_12ep'"):
         nagen.generate(space="nb201", n=2, guide="cifar10_valid12ep")
+
+
+def test_a_cost_guide_needs_no_table_on_a_space_without_one() -> None:
+    """params/FLOPs are counted on the built network, yet ``guide="params"`` on nb101 or a user's
+    space asked for a benchmark table they do not have."""
+    import nagen
+    import nagen.spaces
+    from nagen.errors import UnknownBenchmarkError
+
+    fx = nagen.spaces.from_spec({"name": "cost_guide_f5", "ops": ["conv3x3", "skip", "zero"], "num_nodes": 5,
+                                 "topology": "fixed", "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [1, 4]]})
+    out = nagen.generate(fx, n=3, method="opgfn", guide="params", guide_labels=20, seed=0)
+    assert len(out) == 3 and out.labels_used == 0
+    # the order learned from counted params: sampling concentrates on cheap cells
+    mean_params = np.mean([fx.cost(g.arch)["params"] for g in out])
+    assert mean_params < np.mean([fx.cost(a)["params"] for a in fx.enumerate()])
+    import nagen.generators as G
+
+    tiny = G.get("diffusion", fx, hidden=16, layers=1, heads=2, seed=0).fit(fx.sample(10, seed=0), steps=5)
+    out = nagen.generate(fx, n=2, guide="flops", constraints={"params": 1e9}, generator=tiny, seed=0, steps=5)
+    assert len(out) == 2 and out.labels_used == 0
+    for g in out:
+        assert g.predicted["flops"] == fx.cost(g.arch)["flops"]
+    # a metric that needs labels says the space has no table, and what works without one
+    with pytest.raises(UnknownBenchmarkError, match=r"cannot guide or constrain by \['paramz'\].*no benchmark table.*did you mean 'params'"):
+        nagen.generate(fx, n=2, guide="paramz", seed=0)
