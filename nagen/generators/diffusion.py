@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,16 @@ class ScoreNetwork(nn.Module):
 
 
 @register("diffusion")
+def _structure(space: Any) -> dict[str, Any]:
+    """The wiring of a spec space (topology kind, fixed edges, node and edge limits) that a
+    checkpoint's weights assume; ``{}`` for a class-based space (its name fixes its wiring)."""
+    spec = getattr(space, "spec", None)
+    if not isinstance(spec, Mapping):
+        return {}
+    keys = ("topology", "edges", "min_nodes", "max_edges")
+    return {k: [list(e) for e in spec[k]] if k == "edges" else spec[k] for k in keys if spec.get(k) is not None}
+
+
 class DiffusionGenerator(Generator):
     """Graph diffusion generator with classifier guidance.
 
@@ -511,6 +521,7 @@ class DiffusionGenerator(Generator):
             # vocabulary or node count differs (the weights would load and sample the wrong ops)
             "vocab": list(self.space.vocab),
             "max_nodes": int(self.space.max_nodes),
+            "structure": _structure(self.space),
             "state_dict": self.net.state_dict(),
         }
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -569,6 +580,16 @@ class DiffusionGenerator(Generator):
             raise InvalidArgumentError(
                 f"checkpoint {str(path)!r} was trained on a space {sp.name!r} of {int(blob['max_nodes'])} nodes, "
                 f"but this space {sp.name!r} has {int(sp.max_nodes)}; train one for this space with fit()"
+            )
+        # a spec space of the same name, ops and size may still wire its cells differently: the
+        # weights would load and sample cells of the other wiring, valid here only by accident
+        theirs, ours = blob.get("structure"), _structure(sp)
+        if theirs and ours and theirs != ours:
+            diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise InvalidArgumentError(
+                f"checkpoint {str(path)!r} was trained on a space {sp.name!r} wired differently ("
+                + "; ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in diff)
+                + "); train one for this space with fit()"
             )
         try:
             bmin, bmax, eps = blob["schedule"]

@@ -295,3 +295,19 @@ def test_checkpoint_refuses_a_same_named_space_with_other_ops_or_nodes(tmp_path)
     bigger = nagen.spaces.from_spec({**spec, "num_nodes": 5})
     with pytest.raises(InvalidArgumentError, match="nodes|does not fit"):
         DiffusionGenerator.load(p, bigger)
+    rewired = nagen.spaces.from_spec({**spec, "max_edges": 4})  # same name, ops and nodes, other limits
+    with pytest.raises(InvalidArgumentError, match=r"wired differently \(max_edges 5 there, 4 here\)"):
+        DiffusionGenerator.load(p, rewired)
+
+
+def test_checkpoint_refuses_a_same_named_fixed_space_with_other_edges(tmp_path) -> None:
+    import nagen.spaces
+
+    spec = {"name": "ckpt_edges", "ops": ["conv3x3", "skip", "zero"], "num_nodes": 5, "topology": "fixed",
+            "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [1, 4]]}
+    space = nagen.spaces.from_spec(spec)
+    p = DiffusionGenerator(space, hidden=8, layers=1, heads=2, seed=0).fit(space.sample(8, 0), steps=2, batch_size=8).save(tmp_path / "m.pt")
+    DiffusionGenerator.load(p, nagen.spaces.from_spec(dict(spec)))  # the same wiring loads
+    chain = nagen.spaces.from_spec({**spec, "edges": [[0, 1], [1, 2], [2, 3], [3, 4]]})
+    with pytest.raises(InvalidArgumentError, match="wired differently.*edges"):
+        DiffusionGenerator.load(p, chain)
