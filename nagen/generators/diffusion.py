@@ -54,7 +54,9 @@ from nagen.noise import VPSchedule
 __all__ = ["DiffusionGenerator", "ScoreNetwork"]
 
 _FORMAT_VERSION = 1
-_QUOTED = re.compile(r"'[^']*[;|<][^']*'")  # architecture strings inside error messages
+# architecture strings inside error messages (they hold no blank, so the match cannot run from the
+# closing quote of one op name to the opening quote of the next across a sentence holding a ';')
+_QUOTED = re.compile(r"'[^'\s]*[;|<][^'\s]*'")
 
 
 def _sinusoidal(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -311,3 +311,11 @@ def test_checkpoint_refuses_a_same_named_fixed_space_with_other_edges(tmp_path) 
     chain = nagen.spaces.from_spec({**spec, "edges": [[0, 1], [1, 2], [2, 3], [3, 4]]})
     with pytest.raises(InvalidArgumentError, match="wired differently.*edges"):
         DiffusionGenerator.load(p, chain)
+
+
+def test_rejection_reasons_hide_architecture_strings_but_keep_the_rule() -> None:
+    from nagen.generators.diffusion import _QUOTED
+
+    rule = "block 3 is 'mb_k3_e3'; a stage of depth d uses its first d slots, so 'skip' may only be followed by 'skip'"
+    assert _QUOTED.sub("'...'", rule) == rule  # the sentence between two op names holds a ';': nothing is cut
+    assert _QUOTED.sub("'...'", "cell 'input;conv3x3<0;output<1' has no path") == "cell '...' has no path"
