@@ -15,8 +15,8 @@ Shapes (for a space with ``N = space.max_nodes`` and ``V = len(space.vocab)``):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,19 +56,27 @@ class Prediction:
     Attributes:
         mean: ``n`` float array, in the units of the training values.
         std: ``n`` float array of predictive standard deviations, or None when the model has none.
+        quantile: ``p -> n`` float array, the predictive distribution's ``p``-quantile per
+            architecture, when it is not Gaussian in the training units (a GP on warped
+            targets); None otherwise.
     """
 
     mean: np.ndarray
     std: np.ndarray | None = None
+    quantile: Callable[[float], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Central Gaussian predictive interval at ``level`` (needs ``std``)."""
-        if self.std is None:
+        """Central predictive interval at ``level``: the predictive's own quantiles when it has
+        them (asymmetric, and within the values the model can predict), else ``mean +- z std``
+        (needs ``std``)."""
+        if self.std is None and self.quantile is None:
             raise NoUncertaintyError(
                 "this prediction has no std (a point model's), so no interval; use a probabilistic predictor "
                 "(a GP such as 'gp', or 'ensemble')"
             )
         check_level(level)
+        if self.quantile is not None:
+            return self.quantile(0.5 - level / 2), self.quantile(0.5 + level / 2)
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + level / 2))

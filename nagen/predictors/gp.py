@@ -21,7 +21,7 @@ BoTorch and GPyTorch are imported when a model is fitted, not when the registry 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -312,12 +312,20 @@ class GPPredictor(Predictor):
         assert self.model is not None
         X = self._features(archs)
         means, stds = [], []
+        mus, sds = [], []  # the predictive in the model's (warped, standardised) units, where it is Gaussian
         with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_cholesky_size):
             for chunk in X.split(1024):  # bounds the chunk x chunk posterior covariance
                 post = self.model.posterior(chunk, observation_noise=True)  # predictive, not latent
                 means.append(post.mean.squeeze(-1))
                 stds.append(post.variance.squeeze(-1).clamp_min(0).sqrt())
-        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy())
+                if self.warp:
+                    with gpytorch.settings.debug(False):  # as BoTorch's posterior: training cells may be predicted
+                        own = self.model.likelihood(self.model(chunk))
+                    mus.append(own.mean)
+                    sds.append(own.variance.clamp_min(0).sqrt())
+        if not self.warp:
+            return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy())
+        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), _warped_quantile(self.model.outcome_transform, mus, sds))
 
     def state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """The GP input (:meth:`features`) of a continuous state, differentiable in ``X``: ``batch x d`` float64.
@@ -377,6 +385,25 @@ class GPPredictor(Predictor):
             )
         low, high = pred.interval(level)
         return float(np.mean((v >= low) & (v <= high)))
+
+
+def _warped_quantile(transform: Any, mus: list[torch.Tensor], sds: list[torch.Tensor]) -> Callable[[float], np.ndarray]:
+    """``p -> n`` quantiles of a warped GP's predictive: Gaussian in the model's units, so its
+    quantiles there map back through the (monotone) outcome transform exactly. The matched
+    ``std`` of :class:`~nagen.predictors._gp_modules.YeoJohnson` gives the right interval width
+    at one level only, and a symmetric interval around the median can leave the values' range."""
+    import copy
+
+    from scipy.stats import norm
+
+    tf = copy.deepcopy(transform).eval()  # a later refit must not change this prediction
+    mu, sd = torch.cat(mus), torch.cat(sds)
+
+    def quantile(p: float) -> np.ndarray:
+        with torch.no_grad():
+            return tf.untransform((mu + float(norm.ppf(p)) * sd).unsqueeze(-1))[0].squeeze(-1).numpy()
+
+    return quantile
 
 
 class _PresetGP(GPPredictor):

@@ -206,3 +206,25 @@ def test_wl_features_are_the_exact_label_counts(space_name) -> None:
     assert (got[:, offsets[1:] - 1] > 0).any()  # some test cells do carry unseen labels
     assert np.array_equal(model.features(archs[:20]).numpy()[:, offsets[1:] - 1], np.zeros((20, len(offsets) - 1)))
     assert model.features([]).shape == (0, offsets[-1])
+
+
+def test_a_warped_gps_interval_is_the_quantiles_of_its_own_predictive(fitted, split) -> None:
+    """The warped GP's ``std`` matches the exact interval's width at 90% only; ``interval`` built
+    ``median +- z std`` from it, symmetric, reaching past 100% accuracy on uncertain cells."""
+    _, ytr, test, yte = split
+    model = fitted["onehot"]
+    pred = model.predict(test)
+    samples = model.model.posterior(model.features(test), observation_noise=True).rsample(torch.Size([4000]))
+    samples = samples.squeeze(-1).detach().numpy()  # exact samples of the back-transformed predictive
+    for level in (0.5, 0.9):
+        lo, hi = pred.interval(level)
+        q_lo, q_hi = np.quantile(samples, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+        assert np.median(np.abs(lo - q_lo)) < 0.3 and np.median(np.abs(hi - q_hi)) < 0.3
+        assert (lo <= pred.mean).all() and (pred.mean <= hi).all()
+    lo, hi = pred.interval(0.99)
+    assert hi.max() <= ytr.max() + (ytr.max() - ytr.min()) + 1e-6  # within the transform's support
+    np.testing.assert_allclose(pred.quantile(0.5), pred.mean, rtol=1e-9)
+    # an unwarped GP's predictive is Gaussian: mean +- z std
+    plain = P.get("gp_onehot", "nb201", seed=0, warp=False).fit(*split[:2]).predict(test)
+    assert plain.quantile is None
+    assert np.allclose(plain.interval(0.9)[1] - plain.mean, plain.mean - plain.interval(0.9)[0])
