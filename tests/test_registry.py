@@ -100,3 +100,19 @@ def test_unknown_names_suggest_the_closest_and_odd_names_are_refused() -> None:
     r.add("a b/c", 1)  # inner blanks and punctuation are fine
     assert r.resolve("a b/c") == 1
     assert ["a"] not in r  # unhashable: not registered, not a TypeError
+
+
+def test_every_registered_name_resolves_to_a_class_of_its_protocol() -> None:
+    """A helper placed between ``@register`` and its class once registered the helper as 'diffusion'."""
+    import inspect
+
+    import nagen.generators as G
+    import nagen.predictors as P
+    from nagen.generators.base import Generator
+    from nagen.predictors.base import Predictor
+
+    for registry, base in ((G, Generator), (P, Predictor)):
+        for name in registry.registry.names():
+            obj = registry.registry.resolve(name)
+            assert inspect.isclass(obj) and issubclass(obj, base), (name, obj)
+    assert isinstance(G.get("diffusion", "nb201"), Generator)

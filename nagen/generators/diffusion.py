@@ -143,7 +143,6 @@ class ScoreNetwork(nn.Module):
         return eps_x, eps_a
 
 
-@register("diffusion")
 def _structure(space: Any) -> dict[str, Any]:
     """The wiring of a spec space (topology kind, fixed edges, node and edge limits) that a
     checkpoint's weights assume; ``{}`` for a class-based space (its name fixes its wiring)."""
@@ -154,6 +153,7 @@ def _structure(space: Any) -> dict[str, Any]:
     return {k: [list(e) for e in spec[k]] if k == "edges" else spec[k] for k in keys if spec.get(k) is not None}
 
 
+@register("diffusion")
 class DiffusionGenerator(Generator):
     """Graph diffusion generator with classifier guidance.
 
