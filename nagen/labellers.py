@@ -231,6 +231,15 @@ class TableLabeller(Labeller):
             InvalidArgumentError: the table labels another space.
         """
         name = getattr(space, "name", space)
+        if name == self._space_name and self._table is not None and not isinstance(space, str):
+            import nagen.spaces
+
+            if not nagen.spaces.same_space(self._table.space, space):
+                raise InvalidArgumentError(
+                    f"TableLabeller: table {self._name or self.table.name!r} labels architectures of space {name!r}, and "
+                    f"the study's space {name!r} is another space of that name (its ops or wiring differ); "
+                    "give a table of the study's space (Benchmark.from_csv(path, space)) or name your space differently"
+                )
         if name != self._space_name:
             raise InvalidArgumentError(
                 f"TableLabeller: table {self._name or self.table.name!r} labels architectures of space "

@@ -194,8 +194,12 @@ def search(
                 f"space {sp.name!r} has no benchmark table of its own ({e}); pass the table that labels it as "
                 "benchmark= (a name, or a Benchmark such as Benchmark.from_csv(...))"
             ) from None
-    if table.space != sp and table.space.name != sp.name:
-        raise InvalidArgumentError(f"benchmark {table.name!r} labels space {table.space.name!r}, not the searched space {sp.name!r}")
+    if not nagen.spaces.same_space(table.space, sp):
+        raise InvalidArgumentError(
+            f"benchmark {table.name!r} labels space {table.space.name!r}, not the searched space {sp.name!r}"
+            + (" (another space of the same name: its ops or wiring differ)" if table.space.name == sp.name else "")
+            + "; give a table of this space as benchmark= (Benchmark.from_csv(path, space))"
+        )
     # built (and so checked) before any label is spent; used only after the search
     reporter = TableLabeller(source, reports) if reports else None
     sources: list[str] = []

@@ -541,11 +541,12 @@ class TransferTask:
         # duck-typed: a wrapper of a Benchmark (e.g. one counting lookups) is a table too
         if not all(hasattr(self.table, k) for k in ("name", "space", "archs", "metrics", "values", "direction")):
             raise InvalidSpecError(f"benchmark must be a table name or a nagen.benchmarks.Benchmark, got {type(bench).__name__} {bench!r}")
-        if self.table.space.name != self.space.name:
+        if not nagen.spaces.same_space(self.table.space, self.space):
             # its rows would be encoded (one-hots, meta-predictor) as architectures of the wrong space
             raise InvalidSpecError(
-                f"table {self.table.name!r} holds architectures of space {self.table.space.name!r}, not of {self.space.name!r}; "
-                f"pass space={self.table.space.name!r}"
+                f"table {self.table.name!r} holds architectures of space {self.table.space.name!r}, not of {self.space.name!r}"
+                + (" (another space of the same name: its ops or wiring differ)" if self.table.space.name == self.space.name else "")
+                + f"; pass space={self.table.space.name!r}"
             )
         self._table_name = bench if isinstance(bench, str) else None
         if sources is None or isinstance(sources, str):

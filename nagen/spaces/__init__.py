@@ -22,7 +22,7 @@ from nagen.errors import InvalidSpecError, UnknownSpaceError
 from nagen.registry import Registry
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key", "is_space"]
+__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key", "is_space", "same_space"]
 
 
 def _discover() -> None:
@@ -99,6 +99,17 @@ def is_space(space: Any, name: str) -> bool:
     code that uses data shipped for a space (NB201's tables, its trained generator, MobileNetV3's
     masks) must not apply it to a user's space of the same name."""
     return getattr(space, "name", None) == name and isinstance(space, SearchSpace) and _registered(space)
+
+
+def same_space(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are one space: the same object, two spec spaces with equal specs,
+    or two instances of one class-based space. A name alone is not enough: a user's spec named
+    "nb201" is not NB201, and NB201's table cannot label it (every lookup would fail)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or getattr(a, "name", None) != getattr(b, "name", None):
+        return False
+    return bool(a == b) if hasattr(a, "spec") else True  # a class and its name fix a built-in space
 
 
 def reference(space: SearchSpace) -> str | SearchSpace:
