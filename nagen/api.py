@@ -250,7 +250,7 @@ def generate(
     *,
     scale: float | None = None,
     constraint_scale: float | None = None,
-    benchmark: str | None = None,
+    benchmark: Any = None,
     guide_labels: int = 100,
     device_samples: int | None = None,
     steps: int | None = None,
@@ -291,7 +291,8 @@ def generate(
             143-160 from ~4,200 draws (mean test accuracy 82.1 / 88.9 vs 88.7 / 88.8). For a loose
             bound (``params <= 0.8M``) it saves less (~1.4x fewer draws) and costs accuracy
             (91.1 vs 91.9 mean); pass 0 there. See ``benchmarks/results/generation.md``.
-        benchmark: table that labels metric guides (default: the space's own table).
+        benchmark: table that labels metric guides: a table name or a ``nagen.benchmarks.Benchmark``
+            (e.g. ``Benchmark.from_csv(path, space)``; default: the space's own table).
         guide_labels: random cells labelled to fit each metric predictor, or the OP-GFN reward
             (labels paid per metric; drawn from the space, duplicates dropped, so a few fewer
             distinct cells can be paid; from the table's rows when the table covers only part of
@@ -409,7 +410,7 @@ def generate(
         import nagen.benchmarks
 
         try:
-            table = nagen.benchmarks.load(benchmark or sp.name)
+            table = nagen.benchmarks.load(benchmark if benchmark is not None else sp.name)
         except UnknownBenchmarkError as e:
             if benchmark is not None:
                 raise

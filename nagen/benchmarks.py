@@ -558,14 +558,19 @@ def names() -> list[str]:
     return _loaders.names()
 
 
-def load(name: str = "nb201") -> Benchmark:
-    """A shipped benchmark table (loaded once per process).
+def load(name: str | Benchmark = "nb201") -> Benchmark:
+    """A shipped or registered benchmark table (loaded once per process); a ``Benchmark`` given
+    instead of a name is returned as it is, so every ``benchmark=`` takes either.
 
     Raises:
         UnknownBenchmarkError: no table of that name (the message lists the available ones).
     """
+    if isinstance(name, Benchmark):
+        return name
     if not isinstance(name, str):
-        raise UnknownBenchmarkError(f"a benchmark table is named by a string, e.g. 'nb201'; got {type(name).__name__} {name!r}")
+        raise UnknownBenchmarkError(
+            f"a benchmark table is a name, e.g. 'nb201', or a nagen.benchmarks.Benchmark; got {type(name).__name__} {name!r:.80}"
+        )
     if name not in _tables and name not in _loaders.names():
         import nagen.spaces
 

@@ -399,7 +399,7 @@ def pareto(
     ref_point: Sequence[float] | Mapping[str, float] | None = None,
     *,
     batch_size: int | None = None,
-    benchmark: str | None = None,
+    benchmark: Any = None,
     progress: bool = False,
     report: str | Sequence[str] | None = None,
     exact_costs: bool | None = None,
@@ -427,7 +427,8 @@ def pareto(
             (default: see the module docstring).
         batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
             2 for level-wise ``bo``, whose rounds are cheap; 1 for evolution).
-        benchmark: table giving the labels (default: the space's own table).
+        benchmark: table giving the labels: a name or a ``nagen.benchmarks.Benchmark`` (e.g.
+            ``Benchmark.from_csv(path, space)``; default: the space's own table).
         progress: show a progress bar.
         report: metric(s) of the table to report for each front member, looked up only after
             the search has ended (never seen by the search, never counted as labels); e.g.
@@ -464,7 +465,12 @@ def pareto(
     from nagen.errors import UnknownGeneratorError
 
     sp = nagen.spaces.get(space)
-    table = nagen.benchmarks.load(benchmark or sp.name)
+    table = nagen.benchmarks.load(benchmark if benchmark is not None else sp.name)
+    if not nagen.spaces.same_space(table.space, sp):  # every lookup would fail, each label paid for nothing
+        raise InvalidArgumentError(
+            f"benchmark {table.name!r} labels space {table.space.name!r}, not space {sp.name!r}"
+            + (" (another space of the same name: its ops or wiring differ)" if table.space.name == sp.name else "")
+        )
     if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
         # a string such as "no" would be truthy and silently mean yes
         raise InvalidArgumentError(f"exact_costs must be True, False or None, got {exact_costs!r}")

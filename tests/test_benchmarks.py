@@ -136,8 +136,9 @@ def test_from_csv_errors(tmp_path, text, kwargs, fragment) -> None:
 
 
 def test_load_and_percentile_refuse_wrong_types(nb) -> None:
-    with pytest.raises(UnknownBenchmarkError, match="named by a string"):
+    with pytest.raises(UnknownBenchmarkError, match="a name, e.g. 'nb201', or a nagen.benchmarks.Benchmark"):
         nagen.benchmarks.load(["nb201"])
+    assert nagen.benchmarks.load(nb) is nb  # a table object passes through: every benchmark= takes one
     with pytest.raises(ValueError, match="must be a number"):
         nb.percentile("cifar10_test", True)
     assert nagen.benchmarks.load("nb201") is nagen.benchmarks.load("nb201")  # still loaded once

@@ -66,3 +66,23 @@ def test_a_partial_table_keeps_the_search_to_its_rows(space, partial, method) ->
 def test_whole_space_methods_are_refused_on_a_partial_table(partial, method) -> None:
     with pytest.raises(InvalidArgumentError, match=r"labels \d+ of the 15,625 architectures.*method='bo' or 'random'"):
         nagen.pareto("nb201", ["acc:max", "params:min"], budget=10, method=method, benchmark="partial_test")
+
+
+def test_a_benchmark_object_is_taken_by_pareto_and_generate(tmp_path) -> None:
+    """README and error messages say ``benchmark=`` takes a ``Benchmark.from_csv``; only search did."""
+    sp = nagen.spaces.from_spec({"name": "bm_object", "ops": ["conv3x3", "skip", "zero"], "num_nodes": 5, "topology": "fixed",
+                                 "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [1, 4]]})
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.csv"
+    path.write_text("arch,acc,lat_ms\n" + "".join(
+        f'"{sp.format(a)}",{rng.uniform(50, 90):.3f},{rng.uniform(1, 5):.3f}\n' for a in sp.enumerate()))
+    table = Benchmark.from_csv(path, sp)
+    r = nagen.pareto(sp, ["acc:max", "lat_ms:min"], benchmark=table, budget=10, seed=0, method="random")
+    assert len(r.history) == 10
+    for h in r.history:
+        assert h["values"]["acc"] == table.query(h["arch"], "acc")
+    out = nagen.generate(sp, n=3, method="opgfn", guide="acc", benchmark=table, guide_labels=10, seed=0)
+    assert len(out) == 3 and 0 < out.labels_used <= 10
+    # a table of another space is refused before any label
+    with pytest.raises(InvalidArgumentError, match="labels space 'bm_object', not space 'nb201'"):
+        nagen.pareto("nb201", ["acc:max", "lat_ms:min"], benchmark=table, budget=5)
