@@ -1787,9 +1787,18 @@ class Study:
                 picks = self._propose(trials, q)
                 if not picks:
                     if self.constraints:
+                        en = _enumerated(self.space) if self._domain is None else None
+                        # an enumerable space was screened whole (_keep_feasible): say how many cells meet them
+                        why = (
+                            f"all {int(self._allowed(en[0]).sum())} architectures of space {self.space.name!r} "
+                            f"that meet them{' (as predicted)' if any(c.device is not None for c in self.constraints) else ''} "
+                            f"are among its {len(trials)} trials"
+                            if en is not None
+                            else f"can any architecture of space {self.space.name!r} meet them?"
+                        )
                         raise StudyError(
                             f"study {self.name!r}: no unlabelled architecture meets the constraints "
-                            f"{[str(c) for c in self.constraints]}; can any architecture of space {self.space.name!r} meet them?"
+                            f"{[str(c) for c in self.constraints]}; {why}"
                         )
                     where = (
                         f"the table labels {len(self._domain[0])} distinct architectures of space {self.space.name!r}"
@@ -1939,6 +1948,14 @@ class Study:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
             out += [a for a, ok in zip(extra, self._allowed(extra)) if ok and a.canonical_hash() not in seen]
+            en = _enumerated(self.space) if len(out) < want and self._domain is None else None
+            if en is not None:
+                # a bound few cells meet (25 of NB201's 15,625 have >= 1.2M params) is missed by random
+                # draws: an enumerable space is screened whole, once the draws came up short
+                seen |= {a.canonical_hash() for a in out} | set(ctx.exclude)
+                rest = [a for a, h in zip(*en) if h not in seen]
+                ok = [a for a, keep in zip(rest, self._allowed(rest)) if keep] if rest else []
+                out += [ok[i] for i in ctx.rng(9).permutation(len(ok))[: want - len(out)]]
         if self._domain is not None:
             # a table row is looked up exactly: an equivalent cell (a mutation's) becomes the row itself
             out = [self._domain_rows[a.canonical_hash()] for a in out]

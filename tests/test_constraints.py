@@ -351,3 +351,19 @@ def test_a_users_partial_latency_table_is_measured_only_where_it_has_rows(tmp_pa
     rows = {nb201.space.format(a) for a in archs}
     assert 2 <= len(measured) <= 4 and all(a in rows for a in measured)
     assert len([t for t in st.history if t.state == "complete"]) == 6
+
+
+def test_a_bound_few_cells_meet_is_found_by_screening_an_enumerable_space() -> None:
+    """25 of NB201's 15,625 cells have >= 1.2M params: the ~500 random draws of a round held none,
+    and the study said no architecture could meet the bound."""
+    import nagen
+    from nagen.study import StudyError
+
+    nb = nagen.benchmarks.load("nb201")
+    feasible = int((nb.values("params") >= 1.3e6).sum())
+    for method in ("bo", "random"):
+        r = nagen.search("nb201", "cifar100_valid_12ep", budget=5, seed=0, method=method, constraints=["params>=1.3e6"])
+        assert len(r.history) == 5
+        assert all(nb.query(a, "params") >= 1.3e6 for a, _ in r.history)
+    with pytest.raises(StudyError, match=r"all \d+ architectures of space 'nb201' that meet them are among its"):
+        nagen.search("nb201", "cifar100_valid_12ep", budget=feasible + 1, seed=0, method="random", constraints=["params>=1.3e6"])
