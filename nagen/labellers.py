@@ -321,8 +321,9 @@ class CallableLabeller(Labeller):
         bound to it: a ``partial``'s arguments, a callable object's attributes (``partial(f, k=1)``
         and ``partial(f, k=100)`` label differently, so they must not share a study). Not the
         code: editing the function keeps its studies resumable (and two lambdas of one module
-        look alike). Bound values whose text changes from run to run (``<... at 0x7f...>``) are
-        left out, so such a labeller is identified by its name alone, as before."""
+        look alike, so a lambda's code is digested). A closure's captured values count as bound
+        (``make(1.0)`` and ``make(-1000.0)`` must not share a study); of a bound value whose text
+        changes from run to run (``<... at 0x7f...>``) only the address is left out."""
         fn = self.fn
         bound: list[Any] = []
         while isinstance(fn, functools.partial):
@@ -330,6 +331,12 @@ class CallableLabeller(Labeller):
             fn = fn.func
         if not inspect.isroutine(fn) and hasattr(fn, "__dict__"):
             bound.append(vars(fn))
+        cells = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ()) if _has_contents(c)]
+        if cells:
+            bound.append({"closure": cells})
+        code = getattr(fn, "__code__", None)
+        if code is not None and getattr(fn, "__name__", "") == "<lambda>":
+            bound.append({"lambda": [code.co_code.hex(), repr(code.co_consts), list(code.co_names)]})
         qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
         module = getattr(fn, "__module__", None) or type(fn).__module__
         out: dict[str, Any] = {
@@ -338,14 +345,23 @@ class CallableLabeller(Labeller):
             "objectives": list(self.objectives),
             "directions": dict(sorted(self._directions.items())),
         }
-        text = json.dumps(bound, sort_keys=True, default=repr) if any(bound) else ""
-        if text and not re.search(r" at 0x[0-9a-f]+", text):
-            # only when something is bound, so a plain function's studies keep their names
+        # only when something is bound, so a plain function's studies keep their names
+        text = re.sub(r" at 0x[0-9a-fA-F]+", " at 0x", json.dumps(bound, sort_keys=True, default=repr)) if any(bound) else ""
+        if text:
             out["bound"] = hashlib.sha1(text.encode()).hexdigest()[:16]
         return out
 
     def __repr__(self) -> str:
         return f"CallableLabeller({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+def _has_contents(cell: Any) -> bool:
+    """Whether a closure cell is filled (a name bound after the inner function was made is not yet)."""
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def _names_of(objectives: Any) -> tuple[str, ...]:

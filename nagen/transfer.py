@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from nagen.errors import (
+    InvalidArgumentError,
     InvalidSpecError,
     NagenError,
     UnknownMetricError,
@@ -905,11 +906,21 @@ class TransferTask:
         """
         from nagen.labellers import TableLabeller
 
+        fixed = {"seed": "the task's own: TransferTask(seed=...)", "proposer": "the transfer proposer (TransferTask.proposer())",
+                 "objectives": f"the target {self.target!r}"}
+        clash = sorted(set(options) & set(fixed))
+        if clash:  # Study would get them twice: a bare TypeError
+            raise InvalidArgumentError(
+                f"TransferTask.study/search set {clash} themselves: " + "; ".join(f"{k} is {fixed[k]}" for k in clash)
+            )
         if labeller is None:
             labeller = TableLabeller(self._table_name or self.table, self.target)
         options.setdefault("n_initial", 0)
+        # the table's direction, not the labeller's default "max": a user's labeller of a latency
+        # target would otherwise be maximised against a consensus ranked for the minimum
+        objective = [(self.target, self.table.direction(self.target))]
         return Study(
-            self.space, self.target, labeller, proposer=self.proposer(), storage=storage, name=name, seed=self.seed, **options
+            self.space, objective, labeller, proposer=self.proposer(), storage=storage, name=name, seed=self.seed, **options
         )
 
     def search(self, budget: int, batch_size: int = 1, storage: Any = "sqlite:///:memory:", name: str | None = None, **options: Any) -> Study:

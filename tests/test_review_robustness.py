@@ -167,3 +167,30 @@ def test_a_study_recreated_under_an_open_object_gets_none_of_its_labels(tmp_path
     with pytest.raises(DuplicateStudyError, match="re-created"):
         a.optimize(4)
     assert len(b.trials) == 2
+
+
+def _scaled_by(scale: float):
+    def f(arch):
+        return scale * len(arch.ops)
+
+    return f
+
+
+class _Scorer:
+    def __init__(self, k: float, data: object) -> None:
+        self.k, self.data = k, data
+
+    def __call__(self, arch):
+        return self.k * len(arch.ops)
+
+
+def test_closures_lambdas_and_objects_with_unstable_reprs_do_not_share_a_study() -> None:
+    """``make(1.0)`` and ``make(-1000.0)`` resumed one study and mixed their labels."""
+    ident = lambda fn: CallableLabeller(fn, "acc").identity()  # noqa: E731
+    assert ident(_scaled_by(1.0)) != ident(_scaled_by(-1000.0))
+    assert ident(_scaled_by(1.0)) == ident(_scaled_by(1.0))  # stable across instances (and runs)
+    one, two = (lambda a: 1.0), (lambda a: 2.0)
+    assert ident(one) != ident(two)
+    data = object()  # its repr holds an address: only the address is left out
+    assert ident(_Scorer(1.0, data)) != ident(_Scorer(-1000.0, data))
+    assert ident(_Scorer(1.0, data)) == ident(_Scorer(1.0, object()))

@@ -147,3 +147,26 @@ def test_distinct_labels_with_equivalent_free_keys_adapt(tmp_path, nb201):
 def test_invalid_label_architecture_is_refused_before_meta_training(tmp_path, no_meta_training):
     with pytest.raises(InvalidArchitectureError, match="labels: 'not a cell'"):
         _task(tmp_path).generate(3, labels={"not a cell": 1.0, B: 2.0})
+
+
+def _pixel3(arch):
+    import nagen.benchmarks
+
+    return nagen.benchmarks.load("nb201").query(arch, "lat_pixel3_ms")
+
+
+def test_a_users_labeller_of_a_minimised_target_is_minimised_and_fixed_options_are_named() -> None:
+    """With a CallableLabeller the study took the labeller's default 'max' for a latency target."""
+    from nagen.errors import InvalidArgumentError
+    from nagen.labellers import CallableLabeller
+    from nagen.transfer import TransferTask
+
+    task = TransferTask(["lat_pixel2_ms"], "lat_pixel3_ms", gp={"w0": 1, "sw": 0, "sf": 1, "l": 2, "sn": 0.3})
+    table = task.search(6)
+    mine = task.search(6, labeller=CallableLabeller(_pixel3), executor="inline")
+    assert table.directions == mine.directions == ["min"]
+    assert mine.best.values == table.best.values
+    with pytest.raises(InvalidArgumentError, match=r"seed is the task's own: TransferTask\(seed=...\)"):
+        task.search(3, seed=1)
+    with pytest.raises(InvalidArgumentError, match="proposer is the transfer proposer"):
+        task.study(proposer="bo")
