@@ -1754,7 +1754,8 @@ class Study:
             bar = tqdm(total=max(budget, len(self.trials)), desc=f"study {self.name}", leave=False)
         me = owner_id()
         held: list[int] = []  # trials this call reserved and has not finished labelling
-        key = (self.storage.path if not self.storage.in_memory else id(self.storage), self.name)
+        # the database file itself: "th.db", "./th.db" and its absolute path are one study
+        key = (os.path.realpath(self.storage.path) if not self.storage.in_memory else id(self.storage), self.name)
         # no other optimize() of this study runs in this process (threads): a running trial owned by
         # this process is one an interrupt orphaned (e.g. a second Ctrl-C while the first was handled)
         alone = key not in _OPTIMIZING
