@@ -23,6 +23,7 @@ import multiprocessing
 import operator
 import os
 import pickle
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -333,12 +334,27 @@ class ProcessExecutor(Executor):
 
         Raises:
             InvalidArgumentError: the labeller's own check failed, or it cannot be pickled
-                (a lambda, a nested function) or unpickled in a worker (e.g. defined in a notebook).
+                (a lambda, a nested function) or unpickled in a worker (e.g. defined in a notebook),
+                or the workers die while starting or loading it (twice; e.g. a script read from stdin).
         """
         super().check(labeller, space)
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        if isinstance(main, str) and not os.path.exists(main):
+            # spawned workers re-run the main script by its path: a script read from stdin ("<stdin>")
+            # has none, so each worker dies at start and every label of the budget would fail
+            raise InvalidArgumentError(
+                f"worker processes cannot start: they re-run the main script {main!r}, which is not a file (a script "
+                "read from standard input?); run it from a .py file or use executor='inline'"
+            )
         key, blob = self._pickle(labeller)
-        if self._get_pool(labeller, key, blob, space) is None:
-            self._kill_pool()  # a worker died loading it: run() will report that per label
+        for _ in range(2):  # a worker killed once (by the OS, say) gets a second, fresh pool
+            if self._get_pool(labeller, key, blob, space) is not None:
+                return
+            self._kill_pool()
+        raise InvalidArgumentError(
+            f"worker processes died twice while starting or loading the labeller {labeller!r} ({_DIED}); nothing was "
+            "labelled. Their error is printed above; executor='inline' runs the labeller in this process"
+        )
 
     def _pickle(self, labeller: Labeller) -> tuple[str, bytes]:
         try:

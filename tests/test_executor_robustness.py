@@ -264,3 +264,26 @@ def test_workers_exit_when_their_study_process_is_killed(tmp_path, monkeypatch):
     for p in left:  # never leave sleepers behind, even when the test fails
         os.kill(p, signal.SIGKILL)
     assert not left, "workers outlived their killed parent"
+
+
+class DiesOnLoad(Labeller):
+    """Kills every worker that unpickles it (as a worker that cannot start at all)."""
+
+    def __init__(self) -> None:
+        self.marker = 1  # pickle calls __setstate__ only for a non-empty state
+
+    def __setstate__(self, state):
+        os._exit(3)
+
+    def label(self, arch, space):
+        return 1.0
+
+
+def test_workers_that_die_loading_the_labeller_are_refused_up_front(monkeypatch):
+    """Every label of the budget used to become a permanent failed trial ('died while loading')."""
+    with ProcessExecutor(workers=1) as ex, pytest.raises(InvalidArgumentError, match="died twice while starting or loading"):
+        ex.check(DiesOnLoad(), "nb201")
+    # a main script that is not a file (read from stdin): workers cannot re-run it
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "<stdin>", raising=False)
+    with pytest.raises(InvalidArgumentError, match=r"re-run the main script '<stdin>'.*executor='inline'"):
+        ProcessExecutor(workers=1).check(CallableLabeller(np.negative), "nb201")
