@@ -236,6 +236,8 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
             f"unsupported storage URL {text!r}: nagen stores studies in SQLite only; "
             "use 'sqlite:///path/to/file.db' or a plain file path"
         )
+    if not rest:
+        return ":memory:"  # SQLAlchemy's spelling of an in-memory SQLite database
     if not rest.startswith("/"):
         raise StorageError(f"malformed SQLite URL {text!r}; write 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
     path = rest[1:]
@@ -440,7 +442,8 @@ class SQLiteStorage:
             from nagen.errors import choices_hint
 
             raise StudyNotFoundError(
-                f"no study named {name!r} in {self.url!r}; stored studies are {choices_hint(self.study_names())}"
+                f"no study named {name!r} in {self.url!r}; "
+                + (f"stored studies are {choices_hint(names)}" if (names := self.study_names()) else "it holds no study")
             )
         return json.loads(rows[0][0])
 

@@ -133,6 +133,14 @@ def test_bad_urls():
         get_storage(5)
     with pytest.raises(StorageError, match="SQLite only"):
         SQLiteStorage("sqlite+aiosqlite:///x.db")  # another driver: not the standard-library one
+    assert SQLiteStorage("sqlite://").in_memory  # SQLAlchemy's in-memory spelling
+    with pytest.raises(StorageError, match="malformed SQLite URL"):
+        SQLiteStorage("sqlite://x.db")
+
+
+def test_a_missing_study_in_an_empty_database_says_it_holds_none(tmp_path):
+    with pytest.raises(StudyNotFoundError, match="it holds no study"):
+        SQLiteStorage(f"sqlite:///{tmp_path}/e.db").delete_study("x")
 
 
 def test_sqlalchemy_pysqlite_url_is_the_same_file(tmp_path):
