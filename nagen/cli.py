@@ -285,12 +285,21 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
     constraints as filters, whatever their weight, and OP-GFN learns its reward from the labels'
     order, which no guide weight scales. Whether a weight is used is the library's decision
     (``nagen.api._check_method``, which ``generate`` runs too); this asks it per flag, before
-    any work, and says the refusal in flag terms. ``--guide-labels`` is used by every method,
-    but only when something is fitted on labelled cells: a ``--guide`` or a table-metric constraint.
+    any work, and says the refusal in flag terms. ``--constraint-scale`` needs a constraint to
+    weight. ``--guide-labels`` is used by every method, but only when something is fitted on
+    labelled cells: a ``--guide`` (not with ``--transfer-from``, whose guide is meta-trained on
+    the sources) or a table-metric constraint.
     """
     from nagen.api import _check_method
+    from nagen.constraints import parse_constraints
     from nagen.errors import InvalidGuidanceError, UnknownGeneratorError
 
+    constraints = parse_constraints(list(args.constraint or []))
+    if args.constraint_scale is not None and not constraints and args.max_params is None and args.max_flops is None:
+        raise InvalidArgumentError(
+            "--constraint-scale weights the guidance of constraints; none was given (add --max-params, --max-flops or "
+            "--constraint, or drop --constraint-scale)"
+        )
     messages = {
         "scale": f"--scale weights the metric guides of --method diffusion; --method {args.method} is not steered by it "
         "(drop --scale, or use --method diffusion)",
@@ -307,14 +316,30 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
             return  # nagen.api.generate names the valid methods
         except InvalidGuidanceError:
             raise InvalidArgumentError(message) from None
-    if args.guide_labels is not None and not args.guide and args.transfer_from is None:
-        from nagen.constraints import parse_constraints
-
-        if all(c.metric in ("params", "flops") for c in parse_constraints(list(args.constraint or []))):
-            raise InvalidArgumentError(
-                "--guide-labels sets the labelled cells a --guide (or a table-metric --constraint) is fitted on; "
-                "with neither, nothing is fitted (params/flops bounds are exact)"
-            )
+    if args.guide_labels is None:
+        return
+    # as nagen.api.generate decides: a table-metric bound is fitted on labelled cells, except a latency
+    # bound given --device-samples (adapted from device measurements) and params/flops (counted exactly)
+    fitted = [
+        c for c in constraints
+        if c.metric not in ("params", "flops") and not (c.metric.startswith("lat_") and args.device_samples is not None)
+    ]
+    if fitted:
+        return
+    if args.transfer_from is not None:
+        # the transfer guide is the meta-predictor trained on the source metrics: nagen.transfer.TransferTask.generate
+        # passes it as a Guide object, so nagen.api.generate labels no cell for it
+        raise InvalidArgumentError(
+            "--guide-labels sets the labelled cells a --guide is fitted on; --transfer-from generation pays no guide "
+            "labels (it is guided zero-shot by the meta-predictor trained on the source metrics), so it would do "
+            "nothing (drop --guide-labels; it applies here only to a table-metric --constraint)"
+        )
+    if not args.guide:
+        raise InvalidArgumentError(
+            "--guide-labels sets the labelled cells a --guide (or a table-metric --constraint) is fitted on; "
+            "with neither, nothing is fitted (params/flops bounds are counted exactly; a latency bound with "
+            "--device-samples is adapted from device measurements)"
+        )
 
 
 def _load_checkpoint(path: str, space: str) -> Any:
@@ -395,8 +420,17 @@ def _cmd_search(args: argparse.Namespace) -> None:
         **model,
     )
     out = result.to_dict()
+    failed = out.get("failed", [])
+    if failed and not args.quiet or failed and not out["history"]:
+        # failed labels are spent budget: say so on stderr even with --json (stdout stays one object)
+        sys.stderr.write(f"nagen: {len(failed)} of {len(failed) + len(out['history'])} labels failed; first: {failed[0]['reason']}\n")
     if args.json:
         print(json.dumps(out))
+    if failed and not out["history"]:
+        from nagen.study import StudyError
+
+        raise StudyError(f"every label of study {result.study!r} failed, so the search found nothing (see \"failed\")")
+    if args.json:
         return
     for k, rec in enumerate(out["history"], 1):
         print(f"{k:>4}  {rec['value']:10.4f}  {rec['arch']}")
@@ -500,6 +534,39 @@ def _read_json(path: str) -> Any:
             raise InvalidArgumentError(f"{path!r} is neither JSON nor JSON lines: {e}") from None
 
 
+#: the options each ``nagen plot`` kind uses (dests; --out, --quiet and --plugin go with every kind):
+#: any other one given is refused, not silently ignored
+_PLOT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "arch": ("space", "arch", "pruned"),
+    "ops": ("space", "input", "n", "seed", "checkpoint"),
+    "trace": ("input", "minimize"),
+    "pareto": ("input", "objectives"),
+}
+#: the options of 'plot ops' that only its generation reads: with --input the architectures come from the files
+_PLOT_OPS_GENERATION = ("n", "seed", "checkpoint")
+
+
+def _refuse_unused_plot_options(args: argparse.Namespace) -> None:
+    """Refuse a ``nagen plot`` option the chosen kind does not read (``plot arch --n 5`` drew the
+    same cell as without it); the plot options default to None or False, so any other value was given."""
+    for dest in dict.fromkeys(d for dests in _PLOT_OPTIONS.values() for d in dests):
+        value = getattr(args, dest)
+        if value is None or value is False:  # not `in (None, False)`: 0 == False, and --seed 0 is given
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if dest not in _PLOT_OPTIONS[args.kind]:
+            takers = [f"'plot {k}'" for k, dests in _PLOT_OPTIONS.items() if dest in dests]
+            takers_text = takers[0] if len(takers) == 1 else ", ".join(takers[:-1]) + " and " + takers[-1]
+            raise InvalidArgumentError(
+                f"{flag} does nothing with 'plot {args.kind}'; it is an option of {takers_text} only (drop {flag})"
+            )
+        if args.kind == "ops" and args.input and dest in _PLOT_OPS_GENERATION:
+            raise InvalidArgumentError(
+                f"{flag} sets the generation of 'nagen plot ops' without --input; it does nothing with --input "
+                f"(the architectures come from the files; drop {flag} or --input)"
+            )
+
+
 def _cmd_plot(args: argparse.Namespace) -> None:
     import matplotlib
 
@@ -509,18 +576,18 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     import nagen.plot as NP
     import nagen.spaces
 
-    _check_ints(args, {"n": 0, "seed": 0})
     kind = args.kind
-    if args.checkpoint and (kind != "ops" or args.input):
-        # refused rather than ignored: only 'plot ops' without --input generates anything
-        where = "with --input (the architectures come from the files)" if kind == "ops" else f"with 'plot {kind}'"
-        raise InvalidArgumentError(f"--checkpoint is the generator of 'nagen plot ops' without --input; it does nothing {where}")
+    _refuse_unused_plot_options(args)
+    _check_ints(args, {"n": 0, "seed": 0})
+    if args.n == 0:  # refused here, not by op_distribution after the generation ("sample group is empty")
+        raise InvalidArgumentError("--n must be >= 1: 'plot ops' draws the op distribution of --n generated samples, got 0")
+    space = "nb201" if args.space is None else args.space
     if kind == "arch":
         if not args.arch:
             raise InvalidArgumentError("'nagen plot arch' needs --arch STRING")
-        ax = NP.draw_arch(args.arch, args.space, pruned=args.pruned)
+        ax = NP.draw_arch(args.arch, space, pruned=args.pruned)
     elif kind == "ops":
-        sp = nagen.spaces.get(args.space)
+        sp = nagen.spaces.get(space)
         groups: dict[str, list] = {}
         for path in args.input or []:
             data = _read_json(path)
@@ -536,8 +603,9 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
             # the same checkpoint loading as 'nagen generate': spaces without a shipped model
             # (nb101, mbv3) otherwise train one on every call
-            generator = _load_checkpoint(args.checkpoint, args.space) if args.checkpoint else None
-            result = nagen.api.generate(space=sp, n=args.n, seed=args.seed, generator=generator, progress=not args.quiet)
+            generator = _load_checkpoint(args.checkpoint, space) if args.checkpoint else None
+            n, seed = 1000 if args.n is None else args.n, 0 if args.seed is None else args.seed
+            result = nagen.api.generate(space=sp, n=n, seed=seed, generator=generator, progress=not args.quiet)
             groups["diffusion"] = [g.arch for g in result]
         ax = NP.op_distribution(sp, groups)
     elif kind == "trace":
@@ -635,7 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     sp.add_argument(
         "--json", action="store_true",
-        help='JSON lines: {"arch": ..., "pred_<metric>": ...}; --method opgfn with --guide adds "pred_order_score" (the learned order score, unitless)',
+        help='JSON lines: {"arch": ..., "pred_<metric>": ...}; --method opgfn with --guide adds "pred_order_score" (the learned order score, unitless); --transfer-from gives '
+        '"pred_transfer_score" (the meta-predictor\'s standardised score, higher is better, not a value of the --guide metric) '
+        'in place of "pred_<guide metric>"',
     )
     sp.set_defaults(func=_cmd_generate)
 
@@ -739,22 +809,23 @@ def build_parser() -> argparse.ArgumentParser:
         "  nagen plot pareto --input pareto.json --out front.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("kind", choices=("arch", "ops", "trace", "pareto"), help="what to draw")
+    # options a kind does not use are refused (_PLOT_OPTIONS): defaults are None (False for switches), so "given" is any other value
+    sp.add_argument("kind", choices=tuple(_PLOT_OPTIONS), help="what to draw")
     sp.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
-    sp.add_argument("--space", default="nb201", help="space name (default nb201)")
+    sp.add_argument("--space", default=None, help="space name, for 'arch' and 'ops' (default nb201)")
     sp.add_argument("--arch", help="architecture string (kind 'arch')")
-    sp.add_argument("--pruned", action="store_true", help="draw the pruned, computationally equivalent graph")
+    sp.add_argument("--pruned", action="store_true", help="'arch': draw the pruned, computationally equivalent graph")
     sp.add_argument("--input", action="append", help="JSON output of search/pareto/generate (repeatable)")
     sp.add_argument(
         "--objectives", action=_CommaList,
-        help="the two METRIC:max|min to draw, comma-separated or repeated (default: the pareto file's \"objectives\")",
+        help="'pareto': the two METRIC:max|min to draw, comma-separated or repeated (default: the pareto file's \"objectives\")",
     )
     sp.add_argument(
         "--minimize", action="store_true",
-        help="trace of a minimised objective (only needed for files without a \"direction\", written by older versions)",
+        help="'trace' of a minimised objective (only needed for files without a \"direction\", written by older versions)",
     )
-    sp.add_argument("--n", type=int, default=1000, help="samples to generate for 'ops' without --input (default 1000)")
-    sp.add_argument("--seed", type=int, default=0, help="random seed for 'ops' without --input (default 0)")
+    sp.add_argument("--n", type=int, default=None, help="samples to generate for 'ops' without --input (default 1000)")
+    sp.add_argument("--seed", type=int, default=None, help="random seed for 'ops' without --input (default 0)")
     sp.add_argument(
         "--checkpoint",
         help="'ops' without --input: a diffusion generator saved by 'nagen train' (default: the shipped one; "
@@ -807,8 +878,27 @@ def _load_plugins(specs: Sequence[str]) -> None:
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported as one line
             cause = " ".join(str(e).split())  # a user's multi-line message, still one line
             raise InvalidArgumentError(
-                f"plugin {spec!r} could not be imported: {type(e).__name__}" + (f": {cause}" if cause else "")
+                f"plugin {spec!r} could not be imported: {type(e).__name__}" + (f": {cause}" if cause else "") + _plugin_path_hint(spec, e)
             ) from None
+
+
+def _plugin_path_hint(spec: str, error: Exception) -> str:
+    """A hint for a module name whose top-level package is not on ``sys.path``, else "".
+
+    The ``nagen`` console script, unlike ``python -m``, does not put the working directory on
+    ``sys.path``, so ``--plugin my_pkg.spaces`` run beside ``my_pkg/`` fails although the package
+    is right there; that is a setup to explain, not a reason to change where imports look. A
+    ModuleNotFoundError from inside the plugin (a dependency it lacks) or for a submodule of a
+    package that was found gets no hint: the path is not the problem then.
+    """
+    top = spec.split(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or error.name != top or spec.endswith(".py"):
+        return ""
+    return (
+        f" (no package {top!r} on sys.path; the nagen command does not look in the current folder: run from a folder "
+        f"on sys.path, set PYTHONPATH=. (or the folder holding {top!r}), run 'python -m nagen ...', or give the "
+        "plugin's .py file path)"
+    )
 
 
 def _import_file(spec: str) -> None:

@@ -407,7 +407,10 @@ def _run_labels(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> l
         setup = data.get("setup") or {}
         if not isinstance(setup, Mapping):
             raise InvalidArgumentError(f"{src!r} is not the output of 'nagen search --json' (its \"setup\" is not an object)")
-        keys.append((method, {str(k): json.dumps(v, sort_keys=True) for k, v in setup.items()}))
+        # a setting left unset (absent, null or empty, as "surrogate_options" of a run given none) is
+        # one configuration, not a value to print: without this a run lacking it was labelled "k=?"
+        given = {k: v for k, v in setup.items() if v is not None and v != {} and v != []}
+        keys.append((method, {str(k): json.dumps(v, sort_keys=True) for k, v in given.items()}))
     seen: dict[tuple[str, str, Any], str] = {}
     for (method, setup), data, src in zip(keys, datas, sources):
         if method and data.get("seed") is not None:
@@ -425,7 +428,8 @@ def _run_labels(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> l
             continue
         others = [s for m, s in keys if m == method]
         differ = sorted(k for k in {k for s in others for k in s} if len({s.get(k) for s in others}) > 1)
-        shown = ", ".join(f"{k}={json.loads(setup[k]) if k in setup else '?'}" for k in differ)
+        # only the settings this run has: the others' extra ones are on their own lines
+        shown = ", ".join(f"{k}={json.loads(setup[k])}" for k in differ if k in setup)
         labels.append(f"{method} [{shown}]" if shown else method)
     return labels
 

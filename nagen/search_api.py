@@ -59,7 +59,8 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         """``{"history": [{"arch", "value"}, ...], "best": {"arch", "value"[, "report", "constraints"]} or None,
         "space", "objective", "direction", "method", "seed"}`` (plus ``"device_measurements"`` when
-        the search had device constraints; the run's description keys only when known)."""
+        the search had device constraints, ``"failed": [{"arch", "reason"}, ...]`` when labels failed;
+        the run's description keys only when known)."""
         best = None
         if self.best is not None:
             best = {"arch": self.best[0], "value": float(self.best[1])}
@@ -78,6 +79,8 @@ class SearchResult:
             out["seed"] = int(self.seed)
         if self.setup:
             out["setup"] = dict(self.setup)
+        if self.failed:  # paid for and recorded: a run whose labels all failed must not look like an empty success
+            out["failed"] = [{"arch": a, "reason": r} for a, r in self.failed]
         return out
 
     def to_json(self, **dumps_options: Any) -> str:
