@@ -295,6 +295,8 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
     from nagen.errors import InvalidGuidanceError, UnknownGeneratorError
 
     constraints = parse_constraints(list(args.constraint or []))
+    if args.scale is not None and not args.guide and args.transfer_from is None:
+        raise InvalidArgumentError("--scale weights the metric guides; no --guide was given (add --guide METRIC or drop --scale)")
     if args.constraint_scale is not None and not constraints and args.max_params is None and args.max_flops is None:
         raise InvalidArgumentError(
             "--constraint-scale weights the guidance of constraints; none was given (add --max-params, --max-flops or "

@@ -253,3 +253,8 @@ def test_search_whose_labels_all_failed_is_an_error_not_an_empty_success(monkeyp
     monkeypatch.setattr(nagen.search_api, "search", some_failed)
     assert main(["search", "--objective", "cifar10_test", "--budget", "2"]) == 0
     assert "1 of 2 labels failed; first: NaN label" in capsys.readouterr().err
+
+
+def test_scale_without_a_guide_is_refused(capsys) -> None:
+    assert _run(["generate", "--n", "2", "--scale", "5", "--quiet"]) == 2
+    assert "--scale weights the metric guides; no --guide was given" in capsys.readouterr().err

@@ -209,14 +209,14 @@ def test_cli_weight_flags_are_judged_by_the_api_check(monkeypatch, capsys, gener
     asked: list[tuple] = []
     real = nagen.api._check_method
     monkeypatch.setattr(nagen.api, "_check_method", lambda *a, **k: asked.append(a) or real(*a, **k))
-    assert main(["generate", "--n", "2", "--method", "random", "--scale", "2", "--quiet"]) == 2
+    assert main(["generate", "--n", "2", "--method", "random", "--guide", "cifar10_test", "--scale", "2", "--quiet"]) == 2
     assert "--scale weights the metric guides" in capsys.readouterr().err and not generate_calls
     assert asked and asked[-1][1] == "random" and list(asked[-1][5]) == ["scale"]
     assert main(["generate", "--n", "2", "--method", "random", "--max-params", "1e6", "--constraint-scale", "3", "--quiet"]) == 2
     assert list(asked[-1][5]) == ["constraint_scale"] and "--constraint-scale" in capsys.readouterr().err
     # the decision is the API's: were it to accept the weight, the CLI would pass it on
     monkeypatch.setattr(nagen.api, "_check_method", lambda *a, **k: None)
-    assert main(["generate", "--n", "2", "--method", "random", "--scale", "2", "--quiet"]) == 0
+    assert main(["generate", "--n", "2", "--method", "random", "--guide", "cifar10_test", "--scale", "2", "--quiet"]) == 0
     assert generate_calls[-1]["scale"] == 2.0
 
 
