@@ -332,13 +332,24 @@ def parse_objectives(objectives: str | Sequence[str | Objective], metrics: Seque
 
 def default_ref_point(table: Any, objectives: Sequence[Objective]) -> list[float]:
     """The issue's reference point: median over the table for maximised objectives, 1.1 x the
-    maximum for minimised ones (one float per objective, in its own units)."""
+    maximum for minimised ones (one float per objective, in its own units).
+
+    1.1 x the maximum is worse than every cell only for a positive maximum (costs, latencies):
+    for a minimised column whose maximum is 0 or negative (a log-loss, a negated score) it
+    would equal the best value or lie inside the data, and front members would add nothing to
+    the hypervolume. Such a column's reference is its maximum plus 10% of its range (plus 0.1
+    when every value is the same).
+    """
     ref = []
     for o in parse_objectives(objectives, table.metrics):
         col = np.asarray(table.values(o.metric), dtype=float)
         if not np.isfinite(col).any():
             raise InvalidObjectiveError(f"column {o.metric!r} has no finite value to put a reference point on")
-        ref.append(float(np.nanmedian(col)) if o.direction == "max" else 1.1 * float(np.nanmax(col)))
+        if o.direction == "max":
+            ref.append(float(np.nanmedian(col)))
+            continue
+        hi, lo = float(np.nanmax(col)), float(np.nanmin(col))
+        ref.append(1.1 * hi if hi > 0 else hi + (0.1 * (hi - lo) or 0.1))
     return ref
 
 

@@ -84,6 +84,27 @@ def test_default_reference_point(nb201) -> None:
     assert ref == [pytest.approx(np.median(nb201.values("cifar10_test"))), pytest.approx(1.1 * nb201.values("params").max())]
 
 
+class _Columns:
+    def __init__(self, **cols) -> None:
+        self.cols = {k: np.asarray(v, dtype=float) for k, v in cols.items()}
+        self.metrics = list(cols)
+
+    def values(self, metric):
+        return self.cols[metric]
+
+
+def test_default_reference_point_of_a_non_positive_minimised_column_is_worse_than_every_value() -> None:
+    """1.1 x max of a log-loss in [-3, -1] is -1.1, inside the data: a front member added nothing."""
+    objs = parse_objectives(["acc:max", "loss:min"])
+    acc = [0.5, 0.6, 0.7, 0.8]
+    ref = default_ref_point(_Columns(acc=acc, loss=[-3.0, -2.0, -1.5, -1.0]), objs)
+    assert ref[1] == pytest.approx(-1.0 + 0.2)
+    assert default_ref_point(_Columns(acc=acc, loss=[0.0] * 4), objs)[1] == pytest.approx(0.1)
+    Y = np.c_[acc, [-3.0, -2.0, -1.5, -1.0]]
+    # every point on this front counts: dropping the last (0.8, -1.0) lowers the hypervolume
+    assert hypervolume(Y, ["max", "min"], ref) > hypervolume(Y[:3], ["max", "min"], ref)
+
+
 def test_pareto_random_result_is_consistent(nb201) -> None:
     res = pareto("nb201", "cifar10_test:max,params:min", budget=30, seed=1, method="random")
     out = json.loads(res.to_json())

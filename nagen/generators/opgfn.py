@@ -1888,7 +1888,10 @@ def opgfn_search(
                 levels = next_levels(want)
                 for lv in sorted(set(levels)):
                     n_lv = levels.count(lv)
-                    cut = None if lv == len(gen.budget_levels) - 1 else float(gen.budget_levels[lv])
+                    # the top level: no budget in "upto" mode; in "band" mode no budget means a random
+                    # band per sample, so the top band is asked by an unbounded budget
+                    top = float("inf") if gen.budget_mode == "band" else None
+                    cut = top if lv == len(gen.budget_levels) - 1 else float(gen.budget_levels[lv])
                     pool = within(gen.sample(n_lv * pool_factor, seed=sample_seed * 97 + lv, budget=cut), lv)
                     got = pick(pool, n_lv)
                     if len(got) < n_lv:  # this level's sampler only proposes labelled cells: a random one of it

@@ -161,3 +161,34 @@ def test_cost_and_preference_conditioned_generators_pickle(tiny, tiny_data) -> N
     copy.fit(archs, Y, gfn_steps=3)
     pref.fit(archs, Y, gfn_steps=3)
     assert copy.sample(10, seed=2) == pref.sample(10, seed=2)
+
+
+def test_band_mode_search_samples_the_top_band_from_the_gflownet(monkeypatch) -> None:
+    """In band mode ``budget=None`` means a random band per sample, so the top level's pool held
+    almost no cell of the top band and its labels came from the random fallback."""
+    from nagen.generators import opgfn as M
+
+    space = nagen.spaces.from_spec({"name": "opgfn_band_top", "ops": ["conv3x3", "skip", "zero", "conv1x1"], "num_nodes": 5,
+                                    "topology": "fixed", "edges": [[i, j] for i in range(5) for j in range(i + 1, 5)]})
+    w = {"conv3x3": 9.0, "conv1x1": 1.0, "skip": 0.0, "zero": 0.0, "input": 0.0, "output": 0.0}
+
+    def cost(archs):
+        return np.array([sum(w[o] for o in a.ops) for a in archs], dtype=float)
+
+    def objectives(archs):
+        return np.c_[[(sum(map(ord, a.to_string())) * 7919 % 1000) / 1000 for a in archs], cost(archs)]
+
+    shares: list[float] = []
+    real = M.OPGFNGenerator.sample
+
+    def logged(self, n, **kw):
+        out = real(self, n, **kw)
+        top = len(self.budget_levels) - 1
+        if out and (kw.get("budget") is None or kw.get("budget") == float("inf")):
+            shares.append(float(self.fits_level(out, top).mean()))
+        return out
+
+    monkeypatch.setattr(M.OPGFNGenerator, "sample", logged)
+    M.opgfn_search(space, objectives, 40, 0, directions=["max", "min"], exact_objectives={1: cost}, budget_mode="band",
+                   gfn_steps=10, reward_steps=10, refit_gfn_steps=3, refit_reward_steps=3, hidden=16, trajectories=16)
+    assert shares and min(shares) == 1.0
