@@ -4,6 +4,10 @@ Real, Aggarwal, Huang & Le, "Regularized Evolution for Image Classifier Architec
 AAAI 2019. The population is a FIFO queue of the last ``population`` labelled architectures
 (the oldest dies, whatever its fitness: the "aging" that regularises); a child is a one-edit
 mutation (``space.neighbours``) of the best of ``tournament`` members drawn at random.
+The tournament draws distinct members (without replacement); Real et al.'s Algorithm 1 and
+NASLib draw with replacement, which may put one member in a tournament twice. Distinct
+contestants give slightly stronger selection, so this baseline is, if anything, stronger
+than the published one (the comparisons in ``benchmarks/`` are conservative for it).
 
 The optimiser holds no labeller: ``ask`` proposes, the caller labels, ``tell`` reports back, so
 the same object serves a benchmark table, a BO study or real training. Every proposal is new:
