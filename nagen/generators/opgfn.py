@@ -1737,7 +1737,8 @@ def opgfn_search(
         batch_size: labels per round after the first.
         n_init: uniformly random labels of the first round.
         directions: ``"max"``/``"min"`` per objective column (default: all ``"max"``).
-        exclude: keys (canonical hashes, see ``search_key``) never to propose (labelled elsewhere).
+        exclude: never to propose (labelled elsewhere): ``search_key`` keys, or plain canonical
+            hashes, which exclude every twin of that class (whatever its exact costs).
         pool_factor: samples drawn per wanted label, before removing already-labelled ones.
         select: ``"sample"`` labels the first new cells in sampling order (pure GFlowNet
             sampling); ``"top"`` labels the new cells of the pool with the highest learned score
@@ -1812,7 +1813,8 @@ def opgfn_search(
         mine: set[str] = set()
         for a in cands:
             h = key(a)
-            if h not in seen and h not in exclude and h not in mine:
+            # a plain canonical hash in exclude stands for its whole class (keys add exact costs after "|")
+            if h not in seen and h not in exclude and h.split("|", 1)[0] not in exclude and h not in mine:
                 mine.add(h)
                 out.append(a)
         return out

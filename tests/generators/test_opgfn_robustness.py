@@ -192,3 +192,14 @@ def test_band_mode_search_samples_the_top_band_from_the_gflownet(monkeypatch) ->
     M.opgfn_search(space, objectives, 40, 0, directions=["max", "min"], exact_objectives={1: cost}, budget_mode="band",
                    gfn_steps=10, reward_steps=10, refit_gfn_steps=3, refit_reward_steps=3, hidden=16, trajectories=16)
     assert shares and min(shares) == 1.0
+
+
+def test_search_exclude_takes_plain_canonical_hashes_with_exact_objectives(tiny) -> None:
+    """With exact objectives the keys are 'hash|costs': a plain hash in exclude matched nothing."""
+    def objective(xs):
+        return np.stack([[x.ops.count("a") for x in xs], op_cost(xs)], 1).astype(float)
+
+    banned = {a.canonical_hash() for a in list(tiny.enumerate())[:9]}
+    hist = opgfn_search(tiny, objective, 12, seed=0, n_init=4, batch_size=4, directions=["max", "min"],
+                        exact_objectives={1: op_cost}, exclude=banned, refit_gfn_steps=3, refit_reward_steps=3, **FAST)
+    assert len(hist) == 12 and not {a.canonical_hash() for a, _ in hist} & banned
