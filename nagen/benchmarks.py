@@ -580,7 +580,7 @@ def load(name: str | Benchmark = "nb201") -> Benchmark:
             raise UnknownBenchmarkError(
                 f"space {name!r} has no benchmark table (tables: {', '.join(_loaders.names())}), so nothing can label its "
                 "architectures by lookup; label them with a Study and TrainingLabeller or CallableLabeller, or give a table "
-                f"(Benchmark.from_csv) as benchmark= (search, pareto, generate) or register it under the space's name: "
+                f"(Benchmark.from_csv) as benchmark= (search, pareto, generate; CLI: --benchmark FILE.csv) or register it under the space's name: "
                 f"register_loader({name!r}, ...)"
             )
     return _load(name)

@@ -197,7 +197,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
         except NagenError as e:
             raise InvalidArgumentError(f"space {space.name!r} cannot count {sorted(counted)}: {e}") from None
     if set(metrics) - counted:
-        table = nagen.benchmarks.load(args.benchmark or args.space)
+        given = _benchmark_arg(args.benchmark, args.space)
+        table = nagen.benchmarks.load(given if given is not None else args.space)
         if table.space is not space:  # else the first lookup fails with a confusing op or size error
             raise InvalidArgumentError(
                 f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}; "
@@ -214,6 +215,21 @@ def _cmd_sample(args: argparse.Namespace) -> None:
             print(json.dumps(rec))
         else:
             print("  ".join(f"{k}={v}" for k, v in rec.items()))
+
+
+def _benchmark_arg(value: str | None, space: Any) -> Any:
+    """``--benchmark``: None, a registered table name, or the path of a CSV of the user's own
+    measurements (read with ``Benchmark.from_csv`` against ``space``: a name or a spec path)."""
+    if value is None:
+        return None
+    if value.lower().endswith((".csv", ".csv.gz")) or os.path.isfile(value):
+        import nagen.benchmarks
+        import nagen.spaces
+
+        if not os.path.isfile(value):
+            raise InvalidArgumentError(f"--benchmark {value!r}: no such file (a table name, or the path of a CSV with an 'arch' column)")
+        return nagen.benchmarks.Benchmark.from_csv(value, nagen.spaces.get(space))
+    return value
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -248,6 +264,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         generator = _load_checkpoint(args.checkpoint, args.space)
     result = nagen.api.generate(
         space=args.space,
+        benchmark=_benchmark_arg(args.benchmark, args.space),
         n=args.n,
         method=args.method,
         guide=args.guide,
@@ -295,13 +312,6 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
     from nagen.errors import InvalidGuidanceError, UnknownGeneratorError
 
     constraints = parse_constraints(list(args.constraint or []))
-    if args.scale is not None and not args.guide and args.transfer_from is None:
-        raise InvalidArgumentError("--scale weights the metric guides; no --guide was given (add --guide METRIC or drop --scale)")
-    if args.constraint_scale is not None and not constraints and args.max_params is None and args.max_flops is None:
-        raise InvalidArgumentError(
-            "--constraint-scale weights the guidance of constraints; none was given (add --max-params, --max-flops or "
-            "--constraint, or drop --constraint-scale)"
-        )
     messages = {
         "scale": f"--scale weights the metric guides of --method diffusion; --method {args.method} is not steered by it "
         "(drop --scale, or use --method diffusion)",
@@ -318,6 +328,14 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
             return  # nagen.api.generate names the valid methods
         except InvalidGuidanceError:
             raise InvalidArgumentError(message) from None
+    # a method that takes the weights, but nothing for them to weigh (after the method's own refusal, which says more)
+    if args.scale is not None and not args.guide and args.transfer_from is None:
+        raise InvalidArgumentError("--scale weights the metric guides; no --guide was given (add --guide METRIC or drop --scale)")
+    if args.constraint_scale is not None and not constraints and args.max_params is None and args.max_flops is None:
+        raise InvalidArgumentError(
+            "--constraint-scale weights the guidance of constraints; none was given (add --max-params, --max-flops or "
+            "--constraint, or drop --constraint-scale)"
+        )
     if args.guide_labels is None:
         return
     # as nagen.api.generate decides: a table-metric bound is fitted on labelled cells, except a latency
@@ -407,6 +425,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
             model["surrogate_options"] = opts
     result = nagen.search_api.search(
         space=args.space,
+        benchmark=_benchmark_arg(args.benchmark, args.space),
         objective=args.objective,
         budget=args.budget,
         seed=args.seed,
@@ -475,6 +494,7 @@ def _cmd_pareto(args: argparse.Namespace) -> None:
             )
     result = nagen.multiobjective.pareto(
         space=args.space,
+        benchmark=_benchmark_arg(args.benchmark, args.space),
         objectives=args.objectives,
         budget=args.budget,
         seed=args.seed,
@@ -654,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=int, default=10, help="how many (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable); params/flops are counted, no table needed")
-    sp.add_argument("--benchmark", help="table to read --metric from (default: the space's own)")
+    sp.add_argument("--benchmark", help="table to read --metric from: a table name (default: the space's own) or the path of a CSV of your measurements")
     sp.add_argument("--json", action="store_true", help="JSON lines: {\"arch\": ..., \"hash\": ..., metric: value}")
     sp.set_defaults(func=_cmd_sample)
 
@@ -709,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
         '"pred_transfer_score" (the meta-predictor\'s standardised score, higher is better, not a value of the --guide metric) '
         'in place of "pred_<guide metric>"',
     )
+    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
     sp.set_defaults(func=_cmd_generate)
 
     sp = sub.add_parser(
@@ -759,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--quiet", action="store_true", help="no progress bar (the results are still printed)")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
+    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
     sp.set_defaults(func=_cmd_search)
 
     sp = sub.add_parser(
@@ -781,6 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", action=_CommaList, help="table metrics, comma-separated or repeated, read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume", "objectives", "ref_point", "space", "method", "seed"}; input of \'nagen plot pareto\'')
+    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
     sp.set_defaults(func=_cmd_pareto)
 
     sp = sub.add_parser(

@@ -258,3 +258,28 @@ def test_search_whose_labels_all_failed_is_an_error_not_an_empty_success(monkeyp
 def test_scale_without_a_guide_is_refused(capsys) -> None:
     assert _run(["generate", "--n", "2", "--scale", "5", "--quiet"]) == 2
     assert "--scale weights the metric guides; no --guide was given" in capsys.readouterr().err
+
+
+def test_benchmark_takes_a_csv_of_ones_own_measurements(tmp_path, capsys) -> None:
+    """``nagen search`` suggested ``benchmark=`` for a space without a table but had no such option."""
+    import nagen.spaces
+
+    spec = {"name": "cli_csv_space", "ops": ["conv3x3", "skip", "zero"], "num_nodes": 5, "topology": "fixed",
+            "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [1, 4]]}
+    spec_path = tmp_path / "space.json"
+    spec_path.write_text(json.dumps(spec))
+    space = nagen.spaces.from_spec(spec)
+    rows = [(space.format(a), 50 + k, 1 + k % 3) for k, a in enumerate(space.enumerate())]
+    csv_path = tmp_path / "mine.csv"
+    csv_path.write_text("arch,acc,lat_ms\n" + "".join(f'"{a}",{v},{lat}\n' for a, v, lat in rows))
+    best = max(v for _, v, _ in rows)
+    assert main(["search", "--space", str(spec_path), "--benchmark", str(csv_path), "--objective", "acc", "--budget", "27",
+                 "--method", "random", "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["history"]) > 0 and out["best"]["value"] == max(h["value"] for h in out["history"])
+    assert out["best"]["value"] <= best
+    assert main(["pareto", "--space", str(spec_path), "--benchmark", str(csv_path), "--objectives", "acc:max,lat_ms:min",
+                 "--budget", "6", "--method", "random", "--quiet", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["history"]) == 6
+    assert _run(["search", "--space", str(spec_path), "--benchmark", str(tmp_path / "nope.csv"), "--objective", "acc"]) == 2
+    assert "no such file" in capsys.readouterr().err
