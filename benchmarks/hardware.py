@@ -303,6 +303,13 @@ def ceiling_table(pairs: Sequence[tuple[str, int]], gaps: dict[tuple[str, int], 
     return markdown(head, rows) + f"\n\nMean ceiling gap over {len(pairs)} pairs: {np.mean(ceil):+.3f}\n"
 
 
+def variant_search(variant: str) -> str:
+    """How a part-2 variant searches (what :func:`constrained_run` passes to ``search``)."""
+    if variant in TRANSFER_BUDGET:
+        return f"transfer search from {', '.join(TRANSFER_SOURCES)} (`transfer_from`), {TRANSFER_BUDGET[variant]} labels"
+    return f"bo, surrogate {BO_OPTIONS['surrogate']}, {BO_OPTIONS['initial']} initial design, {CONSTRAINED['budget']} labels"
+
+
 def part2_table(records: list[dict], variant: str) -> str:
     """Markdown table of one variant: per pair, share meeting the bound, accuracy, latency, optimum, HELP."""
     searched, reported = VARIANTS[variant]
@@ -329,7 +336,7 @@ def part2_table(records: list[dict], variant: str) -> str:
         "device meas.", "constrained optimum (ms)", "gap", f"{reported} of feasible {searched} argmax",
         "HELP+MetaD2A acc / ms",
     ]  # fmt: skip
-    title = f"### Variant `{variant}`: searched `{searched}`, reported `{reported}` (200-epoch test)\n"
+    title = f"### Variant `{variant}`: {variant_search(variant)}; searched `{searched}`, reported `{reported}` (200-epoch test)\n"
     return title + "\n" + markdown(head, rows) + "\n\n" + part2_summary(by_pair)
 
 
@@ -598,32 +605,45 @@ def run_key(r: dict) -> tuple:
     return (3, r["dataset"], r["method"], r["seed"])
 
 
-def execute(jobs: list[tuple], dump: str | None, done: set[tuple]) -> list[dict]:
-    """Run ``jobs`` (``(runner, key args...)``) not already in ``done``, appending each record to ``dump``."""
-    out = []
+def execute(jobs: list[tuple], dump: str | None, done: set[tuple]) -> tuple[list[dict], list[str]]:
+    """Run ``jobs`` (``(runner, key args...)``) not already in ``done``, appending each record to ``dump``.
+
+    Returns the new records and one description per failed run: a failed run is reported and
+    skipped (one bad run must not lose a long benchmark's other runs), and the caller turns any
+    failure into a summary line and a non-zero exit status, so it cannot pass as a smaller ``n``.
+    """
+    out, failed = [], []
     for runner, *key in jobs:
         if ({constrained_run: 2, plain_run: 3, split_run: "split"}[runner], *key) in done:
             continue
+        run = f"{runner.__name__}{tuple(key)}"
         try:
             rec = runner(*key)
         except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
-            print(f"run {runner.__name__}{tuple(key)} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            print(f"run {run} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            failed.append(run)
             continue
         out.append(rec)
-        print(f"done {runner.__name__}{tuple(key)} in {rec['seconds']} s", file=sys.stderr, flush=True)
+        print(f"done {run} in {rec['seconds']} s", file=sys.stderr, flush=True)
         if dump:
             with open(dump, "a") as f:
                 f.write(json.dumps(rec) + "\n")
-    return out
+    return out, failed
+
+
+def failure_summary(failed: list[str], ran: int) -> str:
+    """The last line of a run with failures: how many of the ``ran`` runs failed, and the first ones."""
+    shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return f"{len(failed)} of {ran} runs FAILED (missing from the tables above; their errors are printed above): {shown}"
 
 
 def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequence[str] = tuple(VARIANTS)) -> None:
     """Print the part 2 (``variants`` only), part 3 and split-tuning tables of ``records``."""
     if 2 in parts:
         p2 = [r for r in records if r["part"] == 2]
-        print("## Part 2: latency-constrained search on CIFAR-100 (BO 50 labels, transfer 50 or 10; 10 device measurements)\n")
-        print(
-            "bo, surrogate gp_wl+zc, zc initial design; latency model meta-trained on HELP's source devices, "
+        print(f"## Part 2: latency-constrained search on CIFAR-100 ({CONSTRAINED['device_samples']} device measurements)\n")
+        print(  # what the variants share; each variant's title says how it searches
+            "Latency model meta-trained on HELP's source devices, "
             f"seed {CONSTRAINED['latency_seed']} for every run; seeds per row in `n`; mean ± std over seeds.\n"
         )
         for v in variants:
@@ -662,7 +682,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS), help="part 3 datasets")
     ap.add_argument("--methods", default=",".join(METHODS), help="part 3 methods")
     ap.add_argument("--rerun-latency", action="store_true", help="part 1: rerun benchmarks/latency.py instead of printing its stored table")
-    ap.add_argument("--splits", default="7,4,5", help="split part: adaptation measurements to compare (of 10)")
+    ap.add_argument(
+        "--splits", default="7,4,5",
+        help=f"split part: adaptation measurements to compare, each 2..{CONSTRAINED['device_samples'] - 1} "
+        f"(of {CONSTRAINED['device_samples']}; the rest verify)",
+    )
     ap.add_argument("--dump", default=None, help="append each finished run as a JSON line; runs already there are skipped")
     ap.add_argument("--from-dump", default=None, help="print the tables of these dumps (comma-separated) without running anything")
     args = ap.parse_args(argv)
@@ -680,7 +704,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"argument --pairs: {e}")
     datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
     methods = _cli.names(ap, "--methods", args.methods, METHODS)
-    splits = _cli.ints(ap, "--splits", args.splits, 1, CONSTRAINED["device_samples"])
+    # the latency model adapts from >= 2 measurements (reference_archs refuses k < 2) and a split
+    # must keep >= 1 to verify the answer (with none the study returns an unverified cell)
+    splits = _cli.ints(ap, "--splits", args.splits, 2, CONSTRAINED["device_samples"] - 1)
     if args.from_dump:
         missing = [d for d in args.from_dump.split(",") if not os.path.exists(d)]
         if missing:
@@ -720,8 +746,11 @@ def main(argv: list[str] | None = None) -> None:
             (split_run, d, q, a, s, None) for a in splits for d in SPLIT_DEVICES for q in SPLIT_QUANTILES for s in split_seeds
         ]  # fmt: skip
     records = read_dump(args.dump)
-    records += execute(jobs, args.dump, {run_key(r) for r in records})
-    print_tables(records, [p for p in parts if p != 1], variants)
+    new, failed = execute(jobs, args.dump, {run_key(r) for r in records})
+    print_tables(records + new, [p for p in parts if p != 1], variants)
+    if failed:  # after the tables, so it is the last line a reader sees; exit status 1
+        print(failure_summary(failed, len(new) + len(failed)), file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Search benchmark on NAS-Bench-201: BO (each proposer), regularised evolution, random, transfer.
 
     python benchmarks/search.py                     # 20 seeds, every method, all three datasets
-    python benchmarks/search.py --quick             # 3 seeds, budget 50, no opgfn/diffusion
+    python benchmarks/search.py --quick             # 3 seeds, budget 50, only the QUICK_METHODS rows
     python benchmarks/search.py --seeds 20 --bo-seeds 5 --datasets cifar10_test
     python benchmarks/search.py --bo-seeds 5 --methods bo-wl+zc --dump runs.jsonl   # one row, runs kept
     python benchmarks/search.py --methods diffusion --bo-seeds 10 --first-seed 10 --dump runs.jsonl  # seeds 10-19
@@ -71,6 +71,9 @@ VARIANTS = {
     "random": ("random", {}),
 }
 METHODS = (*VARIANTS, "transfer")
+DEFAULT_METHODS = ("bo", "bo+zc", "bo-wl", "bo-wl+zc", "opgfn", "diffusion", "re", "random", "transfer")
+#: the rows ``--quick`` runs (the fast ones); asking it for another row is a usage error, not an empty table
+QUICK_METHODS = ("bo", "bo+zc", "bo-wl", "bo-wl+zc", "re", "random", "transfer")
 META_EPOCHS = 10
 HEADER = "searched column = reported column = NB201 200-epoch test accuracy (the issue's protocol)"
 
@@ -277,15 +280,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = _cli.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=_cli.nonneg_int, default=20, help="seeds for re, random")
     ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=None, help="seeds for the BO and transfer rows (default: --seeds)")
-    ap.add_argument("--quick", action="store_true", help="3 seeds, budget 50, bo/re/random/transfer only")
+    ap.add_argument("--quick", action="store_true", help="3 seeds, budget 50, only the rows " + ", ".join(QUICK_METHODS))
     ap.add_argument(
         "--datasets", default=",".join(DATASETS),
         help="comma-separated NB201 test columns to search (each is searched and reported): " + ", ".join(DATASETS),
     )
     ap.add_argument(
         "--methods",
-        default="bo,bo+zc,bo-wl,bo-wl+zc,opgfn,diffusion,re,random,transfer",
-        help="rows: bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
+        default=None,
+        help="rows (default: " + ",".join(DEFAULT_METHODS) + "; with --quick: " + ",".join(QUICK_METHODS) + "): "
+        "bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
         "bo-wl+zc (gp_wl+zc, zc initial), bo-gnn (ensemble of 5 GNNs, zc initial), bananas (5 path MLPs, 10 random first), bananas+zc (the same, zc initial), opgfn, opgfn-wl+zc, diffusion, diffusion-acq (guided by the acquisition), re, "
         "random, transfer",
     )
@@ -318,7 +322,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     # every argument is checked here, before any table is loaded or any run starts
     datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
-    methods = _cli.names(ap, "--methods", args.methods, METHODS)
+    methods = _cli.names(ap, "--methods", args.methods or ",".join(DEFAULT_METHODS), METHODS)
+    if args.quick and not (args.transfer_aggregates or args.transfer_ceiling or args.from_dump):  # --quick shapes a search run only
+        if args.methods is None:  # the default rows that --quick runs
+            methods = [m for m in methods if m in QUICK_METHODS]
+        elif any(m not in QUICK_METHODS for m in methods):
+            bad = next(m for m in methods if m not in QUICK_METHODS)
+            ap.error(
+                f"argument --methods: --quick does not run {bad!r}; it runs {', '.join(QUICK_METHODS)} (drop --quick for the others)"
+            )
     if args.transfer_aggregates:
         fams = args.transfer_aggregates.split(",")
         unknown = [f for f in fams if f not in FAMILIES]
@@ -341,8 +353,6 @@ def main(argv: list[str] | None = None) -> None:
     seeds = 3 if args.quick else args.seeds
     bo_seeds = seeds if args.bo_seeds is None else args.bo_seeds
     budget = 50 if args.quick else max(BUDGETS)
-    if args.quick:
-        methods = [m for m in methods if m in ("bo", "bo+zc", "bo-wl", "bo-wl+zc", "re", "random", "transfer")]
     print(HEADER)
     print(f"seeds: re/random {seeds}, bo/transfer {bo_seeds}; budget {budget}; batch_size 1\n")
     cols = columns(budget)
@@ -378,9 +388,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = summarise(runs, metric, run_budget)
             per = (time.perf_counter() - t0) / len(runs)
-            label = m
-            if m == "transfer":
-                label = f"transfer ({args.transfer_method}" + (f", {args.transfer_budget} labels max)" if args.transfer_budget else ")")
+            # the same label as the row of these runs printed from their dump
+            label = row_label(m, args.transfer_method, args.transfer_budget, args.meta_epochs)
             print(f"| {metric} | {label} | {len(runs)} | " + " | ".join(row.get(c, "–") for c in cols) + f" | {per:.0f} |", flush=True)
 
 

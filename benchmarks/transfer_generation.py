@@ -8,7 +8,7 @@ For each NB201 dataset as the *target* (the other two datasets' 200-epoch test c
 sources, whose whole tables are free: they are other tasks), and each seed, ``n`` distinct
 architectures (``unique=True``) are drawn by:
 
-* ``random``: uniform over the space;
+* ``random``: uniform over the space (the first ``n`` distinct classes of uniform draws);
 * ``diffusion``: the shipped diffusion model, unguided;
 * ``diffusion + GNN (L target labels)``: the plain ``nagen.generate(guide=...)`` path, a
   noise-aware GNN fitted on ``--gnn-labels`` random target cells (scale 10, the default);
@@ -64,6 +64,44 @@ except ImportError:
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 
 
+def distinct_classes(archs, n: int) -> list:
+    """The first ``n`` of ``archs`` that are pairwise not equivalent (one per ``canonical_hash``),
+    the distinctness ``unique=True`` gives the generated rows: equal cell strings are not enough,
+    NB201's 15,625 cells are 8,765 distinct networks."""
+    first: dict[str, object] = {}
+    for a in archs:
+        first.setdefault(a.canonical_hash(), a)
+        if len(first) == n:
+            break
+    return list(first.values())
+
+
+def pool_marks(budget: int) -> list[int]:
+    """Label counts of the pool table's best@ columns: 5, 10, 20, 50, 100 up to ``budget``, and
+    ``budget`` itself when below 5 (else a table with no best@ column)."""
+    return [b for b in (5, 10, 20, 50, 100) if b <= budget] or [budget]
+
+
+def pool_table(rows: list[tuple], seeds: int) -> str:
+    """Markdown table of :func:`run_pool`'s rows (one best@ column per mark the rows carry)."""
+    marks = list(rows[0][2])
+    head = ["method", "candidates per round", *(f"best@{b}" for b in marks), "reached the optimum"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, label, best, reached in rows:
+        lines.append("| " + " | ".join([method, label, *(f"{np.mean(best[b]):.2f}" for b in marks), f"{reached}/{seeds}"]) + " |")
+    return "\n".join(lines)
+
+
+def nb201_columns() -> list[str]:
+    """The shipped NB201 table's column names, from its header line alone: lets ``--device`` be
+    checked before any work (loading the table takes seconds, and the latency part runs last)."""
+    import gzip
+    from importlib import resources
+
+    with gzip.open(resources.files("nagen.data").joinpath("nb201.csv.gz").open("rb"), "rt") as f:
+        return f.readline().strip().split(",")
+
+
 def run_target(nb, ds: str, seeds: int, n: int, scale: float, k: int, gnn_labels: int, epochs: int, cache_dir: str | None) -> dict[str, dict[str, list[float]]]:
     """All rows for one target dataset: ``{row: {stat: [per seed]}}``."""
     test_col, fit_col = f"{ds}_test", f"{ds}_valid_12ep"
@@ -84,7 +122,7 @@ def run_target(nb, ds: str, seeds: int, n: int, scale: float, k: int, gnn_labels
     for seed in range(seeds):
         task = TransferTask(sources, test_col, "nb201", seed=seed, epochs=epochs, cache_dir=cache_dir)
         task.meta_model()
-        add("random", list(dict.fromkeys(nb.space.sample(4 * n, 5000 + seed)))[:n], 0)
+        add("random", distinct_classes(nb.space.sample(4 * n, 5000 + seed), n), 0)
         add("diffusion", [g.arch for g in nagen.generate("nb201", n, seed=seed, unique=True)], 0)
         res = nagen.generate("nb201", n, guide=fit_col, guide_labels=gnn_labels, seed=seed, unique=True)
         add(f"diffusion + GNN ({gnn_labels} target labels)", [g.arch for g in res], res.labels_used)
@@ -99,12 +137,9 @@ def run_target(nb, ds: str, seeds: int, n: int, scale: float, k: int, gnn_labels
         # exhaustive reference: the same zero-shot predictor scoring all 15,625 cells
         prior = task.guide_predictor()
         order = np.argsort(-prior.predict(list(nb.archs)).mean, kind="stable")
-        first: dict[str, object] = {}  # equivalent cells (isomorphic rows) count once, as with unique=True
-        for i in order:
-            first.setdefault(nb.archs[int(i)].canonical_hash(), nb.archs[int(i)])
-            if len(first) == n:
-                break
-        add("top-n of the space by the zero-shot meta-predictor (no generator)", list(first.values()), 0)
+        # equivalent cells (isomorphic rows) count once, as with unique=True
+        top = distinct_classes((nb.archs[int(i)] for i in order), n)
+        add("top-n of the space by the zero-shot meta-predictor (no generator)", top, 0)
         print(f"  done {ds} seed {seed}", flush=True)
     return rows
 
@@ -117,7 +152,7 @@ def run_pool(nb, ds: str, seeds: int, pool_size: int, generated: int, budget: in
     target = f"{ds}_test"
     sources = [f"{d}_test" for d in DATASETS if d != ds]
     opt = float(np.nanmax(nb.values(target)))
-    marks = [b for b in (5, 10, 20, 50, 100) if b <= budget]
+    marks = pool_marks(budget)
     rows = []
     from nagen.study import ProposalContext
 
@@ -206,6 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"argument --bound: a latency bound must be > 0 ms, got {args.bound}")
     if args.labels == 1:
         ap.error("--labels: the meta-predictor adapts from at least 2 labels (or 0 for no such row)")
+    if "latency" in parts:
+        metric = f"lat_{args.device}_ms"
+        if metric not in nb201_columns():
+            devices = [c[4:-3] for c in nb201_columns() if c.startswith("lat_") and c.endswith("_ms")]
+            ap.error(f"argument --device: the table has no {metric!r} column; devices are {', '.join(devices)}")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     nb = nagen.benchmarks.load("nb201")
@@ -225,17 +265,10 @@ def main(argv: list[str] | None = None) -> None:
             )
     for ds in targets if "pool" in parts else ():
         rows = run_pool(nb, ds, args.seeds, args.pool_size, args.generated, args.budget, args.epochs, args.cache_dir)
-        marks = list(rows[0][2])
         print(f"\n## pool: transfer search of {ds}_test (searched = reported) in NB201 treated as too large to enumerate, {args.seeds} seeds\n")
-        print("| method | candidates per round | " + " | ".join(f"best@{b}" for b in marks) + " | reached the optimum |")
-        print("|---|---|" + "---|" * len(marks) + "---|")
-        for method, label, best, reached in rows:
-            cells = " | ".join(f"{np.mean(best[b]):.2f}" for b in marks)
-            print(f"| {method} | {label} | {cells} | {reached}/{args.seeds} |")
+        print(pool_table(rows, args.seeds))
     if "latency" in parts:
         metric = f"lat_{args.device}_ms"
-        if metric not in nb.metrics:
-            ap.error(f"argument --device: the table has no {metric!r} column")
         rows = run_latency(nb, args.seeds, args.n, args.scale, args.gnn_labels, args.device, args.bound, args.device_samples,
                            args.epochs, args.cache_dir)  # fmt: skip
         print(f"\n## latency: CIFAR-100 under {metric} <= {args.bound} ({args.device_samples} device measurements; target labels from "

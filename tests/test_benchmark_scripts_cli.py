@@ -36,12 +36,18 @@ CASES = [
     ("hardware", ["--parts", "3", "--datasets", "foo"], "foo"),
     ("hardware", ["--pairs", "pixel2"], "pixel2"),
     ("hardware", ["--parts", "split", "--splits", "x"], "'x'"),
+    # adaptation needs 2 measurements (reference_archs refuses 1: every run failed), verification 1 of the 10
+    ("hardware", ["--parts", "split", "--splits", "1"], "'1' is not an integer in 2..9"),
+    ("hardware", ["--parts", "split", "--splits", "5,10"], "'10' is not an integer in 2..9"),
     ("hardware", ["--parts", "3", "--re-seeds", "-1"], "-1"),
     ("search", ["--methods", "foo"], "foo"),
     ("search", ["--from-dump", "/nonexist.jsonl"], "/nonexist.jsonl"),
     ("search", ["--transfer-ceiling", "--datasets", "foo"], "foo"),
     ("search", ["--methods", "transfer", "--transfer-budget", "-1"], "-1"),
     ("search", ["--seeds", "-1", "--methods", "re"], "-1"),
+    # --quick used to drop the rows it does not run and print an empty table
+    ("search", ["--quick", "--methods", "opgfn,diffusion"], "--quick does not run 'opgfn'; it runs bo, bo+zc"),
+    ("search", ["--quick", "--methods", "re,bananas"], "'bananas'"),
     ("predictors", ["--datasets", "foo"], "foo"),
     ("predictors", ["--seeds", "-1"], "-1"),
     ("predictors", ["--models", "gnn,foo"], "foo"),
@@ -59,6 +65,8 @@ CASES = [
     ("transfer_generation", ["--n", "0"], "'0'"),
     ("transfer_generation", ["--parts", "pool,foo"], "foo"),
     ("transfer_generation", ["--parts", "latency", "--bound", "-1"], "-1"),
+    # the device used to be checked after the generate and pool parts had run
+    ("transfer_generation", ["--parts", "generate,pool,latency", "--device", "pixel9"], "no 'lat_pixel9_ms' column"),
 ]
 #: one case per script also runs as ``python benchmarks/<name>.py`` (exit status, import of _cli)
 SUBPROCESS = {}
@@ -134,3 +142,34 @@ def test_dump_keeps_transfer_settings_apart_and_prints_the_column_line(tmp_path,
     meta = [c.strip() for c in rows["transfer (meta, 20 labels max)"].strip("|").split("|")]
     # a 20-label run has no best@25/50/100 cell and "not reached" means within its 20 labels
     assert meta[2] == "2" and meta[3:6] == ["–"] * 3 and meta[6] == ">20" and meta[8] == ">20" and meta[-1] == "0-1"
+
+
+def test_quick_search_runs_its_rows_and_live_labels_match_the_dump_labels(tmp_path, capsys, monkeypatch, benchmark_script) -> None:
+    search = benchmark_script("search")
+    opt = nagen.benchmarks.load("nb201").optimum("cifar10_test").value
+    monkeypatch.setattr(search, "run", lambda metric, seed, budget, method, **kw: [90.0, opt])  # no study
+    monkeypatch.setattr(search, "run_transfer", lambda metric, seed, budget, epochs, method="consensus": [opt])
+    dump = tmp_path / "runs.jsonl"
+    argv = ["--datasets", "cifar10_test", "--methods", "re,transfer", "--transfer-method", "meta",
+            "--transfer-budget", "5", "--meta-epochs", "3", "--dump", str(dump)]  # fmt: skip
+    search.main(["--quick", *argv])  # rows --quick runs are accepted
+    live = [line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| cifar10_test |")]
+    search.main(["--from-dump", str(dump), "--datasets", "cifar10_test", "--methods", "re,transfer"])
+    dumped = [line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| cifar10_test |")]
+    # one label function: the live transfer row also names its meta-training epochs
+    assert live == dumped == ["re", "transfer (meta, 5 labels max, 3 meta epochs)"]
+    search.main(["--quick", "--datasets", "cifar10_test"])  # no --methods: the default rows --quick runs
+    rows = [line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| cifar10_test |")]
+    assert rows == [*search.QUICK_METHODS[:-1], "transfer (consensus)"]
+
+
+def test_predictor_time_columns_are_the_largest_size_not_the_last(benchmark_script) -> None:
+    predictors = benchmark_script("predictors")
+    res = {
+        ("cifar10_test", "gnn", 500): {"fit": [5.0, 7.0, 6.0], "predict": [0.5] * 3, "cover90": [0.9] * 3},
+        ("cifar10_test", "gnn", 10): {"fit": [1.0] * 3, "predict": [0.1] * 3, "cover90": []},
+    }
+    lines = predictors.calibration_table(res, ["cifar10_test"], ["gnn"], [500, 10]).splitlines()
+    assert lines[0] == "| dataset | model | n=500 cover90 | n=10 cover90 | fit s (n=max) | predict s (1,000) |"
+    assert lines[2] == "| cifar10_test | gnn | 0.900 | - | 6.00 | 0.500 |"
+    assert all(line.count("|") == lines[0].count("|") for line in lines)

@@ -160,3 +160,37 @@ def test_part3_transfer_run_reads_no_200_epoch_column(monkeypatch, benchmark_scr
     assert rec["valid"] == [nb.query(a, "imagenet16_valid_12ep") for a in rec["archs"]]
     first_best = rec["valid"].index(max(rec["valid"]))
     assert hw.chosen_test(rec, 3) == nb.query(rec["archs"][first_best], "imagenet16_test")
+
+
+def test_failed_runs_are_counted_and_the_exit_status_is_nonzero(monkeypatch, capsys, benchmark_script) -> None:
+    hw = benchmark_script("hardware")
+    opt = hw.constrained_optimum("fpga", 5)[0]
+
+    def fake(device, bound, variant, seed):  # seed 1 fails, the others finish
+        if seed == 1:
+            raise ValueError("boom")
+        return {"part": 2, "device": device, "bound": bound, "variant": variant, "seed": seed, "test": opt,
+                "true_latency": 4.5, "meets": True, "device_measurements": 7, "seconds": 0.0}  # fmt: skip
+
+    monkeypatch.setattr(hw, "constrained_run", fake)
+    with pytest.raises(SystemExit) as exc:
+        hw.main(["--parts", "2", "--pairs", "fpga:5", "--variants", "test", "--seeds", "3"])
+    assert exc.value.code == 1
+    captured = capsys.readouterr()
+    row = next(line for line in captured.out.splitlines() if line.startswith("| fpga | ≤ 5 |"))
+    assert row.startswith("| fpga | ≤ 5 | 2 |")  # the other runs are kept and printed
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("1 of 3 runs FAILED") and "('fpga', 5, 'test', 1)" in last
+    assert "failed: ValueError: boom" in captured.err
+    monkeypatch.setattr(hw, "constrained_run", lambda d, b, v, s: fake(d, b, v, 0) | {"seed": s})
+    hw.main(["--parts", "2", "--pairs", "fpga:5", "--variants", "test", "--seeds", "2"])  # no failure: returns normally
+    assert "FAILED" not in capsys.readouterr().err
+
+
+def test_part2_titles_say_how_each_variant_searches(benchmark_script) -> None:
+    hw = benchmark_script("hardware")
+    bo = hw.part2_table([], "test").splitlines()[0]
+    transfer = hw.part2_table([], "transfer10").splitlines()[0]
+    assert "bo, surrogate gp_wl+zc, zc initial design, 50 labels" in bo
+    assert "transfer search from cifar10_test, imagenet16_test" in transfer and "10 labels" in transfer
+    assert "bo" not in transfer.split(";")[0] and "gp_wl" not in transfer

@@ -37,3 +37,27 @@ def test_tiny_pool_part_compares_three_pools_per_method(benchmark_script, tmp_pa
     ]
     for r in rows:
         assert 0 < float(r[2]) <= 94.37 and r[3].endswith("/1 |")
+
+
+def test_pool_table_is_well_formed_for_a_budget_below_five(benchmark_script) -> None:
+    bench = benchmark_script("transfer_generation")
+    assert bench.pool_marks(20) == [5, 10, 20] and bench.pool_marks(3) == [3] and bench.pool_marks(7) == [5]
+    rows = [("consensus", "random 20", {3: [90.0, 92.0]}, 1)]
+    lines = bench.pool_table(rows, 2).splitlines()
+    assert lines == [
+        "| method | candidates per round | best@3 | reached the optimum |",
+        "|---|---|---|---|",
+        "| consensus | random 20 | 91.00 | 1/2 |",
+    ]
+
+
+def test_random_row_keeps_one_cell_per_equivalence_class(nb201, benchmark_script) -> None:
+    bench = benchmark_script("transfer_generation")
+    seen: dict[str, object] = {}
+    for a in nb201.archs:  # two different cells of one class
+        other = seen.setdefault(a.canonical_hash(), a)
+        if other is not a and str(other) != str(a):
+            break
+    c = next(x for x in nb201.archs if x.canonical_hash() != a.canonical_hash())
+    assert bench.distinct_classes([other, a, c, a], 3) == [other, c]
+    assert bench.distinct_classes([other, a, c], 1) == [other]
