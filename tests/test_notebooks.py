@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -25,3 +27,17 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch) -> None:
 
 def test_all_three_notebooks_exist() -> None:
     assert {p.name for p in NOTEBOOKS} == {"conditional_generation.ipynb", "bo_nas.ipynb", "pareto_sampling.ipynb"}
+
+
+def test_notebooks_match_their_sources() -> None:
+    """The committed notebooks are what ``python scripts/make_notebooks.py`` writes: cells edited only in a
+    ``.ipynb`` would be deleted by the script's next run, and cells added only to the script would never run."""
+    nbformat = pytest.importorskip("nbformat")
+    spec = importlib.util.spec_from_file_location("_make_notebooks", REPO / "scripts" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines the cell lists; writes nothing (its writing runs only under __main__)
+    assert set(module.NOTEBOOKS) == {p.name for p in NOTEBOOKS}
+    for name, cells in module.NOTEBOOKS.items():
+        want = [(c.cell_type, c.source) for c in module.build(cells).cells]
+        got = [(c.cell_type, c.source) for c in nbformat.read(REPO / "notebooks" / name, as_version=4).cells]
+        assert got == want, f"notebooks/{name} differs from scripts/make_notebooks.py: run python scripts/make_notebooks.py"
