@@ -21,7 +21,6 @@ import inspect
 import json
 import math
 import numbers
-import re
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -317,26 +316,32 @@ class CallableLabeller(Labeller):
 
     def identity(self) -> dict[str, Any]:
         """The function's module and qualified name (for a callable object or a ``functools.partial``:
-        its class's or wrapped function's), its objectives and directions, and a digest of what is
-        bound to it: a ``partial``'s arguments, a callable object's attributes (``partial(f, k=1)``
-        and ``partial(f, k=100)`` label differently, so they must not share a study). Not the
-        code: editing the function keeps its studies resumable (and two lambdas of one module
-        look alike, so a lambda's code is digested). A closure's captured values count as bound
-        (``make(1.0)`` and ``make(-1000.0)`` must not share a study); of a bound value whose text
-        changes from run to run (``<... at 0x7f...>``) only the address is left out."""
+        its class's or wrapped function's), its objectives and directions, and a digest of the plain
+        data bound to it: a ``partial``'s arguments, a callable object's attributes, a closure's
+        captured values (``partial(f, k=1)`` and ``partial(f, k=100)``, or ``make(1.0)`` and
+        ``make(-1000.0)``, label differently, so they must not share a study). Not the code:
+        editing the function keeps its studies resumable; only a lambda's bytecode and plain
+        constants are digested (two lambdas of one module share a name).
+
+        Plain data is numbers, strings, booleans, None and lists, tuples, sets and dicts of them,
+        written in a canonical order; anything else (functions, modules, arrays, datasets, objects)
+        is left out, since its text can change from run to run (addresses, hash-seeded set order,
+        install paths) and a resumed study must get the same name in every process.
+        """
         fn = self.fn
         bound: list[Any] = []
         while isinstance(fn, functools.partial):
-            bound.append([list(fn.args), dict(fn.keywords)])
+            bound.append([_plain_items(fn.args), _plain_dict(fn.keywords)])
             fn = fn.func
         if not inspect.isroutine(fn) and hasattr(fn, "__dict__"):
-            bound.append(vars(fn))
+            bound.append(_plain_dict(vars(fn)))
         cells = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ()) if _has_contents(c)]
-        if cells:
-            bound.append({"closure": cells})
+        captured = [v for v in map(_plain, cells) if v is not _SKIP]
+        if captured:  # only plain captures: a decorator's wrapper (it captures a function) keeps its old name
+            bound.append({"closure": captured})
         code = getattr(fn, "__code__", None)
         if code is not None and getattr(fn, "__name__", "") == "<lambda>":
-            bound.append({"lambda": [code.co_code.hex(), repr(code.co_consts), list(code.co_names)]})
+            bound.append({"lambda": [code.co_code.hex(), _plain_items(code.co_consts), list(code.co_names)]})
         qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
         module = getattr(fn, "__module__", None) or type(fn).__module__
         out: dict[str, Any] = {
@@ -346,13 +351,50 @@ class CallableLabeller(Labeller):
             "directions": dict(sorted(self._directions.items())),
         }
         # only when something is bound, so a plain function's studies keep their names
-        text = re.sub(r" at 0x[0-9a-fA-F]+", " at 0x", json.dumps(bound, sort_keys=True, default=repr)) if any(bound) else ""
+        text = json.dumps(bound, sort_keys=True) if any(bound) else ""
         if text:
             out["bound"] = hashlib.sha1(text.encode()).hexdigest()[:16]
         return out
 
     def __repr__(self) -> str:
         return f"CallableLabeller({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+#: a value left out of a labeller's identity (see ``CallableLabeller.identity``)
+_SKIP = object()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as canonical JSON data if it is plain data (numbers, strings, booleans, None, and
+    lists, tuples, sets and dicts of them), else ``_SKIP``. Sets are sorted and dicts with keys
+    other than strings become sorted ``[key, value]`` pairs, so the text is the same in every run."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in value]
+        if any(v is _SKIP for v in items):
+            return _SKIP
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True)) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Mapping):
+        pairs = [(_plain(k), _plain(v)) for k, v in value.items()]
+        if any(k is _SKIP or v is _SKIP for k, v in pairs):
+            return _SKIP
+        if all(isinstance(k, str) for k, _ in pairs):
+            return dict(pairs)
+        return sorted(([k, v] for k, v in pairs), key=lambda kv: json.dumps(kv, sort_keys=True))
+    return _SKIP
+
+
+def _plain_items(values: Sequence[Any]) -> list[Any]:
+    """Plain items of a sequence, each unplain one as None (positions keep their meaning)."""
+    return [None if (v := _plain(x)) is _SKIP else v for x in values]
+
+
+def _plain_dict(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain entries of an attribute or keyword dict (the others left out)."""
+    return {str(k): v for k, x in values.items() if (v := _plain(x)) is not _SKIP}
 
 
 def _has_contents(cell: Any) -> bool:

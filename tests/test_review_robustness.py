@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import sqlite3
 
 import pytest
@@ -194,3 +196,44 @@ def test_closures_lambdas_and_objects_with_unstable_reprs_do_not_share_a_study()
     data = object()  # its repr holds an address: only the address is left out
     assert ident(_Scorer(1.0, data)) != ident(_Scorer(-1000.0, data))
     assert ident(_Scorer(1.0, data)) == ident(_Scorer(1.0, object()))
+
+
+def _with_set():
+    names = {"conv", "pool", "skip", "none", "c1x1"}
+
+    def f(arch):
+        return float(sum(op in names for op in arch.ops))
+
+    return f
+
+
+def _with_tuple_keys():
+    table = {(0, 1): 0.5, "x": 1.0}
+
+    def f(arch):
+        return table[(0, 1)]
+
+    return f
+
+
+def _decorated():
+    @functools.wraps(scaled)
+    def wrapper(*a, **k):
+        return scaled(*a, **k)
+
+    return wrapper
+
+
+def test_a_closures_identity_is_stable_across_processes_and_ignores_unplain_captures() -> None:
+    """Captured sets (hash-seeded order), modules (install paths) and non-string dict keys made the
+    identity unstable or crashed; a decorator's wrapper (it captures a function) keeps its old name."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, {!r}); import test_review_robustness as t; "
+            "from nagen.labellers import CallableLabeller; print(CallableLabeller(t._with_set(), 'acc').identity()['bound'])")
+    here = os.path.dirname(os.path.abspath(__file__))
+    seen = {subprocess.run([sys.executable, "-c", code.format(here)], env={**os.environ, "PYTHONHASHSEED": str(h)},
+                           capture_output=True, text=True, check=True).stdout.strip() for h in (1, 2)}
+    assert len(seen) == 1
+    assert "bound" in CallableLabeller(_with_tuple_keys(), "acc").identity()
+    assert "bound" not in CallableLabeller(_decorated(), "acc").identity()
