@@ -222,8 +222,11 @@ def _benchmark_arg(value: str | None, space: Any) -> Any:
     measurements (read with ``Benchmark.from_csv`` against ``space``: a name or a spec path)."""
     if value is None:
         return None
+    import nagen.benchmarks
+
+    if value in nagen.benchmarks.names():  # a registered name wins over a file of that name in the folder
+        return value
     if value.lower().endswith((".csv", ".csv.gz")) or os.path.isfile(value):
-        import nagen.benchmarks
         import nagen.spaces
 
         if not os.path.isfile(value):

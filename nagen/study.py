@@ -1790,8 +1790,11 @@ class Study:
                     if self.constraints:
                         en = _enumerated(self.space) if self._domain is None else None
                         # an enumerable space was screened whole (_keep_feasible): say how many cells meet them
+                        n_ok = int(self._allowed(en[0]).sum()) if en is not None else -1
                         why = (
-                            f"all {int(self._allowed(en[0]).sum())} architectures of space {self.space.name!r} "
+                            f"no architecture of space {self.space.name!r} meets them"
+                            if n_ok == 0
+                            else f"all {n_ok} architectures of space {self.space.name!r} "
                             f"that meet them{' (as predicted)' if any(c.device is not None for c in self.constraints) else ''} "
                             f"are among its {len(trials)} trials"
                             if en is not None

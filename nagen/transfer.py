@@ -907,7 +907,7 @@ class TransferTask:
         from nagen.labellers import TableLabeller
 
         fixed = {"seed": "the task's own: TransferTask(seed=...)", "proposer": "the transfer proposer (TransferTask.proposer())",
-                 "objectives": f"the target {self.target!r}"}
+                 "objectives": f"the target {self.target!r}", "space": f"the task's own: TransferTask(space=...)"}
         clash = sorted(set(options) & set(fixed))
         if clash:  # Study would get them twice: a bare TypeError
             raise InvalidArgumentError(

@@ -283,3 +283,10 @@ def test_benchmark_takes_a_csv_of_ones_own_measurements(tmp_path, capsys) -> Non
     assert len(json.loads(capsys.readouterr().out)["history"]) == 6
     assert _run(["search", "--space", str(spec_path), "--benchmark", str(tmp_path / "nope.csv"), "--objective", "acc"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_registered_table_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb201").write_text("notes\n")
+    assert main(["sample", "--space", "nb201", "--n", "1", "--metric", "cifar10_test", "--benchmark", "nb201"]) == 0
+    assert "cifar10_test=" in capsys.readouterr().out

@@ -365,5 +365,7 @@ def test_a_bound_few_cells_meet_is_found_by_screening_an_enumerable_space() -> N
         r = nagen.search("nb201", "cifar100_valid_12ep", budget=5, seed=0, method=method, constraints=["params>=1.3e6"])
         assert len(r.history) == 5
         assert all(nb.query(a, "params") >= 1.3e6 for a, _ in r.history)
+    with pytest.raises(StudyError, match="no architecture of space 'nb201' meets them"):
+        nagen.search("nb201", "cifar100_valid_12ep", budget=3, seed=0, method="random", constraints=["params<=1e3"])
     with pytest.raises(StudyError, match=r"all \d+ architectures of space 'nb201' that meet them are among its"):
         nagen.search("nb201", "cifar100_valid_12ep", budget=feasible + 1, seed=0, method="random", constraints=["params>=1.3e6"])

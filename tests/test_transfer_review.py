@@ -170,3 +170,5 @@ def test_a_users_labeller_of_a_minimised_target_is_minimised_and_fixed_options_a
         task.search(3, seed=1)
     with pytest.raises(InvalidArgumentError, match="proposer is the transfer proposer"):
         task.study(proposer="bo")
+    with pytest.raises(InvalidArgumentError, match=r"space is the task's own"):
+        task.study(space="nb201")

@@ -21,7 +21,7 @@ BoTorch and GPyTorch are imported when a model is fitted, not when the registry 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -325,7 +325,7 @@ class GPPredictor(Predictor):
                     sds.append(own.variance.clamp_min(0).sqrt())
         if not self.warp:
             return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy())
-        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), _warped_quantile(self.model.outcome_transform, mus, sds))
+        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), _WarpedQuantile(self.model.outcome_transform, mus, sds))
 
     def state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """The GP input (:meth:`features`) of a continuous state, differentiable in ``X``: ``batch x d`` float64.
@@ -387,23 +387,24 @@ class GPPredictor(Predictor):
         return float(np.mean((v >= low) & (v <= high)))
 
 
-def _warped_quantile(transform: Any, mus: list[torch.Tensor], sds: list[torch.Tensor]) -> Callable[[float], np.ndarray]:
+class _WarpedQuantile:
     """``p -> n`` quantiles of a warped GP's predictive: Gaussian in the model's units, so its
     quantiles there map back through the (monotone) outcome transform exactly. The matched
     ``std`` of :class:`~nagen.predictors._gp_modules.YeoJohnson` gives the right interval width
-    at one level only, and a symmetric interval around the median can leave the values' range."""
-    import copy
+    at one level only, and a symmetric interval around the median can leave the values' range.
+    A class, not a closure, so a prediction pickles."""
 
-    from scipy.stats import norm
+    def __init__(self, transform: Any, mus: list[torch.Tensor], sds: list[torch.Tensor]) -> None:
+        import copy
 
-    tf = copy.deepcopy(transform).eval()  # a later refit must not change this prediction
-    mu, sd = torch.cat(mus), torch.cat(sds)
+        self.transform = copy.deepcopy(transform).eval()  # a later refit must not change this prediction
+        self.mu, self.sd = torch.cat(mus), torch.cat(sds)
 
-    def quantile(p: float) -> np.ndarray:
+    def __call__(self, p: float) -> np.ndarray:
+        from scipy.stats import norm
+
         with torch.no_grad():
-            return tf.untransform((mu + float(norm.ppf(p)) * sd).unsqueeze(-1))[0].squeeze(-1).numpy()
-
-    return quantile
+            return self.transform.untransform((self.mu + float(norm.ppf(p)) * self.sd).unsqueeze(-1))[0].squeeze(-1).numpy()
 
 
 class _PresetGP(GPPredictor):

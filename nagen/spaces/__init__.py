@@ -109,7 +109,14 @@ def same_space(a: Any, b: Any) -> bool:
         return True
     if type(a) is not type(b) or getattr(a, "name", None) != getattr(b, "name", None):
         return False
-    return bool(a == b) if hasattr(a, "spec") else True  # a class and its name fix a built-in space
+    from nagen.spaces.custom import CustomSpace
+
+    if isinstance(a, CustomSpace):
+        # what a table row means: ops and wiring, not the description or the network's build options
+        keys = ("ops", "num_nodes", "topology", "edges", "min_nodes", "max_edges")
+        sa, sb = a.spec, b.spec
+        return all(sa.get(k) == sb.get(k) for k in keys)
+    return True  # a class and its name fix a class-based space
 
 
 def reference(space: SearchSpace) -> str | SearchSpace:

@@ -228,3 +228,11 @@ def test_a_warped_gps_interval_is_the_quantiles_of_its_own_predictive(fitted, sp
     plain = P.get("gp_onehot", "nb201", seed=0, warp=False).fit(*split[:2]).predict(test)
     assert plain.quantile is None
     assert np.allclose(plain.interval(0.9)[1] - plain.mean, plain.mean - plain.interval(0.9)[0])
+
+
+def test_a_warped_gps_prediction_pickles_with_its_quantiles(fitted, split) -> None:
+    import pickle
+
+    pred = fitted["onehot"].predict(split[2][:20])
+    back = pickle.loads(pickle.dumps(pred))
+    np.testing.assert_allclose(back.interval(0.8)[0], pred.interval(0.8)[0])
