@@ -1415,6 +1415,8 @@ class Study:
                 parse_constraint(c, table.metrics)  # unknown device -> named error listing the devices
                 self._measurers[c.metric] = TableLabeller(self.space.name, c.metric)
         self._feas: list[Any] | None = None
+        #: (arch, hash) of the cells meeting exact bounds, screened once over an enumerable space (_keep_feasible)
+        self._feasible_cells: list[tuple[ArchGraph, str]] | None = None
 
     def _measured(self, metric: str) -> dict[str, float]:
         return {a: v for _, a, _, v in self.storage.measurements(self.name, metric) if v is not None}
@@ -1957,8 +1959,14 @@ class Study:
                 # a bound few cells meet (25 of NB201's 15,625 have >= 1.2M params) is missed by random
                 # draws: an enumerable space is screened whole, once the draws came up short
                 seen |= {a.canonical_hash() for a in out} | set(ctx.exclude)
-                rest = [a for a, h in zip(*en) if h not in seen]
-                ok = [a for a, keep in zip(rest, self._allowed(rest)) if keep] if rest else []
+                if all(c.device is None for c in self.constraints):
+                    # exact bounds: the space's feasible cells never change, so they are screened once
+                    if self._feasible_cells is None:
+                        self._feasible_cells = [(a, h) for a, h, keep in zip(*en, self._allowed(en[0])) if keep]
+                    ok = [a for a, h in self._feasible_cells if h not in seen]
+                else:  # a device model adapts as it is measured: screen again
+                    rest = [a for a, h in zip(*en) if h not in seen]
+                    ok = [a for a, keep in zip(rest, self._allowed(rest)) if keep] if rest else []
                 out += [ok[i] for i in ctx.rng(9).permutation(len(ok))[: want - len(out)]]
         if self._domain is not None:
             # a table row is looked up exactly: an equivalent cell (a mutation's) becomes the row itself
