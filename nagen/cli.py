@@ -363,6 +363,12 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
             "with neither, nothing is fitted (params/flops bounds are counted exactly; a latency bound with "
             "--device-samples is adapted from device measurements)"
         )
+    if args.method != "opgfn" and all(g in ("params", "flops") for g in args.guide):
+        # the exact count guides diffusion directly; only OP-GFN learns an order from that many counted cells
+        raise InvalidArgumentError(
+            f"--guide-labels sets the labelled cells a --guide is fitted on; {sorted(set(args.guide))} are counted "
+            f"exactly and fitted on nothing with --method {args.method} (drop --guide-labels)"
+        )
 
 
 def _load_checkpoint(path: str, space: str) -> Any:

@@ -290,3 +290,8 @@ def test_a_registered_table_name_wins_over_a_file_of_that_name(tmp_path, monkeyp
     (tmp_path / "nb201").write_text("notes\n")
     assert main(["sample", "--space", "nb201", "--n", "1", "--metric", "cifar10_test", "--benchmark", "nb201"]) == 0
     assert "cifar10_test=" in capsys.readouterr().out
+
+
+def test_guide_labels_with_only_counted_guides_is_refused_unless_opgfn_orders_them(capsys) -> None:
+    assert _run(["generate", "--n", "2", "--guide", "params", "--guide-labels", "20", "--quiet"]) == 2
+    assert "counted exactly and fitted on nothing with --method diffusion" in capsys.readouterr().err
