@@ -308,24 +308,25 @@ class GPPredictor(Predictor):
 
     def _predict(self, archs: list[ArchGraph]) -> Prediction:
         import gpytorch
+        from botorch.models.utils import gpt_posterior_settings
+        from botorch.posteriors import GPyTorchPosterior
 
         assert self.model is not None
         X = self._features(archs)
         means, stds = [], []
         mus, sds = [], []  # the predictive in the model's (warped, standardised) units, where it is Gaussian
-        with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_cholesky_size):
+        with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_cholesky_size), gpt_posterior_settings():
             for chunk in X.split(1024):  # bounds the chunk x chunk posterior covariance
-                post = self.model.posterior(chunk, observation_noise=True)  # predictive, not latent
+                # what model.posterior(chunk, observation_noise=True) computes, keeping the Gaussian
+                # before the outcome transform: the warped quantiles need it, at no second GP pass
+                own = self.model.likelihood(self.model(chunk), chunk)  # predictive, not latent
+                post = self.model.outcome_transform.untransform_posterior(GPyTorchPosterior(own), X=chunk)
                 means.append(post.mean.squeeze(-1))
                 stds.append(post.variance.squeeze(-1).clamp_min(0).sqrt())
-                if self.warp:
-                    with gpytorch.settings.debug(False):  # as BoTorch's posterior: training cells may be predicted
-                        own = self.model.likelihood(self.model(chunk))
-                    mus.append(own.mean)
-                    sds.append(own.variance.clamp_min(0).sqrt())
-        if not self.warp:
-            return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy())
-        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), _WarpedQuantile(self.model.outcome_transform, mus, sds))
+                mus.append(own.mean)
+                sds.append(own.variance.clamp_min(0).sqrt())
+        quantile = _WarpedQuantile(self.model.outcome_transform, mus, sds) if self.warp else None
+        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), quantile)
 
     def state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """The GP input (:meth:`features`) of a continuous state, differentiable in ``X``: ``batch x d`` float64.
