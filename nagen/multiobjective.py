@@ -480,7 +480,7 @@ def pareto(
     if not nagen.spaces.same_space(table.space, sp):  # every lookup would fail, each label paid for nothing
         raise InvalidArgumentError(
             f"benchmark {table.name!r} labels space {table.space.name!r}, not space {sp.name!r}"
-            + (" (another space of the same name: its ops or wiring differ)" if table.space.name == sp.name else "")
+            + nagen.spaces.same_name_note(table.space, sp)
         )
     if exact_costs is not None and not isinstance(exact_costs, (bool, np.bool_)):
         # a string such as "no" would be truthy and silently mean yes

@@ -200,7 +200,7 @@ def search(
     if not nagen.spaces.same_space(table.space, sp):
         raise InvalidArgumentError(
             f"benchmark {table.name!r} labels space {table.space.name!r}, not the searched space {sp.name!r}"
-            + (" (another space of the same name: its ops or wiring differ)" if table.space.name == sp.name else "")
+            + nagen.spaces.same_name_note(table.space, sp)
             + "; give a table of this space as benchmark= (Benchmark.from_csv(path, space))"
         )
     # built (and so checked) before any label is spent; used only after the search

@@ -546,7 +546,7 @@ class TransferTask:
             # its rows would be encoded (one-hots, meta-predictor) as architectures of the wrong space
             raise InvalidSpecError(
                 f"table {self.table.name!r} holds architectures of space {self.table.space.name!r}, not of {self.space.name!r}"
-                + (" (another space of the same name: its ops or wiring differ)" if self.table.space.name == self.space.name else "")
+                + nagen.spaces.same_name_note(self.table.space, self.space)
                 + f"; pass space={self.table.space.name!r}"
             )
         self._table_name = bench if isinstance(bench, str) else None

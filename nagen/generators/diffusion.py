@@ -146,11 +146,12 @@ class ScoreNetwork(nn.Module):
 def _structure(space: Any) -> dict[str, Any]:
     """The wiring of a spec space (topology kind, fixed edges, node and edge limits) that a
     checkpoint's weights assume; ``{}`` for a class-based space (its name fixes its wiring)."""
+    from nagen.spaces.custom import WIRING_KEYS
+
     spec = getattr(space, "spec", None)
     if not isinstance(spec, Mapping):
         return {}
-    keys = ("topology", "edges", "min_nodes", "max_edges")
-    return {k: [list(e) for e in spec[k]] if k == "edges" else spec[k] for k in keys if spec.get(k) is not None}
+    return {k: [list(e) for e in spec[k]] if k == "edges" else spec[k] for k in WIRING_KEYS if spec.get(k) is not None}
 
 
 @register("diffusion")

@@ -22,7 +22,7 @@ from nagen.errors import InvalidSpecError, UnknownSpaceError
 from nagen.registry import Registry
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key", "is_space", "same_space"]
+__all__ = ["SearchSpace", "get", "names", "register", "register_space", "from_spec", "registry", "reference", "cache_key", "is_space", "same_space", "same_name_note"]
 
 
 def _discover() -> None:
@@ -109,14 +109,20 @@ def same_space(a: Any, b: Any) -> bool:
         return True
     if type(a) is not type(b) or getattr(a, "name", None) != getattr(b, "name", None):
         return False
-    from nagen.spaces.custom import CustomSpace
+    from nagen.spaces.custom import WIRING_KEYS, CustomSpace
 
     if isinstance(a, CustomSpace):
         # what a table row means: ops and wiring, not the description or the network's build options
-        keys = ("ops", "num_nodes", "topology", "edges", "min_nodes", "max_edges")
         sa, sb = a.spec, b.spec
-        return all(sa.get(k) == sb.get(k) for k in keys)
+        return all(sa.get(k) == sb.get(k) for k in ("ops", "num_nodes", *WIRING_KEYS))
     return True  # a class and its name fix a class-based space
+
+
+def same_name_note(a: Any, b: Any) -> str:
+    """What to add to a "table of space A, not B" message when A and B share a name (so the
+    message does not read as a contradiction); "" otherwise."""
+    same = getattr(a, "name", None) == getattr(b, "name", None)
+    return " (another space of the same name: its ops or wiring differ)" if same else ""
 
 
 def reference(space: SearchSpace) -> str | SearchSpace:

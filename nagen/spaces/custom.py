@@ -59,7 +59,7 @@ from nagen.graph import _OP_NAME, INPUT, OUTPUT, ArchGraph, adjacency_lists
 from nagen.spaces._nn import GENERIC_OPS, CellNetwork, NodeOpCell
 from nagen.spaces.base import SearchSpace
 
-__all__ = ["CustomSpace", "SPEC_KEYS", "NETWORK_KEYS", "MAX_NUM_NODES", "EXACT_SIZE_MAX_NODES"]
+__all__ = ["CustomSpace", "SPEC_KEYS", "WIRING_KEYS", "NETWORK_KEYS", "MAX_NUM_NODES", "EXACT_SIZE_MAX_NODES"]
 
 #: every top-level key a spec may have
 SPEC_KEYS = (
@@ -74,6 +74,9 @@ SPEC_KEYS = (
     "buildable",
     "network",
 )
+#: the keys that say how a spec's cells are wired (with ``ops`` and ``num_nodes``, what a cell
+#: string means; tables and checkpoints compare them, not the description or the network)
+WIRING_KEYS = ("topology", "edges", "min_nodes", "max_edges")
 #: keys of the optional ``network`` section
 NETWORK_KEYS = ("C", "N", "input_shape", "num_classes")
 #: defaults of the ``network`` section (NAS-Bench-201's macro network on CIFAR-10)
