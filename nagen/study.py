@@ -1415,7 +1415,7 @@ class Study:
                 parse_constraint(c, table.metrics)  # unknown device -> named error listing the devices
                 self._measurers[c.metric] = TableLabeller(self.space.name, c.metric)
         self._feas: list[Any] | None = None
-        #: (arch, hash) of the cells meeting exact bounds, screened once over an enumerable space (_keep_feasible)
+        #: (arch, hash) of the cells meeting exact bounds, screened once over an enumerable space (_screened)
         self._feasible_cells: list[tuple[ArchGraph, str]] | None = None
 
     def _measured(self, metric: str) -> dict[str, float]:
@@ -1790,18 +1790,15 @@ class Study:
                 picks = self._propose(trials, q)
                 if not picks:
                     if self.constraints:
-                        en = _enumerated(self.space) if self._domain is None else None
                         # an enumerable space was screened whole (_keep_feasible): say how many cells meet them
-                        n_ok = int(self._allowed(en[0]).sum()) if en is not None else -1
-                        why = (
-                            f"no architecture of space {self.space.name!r} meets them"
-                            if n_ok == 0
-                            else f"all {n_ok} architectures of space {self.space.name!r} "
-                            f"that meet them{' (as predicted)' if any(c.device is not None for c in self.constraints) else ''} "
-                            f"are among its {len(trials)} trials"
-                            if en is not None
-                            else f"can any architecture of space {self.space.name!r} meet them?"
-                        )
+                        cells = self._screened() if self._domain is None else None
+                        predicted = " (as predicted)" if any(c.device is not None for c in self.constraints) else ""
+                        if cells is None:
+                            why = f"can any architecture of space {self.space.name!r} meet them?"
+                        elif not cells:
+                            why = f"no architecture of space {self.space.name!r} meets them"
+                        else:
+                            why = f"all {len(cells)} architectures of space {self.space.name!r} that meet them{predicted} are among its {len(trials)} trials"
                         raise StudyError(
                             f"study {self.name!r}: no unlabelled architecture meets the constraints "
                             f"{[str(c) for c in self.constraints]}; {why}"
@@ -1943,6 +1940,21 @@ class Study:
             mask &= np.array([a.canonical_hash() in self._domain_rows for a in archs], dtype=bool)
         return mask
 
+    def _screened(self) -> list[tuple[ArchGraph, str]] | None:
+        """``(arch, hash)`` of every cell of an enumerable space that the constraints allow, in
+        enumeration order; None when the space is not enumerable. Exact bounds are screened once
+        per study (their feasible cells never change); a device model adapts as it is measured,
+        so its bounds are screened again on every call."""
+        en = _enumerated(self.space)
+        if en is None:
+            return None
+        if self._feasible_cells is not None:
+            return self._feasible_cells
+        cells = [(a, h) for a, h, keep in zip(*en, self._allowed(en[0])) if keep]
+        if all(c.device is None for c in self.constraints):
+            self._feasible_cells = cells
+        return cells
+
     def _keep_feasible(self, archs: list[ArchGraph], q: int | None, ctx: ProposalContext) -> list[ArchGraph]:
         """``archs`` allowed (see :meth:`_allowed`), at most ``q``; topped up with allowed random
         ones when too few are left (most proposers ignore ``ctx.feasible``)."""
@@ -1954,19 +1966,12 @@ class Study:
             extra = ctx.random(max(50 * want, 500), salt=8)
             seen = {a.canonical_hash() for a in out}
             out += [a for a, ok in zip(extra, self._allowed(extra)) if ok and a.canonical_hash() not in seen]
-            en = _enumerated(self.space) if len(out) < want and self._domain is None else None
-            if en is not None:
-                # a bound few cells meet (25 of NB201's 15,625 have >= 1.2M params) is missed by random
-                # draws: an enumerable space is screened whole, once the draws came up short
+            # a bound few cells meet (25 of NB201's 15,625 have >= 1.2M params) is missed by random
+            # draws: an enumerable space is screened whole, once the draws came up short
+            cells = self._screened() if len(out) < want and self._domain is None else None
+            if cells is not None:
                 seen |= {a.canonical_hash() for a in out} | set(ctx.exclude)
-                if all(c.device is None for c in self.constraints):
-                    # exact bounds: the space's feasible cells never change, so they are screened once
-                    if self._feasible_cells is None:
-                        self._feasible_cells = [(a, h) for a, h, keep in zip(*en, self._allowed(en[0])) if keep]
-                    ok = [a for a, h in self._feasible_cells if h not in seen]
-                else:  # a device model adapts as it is measured: screen again
-                    rest = [a for a, h in zip(*en) if h not in seen]
-                    ok = [a for a, keep in zip(rest, self._allowed(rest)) if keep] if rest else []
+                ok = [a for a, h in cells if h not in seen]
                 out += [ok[i] for i in ctx.rng(9).permutation(len(ok))[: want - len(out)]]
         if self._domain is not None:
             # a table row is looked up exactly: an equivalent cell (a mutation's) becomes the row itself
