@@ -14,14 +14,7 @@ from nagen.errors import InvalidArchitectureError, InvalidArgumentError, Invalid
 from nagen.spaces.custom import CustomSpace
 from nagen.generators.opgfn import OPGFNGenerator, UnsupportedSpaceError, opgfn_search, order_preserving_loss
 
-TINY = {"name": "opgfn_tiny", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
-        "edges": [[0, 1], [1, 2], [2, 3], [3, 4]], "buildable": False}
 FAST = dict(gfn_steps=80, reward_steps=150, trajectories=32, hidden=32, reward_hidden=32)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return nagen.spaces.from_spec(dict(TINY))  # 3 slots x 3 ops = 27 cells
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,13 @@ from nagen.generators.opgfn import (
     preference_ranks,
 )
 
-TINY = {"name": "opgfn_pref_tiny", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
-        "edges": [[0, 1], [1, 2], [2, 3], [3, 4]], "buildable": False}
 FAST = dict(gfn_steps=150, reward_steps=150, trajectories=32, hidden=32, reward_hidden=32, beta=3.0)
 
 
 @pytest.fixture(scope="module")
-def toy():
+def toy(chain_space):
     """27 cells, two conflicting objectives: 'a' pays objective 0, 'c' objective 1, 'b' a little of both."""
-    space = nagen.spaces.from_spec(dict(TINY))
+    space = chain_space("opgfn_pref_tiny")
     archs = list(space.enumerate())
     pos = np.array([1.0, 1.1, 1.2])  # slot weights: fewer ties
     Y = np.array([[sum(p * (op == "a") + 0.3 * (op == "b") for p, op in zip(pos, x.ops[1:-1])),

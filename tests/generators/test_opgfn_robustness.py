@@ -13,8 +13,6 @@ import nagen.spaces
 from nagen.errors import InvalidArgumentError
 from nagen.generators.opgfn import OPGFNGenerator, opgfn_search
 
-TINY = {"name": "opgfn_robust_tiny", "ops": ["a", "b", "c"], "num_nodes": 5, "topology": "fixed",
-        "edges": [[0, 1], [1, 2], [2, 3], [3, 4]], "buildable": False}
 FAST = dict(gfn_steps=20, reward_steps=20, trajectories=16, hidden=16, reward_hidden=16)
 OP_COST = {"a": 1.0, "b": 2.0, "c": 4.0}
 
@@ -22,11 +20,6 @@ OP_COST = {"a": 1.0, "b": 2.0, "c": 4.0}
 def op_cost(archs) -> np.ndarray:
     """An exact, additive cost of the tiny space: 3 (aaa) .. 12 (ccc). Module level: picklable."""
     return np.array([sum(OP_COST[op] for op in a.ops[1:-1]) for a in archs], dtype=float)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return nagen.spaces.from_spec(dict(TINY))  # 3 slots x 3 ops = 27 cells
 
 
 @pytest.fixture(scope="module")
