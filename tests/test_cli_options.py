@@ -20,12 +20,7 @@ from nagen.cli import _PLOT_OPTIONS, build_parser, main  # noqa: E402
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|"
 
 
-def _run(argv: list[str]) -> int:
-    """``main``'s exit code, argparse's own exits (``--help``, usage errors) included."""
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return int(e.code)
+from cli_run import run_cli as _run  # noqa: E402
 
 
 def _one_error_line(capsys) -> str:

@@ -12,12 +12,7 @@ import nagen.api
 from nagen.cli import build_parser, main
 
 
-def _run(argv: list[str]) -> int:
-    """``main``'s exit code, argparse's usage errors (SystemExit) included."""
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return int(e.code)
+from cli_run import run_cli as _run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

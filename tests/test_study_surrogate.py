@@ -119,13 +119,7 @@ def test_bad_surrogates_are_refused_before_any_label(tmp_path, surrogate, option
 
 
 # ----------------------------------------------------------------------------- CLI
-def _cli(argv: list[str]) -> int:
-    from nagen.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return int(e.code)
+from cli_run import run_cli as _cli  # noqa: E402
 
 
 def test_cli_search_with_a_gnn_ensemble(capsys) -> None:
