@@ -37,11 +37,11 @@ from nagen.errors import (
     named_options,
     unknown_metric_message,
 )
+from nagen.constraints import EXACT_COSTS as _EXACT_COSTS  # counted on the built network, never labelled
 from nagen.graph import ArchGraph
 
 __all__ = ["generate", "Generated", "GenerationResult", "MissingSourceDevicesError"]
 
-_EXACT_COSTS = ("params", "flops")
 #: the ``predicted`` key of an OP-GFN-guided result: the learned order score, not a metric value
 ORDER_SCORE = "order_score"
 

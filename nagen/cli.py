@@ -190,7 +190,9 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     table = None
     metrics = list(args.metric or [])
     # params/FLOPs are counted on the built network (as `nagen info` says): no table needed for them
-    counted = {m for m in metrics if m in ("params", "flops")}
+    from nagen.constraints import EXACT_COSTS
+
+    counted = {m for m in metrics if m in EXACT_COSTS}
     if counted:
         try:
             space.cost(space.sample(1, 0)[0])
@@ -215,6 +217,13 @@ def _cmd_sample(args: argparse.Namespace) -> None:
             print(json.dumps(rec))
         else:
             print("  ".join(f"{k}={v}" for k, v in rec.items()))
+
+
+#: help of ``--benchmark`` in search, pareto and generate (read by :func:`_benchmark_arg`)
+_BENCHMARK_HELP = (
+    "table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your "
+    "measurements (an 'arch' column, one numeric column per metric)"
+)
 
 
 def _benchmark_arg(value: str | None, space: Any) -> Any:
@@ -311,7 +320,7 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
     the sources) or a table-metric constraint.
     """
     from nagen.api import _check_method
-    from nagen.constraints import parse_constraints
+    from nagen.constraints import EXACT_COSTS, parse_constraints
     from nagen.errors import InvalidGuidanceError, UnknownGeneratorError
 
     constraints = parse_constraints(list(args.constraint or []))
@@ -345,7 +354,7 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
     # bound given --device-samples (adapted from device measurements) and params/flops (counted exactly)
     fitted = [
         c for c in constraints
-        if c.metric not in ("params", "flops") and not (c.metric.startswith("lat_") and args.device_samples is not None)
+        if c.metric not in EXACT_COSTS and not (c.metric.startswith("lat_") and args.device_samples is not None)
     ]
     if fitted:
         return
@@ -363,7 +372,7 @@ def _refuse_unused_generate_flags(args: argparse.Namespace) -> None:
             "with neither, nothing is fitted (params/flops bounds are counted exactly; a latency bound with "
             "--device-samples is adapted from device measurements)"
         )
-    if args.method != "opgfn" and all(g in ("params", "flops") for g in args.guide):
+    if args.method != "opgfn" and all(g in EXACT_COSTS for g in args.guide):
         # the exact count guides diffusion directly; only OP-GFN learns an order from that many counted cells
         raise InvalidArgumentError(
             f"--guide-labels sets the labelled cells a --guide is fitted on; {sorted(set(args.guide))} are counted "
@@ -738,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
         '"pred_transfer_score" (the meta-predictor\'s standardised score, higher is better, not a value of the --guide metric) '
         'in place of "pred_<guide metric>"',
     )
-    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
+    sp.add_argument("--benchmark", help=_BENCHMARK_HELP)
     sp.set_defaults(func=_cmd_generate)
 
     sp = sub.add_parser(
@@ -789,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--quiet", action="store_true", help="no progress bar (the results are still printed)")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
-    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
+    sp.add_argument("--benchmark", help=_BENCHMARK_HELP)
     sp.set_defaults(func=_cmd_search)
 
     sp = sub.add_parser(
@@ -812,7 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", action=_CommaList, help="table metrics, comma-separated or repeated, read for the front only after the search")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help='one JSON object: {"history", "front", "hypervolume", "objectives", "ref_point", "space", "method", "seed"}; input of \'nagen plot pareto\'')
-    sp.add_argument("--benchmark", help="table that labels the metrics: a table name (default: the space's own) or the path of a CSV of your measurements (an 'arch' column, one numeric column per metric)")
+    sp.add_argument("--benchmark", help=_BENCHMARK_HELP)
     sp.set_defaults(func=_cmd_pareto)
 
     sp = sub.add_parser(
