@@ -627,7 +627,14 @@ class TrainingLabeller(Labeller):
                 torch.manual_seed(self.seed)
                 net = space.build(arch, num_classes=self.num_classes, **self.build_options).to(self.device)
                 gen = torch.Generator().manual_seed(self.seed)
-                loader = DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=gen)
+                # a last batch of one image fails BatchNorm in training mode wherever the network pools
+                # to 1x1 (mbv3 on small images), which would fail every trial; drop just that batch
+                single_last = len(self.train) > self.batch_size and len(self.train) % self.batch_size == 1
+                loader = DataLoader(
+                    self.train, batch_size=self.batch_size, shuffle=True, generator=gen, drop_last=single_last
+                )
+                # the network is float32; datasets often hold float64 (numpy) or uint8 images
+                dtype = next(net.parameters()).dtype
                 opt = torch.optim.SGD(
                     net.parameters(), lr=self.lr, momentum=0.9, nesterov=True, weight_decay=self.weight_decay
                 )
@@ -636,7 +643,7 @@ class TrainingLabeller(Labeller):
                 net.train()
                 for _ in range(self.epochs):
                     for x, y in loader:
-                        loss = loss_fn(net(x.to(self.device)), y.to(self.device))
+                        loss = loss_fn(net(x.to(self.device, dtype)), y.to(self.device, torch.long))
                         if not torch.isfinite(loss):
                             raise FloatingPointError(f"training loss became {float(loss)}")
                         opt.zero_grad()
@@ -647,7 +654,7 @@ class TrainingLabeller(Labeller):
                 correct = total = 0
                 with torch.no_grad():
                     for x, y in DataLoader(self.valid, batch_size=256):
-                        correct += int((net(x.to(self.device)).argmax(1).cpu() == y).sum())
+                        correct += int((net(x.to(self.device, dtype)).argmax(1).cpu() == y).sum())
                         total += len(y)
         finally:
             torch.set_num_threads(old_threads)

@@ -79,6 +79,26 @@ def test_training_labeller_really_trains_on_digits():
     assert empty < conv
 
 
+def test_training_labeller_takes_float64_images_and_a_last_batch_of_one():
+    from sklearn.datasets import load_digits
+    from torch.utils.data import TensorDataset
+
+    from nagen.spaces import get
+
+    X, y = load_digits(return_X_y=True)
+    # float64 images and int32 labels, as numpy gives them: the check passed but every trial failed
+    X = torch.tensor(X[:81] / 16.0).reshape(-1, 1, 8, 8)
+    y = torch.tensor(y[:81], dtype=torch.int32)
+    train, valid = TensorDataset(X[:65], y[:65]), TensorDataset(X[65:], y[65:])
+    lab = TrainingLabeller(train, valid, 10, epochs=1, batch_size=32, build_options={"C": 4, "N": 1, "in_channels": 1})
+    lab.check(NB201)
+    assert 0.0 <= lab.label(NB201.parse(CELL), NB201)["valid_acc"] <= 100.0
+    # 65 = 2 x 32 + 1: a last batch of one image fails mbv3's BatchNorm at 1x1 in training mode
+    mbv3 = get("mbv3")
+    lab = TrainingLabeller(train, valid, 10, epochs=1, batch_size=32, build_options={"in_channels": 1})
+    assert 0.0 <= lab.label(mbv3.sample(1, 0)[0], mbv3)["valid_acc"] <= 100.0
+
+
 def test_labeller_arguments_are_checked_by_name():
     from torch.utils.data import TensorDataset
 

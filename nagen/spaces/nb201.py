@@ -125,6 +125,7 @@ class NB201Space(SearchSpace):
                 raise _with_format_hint(e, _FORMAT_HINT) from None
         nodes = [node.strip() for node in t.split("+")]
         parsed: list[tuple[str, int]] = []
+        group_sources: list[list[int]] = []
         for node in nodes:
             # each group is '|tok|...|tok|': one '|' on each side, none doubled
             if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
@@ -139,8 +140,10 @@ class NB201Space(SearchSpace):
                         f"malformed NB201 token {tok!r} in {text!r} (each token is 'op~k'); {_FORMAT_HINT}"
                     )
                 parsed.append((m.group(1), int(m.group(2))))
-        expected_src = [s for s, _ in _CELL_EDGES]
-        if len(nodes) != 3 or [s for _, s in parsed] != expected_src:
+            group_sources.append([s for _, s in parsed[len(parsed) - len(node[1:-1].split("|")):]])
+        # per group, not flattened: '|a~0|b~0|+|c~1|+|...|' has the right sources in the wrong
+        # nodes and would otherwise parse as a different cell
+        if group_sources != [[0], [0, 1], [0, 1, 2]]:
             raise InvalidArchitectureError(
                 f"{text!r} is not an NB201 cell string (3 nodes with inputs ~0 | ~0 ~1 | ~0 ~1 ~2); {_FORMAT_HINT}"
             )

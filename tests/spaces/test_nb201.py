@@ -48,6 +48,9 @@ def test_string_round_trip_for_every_cell(space, all_cells) -> None:
         ("|nor_conv_3x3~0|+|nor_conv_3x3~0|", InvalidArchitectureError, "not an NB201 cell string"),
         ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", UnknownOpError, "not an NB201 op"),
         ("|none0|+|none~0|none~1|+|none~0|none~1|none~2|", InvalidArchitectureError, "malformed"),
+        # right sources, wrong grouping: node 1 given two inputs and node 2 one (was a different cell)
+        ("|nor_conv_3x3~0|avg_pool_3x3~0|+|skip_connect~1|+|none~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+         InvalidArchitectureError, "not an NB201 cell string"),
         ("input;nor_conv_3x3<0;output<1", InvalidArchitectureError, "fixed DAG"),
         ("input;conv<0;none<0;none<1;none<0;none<1;none<2,3;output<4,5,6", UnknownOpError, "allowed ops"),
     ],
