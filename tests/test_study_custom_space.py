@@ -29,6 +29,27 @@ def test_an_unregistered_space_is_referenced_by_itself_and_cached_by_its_spec() 
     assert len(_enumerated(a)[0]) != len(_enumerated(b)[0])
 
 
+def test_re_registering_a_name_does_not_reuse_the_old_spaces_caches() -> None:
+    # a notebook cell run again with one more op: the candidate pool of the old space was reused
+    # (by name), so the new op was never proposed, or the old cells were refused as unknown
+    spec = {"name": "rereg_tiny", "num_nodes": 5, "topology": "fixed", "edges": [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4]],
+            "network": {"C": 2, "N": 1, "input_shape": [3, 8, 8]}}
+    nagen.spaces.register_space(nagen.spaces.from_spec(dict(spec, ops=["conv3x3", "avgpool3x3"])))
+    try:
+        old = nagen.spaces.get("rereg_tiny")
+        assert len(_enumerated(old)[0]) < 8
+        nagen.spaces.register_space(nagen.spaces.from_spec(dict(spec, ops=["conv3x3", "avgpool3x3", "skip"])), overwrite=True)
+        new = nagen.spaces.get("rereg_tiny")
+        assert nagen.spaces.cache_key(new) != nagen.spaces.cache_key(old)
+        assert any("skip" in a.ops for a in _enumerated(new)[0])
+        st = Study("rereg_tiny", "acc", CallableLabeller(lambda a: float(a.ops.count("skip"))), proposer="bo",
+                   storage="sqlite://", executor="inline", n_initial=2, seed=0)
+        st.optimize(6)
+        assert st.best.values["acc"] >= 1.0
+    finally:
+        nagen.spaces.registry.remove("rereg_tiny")
+
+
 @pytest.mark.parametrize("executor", ["inline", "process"])
 def test_a_study_on_an_unregistered_space_labels_and_reopens(tmp_path, executor) -> None:
     # optimize used to fail resolving the space by name in the executor ("could not resolve search space")

@@ -133,17 +133,21 @@ def reference(space: SearchSpace) -> str | SearchSpace:
 
 
 def cache_key(space: SearchSpace) -> str:
-    """A key for per-space caches: the name of a registered space, else name + a digest of its
-    spec (two unregistered specs may share a name, or a spec file may change between calls)."""
-    if _registered(space):
-        return space.name
-    if not hasattr(space, "spec"):
-        # an unregistered class-based space: its instances may differ (constructor arguments)
-        return f"{space.name}@{type(space).__module__}.{type(space).__qualname__}#{id(space)}"
-    import hashlib
-    import json
+    """A key for per-space caches in this process: name + a digest of the spec of a spec-defined
+    space (two specs may share a name, a spec file may change, and a name may be registered again
+    with ``overwrite=True`` when a notebook cell runs twice); name + class of a registered
+    class-based space (its instances are interchangeable); else name + the instance."""
+    if hasattr(space, "spec"):
+        import hashlib
+        import json
 
-    return f"{space.name}@" + hashlib.sha1(json.dumps(space.spec, sort_keys=True).encode()).hexdigest()[:12]
+        return f"{space.name}@" + hashlib.sha1(json.dumps(space.spec, sort_keys=True).encode()).hexdigest()[:12]
+    cls = f"{type(space).__module__}.{type(space).__qualname__}"
+    if _registered(space):
+        # the class object too: a class redefined under the same name is another space
+        return f"{space.name}@{cls}:{id(type(space)):x}"
+    # an unregistered class-based space: its instances may differ (constructor arguments)
+    return f"{space.name}@{cls}#{id(space)}"
 
 
 _files: dict[tuple[str, float], SearchSpace] = {}
