@@ -222,6 +222,24 @@ def search(
     if constraints:
         options["constraints"] = constraints
         options["device_samples"] = device_samples
+        if benchmark is not None:
+            # the given table measures the device latencies too: the study's default measurer is the
+            # space's own table, which would have judged the bound on another table's latencies
+            from nagen.constraints import parse_constraints
+            from nagen.errors import UnknownMetricError
+
+            measurers = dict(options.get("measurers") or {})
+            for c in parse_constraints(constraints):
+                if c.device is None or c.metric in measurers:
+                    continue
+                if c.metric not in table.metrics:
+                    raise UnknownMetricError(
+                        f"constraint {c}: benchmark {table.name!r} has no column {c.metric!r} to measure it; its device "
+                        f"latencies are {choices_hint([m for m in table.metrics if m.startswith('lat_')]) or 'none'}"
+                    )
+                measurers[c.metric] = TableLabeller(source, c.metric)
+            if measurers:
+                options["measurers"] = measurers
     elif device_samples is not None:
         raise InvalidSpecError("device_samples needs a device latency constraint, e.g. constraints=['lat_pixel2_ms<=18']")
     url = storage or "sqlite:///:memory:"

@@ -128,6 +128,19 @@ _SPACE_CACHE: dict[str, tuple[list[ArchGraph], list[str]]] = {}
 ENUMERATE_LIMIT = 50_000
 
 
+def _has_table(space: Any) -> bool:
+    """Whether ``space`` has a registered benchmark table (of the same space, not just the name)."""
+    import nagen.benchmarks
+    import nagen.spaces
+
+    if space.name not in nagen.benchmarks.names():
+        return False
+    try:
+        return nagen.spaces.same_space(nagen.benchmarks.load(space.name).space, space)
+    except NagenError:
+        return False
+
+
 def _enumerated(space: Any) -> tuple[list[ArchGraph], list[str]] | None:
     """(one architecture per canonical class, its hash) of an enumerable space, cached; else None."""
     size = space.size
@@ -1414,6 +1427,14 @@ class Study:
                         ) from None
                 parse_constraint(c, table.metrics)  # unknown device -> named error listing the devices
                 self._measurers[c.metric] = TableLabeller(self.space.name, c.metric)
+            if c.metric not in self._latency_models and not _has_table(self.space):
+                # the default few-shot predictor is meta-trained on the other devices of the space's own
+                # table; without one it failed with an AttributeError inside the first optimize()
+                raise InvalidSpecError(
+                    f"constraint {c}: space {self.space.name!r} has no benchmark table to meta-train the few-shot latency "
+                    f"predictor on; pass latency_models={{{c.metric!r}: LatencyPredictor(space).meta_fit(table, devices)}} "
+                    "(nagen.predictors.latency), meta-trained on your table of other devices' latencies"
+                )
         self._feas: list[Any] | None = None
         #: (arch, hash) of the cells meeting exact bounds, screened once over an enumerable space (_screened)
         self._feasible_cells: list[tuple[ArchGraph, str]] | None = None

@@ -369,3 +369,34 @@ def test_a_bound_few_cells_meet_is_found_by_screening_an_enumerable_space() -> N
         nagen.search("nb201", "cifar100_valid_12ep", budget=3, seed=0, method="random", constraints=["params<=1e3"])
     with pytest.raises(StudyError, match=r"all \d+ architectures of space 'nb201' that meet them are among its"):
         nagen.search("nb201", "cifar100_valid_12ep", budget=feasible + 1, seed=0, method="random", constraints=["params>=1.3e6"])
+
+
+def test_search_with_a_users_table_measures_device_latency_in_that_table(latency_meta, nb201) -> None:
+    # the device bound used to be judged on the shipped table's latencies (>= 4 ms on pixel2), never on
+    # the given table's, so a bound every row of the user's table meets was "unmeetable"
+    import nagen
+    from nagen.errors import UnknownMetricError
+
+    idx = np.random.default_rng(3).permutation(len(nb201))[:300]
+    archs = [nb201.archs[i] for i in idx]
+    mine = Benchmark("constraints_fast_device", nb201.space, archs,
+                     {"acc": nb201.query_many(archs, "cifar10_test"), METRIC: np.ones(len(archs))})
+    r = nagen.search("nb201", "acc", budget=4, seed=0, method="random", benchmark=mine, constraints=[f"{METRIC}<=3"],
+                     device_samples=3, latency_models={METRIC: latency_meta})
+    assert r.best is not None and r.constraints[METRIC] == {"value": 1.0, "source": "measured", "ok": True}
+    no_lat = Benchmark("constraints_no_device", nb201.space, archs, {"acc": nb201.query_many(archs, "cifar10_test")})
+    with pytest.raises(UnknownMetricError, match="has no column 'lat_pixel2_ms'"):
+        nagen.search("nb201", "acc", budget=4, benchmark=no_lat, constraints=[f"{METRIC}<=3"], device_samples=3)
+
+
+def test_a_device_bound_on_a_space_without_a_table_needs_a_latency_model() -> None:
+    # it was accepted and failed inside optimize() with AttributeError: 'NoneType' object has no attribute 'name'
+    import nagen.spaces
+    from nagen.errors import InvalidSpecError
+
+    sp = nagen.spaces.from_spec({"name": "no_table_dev", "ops": ["conv3x3", "avgpool3x3"], "num_nodes": 4, "topology": "fixed",
+                                 "edges": [[0, 1], [0, 2], [1, 3], [2, 3]]})
+    meter = CallableLabeller(lambda a: 1.0, objectives=["lat_mydev_ms"])
+    with pytest.raises(InvalidSpecError, match="no benchmark table to meta-train"):
+        Study(sp, "acc", CallableLabeller(lambda a: 1.0), storage="sqlite://", constraints=["lat_mydev_ms<=3"], device_samples=3,
+              measurers={"lat_mydev_ms": meter})
