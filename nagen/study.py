@@ -128,6 +128,15 @@ _SPACE_CACHE: dict[str, tuple[list[ArchGraph], list[str]]] = {}
 ENUMERATE_LIMIT = 50_000
 
 
+def _metric_map(value: Any, what: str) -> dict[str, Any]:
+    """``measurers=`` / ``latency_models=`` as a ``{metric: object}`` dict (None: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidSpecError(f"{what} must be a {{metric: ...}} dict keyed by device metric names such as 'lat_pixel2_ms', got {value!r:.80}")
+    return dict(value)
+
+
 def _has_table(space: Any) -> bool:
     """Whether ``space`` has a registered benchmark table (of the same space, not just the name)."""
     import nagen.benchmarks
@@ -1380,8 +1389,22 @@ class Study:
         table = None
         self.constraints = parse_constraints(constraints)
         self.device_samples = None if device_samples is None else check_int(device_samples, "device_samples", 2, InvalidSpecError)
-        self._measurers = dict(measurers or {})
-        self._latency_models = dict(latency_models or {})
+        self._measurers = _metric_map(measurers, "measurers")
+        self._latency_models = _metric_map(latency_models, "latency_models")
+        devices = {c.metric for c in self.constraints if c.device is not None}
+        for what, given, needs in (("measurers", self._measurers, "label"), ("latency_models", self._latency_models, "reference_archs")):
+            # an entry for no constrained device is most likely a misspelt metric, silently never used
+            stray = sorted(set(given) - devices)
+            if stray:
+                raise InvalidSpecError(
+                    f"{what} names {stray}, which no device latency constraint bounds; the constrained devices are "
+                    f"{sorted(devices) or 'none'}"
+                )
+            for m, obj in given.items():
+                if not callable(getattr(obj, needs, None)):
+                    kind = "a Labeller (e.g. CallableLabeller(fn) or TableLabeller(table, metric))" if what == "measurers" \
+                        else "a LatencyPredictor (nagen.predictors.latency), meta-trained"
+                    raise InvalidSpecError(f"{what}[{m!r}] must be {kind}, got {type(obj).__name__} {obj!r:.60}")
         if self.device_samples is not None and not any(c.device is not None for c in self.constraints):
             # nothing would spend them: a silent no-op hides a forgotten latency constraint
             raise InvalidSpecError(

@@ -359,3 +359,28 @@ def test_a_study_on_a_table_of_part_of_the_space_labels_only_its_rows(tmp_path, 
     with pytest.raises(SpaceExhaustedError, match=f"the table labels {len(allowed)} distinct architectures"):
         st.optimize(45)
     assert len(st.history) == len({t.hash for t in st.trials}) == len(allowed)
+
+
+def test_bad_ensemble_surrogate_options_are_refused_before_any_label(tmp_path) -> None:
+    # the members are built at fit time: lr=nan used to fail after the initial labels were paid and stored
+    import nagen
+
+    db = tmp_path / "s.db"
+    for options in ({"lr": float("nan"), "members": 1}, {"epochs": -1}):
+        with pytest.raises(InvalidSpecError, match="lr|epochs"):
+            nagen.search("nb201", "cifar10_valid_12ep", budget=8, method="bo", surrogate="gnn", surrogate_options=options,
+                         storage=f"sqlite:///{db}")
+        assert not db.exists()
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"latency_models": 5}, "latency_models must be a"),
+    ({"latency_models": {"lat_pixel2_ms": 5}}, r"latency_models\['lat_pixel2_ms'\] must be a LatencyPredictor"),
+    ({"measurers": {"params": CallableLabeller(lambda a: 1.0)}}, r"measurers names \['params'\], which no device"),
+    ({"measurers": {"lat_pixel2_ms": print}}, r"measurers\['lat_pixel2_ms'\] must be a Labeller"),
+])
+def test_measurers_and_latency_models_are_checked(options, fragment) -> None:
+    # an int latency model was stored, then failed in optimize() with an AttributeError; a stray entry was ignored
+    with pytest.raises(InvalidSpecError, match=fragment):
+        Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite://",
+              constraints=["lat_pixel2_ms<=18"], device_samples=3, **options)

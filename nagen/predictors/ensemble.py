@@ -117,6 +117,10 @@ class EnsemblePredictor(Predictor):
                 f"(Study(surrogate={predictor!r}) does) instead of an ensemble of identical copies"
             )
         P.check_options(cls, self.options, f"predictor {predictor!r}")
+        # the members are built at fit time, so a bad value (lr=nan, epochs=-1) would only fail
+        # after a study had paid its initial labels: one member is built now to run its checks
+        with torch.random.fork_rng(devices=[]):
+            P.get(predictor, space, **self.options, **({"seed": 0} if _accepts_seed(cls) else {}))
         self.predictor = predictor
         members = check_int(members, "members", 1)
         self.members = members if _accepts_seed(cls) and getattr(cls, "seeded_copies_differ", True) else 1
