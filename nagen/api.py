@@ -107,9 +107,10 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
     return G.get(method, space, seed=seed).fit()
 
 
-def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence[Any], steps: int | None, weights: Sequence[str] = ()) -> None:
+def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence[Any], steps: int | None, weights: Sequence[str] = ()) -> str:
     """Refuse a method that cannot do what was asked before any predictor is fitted or label paid
-    (``weights``: the guidance weights the caller set, refused where nothing is steered by them)."""
+    (``weights``: the guidance weights the caller set, refused where nothing is steered by them).
+    Returns the method that will sample: with ``generator=``, the registered name of its class."""
     if generator is not None and not isinstance(generator, (str, os.PathLike)):
         from nagen.generators.base import Generator
 
@@ -152,6 +153,22 @@ def _check_method(space: Any, method: str, generator: Any, guide_items: Sequence
         )
     if steps is not None and not hasattr(cls, "sample_state"):
         raise InvalidArgumentError(f"steps sets reverse-diffusion steps, but {what} does not diffuse; drop steps or use method 'diffusion'")
+    if generator is None:
+        return method
+    import nagen.generators as G
+
+    G.registry.resolve(method)  # an unknown method is an error with or without a generator
+    # the nearest registered ancestor names a user's subclass; an unrelated Generator goes by its class name
+    names = {G.registry.resolve(n): n for n in G.names()}
+    kind = next((names[c] for c in cls.__mro__ if c in names), cls.__name__)
+    if method not in ("diffusion", kind):
+        # the generator samples, whatever method says: method='opgfn' with a diffusion checkpoint
+        # silently did diffusion guidance and reported method 'opgfn'
+        raise InvalidArgumentError(
+            f"generator= is {what} ({kind!r}); it does not go with method={method!r}: leave method at its default or "
+            f"pass method={kind!r}, or drop generator= to use method {method!r}"
+        )
+    return kind
 
 
 def _method_class(method: str) -> type:
@@ -457,7 +474,7 @@ def generate(
         )
     if steps is not None:
         check_int(steps, "steps", 1)  # reverse-diffusion steps
-    _check_method(sp, method, generator, guide_items, steps, weights)
+    method = _check_method(sp, method, generator, guide_items, steps, weights)
     meta_tables: dict[str, Any] = {}  # latency metric -> table its few-shot model is meta-trained on
     if device_samples is not None:
         assert table is not None
@@ -483,7 +500,15 @@ def generate(
     if labelled_metrics:
         if table is not None and sp.size is not None and len(table) < sp.size:
             # a table of part of the space (a user's CSV): a cell drawn from the whole space would have no row
-            pick = np.random.default_rng(rng_seed + 1).choice(len(table), size=min(guide_labels, len(table)), replace=False)
+            # ... and one with an empty cell of a guide metric would be paid for nothing: draw measured rows only
+            cols = [np.asarray(table.values(m), dtype=float) for m in labelled_metrics if m in table.metrics]
+            rows = np.flatnonzero(np.all(np.isfinite(cols), axis=0)) if cols else np.arange(len(table))
+            if len(rows) < 2:
+                raise InvalidArgumentError(
+                    f"table {table.name!r} has {len(rows)} row(s) measuring every guide metric {labelled_metrics}; a guide "
+                    "predictor needs at least 2 labelled cells"
+                )
+            pick = np.random.default_rng(rng_seed + 1).choice(rows, size=min(guide_labels, len(rows)), replace=False)
             labelled = [table.archs[int(i)] for i in pick]
         else:
             labelled = sp.sample(guide_labels, rng_seed + 1)
@@ -513,10 +538,11 @@ def generate(
         if metric not in labels:
             assert table is not None  # a guide and a constraint on one metric share its labels (paid once)
             labels[metric] = np.asarray(table.query_many(labelled, metric), dtype=float)
+            read = int(np.isfinite(labels[metric]).sum())  # an empty cell gives nothing to pay for
             if metric in latency_bounds:  # latencies measured on the device, not accuracy labels
-                device_measurements += len(labelled)
+                device_measurements += read
             else:
-                labels_used += len(labelled)
+                labels_used += read
         return labels[metric]
 
     def metric_predictor(metric: str) -> Any:
@@ -530,8 +556,15 @@ def generate(
             return fitted[metric]
         assert table is not None
         y = label_values(metric)
+        ok = np.isfinite(y)  # cells the table has no value of (gaps in a column) teach nothing
+        if ok.sum() < 2:
+            raise InvalidArgumentError(
+                f"only {int(ok.sum())} of the {len(y)} cells drawn to fit the {metric!r} guide have a value in table "
+                f"{table.name!r}; a guide predictor needs at least 2"
+            )
         kind = "cost" if table.direction(metric) == "min" else "gnn"
-        fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(labelled, y)
+        cells = [a for a, keep in zip(labelled, ok) if keep]
+        fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(cells, y[ok])
         return fitted[metric]
 
     def latency_predictor(metric: str) -> Any:
@@ -598,6 +631,20 @@ def generate(
                 if predicted and labelled
                 else ""
             )
+            exact = [c for c in cons if c.metric in _EXACT_COSTS]
+            if exact and not predicted:
+                # the bounds may be easy in the space and only missed by a generator concentrated elsewhere
+                # (a sharply guided OP-GFN): then "check they can be met" sends the user the wrong way
+                probe = sp.sample(200, rng_seed + 2)
+                meet = np.ones(len(probe), dtype=bool)
+                for c in exact:
+                    meet &= np.asarray(c.ok(np.asarray(exact_predictor(c.metric).predict(probe).mean, dtype=float)), dtype=bool)
+                if meet.any():
+                    hint = (
+                        f"; {meet.mean():.0%} of 200 random architectures meet them, so the {method!r} generator's samples "
+                        "concentrate elsewhere: guide by the constrained cost too"
+                        + (", or use method 'diffusion', whose guidance steers toward the bound" if method != "diffusion" else "")
+                    )
             raise InvalidGuidanceError(
                 f"no sampled architecture met the constraints (rejected: {why}); "
                 f"loosen the bounds or check they can be met in this space{hint}"

@@ -292,3 +292,43 @@ def test_a_cost_guide_needs_no_table_on_a_space_without_one() -> None:
     # a metric that needs labels says the space has no table, and what works without one
     with pytest.raises(UnknownBenchmarkError, match=r"cannot guide or constrain by \['paramz'\].*no benchmark table.*did you mean 'params'"):
         nagen.generate(fx, n=2, guide="paramz", seed=0)
+
+
+def test_a_diffusion_guide_skips_the_empty_cells_of_a_users_table(nb201) -> None:
+    # a 30-row table with 3 empty cells failed with "values must be finite" (opgfn and search took it)
+    idx = np.random.default_rng(4).permutation(len(nb201))[:30]
+    archs = [nb201.archs[i] for i in idx]
+    acc = np.asarray(nb201.query_many(archs, "cifar10_valid_12ep"), dtype=float)
+    acc[[3, 10, 15]] = np.nan
+    table = Benchmark("test_api_fixes_gaps", nb201.space, archs, {"acc": acc})
+    out = nagen.generate(n=2, guide="acc", benchmark=table, guide_labels=20, seed=0, steps=5)
+    assert len(out) == 2 and out.labels_used == 20  # 20 measured rows drawn, none of the empty ones
+
+
+def test_a_generator_object_or_checkpoint_decides_the_method() -> None:
+    # method was ignored: 'bogus' passed, and 'opgfn' did diffusion guidance while reporting 'opgfn'
+    from nagen.errors import UnknownGeneratorError
+
+    ckpt = nagen.api.__file__.replace("api.py", "data/diffusion_nb201.pt")
+    with pytest.raises(UnknownGeneratorError, match="bogus"):
+        nagen.generate(n=2, method="bogus", generator=ckpt)
+    with pytest.raises(InvalidArgumentError, match="does not go with method='opgfn'"):
+        nagen.generate(n=2, method="opgfn", guide="params", generator=ckpt)
+    opgfn = OPGFNGenerator("nb201", seed=0).fit()
+    assert nagen.generate(n=2, method="diffusion", generator=ckpt, steps=5).method == "diffusion"
+    assert nagen.generate(n=2, generator=opgfn).method == "opgfn"  # the default method follows the generator
+
+
+def test_a_bound_the_space_meets_but_the_generator_misses_says_so() -> None:
+    # the message said "check they can be met in this space" where a quarter of the space met them
+    from nagen.generators.random import RandomGenerator
+
+    class Fixated(RandomGenerator):
+        """Samples only NB201's largest cell (all 3x3 convolutions), as a sharply guided model may."""
+
+        def _sample(self, n, seed, guides, **options):
+            self.last_stats.drawn += n
+            return [self.space.from_op_ids((3,) * 6)] * n
+
+    with pytest.raises(InvalidGuidanceError, match=r"\d+% of 200 random architectures meet them, so the 'random' generator"):
+        nagen.generate(n=2, generator=Fixated("nb201").fit(), constraints={"params": 0.8e6})
