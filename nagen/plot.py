@@ -12,15 +12,16 @@ stays light.
 from __future__ import annotations
 
 import json
+import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nagen.errors import InvalidArgumentError, NagenError, check_int, choices_hint, is_real
-from nagen.graph import ArchGraph
+from nagen.graph import ZERO_OPS, ArchGraph
 
 __all__ = ["draw_arch", "op_distribution", "search_traces", "search_runs", "pareto_front", "save", "best_so_far"]
 
@@ -32,6 +33,7 @@ _OP_COLOURS = {
     "input": "#d9d9d9",
     "output": "#d9d9d9",
     "none": "#ffffff",
+    "zero": "#ffffff",
     "skip_connect": "#8dd3c7",
     "nor_conv_1x1": "#80b1d3",
     "nor_conv_3x3": "#fb8072",
@@ -68,6 +70,20 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
         return ax
     _, ax = _plt().subplots(figsize=figsize)
     return ax
+
+
+def _check_ax(ax: Any, fn: str) -> None:
+    """Refuse an ``ax`` that is neither None nor a matplotlib ``Axes`` before anything is drawn
+    (else it fails deep inside the drawing with an ``AttributeError``)."""
+    if ax is None:
+        return
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        hint = " (a Figure: pass fig.add_subplot() or fig.gca())" if hasattr(ax, "add_subplot") else ""
+        raise InvalidArgumentError(
+            f"{fn}: ax must be a matplotlib Axes or None (a new figure), got {type(ax).__name__}{hint}"
+        )
 
 
 def _arch(arch: ArchGraph | str, space: Any) -> tuple[ArchGraph, str]:
@@ -110,7 +126,17 @@ def draw_arch(
         ax: draw into these axes (default: a new figure).
         title: axes title (default: the architecture's string, shortened).
         pruned: draw the computationally equivalent pruned graph (dead nodes removed).
+
+    Nodes with a zero op (``graph.ZERO_OPS``) are drawn dashed: they add nothing to the output.
+
+    Raises:
+        InvalidArgumentError: ``ax`` not an ``Axes`` or None, ``title`` not a string or None.
     """
+    _check_ax(ax, "draw_arch")
+    if title is not None and not isinstance(title, str):
+        raise InvalidArgumentError(
+            f"draw_arch: title must be a string or None (the architecture's string), got {type(title).__name__} {title!r}"
+        )
     g, text = _arch(arch, space)
     if pruned:
         g = g.pruned()
@@ -132,7 +158,7 @@ def draw_arch(
         )
     for node, (x, y) in pos.items():
         op = g.ops[node]
-        dead = op == "none"
+        dead = op in ZERO_OPS
         ax.text(
             x, y, op.replace("_", "\n", 1) if len(op) > 10 else op, ha="center", va="center", fontsize=7.5,
             bbox={"boxstyle": "round,pad=0.35", "fc": _OP_COLOURS.get(op, "#e5e5e5"), "ec": "#999999" if dead else "#333333",
@@ -169,8 +195,15 @@ def op_distribution(
     """
     import nagen.spaces
 
+    _check_ax(ax, "op_distribution")
     sp = nagen.spaces.get(space)
-    groups = dict(samples) if isinstance(samples, Mapping) else {"generated": list(samples)}
+    if isinstance(samples, Mapping):
+        for label, archs in samples.items():
+            _check_arch_list(archs, f"sample group {label!r}")
+        groups = dict(samples)
+    else:
+        _check_arch_list(samples, "samples")
+        groups = {"generated": list(samples)}
     # architecture strings (e.g. a search's history) count like the graphs they parse to
     groups = {k: [sp.parse(a) if isinstance(a, str) else a for a in v] for k, v in groups.items()}
     if not groups and not reference:
@@ -197,6 +230,17 @@ def op_distribution(
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(f"op distribution in {sp.name}", fontsize=9)
     return ax
+
+
+def _check_arch_list(archs: Any, what: str) -> None:
+    """Refuse ``archs`` that is no collection of architectures: a string or a single
+    ``ArchGraph`` would be iterated as characters or fail, None or a number is no list at all."""
+    if isinstance(archs, (str, bytes, ArchGraph)) or not isinstance(archs, Iterable):
+        hint = "; for one architecture wrap it: [arch]" if isinstance(archs, (str, ArchGraph)) else ""
+        raise InvalidArgumentError(
+            f"op_distribution: {what} must be a list of architectures (ArchGraphs or strings), or samples a "
+            f"{{label: list of architectures}} dict; got {type(archs).__name__}{hint}"
+        )
 
 
 def _check_op_group(sp: Any, label: str, archs: Sequence[Any]) -> None:
@@ -269,6 +313,7 @@ def search_traces(
         InvalidArgumentError: ``traces`` not ``{method: [seeds' value lists]}``, a seed with no
             value, no seed at all, ``regret`` without ``optimum`` or a non-finite ``optimum``.
     """
+    _check_ax(ax, "search_traces")
     if regret and optimum is None:
         raise InvalidArgumentError("regret=True needs the optimum")
     if optimum is not None and not (isinstance(optimum, (int, float, np.number)) and np.isfinite(optimum)):
@@ -357,7 +402,8 @@ def search_runs(
 
     Raises:
         InvalidArgumentError: no run, a run that is not search JSON (unreadable, not JSON, no
-            ``"history"``, a history without one number ``"value"`` per label), an empty
+            ``"history"``, a history without one number ``"value"`` per label, a ``"seed"`` that
+            is no integer, a ``"direction"`` other than ``"max"``/``"min"``), an empty
             history, runs of different spaces, objectives or directions, a ``maximize``
             the runs contradict, or one configuration's seed given twice.
     """
@@ -435,8 +481,9 @@ def _run_labels(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> l
 
 
 def _search_run(run: Any, source: str) -> dict[str, Any]:
-    """``run`` (a dict, a ``SearchResult`` or a JSON file's path) as checked search JSON, else
-    ``InvalidArgumentError`` naming ``source``."""
+    """``run`` (a dict, a ``SearchResult`` or a JSON file's path) as checked search JSON (one
+    number ``"value"`` per label, an integer ``"seed"`` or none), else ``InvalidArgumentError``
+    naming ``source``."""
     what = "is not the output of 'nagen search --json'"
     if isinstance(run, (str, os.PathLike)):
         try:
@@ -465,13 +512,31 @@ def _search_run(run: Any, source: str) -> dict[str, Any]:
         raise InvalidArgumentError(f"{source!r}: history[{bad}] has value {rows[bad]['value']!r}, not a number")
     if not rows:
         raise InvalidArgumentError(f"{source!r} has an empty history (no label to trace)")
+    seed = run.get("seed")
+    # the seed keys the duplicate-run check: a list cannot be hashed there, and a string "0"
+    # beside an int 0 would pass as another seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise InvalidArgumentError(f"{source!r} {what} (seed {seed!r} is not an integer; leave it out if unknown)")
     return dict(run)
 
 
+def _run_direction(value: str, source: str) -> str:
+    """A run's ``"direction"`` as ``"max"`` or ``"min"``, read as objective specs are (case and
+    blanks ignored, see ``parse_objectives``); anything else is refused, since drawing an
+    unknown direction either way could show the wrong running best."""
+    d = value.strip().lower()
+    if d not in ("max", "min"):
+        raise InvalidArgumentError(
+            f"{source!r} is not the output of 'nagen search --json' (direction {value!r} is not 'max' or 'min')"
+        )
+    return d
+
+
 def _one_objective(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> dict[str, str]:
-    """The space, objective and direction the runs share (only the keys some run states), else
-    ``InvalidArgumentError`` naming a run of each kind: best values of different objectives
-    (or of one objective in different directions) are no trace to compare."""
+    """The space, objective and direction (``"max"``/``"min"``) the runs share (only the keys some
+    run states), else ``InvalidArgumentError`` naming a run of each kind: best values of different
+    objectives (or of one objective in different directions) are no trace to compare, and a
+    direction other than max/min (in any case) is no direction."""
     shared: dict[str, str] = {}
     for key in _RUN_OBJECTIVE_KEYS:
         first: dict[Any, str] = {}  # value -> the first run that has it
@@ -481,6 +546,8 @@ def _one_objective(datas: Sequence[Mapping[str, Any]], sources: Sequence[str]) -
                 continue
             if not isinstance(value, str):
                 raise InvalidArgumentError(f"{src!r} is not the output of 'nagen search --json' ({key} {value!r} is not a name)")
+            if key == "direction":
+                value = _run_direction(value, src)
             first.setdefault(value, src)
         if len(first) > 1:
             runs = ", ".join(f"{src!r} has {v!r}" for v, src in first.items())
@@ -525,6 +592,7 @@ def pareto_front(
             finite values, a result with other than two objectives and no ``objectives``, or
             ``objectives`` without a result.
     """
+    _check_ax(ax, "pareto_front")
     if _is_result(points):
         data = points.to_dict() if hasattr(points, "to_dict") else points
         pts, dirs, labels, ref = _result_points(data, objectives, "the result", "objectives=")
@@ -614,7 +682,9 @@ def _result_points(
 
     Raises:
         InvalidArgumentError: the history has no per-label ``"values"`` (a search trace), no
-            objectives are known, other than two are asked, or some are not in the values.
+            objectives are known, other than two are asked, some are not in the values, a
+            drawn value is no number, or the ``"ref_point"`` is malformed (see
+            :func:`_result_ref_point`).
     """
     from nagen.multiobjective import parse_objectives
 
@@ -638,6 +708,15 @@ def _result_points(
     absent = sorted({n for r in rows for n in names if n not in r["values"]})
     if absent:
         raise InvalidArgumentError(f"{source}: objectives {absent} are not in its values {sorted(rows[0]['values']) if rows else []}")
+    # NaN is how a result stores a failed label (pareto_front skips it); anything else that is no
+    # number would be a NumPy ValueError/TypeError, or silently read ("1" and true as 1.0)
+    for k, r in enumerate(rows):
+        bad = next((n for n in names if not is_real(r["values"][n])), None)
+        if bad is not None:
+            raise InvalidArgumentError(
+                f"{source}: history[{k}] has value {r['values'][bad]!r} for {bad!r}, not a number "
+                "(each label's \"values\" are numbers; a failed label is NaN)"
+            )
     pts = np.array([[r["values"][n] for n in names] for r in rows], dtype=float).reshape(len(rows), 2)
     return pts, dirs, names, _result_ref_point(data, names, source)
 
@@ -646,29 +725,51 @@ def _result_ref_point(data: Mapping[str, Any], names: Sequence[str], source: str
     """A pareto result's reference point for the drawn objectives ``names``, in their order.
 
     The result holds it as a list in its ``objectives`` order ('nagen pareto --json') or as
-    ``{metric: value}`` (``ParetoResult.to_dict``); None when it has none for these objectives
-    (a point of other objectives, drawn against these axes, would be misplaced); a result
-    without ``objectives`` gives its list in the order of ``names``. Its objective specs are
-    read by ``parse_objectives``, as the caller's are.
+    ``{metric: value}`` (``ParetoResult.to_dict``); None when it has none (no ``"ref_point"``
+    or null) or none for these objectives (a point of other objectives, drawn against these
+    axes, would be misplaced); a result without ``objectives`` gives its list in the order of
+    ``names``. Its objective specs are read by ``parse_objectives``, as the caller's are.
 
     Raises:
-        InvalidArgumentError: the result's ``objectives`` (named as ``source``) do not parse.
+        InvalidArgumentError: the result's ``objectives`` (named as ``source``) do not parse, or
+            its ``"ref_point"`` is neither a list of one value per objective nor a mapping, or a
+            drawn objective's value in it is not a finite number.
     """
     from nagen.multiobjective import parse_objectives
 
     ref = data.get("ref_point")
-    if isinstance(ref, list) and not isinstance(data.get("objectives"), list):
-        return ref if len(ref) == len(names) else None  # names no objectives: in the caller's order
-    if isinstance(ref, list) and len(ref) == len(data["objectives"]):
-        # the shared parser, as for the caller's objectives: a metric name may hold a ':' ("a:b:max" is metric "a:b")
-        try:
-            metrics = [o.metric for o in parse_objectives(data["objectives"])]
-        except NagenError as e:
-            raise InvalidArgumentError(f"{source}: its objectives {data['objectives']!r} are not 'metric:max|min' specs ({e})") from None
-        ref = dict(zip(metrics, ref))
-    if not isinstance(ref, dict) or not all(n in ref for n in names):
+    if ref is None:
         return None
-    return [ref[n] for n in names]
+    objectives = data.get("objectives")
+    # refused, not dropped: without it the front is drawn as if the file had no reference point
+    if isinstance(ref, list):
+        want = len(objectives) if isinstance(objectives, list) else len(names)
+        if len(ref) != want:
+            of = f"its {want} objectives {objectives!r}" if isinstance(objectives, list) else f"the {want} drawn objectives {list(names)}"
+            raise InvalidArgumentError(
+                f"{source}: its ref_point {ref!r} has {len(ref)} value(s); it needs one per objective ({of}), "
+                "or {metric: value}"
+            )
+        if isinstance(objectives, list):
+            # the shared parser, as for the caller's objectives: a metric name may hold a ':' ("a:b:max" is metric "a:b")
+            try:
+                metrics = [o.metric for o in parse_objectives(objectives)]
+            except NagenError as e:
+                raise InvalidArgumentError(f"{source}: its objectives {objectives!r} are not 'metric:max|min' specs ({e})") from None
+        else:
+            metrics = list(names)  # names no objectives: in the caller's order
+        ref = dict(zip(metrics, ref))
+    elif not isinstance(ref, Mapping):
+        raise InvalidArgumentError(
+            f"{source}: its ref_point must be a list (one number per objective) or {{metric: number}}, "
+            f"got {type(ref).__name__} {ref!r}"
+        )
+    if not all(n in ref for n in names):
+        return None
+    bad = next((n for n in names if not (is_real(ref[n]) and np.isfinite(float(ref[n])))), None)
+    if bad is not None:
+        raise InvalidArgumentError(f"{source}: its ref_point has {ref[bad]!r} for {bad!r}, not a finite number")
+    return [float(ref[n]) for n in names]
 
 
 def _n_by_2(values: Any, name: str) -> np.ndarray:
@@ -733,12 +834,21 @@ def _non_dominated(V: np.ndarray) -> np.ndarray:
 
 def save(fig: Any, path: str | Path, dpi: int = 150) -> Path:
     """Write ``fig`` (a figure, or the ``Axes`` every function here returns) to ``path`` (format
-    from the suffix: .png, .svg, .pdf) with a tight layout."""
+    from the suffix: .png, .svg, .pdf) with a tight layout.
+
+    Raises:
+        InvalidArgumentError: ``fig`` no figure or axes, a ``path`` that is no str/Path, has
+            another suffix or lies in no folder, a bad ``dpi``, or the file cannot be written.
+    """
     if hasattr(fig, "figure") and not hasattr(fig, "savefig"):
         fig = fig.figure  # an Axes
     if not hasattr(fig, "savefig"):
         raise InvalidArgumentError(f"save needs a matplotlib figure or axes, got {type(fig).__name__}")
     dpi = check_int(dpi, "dpi", 1)
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise InvalidArgumentError(
+            f"save: path must be a file path (str or Path) ending in .png, .svg or .pdf, got {type(path).__name__} {path!r}"
+        )
     p = Path(path)
     if p.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InvalidArgumentError(f"plot path must end in .png, .svg or .pdf, got {str(p)!r}")
