@@ -90,6 +90,17 @@ def _guess_direction(name: str) -> Direction:
     return "min" if tokens & (_COST_TOKENS | _ERROR_TOKENS) else "max"
 
 
+class _MetricNames(list):
+    """A table's metric names: a plain list to every caller, carrying ``skipped`` (CSV column ->
+    why :meth:`Benchmark.from_csv` did not read it as a metric). Callers across nagen build their
+    unknown-metric message from ``table.metrics``; this way each of them can say why a column the
+    user sees in the file is not a metric instead of only listing the others."""
+
+    def __init__(self, names: Iterable[str] = (), skipped: Mapping[str, str] | None = None) -> None:
+        super().__init__(names)
+        self.skipped: Mapping[str, str] = skipped or {}
+
+
 class Benchmark:
     """A table of measured metrics for architectures of one space.
 
@@ -186,6 +197,7 @@ class Benchmark:
         if bad:  # any other word would silently count as "min" in optimum and percentile
             raise InvalidTableError(f"table {name!r}: a metric direction is 'max' or 'min', got {bad}")
         self.provenance = provenance
+        self._skipped: dict[str, str] = {}  # filled by from_csv
 
     def _described(self, metrics: object) -> dict[str, Metric]:
         """The checked ``metrics`` argument: column name -> ``Metric`` (a ``None`` value keeps the guess)."""
@@ -219,7 +231,15 @@ class Benchmark:
     @property
     def metrics(self) -> list[str]:
         """Metric (column) names in table order."""
-        return list(self._cols)
+        return _MetricNames(self._cols, self.skipped_columns)
+
+    @property
+    def skipped_columns(self) -> dict[str, str]:
+        """Columns of the CSV file that :meth:`from_csv` did not read as metrics -> why (the
+        first cell that is not a number, empty in every row, or not among ``metric_columns``);
+        empty for a table not read from a file."""
+        # getattr: a table pickled before this attribute existed has none
+        return dict(getattr(self, "_skipped", {}))
 
     def metric(self, name: str) -> Metric:
         """The ``Metric`` description of ``name``."""
@@ -251,7 +271,7 @@ class Benchmark:
     # ------------------------------------------------------------------ lookups
     def _check_metric(self, metric: str) -> None:
         if not isinstance(metric, str) or metric not in self._cols:  # a list would be unhashable: TypeError
-            raise UnknownMetricError(unknown_metric_message(self.name, metric, self._cols))
+            raise UnknownMetricError(unknown_metric_message(self.name, metric, self._cols, self.skipped_columns))
 
     def row(self, arch: ArchGraph | str) -> int:
         """Row index of ``arch`` (an ``ArchGraph`` or a string the space parses).
@@ -361,7 +381,10 @@ class Benchmark:
                 holding ``inf`` or ``1_000``, counts as numeric, so its bad cell is reported
                 rather than the column silently dropped), skipping a column whose cells are all
                 empty (a blank notes column, a trailing comma): it holds no measurement. Name such
-                a column here to load it anyway, as an unmeasured metric.
+                a column here to load it anyway, as an unmeasured metric. A column left out is
+                listed in :attr:`skipped_columns` with the reason (its first cell that is not a
+                number, e.g. ``N/A`` on line 7, or empty in every row), and asking the table for it
+                as a metric raises an ``UnknownMetricError`` that gives that reason.
             directions: ``"max"``/``"min"`` per metric, to override the guess; unspecified ones
                 are guessed from the name as :class:`Benchmark` describes (costs such as
                 ``lat_*``, ``*_ms``, ``params``, ``flops`` and errors or losses such as
@@ -437,15 +460,32 @@ class Benchmark:
                 raise InvalidTableError(f"{p.name}: metric_columns must be column names, got {type(metric_columns).__name__} {metric_columns!r}")
             metric_columns = list(metric_columns)
         blank: list[str] = []
+        # column -> why it is not a metric: a typo'd cell ("N/A") leaves its column out as a text
+        # column would be, and the user then asks for that metric; the answer must name the cell
+        skipped: dict[str, str] = {}
         if metric_columns is None:
             # an all-empty column (blank notes, a trailing comma) holds no measurement: not a metric,
             # unless a direction is given for it (a metric declared, not yet measured)
             declared = set(directions) if isinstance(directions, Mapping) else set()
             blank = [c for c in header if c != arch_column and c not in declared and not any(r[c].strip() for r in rows)]
-            metric_columns = [
-                c for c in header
-                if c != arch_column and c not in blank and all(_looks_numeric(r[c]) for r in rows)
-            ]
+            for c in blank:
+                skipped[c] = (
+                    f"it is empty in every row of {p.name}, so it holds no measurement "
+                    "(name it in metric_columns, or give it a direction, to load it as an unmeasured metric)"
+                )
+            metric_columns = []
+            for c in header:
+                if c == arch_column or c in blank:
+                    continue
+                bad = [(line, r[c].strip()) for r, line in zip(rows, lines) if not _looks_numeric(r[c])]
+                if not bad:
+                    metric_columns.append(c)
+                    continue
+                more = f", and {len(bad) - 1} more of its {len(rows)} cells are not numbers either" if len(bad) > 1 else ""
+                skipped[c] = (
+                    f"{p.name} line {bad[0][0]} has {bad[0][1]!r}, not a number{more} (a column is read as a metric "
+                    "only if every cell is a number, or empty or nan where not measured)"
+                )
         else:
             missing = [c for c in metric_columns if c not in header]
             if missing:
@@ -453,9 +493,15 @@ class Benchmark:
             if arch_column in metric_columns:
                 raise InvalidTableError(f"{p.name}: the architecture column {arch_column!r} cannot also be a metric column")
             metric_columns = list(dict.fromkeys(metric_columns))
+            for c in header:
+                if c != arch_column and c not in metric_columns:
+                    skipped[c] = f"it is not one of the metric_columns {metric_columns} given to from_csv"
         if not metric_columns:
-            skipped = f" (skipped {blank}, empty in every row: name them in metric_columns to load them)" if blank else ""
-            raise InvalidTableError(f"{p.name}: no numeric metric columns found; columns are {header}{skipped}")
+            why = f" (skipped {blank}, empty in every row: name them in metric_columns to load them)" if blank else ""
+            text = [f"column {c!r}: {r}" for c, r in skipped.items() if c not in blank]
+            raise InvalidTableError(
+                f"{p.name}: no numeric metric columns found; columns are {header}{why}{'; ' if text else ''}{'; '.join(text)}"
+            )
         archs: list[ArchGraph] = []
         cols = {c: np.empty(len(rows)) for c in metric_columns}
         seen: dict[ArchGraph, int] = {}  # architecture -> file line
@@ -486,7 +532,9 @@ class Benchmark:
         metrics = {c: Metric(c, dirs.get(c, _guess_direction(c))) for c in metric_columns}
         # the stem, as documented: "runs.v2.csv.gz" is table "runs.v2"
         stem = Path(p.stem).stem if gz else p.stem
-        return cls(name or stem, space, archs, cols, metrics, provenance=f"user table {p}")
+        table = cls(name or stem, space, archs, cols, metrics, provenance=f"user table {p}")
+        table._skipped = skipped
+        return table
 
 
 #: a metric cell's number: ASCII digits, optional sign, decimal point and exponent (Python's float()

@@ -198,7 +198,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
             space.cost(space.sample(1, 0)[0])
         except NagenError as e:
             raise InvalidArgumentError(f"space {space.name!r} cannot count {sorted(counted)}: {e}") from None
-    if set(metrics) - counted:
+    # a table given by --benchmark is read even without a table --metric: a partial one decides what is drawn
+    if set(metrics) - counted or args.benchmark is not None:
         given = _benchmark_arg(args.benchmark, args.space)
         table = nagen.benchmarks.load(given if given is not None else args.space)
         if table.space is not space:  # else the first lookup fails with a confusing op or size error
@@ -209,7 +210,21 @@ def _cmd_sample(args: argparse.Namespace) -> None:
         for m in metrics:
             if m not in counted:
                 table.metric(m)  # validate before printing anything
-    for arch in space.sample(args.n, args.seed):
+    if table is not None and (space.size is None or len(table) < space.size):
+        # a table of only some cells (a user's CSV) restricts sampling to its rows, as it restricts a
+        # search (README): drawn from the whole space, nearly every sample would have no row. Same
+        # rule as Study's domain: a space too large to count has no complete table. Uniform over the
+        # rows with replacement, as space.sample is over the space; a complete table keeps
+        # space.sample, so its output for a seed is unchanged.
+        import numpy as np
+
+        if args.n and not len(table):
+            raise InvalidArgumentError(f"benchmark {table.name!r} has no rows to sample --n {args.n} architectures from")
+        picks = np.random.default_rng(args.seed).integers(len(table), size=args.n) if args.n else []
+        archs = [table.archs[int(k)] for k in picks]
+    else:
+        archs = space.sample(args.n, args.seed)
+    for arch in archs:
         rec: dict[str, Any] = {"arch": space.format(arch), "hash": arch.canonical_hash()}
         cost = space.cost(arch) if counted else {}
         rec.update({m: cost[m] if m in counted else table.query(arch, m) for m in metrics})
@@ -685,14 +700,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser(
         "sample",
-        help="sample architectures uniformly from a space",
+        help="sample architectures uniformly from a space (or from the rows of a partial --benchmark table)",
         epilog="example: nagen sample --space nb201 --n 5 --seed 0 --metric cifar10_test --json",
     )
     sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
     sp.add_argument("--n", type=int, default=10, help="how many (default 10)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--metric", action="append", help="add this benchmark metric (repeatable); params/flops are counted, no table needed")
-    sp.add_argument("--benchmark", help="table to read --metric from: a table name (default: the space's own) or the path of a CSV of your measurements")
+    sp.add_argument(
+        "--benchmark",
+        help="table to read --metric from: a table name (default: the space's own) or the path of a CSV of your measurements; "
+        "a table of only some cells restricts sampling to its rows (uniformly, with replacement)",
+    )
     sp.add_argument("--json", action="store_true", help="JSON lines: {\"arch\": ..., \"hash\": ..., metric: value}")
     sp.set_defaults(func=_cmd_sample)
 

@@ -69,13 +69,22 @@ def did_you_mean(name: object, choices: Iterable[str]) -> str:
     return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
-def unknown_metric_message(table: str, metric: object, metrics: Iterable[str]) -> str:
-    """The message of an ``UnknownMetricError``: the closest metrics first, then all of them."""
+def unknown_metric_message(
+    table: str, metric: object, metrics: Iterable[str], skipped: Mapping[str, str] | None = None
+) -> str:
+    """The message of an ``UnknownMetricError``: why ``metric`` is not one when the table's file
+    has such a column (``skipped``: column -> reason; default the ``skipped`` attribute that
+    ``Benchmark.metrics`` carries), else the closest metrics; then all of them."""
+    if skipped is None:
+        skipped = getattr(metrics, "skipped", None) or {}
     metrics = list(metrics)
     hint = did_you_mean(metric, metrics)
     if isinstance(metric, str) and ":" in metric and metric.rsplit(":", 1)[0] in metrics:
         # "cifar10_test:max" is pareto's and Study's objective syntax; a single metric's direction is the table's
         hint = f"; give the metric alone ({metric.rsplit(':', 1)[0]!r}): its direction comes from the table"
+    elif isinstance(metric, str) and metric in skipped:
+        # the user sees the column in the file: "did you mean" or the list alone would not say what went wrong
+        hint = f"; column {metric!r} was not read as a metric: {skipped[metric]}"
     return f"table {table!r} has no metric {metric!r}{hint}; available metrics are {choices_hint(metrics, 60)}"
 
 
