@@ -477,6 +477,24 @@ def _refuse_duplicate_labels(space: Any, given: Sequence[Any], archs: Sequence[A
     )
 
 
+def _cache_dir_problem(path: Path) -> str:
+    """Why ``path`` cannot be a cache folder, as far as can be told without creating anything
+    (``""``: none found; creating it may still fail, see ``TransferTask._check_cache_writable``)."""
+    try:
+        if path.exists():
+            return "" if path.is_dir() else "it is a file, not a folder"
+        parent = path.parent
+        while not parent.exists():  # ends: "/" and "." exist
+            parent = parent.parent
+    except OSError as e:  # e.g. a parent folder that may not be searched
+        return f"{e.strerror or e} ({type(e).__name__})"
+    if not parent.is_dir():
+        return f"{str(parent)!r} is a file, so no folder can be created inside it"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"it does not exist and {str(parent)!r} is not writable, so it cannot be created"
+    return ""
+
+
 class TransferTask:
     """Use source metrics of a benchmark table (consensus prior, meta-predictor), then search a target metric.
 
@@ -488,7 +506,9 @@ class TransferTask:
         seed: seeds meta-training and the study.
         epochs: meta-training epochs (``MetaPredictor.meta_fit``).
         task_encoding: the meta-predictor's task encoding (``"pairs"``: few-shot, no data needed).
-        cache_dir: folder for cached meta-trained models (default :func:`default_cache_dir`).
+        cache_dir: folder for cached meta-trained models (default :func:`default_cache_dir`). It
+            is created, and must be writable, only when something is to be cached in it (a
+            read-only folder that already holds the task's files is fine).
         meta_options: other ``MetaPredictor`` arguments.
         method: ``"consensus"`` (default: source-consensus prior re-ranked by a GP on the target
             labels, hyper-parameters by leave-one-source-out; :class:`ConsensusProposer`) or
@@ -511,7 +531,11 @@ class TransferTask:
         InvalidSpecError: no source, a repeated source, the target among the sources (that would
             use labels the study never paid for), a table of another space, an unknown method, a
             bad ``gp`` setting, ``seed`` or ``epochs``, or (checked only when given) an unknown
-            ``task_encoding`` or ``meta_options`` key.
+            ``task_encoding`` or ``meta_options`` key, or a ``cache_dir`` (also one from
+            ``$NAGEN_CACHE``) that is a file or cannot be created (a file among its parents, a
+            parent that is not writable). One that fails to be created or written only when it
+            is first needed is refused then, before the meta-training or the leave-one-source-out
+            choice is computed (``proposer``, ``study``, ``search``, ``generate``).
         UnknownOptionError: a keyword it does not take (listing those it does).
     """
 
@@ -575,9 +599,17 @@ class TransferTask:
         self.seed = check_int(seed, "seed", 0, InvalidSpecError)
         self.epochs = check_int(epochs, "epochs", 1, InvalidSpecError)
         self.task_encoding = task_encoding
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise InvalidSpecError(f"cache_dir must be a folder path (a str or a Path), got {type(cache_dir).__name__} {cache_dir!r}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        if self.cache_dir.exists() and not self.cache_dir.is_dir():
-            raise InvalidSpecError(f"cache_dir {str(self.cache_dir)!r} is a file, not a folder")
+        self._cache_origin = "" if cache_dir is not None else " (from $NAGEN_CACHE)" if os.environ.get("NAGEN_CACHE") else " (the default)"
+        self._cache_writable = False
+        # only what can be told without creating anything: a task built to re-open a study, or on a
+        # read-only cache that already holds its files, writes nothing; the folder is created and
+        # probed (_check_cache_writable) just before the first result that would be saved is computed
+        problem = _cache_dir_problem(self.cache_dir)
+        if problem:
+            raise InvalidSpecError(self._cache_message(problem))
         if meta_options is not None and not isinstance(meta_options, Mapping):
             raise InvalidSpecError(f"meta_options must be a dict of MetaPredictor arguments, got {meta_options!r}")
         self.meta_options = dict(meta_options or {})
@@ -628,6 +660,33 @@ class TransferTask:
         self._consensus: SourceConsensus | None = None
         self._choice: dict[str, Any] | None = None
         self._content: dict[str, str] | None = None
+
+    def _cache_message(self, problem: str) -> str:
+        return (
+            f"cache_dir {str(self.cache_dir)!r}{self._cache_origin} cannot be used as the cache folder: {problem}; "
+            "give a folder that exists or can be created, and is writable (cache_dir=..., or the NAGEN_CACHE environment variable)"
+        )
+
+    def _check_cache_writable(self) -> None:
+        """Create the cache folder and write a probe file in it, before computing what would be saved there.
+
+        Raises:
+            InvalidSpecError: the folder cannot be created or written (e.g. under ``/proc``, or
+                read-only), instead of a bare ``OSError`` after the meta-training or the
+                leave-one-source-out choice was computed for nothing.
+        """
+        if self._cache_writable:
+            return
+        import tempfile
+
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.cache_dir, prefix=".probe-", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise InvalidSpecError(self._cache_message(f"{e.strerror or e} ({type(e).__name__})")) from None
+        self._cache_writable = True
 
     def _table_key(self) -> dict[str, str]:
         """Cache-key part for the table's content: ``{}`` for a shipped table loaded by name (fixed
@@ -683,6 +742,7 @@ class TransferTask:
                 return meta
             except Exception:  # noqa: BLE001 - a corrupt or stale cache is retrained
                 pass
+        self._check_cache_writable()
         archs = list(self.table.archs)
         tasks = []
         for m in self.sources:
@@ -720,6 +780,7 @@ class TransferTask:
                 return self._choice
             except (OSError, ValueError):  # a corrupt cache is recomputed
                 pass
+        self._check_cache_writable()
         gp, report = self.consensus().choose()
         self._choice = {"gp": gp, **report}
         save_atomic(self._choice, path, writer=lambda obj, tmp: Path(tmp).write_text(json.dumps(obj, sort_keys=True)))
@@ -763,6 +824,10 @@ class TransferTask:
         if self.method == "meta":
             return MetaProposer(self.meta_model(progress), {**self.info(), **pool}, **pool_args)
         gp = self.gp_choice()["gp"]
+        if pool and self._meta is None and not self.cache_path.is_file():
+            # the generated part of the first round's pool needs the meta-predictor: an unusable
+            # cache must be refused now, not after the study (and its storage row) was created
+            self._check_cache_writable()
         info = {**self.info(), "method": "consensus", "gp": gp, **pool}
         return ConsensusProposer(
             self.consensus(), gp, info, fallback=lambda: MetaProposer(self.meta_model(progress), self.info()), **pool_args
@@ -773,6 +838,7 @@ class TransferTask:
         a first ``generate`` otherwise sat silent for about 45 s on NB201."""
         if progress or self._meta is not None or self.cache_path.is_file():
             return
+        self._check_cache_writable()  # no "meta-training ..." warning for a training that cannot be saved
         import warnings
 
         warnings.warn(
@@ -878,6 +944,8 @@ class TransferTask:
                 architecture labelled twice), or a ``guide``, ``method`` or ``transfer_from`` option.
             UnknownOptionError: any other option :func:`nagen.generate` does not take (names it
                 and lists the options that are taken); plus everything :func:`nagen.generate` raises.
+                Every argument is checked before the meta-predictor is meta-trained (or the
+                cache folder written).
         """
         import nagen.api
         from nagen.errors import InvalidGuidanceError, check_real
@@ -888,12 +956,25 @@ class TransferTask:
             raise InvalidSpecError("TransferTask.generate guides by the target itself; it takes no guide, method or transfer_from")
         # a misspelt option used to surface as a bare TypeError from nagen.generate, after the meta-training
         _check_generate_options(options)
-        if check_int(n, "n", 0) == 0:  # nothing to generate: no meta-training (45 s on NB201) for it
-            return nagen.api.generate(self.space, 0, method="diffusion", constraints=constraints, seed=seed, **options)
-        guide = Guide(self.guide_predictor(labels, progress), float(scale), "max", name="transfer_score")
+        n = check_int(n, "n", 0)
         if constraints is not None and self._table_name is not None:
             # a metric constraint is learned from this task's table (generate takes tables by name)
             options.setdefault("benchmark", self._table_name)
+        # nagen.generate checks seed, unique, steps, constraints, guide_labels, ... before any work and
+        # returns at once for n=0: asked for nothing, it refuses what the real call would refuse only
+        # after the meta-training (45 s on NB201, and a cache file written)
+        checked = nagen.api.generate(self.space, 0, method="diffusion", constraints=constraints, seed=seed, unique=unique, **options)
+        if n == 0:
+            return checked
+        # the checks that depend on what n=0 leaves out: the count, and the transfer guide itself
+        # (a generator= that cannot be guided; the stand-in is only named in the message)
+        nagen.api._check_method(self.space, "diffusion", options.get("generator"), ["transfer_score"], options.get("steps"))
+        if unique and self.space.size is not None and n > self.space.size:
+            raise InvalidArgumentError(
+                f"space {self.space.name!r} has only {self.space.size:,} architectures, so unique=True cannot return {n:,}; "
+                f"ask for at most {self.space.size:,} (equivalent ones count once, so possibly fewer come back)"
+            )
+        guide = Guide(self.guide_predictor(labels, progress), float(scale), "max", name="transfer_score")
         return nagen.api.generate(
             self.space, n, method="diffusion", guide=[guide], constraints=constraints, seed=seed,
             unique=unique, progress=progress, **options,
@@ -924,6 +1005,16 @@ class TransferTask:
         )
 
     def search(self, budget: int, batch_size: int = 1, storage: Any = "sqlite:///:memory:", name: str | None = None, **options: Any) -> Study:
-        """Run the target search for ``budget`` labels; returns the study."""
+        """Run the target search for ``budget`` labels; returns the study.
+
+        Raises:
+            InvalidArgumentError: ``budget`` not a non-negative integer or ``batch_size`` not a
+                positive one, before the study is created in ``storage`` or its prior computed;
+                plus what :meth:`study` and ``Study.optimize`` raise.
+        """
+        # Study.optimize checks them too, but only after study() wrote the study to storage and
+        # computed the prior (the leave-one-source-out choice, or a meta-training)
+        budget = check_int(budget, "budget", 0)
+        batch_size = check_int(batch_size, "batch_size", 1)
         options.setdefault("executor", "inline")
         return self.study(storage=storage, name=name, **options).optimize(budget, batch_size=batch_size)
