@@ -2090,16 +2090,31 @@ class Study:
 
         if len(pool) <= self.max_acquisition_pool:
             return torch.arange(len(pool))
+        from botorch.models.utils import gpt_posterior_settings
+        from botorch.posteriors import GPyTorchPosterior
+        from gpytorch.models import ExactGP
+
+        from nagen.predictors.gp import marginal_latent
+
         k = ctx.Y.shape[1]
         scores = []
         with torch.no_grad():
             for p in ctx.surrogates:
                 means, stds = [], []
+                exact = isinstance(p.model, ExactGP)
                 for i in range(0, len(X), 1024):
-                    # one joint posterior per chunk, of which only the diagonal is evaluated (the
-                    # covariance is lazy). A batch of 1 x d posteriors instead would make GPyTorch
-                    # rebuild the training kernel once per candidate: 10x slower at 100 labels.
-                    post = p.model.posterior(X[i : i + 1024])
+                    if exact:
+                        # model.posterior(chunk) row by row: its joint covariance, of which only the
+                        # diagonal is read, was most of a round's time (see marginal_latent)
+                        with gpt_posterior_settings():
+                            post = GPyTorchPosterior(marginal_latent(p.model, X[i : i + 1024]))
+                        if getattr(p.model, "outcome_transform", None) is not None:
+                            post = p.model.outcome_transform.untransform_posterior(post, X=X[i : i + 1024])
+                    else:
+                        # one joint posterior per chunk, of which only the diagonal is read. A batch of
+                        # 1 x d posteriors instead would make GPyTorch rebuild the training kernel once
+                        # per candidate: 10x slower at 100 labels.
+                        post = p.model.posterior(X[i : i + 1024])
                     means.append(post.mean.reshape(-1))
                     stds.append(post.variance.clamp_min(0).sqrt().reshape(-1))
                 mu, sd = torch.cat(means), torch.cat(stds)
