@@ -97,15 +97,21 @@ class Constraint:
     @property
     def device(self) -> str | None:
         """The device of a latency column ``lat_<device>_ms``, else None."""
-        m = self.metric
-        return m[4:-3] if m.startswith("lat_") and m.endswith("_ms") else None
+        return device_of(self.metric)
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.bound:g}"
 
 
+def device_of(metric: str) -> str | None:
+    """The device of a latency column ``lat_<device>_ms``, else None (``lat_ms`` names no device)."""
+    if metric.startswith("lat_") and metric.endswith("_ms") and len(metric) > len("lat__ms"):
+        return metric[4:-3]
+    return None
+
+
 def _devices(metrics: Sequence[str]) -> list[str]:
-    return [m[4:-3] for m in metrics if m.startswith("lat_") and m.endswith("_ms")]
+    return [d for d in map(device_of, metrics) if d is not None]
 
 
 def parse_constraint(spec: str | Constraint | tuple, metrics: Sequence[str] | None = None) -> Constraint:
@@ -467,7 +473,7 @@ def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = 
     key = (table.name, metric, int(seed))
     if key in _META_LATENCY:
         return _META_LATENCY[key]
-    device = metric[4:-3] if metric.startswith("lat_") and metric.endswith("_ms") else metric
+    device = device_of(metric) or metric
     sources = [d for d in HELP_META_TRAIN if d != device]
     validation = [d for d in HELP_VALIDATION if d != device]
     import inspect

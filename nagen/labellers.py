@@ -287,7 +287,8 @@ class CallableLabeller(Labeller):
         fn: a picklable function (module-level) when labels run in a process pool or on Ray.
         objectives: the name, or names, it returns (optional; a float is given the study's
             single objective).
-        directions: optional ``{objective: "max" | "min"}``, or ``"max"``/``"min"`` for one objective.
+        directions: optional ``{objective: "max" | "min"}``, or ``"max"``/``"min"`` for one objective
+            (named in ``objectives`` or not: then it is the direction of the study's single objective).
 
     Raises:
         InvalidArgumentError: ``fn`` is not callable, ``objectives`` is not a name or a list of
@@ -311,7 +312,7 @@ class CallableLabeller(Labeller):
         return self.fn(arch)
 
     def directions(self) -> dict[str, str]:
-        """The directions given at construction."""
+        """The directions given at construction (key ``SINGLE``, ``""``: of an unnamed single objective)."""
         return dict(self._directions)
 
     def identity(self) -> dict[str, Any]:
@@ -423,23 +424,29 @@ def _names_of(objectives: Any) -> tuple[str, ...]:
     return tuple(objectives)
 
 
+#: key of ``Labeller.directions()`` for the direction of an unnamed single objective
+SINGLE = ""
+
+
 def _directions_of(directions: Any, objectives: tuple[str, ...]) -> dict[str, str]:
     """``{objective: "max" | "min"}`` from None, a dict, or one direction for a single objective."""
     if directions is None:
         return {}
     if isinstance(directions, str):
-        if len(objectives) != 1:
+        if len(objectives) > 1:
             raise InvalidArgumentError(
-                f"CallableLabeller: directions={directions!r} needs exactly one objective (got objectives={list(objectives)}); "
+                f"CallableLabeller: directions={directions!r} is for one objective (got objectives={list(objectives)}); "
                 "for several, pass {objective: 'max' | 'min'}"
             )
-        directions = {objectives[0]: directions}
+        # no name: the direction of whatever single objective the study gives the returned float
+        directions = {objectives[0] if objectives else SINGLE: directions}
     if not isinstance(directions, Mapping):
         raise InvalidArgumentError(
             f"CallableLabeller: directions must be {{objective: 'max' | 'min'}} (or one direction for one objective), "
             f"got {type(directions).__name__} {directions!r:.80}"
         )
     bad = {k: v for k, v in directions.items() if not isinstance(k, str) or v not in ("max", "min")}
+    bad = {("directions" if k == SINGLE else k): v for k, v in bad.items()}
     if bad:
         raise InvalidArgumentError(f"CallableLabeller: a direction is 'max' or 'min' for an objective name, got {bad!r:.80}")
     extra = sorted(set(directions) - set(objectives))

@@ -886,6 +886,13 @@ def _objective_spec(objectives: Any, labeller: Labeller | None) -> tuple[list[st
     if not items:
         raise InvalidSpecError("a study needs at least one objective")
     known = labeller.directions() if labeller is not None else {}
+    if "" in known:  # CallableLabeller(fn, directions="min"): the direction of the one objective, unnamed
+        if len(items) != 1:
+            raise InvalidSpecError(
+                f"the labeller's direction {known['']!r} is for a single objective, but the study has {[n for n, _ in items]}; "
+                "name the objectives in the labeller (CallableLabeller(fn, objectives=[...], directions={...}))"
+            )
+        known = {items[0][0]: known[""]}
     names, dirs = [], []
     for name, d in items:
         if not name:

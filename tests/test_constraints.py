@@ -400,3 +400,12 @@ def test_a_device_bound_on_a_space_without_a_table_needs_a_latency_model() -> No
     with pytest.raises(InvalidSpecError, match="no benchmark table to meta-train"):
         Study(sp, "acc", CallableLabeller(lambda a: 1.0), storage="sqlite://", constraints=["lat_mydev_ms<=3"], device_samples=3,
               measurers={"lat_mydev_ms": meter})
+
+
+def test_lat_ms_names_no_device() -> None:
+    # "lat_ms" was read as the latency of device '' (lat_<device>_ms with nothing between)
+    from nagen.constraints import device_of
+
+    assert Constraint("lat_ms", "<=", 4.0).device is None and device_of("lat_x_ms") == "x"
+    with pytest.raises(InvalidSpecError, match="exact costs"):
+        Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite://", constraints=["lat_ms<=4"])

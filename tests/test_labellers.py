@@ -174,3 +174,14 @@ def test_import_nagen_stays_light():
     code = "import sys, nagen, nagen.study, nagen.storage, nagen.search_api; print(sorted(m for m in ('ray', 'botorch') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_one_direction_without_an_objective_name_is_the_single_objectives():
+    # refused with "needs exactly one objective", though the docstring offered directions="max"
+    from nagen.errors import InvalidSpecError
+    from nagen.study import Study
+
+    lab = CallableLabeller(lambda a: 1.0, directions="min")
+    assert Study("nb201", "score", lab, storage="sqlite://").directions == ["min"]
+    with pytest.raises(InvalidSpecError, match="is for a single objective"):
+        Study("nb201", ["a", "b"], lab, storage="sqlite://")

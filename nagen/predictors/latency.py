@@ -120,7 +120,9 @@ def device_metric(benchmark: Any, device: str) -> str:
         return device
     if f"lat_{device}_ms" in metrics:
         return f"lat_{device}_ms"
-    lat = [m[4:-3] for m in metrics if m.startswith("lat_") and m.endswith("_ms")]
+    from nagen.constraints import device_of
+
+    lat = [d for d in map(device_of, metrics) if d is not None]
     choices = lat or list(metrics)
     raise UnknownMetricError(
         f"table {benchmark.name!r} has no latency column for device {device!r} (tried {device!r} and "
