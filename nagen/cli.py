@@ -675,7 +675,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
         data = _read_json(args.input[0])
         if not isinstance(data, dict) or "history" not in data:
             raise InvalidArgumentError(f"{args.input[0]!r} is not the output of 'nagen pareto --json' (no \"history\")")
-        pts, dirs, names, ref = NP._result_points(data, args.objectives, repr(args.input[0]), "--objectives")
+        pts, dirs, names, ref = NP._result_points(data, args.objectives, repr(args.input[0]), "--objectives ")
         ax = NP.pareto_front(pts, directions=dirs, names=names, ref_point=ref)
     out = NP.save(ax.figure, args.out)
     if not args.quiet:
@@ -834,7 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--method", default="opgfn", help="opgfn (default), bo, evolution, random")
     sp.add_argument(
         "--batch-size", type=int, default=None,
-        help="labels per round (default: 10 for opgfn and two-objective bo, 2 for level-wise bo, 1 for evolution; random ignores it)",
+        help="labels per round (default: 10 for opgfn and two-objective bo, 2 for level-wise bo, 1 for evolution; not for random, which has no rounds)",
     )
     sp.add_argument("--ref-point", help="hypervolume reference, comma-separated, one number per objective in --objectives order (default: the table's median of each max objective, 1.1 x its maximum of each min objective)")
     sp.add_argument("--report", action=_CommaList, help="table metrics, comma-separated or repeated, read for the front only after the search")

@@ -31,6 +31,7 @@ from nagen.errors import (
     UnknownOptionError,
     check_int,
     choices_hint,
+    is_real,
     keyword_parameters,
 )
 
@@ -437,7 +438,8 @@ def pareto(
         ref_point: hypervolume reference, a ``{metric: value}`` dict or one value per objective
             (default: see the module docstring).
         batch_size: labels per round (``None``: 10 for ``opgfn`` and for the study behind ``bo``,
-            2 for level-wise ``bo``, whose rounds are cheap; 1 for evolution).
+            2 for level-wise ``bo``, whose rounds are cheap; 1 for evolution; ``random`` has no rounds
+            and refuses it).
         benchmark: table giving the labels: a name or a ``nagen.benchmarks.Benchmark`` (e.g.
             ``Benchmark.from_csv(path, space)``; default: the space's own table).
         progress: show a progress bar.
@@ -503,6 +505,9 @@ def pareto(
     seed = check_int(seed, "seed")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InvalidArgumentError(f"batch_size must be a positive integer or None (the method's default), got {batch_size!r}")
+    if batch_size is not None and method == "random":
+        # every label is an independent draw: there are no rounds, and a silently ignored option misleads
+        raise InvalidArgumentError("batch_size does not apply to method 'random' (independent uniform draws, no rounds); drop it")
     if report is not None and (isinstance(report, (bytes, bytearray)) or not isinstance(report, (str, Sequence))):
         raise InvalidArgumentError(f"report must be a metric name, a comma-separated string or a list of names, got {report!r}")
     # "a,b" is two metrics, as in nagen.search and the CLI
@@ -534,10 +539,9 @@ def pareto(
         if len(ref) != len(objs):
             raise InvalidObjectiveError(f"ref_point has {len(ref)} values for {len(objs)} objectives {metrics}")
     if ref_point is not None:
-        try:
-            ref = [float(v) for v in ref]
-        except (TypeError, ValueError):
-            raise InvalidObjectiveError(f"ref_point values must be numbers, got {ref!r}") from None
+        if not all(is_real(v) for v in ref):  # True would be 1.0, and "80" a number only by accident
+            raise InvalidObjectiveError(f"ref_point values must be numbers, got {ref!r}")
+        ref = [float(v) for v in ref]
         if not all(np.isfinite(ref)):
             raise InvalidObjectiveError(f"ref_point values must be finite (a NaN reference measures nothing), got {ref}")
 
@@ -567,6 +571,11 @@ def pareto(
 
         if exact_metrics and "exact_objectives" not in method_options:
             exact = _exact_cost_fns(sp, metrics, exact_metrics)
+            from nagen.generators.opgfn import _REWARDS
+
+            # an unknown value is its own error (below, from opgfn_search), not a clash with exact costs
+            if method_options.get("engine", "torch") not in ("torch", "torchgfn") or method_options.get("reward", "order") not in _REWARDS:
+                exact = {}
             if exact and (method_options.get("engine", "torch") != "torch" or method_options.get("reward") == "raw"):
                 # the cost-level conditioning behind exact costs exists only in the torch engine's order reward;
                 # without this check opgfn_search fails on "budget_cost", which the caller never passed

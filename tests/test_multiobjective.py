@@ -288,3 +288,19 @@ def test_non_dominated_equals_the_definition_on_ties_duplicates_nan_and_inf() ->
         Z = to_maximize(Y, directions)
         expected = np.array([not ((Z >= z).all(1) & (Z > z).any(1)).any() for z in Z], dtype=bool)
         assert np.array_equal(non_dominated(Y, directions), expected)
+
+
+def test_pareto_refuses_a_bool_or_text_reference_and_batch_size_for_random() -> None:
+    # True was read as 1.0 and "80" as 80; random silently ignored batch_size
+    import nagen
+    from nagen.errors import InvalidArgumentError
+    from nagen.multiobjective import InvalidObjectiveError
+
+    for ref in ([True, 1e6], {"cifar10_test": "80", "params": 1e6}):
+        with pytest.raises(InvalidObjectiveError, match="ref_point values must be numbers"):
+            nagen.pareto(budget=5, ref_point=ref)
+    with pytest.raises(InvalidArgumentError, match="batch_size does not apply to method 'random'"):
+        nagen.pareto(budget=5, method="random", batch_size=3)
+    # an unknown engine is named as such, not blamed on the exact params cost
+    with pytest.raises(InvalidArgumentError, match="engine must be 'torch' or 'torchgfn', got 'zz'"):
+        nagen.pareto(budget=5, engine="zz")
