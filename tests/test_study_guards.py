@@ -189,7 +189,7 @@ def test_labeller_arguments_are_read_or_refused_by_name():
     for kw, word in (
         ({"objectives": 5}, "objectives"),
         ({"objectives": ["a", "a"]}, "more than once"),
-        ({"objectives": ["a", "b"], "directions": "max"}, "exactly one objective"),
+        ({"objectives": ["a", "b"], "directions": "max"}, "is for one objective"),
         ({"objectives": "a", "directions": "up"}, "'max' or 'min'"),
         ({"objectives": "a", "directions": {"b": "max"}}, "not among the objectives"),
         ({"directions": ["max"]}, "directions"),
@@ -384,3 +384,20 @@ def test_measurers_and_latency_models_are_checked(options, fragment) -> None:
     with pytest.raises(InvalidSpecError, match=fragment):
         Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), storage="sqlite://",
               constraints=["lat_pixel2_ms<=18"], device_samples=3, **options)
+
+
+def test_a_table_column_without_any_value_is_refused(nb201) -> None:
+    # search() returned an empty history and best=None, with only a warning
+    import numpy as np
+
+    import nagen
+    from nagen.benchmarks import Benchmark
+
+    archs = nb201.archs[:20]
+    empty = Benchmark("guards_empty_col", nb201.space, archs, {"acc": np.full(20, np.nan), "cost": np.ones(20)})
+    with pytest.raises(InvalidSpecError, match=r"no measured value of \['acc'\]"):
+        nagen.search("nb201", "acc", budget=3, benchmark=empty)
+    apart = Benchmark("guards_apart", nb201.space, archs,
+                      {"acc": np.r_[np.full(10, np.nan), np.ones(10)], "cost": np.r_[np.ones(10), np.full(10, np.nan)]})
+    with pytest.raises(InvalidSpecError, match="no row measuring every objective"):
+        Study("nb201", ["acc", "cost:min"], TableLabeller(apart, ["acc", "cost"]), storage="sqlite://")
