@@ -471,6 +471,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         constraints=args.constraint or None,
         device_samples=args.device_samples,
         report=args.report,
+        **({"checkpoint": args.checkpoint} if args.checkpoint is not None else {}),
         **model,
     )
     out = result.to_dict()
@@ -787,6 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=int, default=50, help="labels to pay (default 50)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--method", default="bo", help="bo (default), opgfn, diffusion, re, random")
+    sp.add_argument(
+        "--checkpoint",
+        help="with --method diffusion: the proposer's diffusion checkpoint of the space (from 'nagen train'), "
+        "instead of the shipped one or training one first",
+    )
     sp.add_argument("--transfer-from", action=_CommaList, help="source metrics, comma-separated or repeated: a transferable-NAS task")
     sp.add_argument("--batch-size", type=int, default=1, help="labels per round (default 1)")
     sp.add_argument(

@@ -106,6 +106,7 @@ def search(
     device_samples: int | None = None,
     report: str | list[str] | None = None,
     benchmark: Any = None,
+    checkpoint: Any = None,
     **options: Any,
 ) -> SearchResult:
     """Search ``space`` for the best ``objective`` of its benchmark table with ``budget`` labels.
@@ -134,6 +135,8 @@ def search(
         benchmark: the table that labels (and reports): a registered table name or a
             ``Benchmark`` (e.g. ``Benchmark.from_csv`` of a user's measurements); default: the
             space's own table. A table of part of the space restricts the search to its rows.
+        checkpoint: with ``method="diffusion"``, a diffusion checkpoint of the space (``nagen
+            train``) for the proposer, instead of the shipped one or training one first.
         options: other ``Study`` arguments (``surrogate=``, ``initial=``, ``n_initial=``, ...).
 
     Raises:
@@ -242,6 +245,14 @@ def search(
                 options["measurers"] = measurers
     elif device_samples is not None:
         raise InvalidSpecError("device_samples needs a device latency constraint, e.g. constraints=['lat_pixel2_ms<=18']")
+    if checkpoint is not None:
+        if method != "diffusion" or sources:
+            # silently unused otherwise: the search would train or load another generator
+            raise InvalidSpecError(f"checkpoint is the diffusion proposer's generator; it goes with method='diffusion', not {method!r}"
+                                   + (" with transfer sources" if sources else ""))
+        from nagen.study import DiffusionProposer
+
+        method = DiffusionProposer(checkpoint=checkpoint)
     url = storage or "sqlite:///:memory:"
     options.setdefault("executor", "inline")  # table lookups: worker processes would only add start-up time
     if sources:

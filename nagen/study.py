@@ -711,7 +711,7 @@ class GeneratorProposer(PoolProposer):
         return ctx.unlabelled(samples + self.mutations(ctx, self.pool_size - len(samples)))
 
 
-_DIFFUSION_CACHE: dict[tuple[str, int], Any] = {}
+_DIFFUSION_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
 @register_proposer("diffusion")
@@ -725,8 +725,9 @@ class DiffusionProposer(PoolProposer):
     surrogates, baseline and pending labels the study picks by), so the samples head where the
     pick will look, improvement and uncertainty both, not only where the mean is high.
 
-    The unconditional generator is the shipped checkpoint when there is one, else trained once
-    per process on the space (``DiffusionGenerator(space, seed).fit()``) and kept in memory.
+    The unconditional generator is ``checkpoint`` when given (a file of ``nagen train`` /
+    ``DiffusionGenerator.save``), else the shipped checkpoint when there is one, else trained once
+    per process on the space (``DiffusionGenerator(space, seed).fit()``, minutes) and kept in memory.
 
     Every ``finetune_every`` labels the generator is fine-tuned on the labels so far: a copy of
     the unconditional model takes ``finetune_steps`` denoising steps on the best quarter of the
@@ -740,10 +741,13 @@ class DiffusionProposer(PoolProposer):
             (None: the generator's default). finetune_every: labels between fine-tunings (0: never).
         finetune_steps: optimiser steps of one fine-tuning.
         guide: ``"mean"`` or ``"acquisition"`` (above).
+        checkpoint: path of a diffusion checkpoint trained on the study's space (stored with the
+            study as an absolute path; a resumed study loads it from there).
 
     Raises:
-        InvalidSpecError: a negative ``guidance``, an unknown ``guide``, or a count that is not an
-            integer in range.
+        InvalidSpecError: a negative ``guidance``, an unknown ``guide``, a count that is not an
+            integer in range, or a ``checkpoint`` that is no file (or, when the study starts, not
+            a diffusion checkpoint of its space).
     """
 
     def __init__(
@@ -755,9 +759,17 @@ class DiffusionProposer(PoolProposer):
         finetune_every: int = 10,
         finetune_steps: int = 150,
         guide: str = "mean",
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(pool_size, parents)
         self.guidance = check_real(guidance, "DiffusionProposer guidance", 0.0, error=InvalidSpecError)
+        if checkpoint is not None:
+            if not isinstance(checkpoint, (str, os.PathLike)):
+                raise InvalidSpecError(f"DiffusionProposer checkpoint must be a file path, got {type(checkpoint).__name__} {checkpoint!r:.60}")
+            checkpoint = os.path.abspath(os.fspath(checkpoint))
+            if not os.path.isfile(checkpoint):
+                raise InvalidSpecError(f"DiffusionProposer checkpoint {checkpoint!r}: no such file")
+        self.checkpoint = checkpoint
         if guide not in DIFFUSION_GUIDES:
             raise InvalidSpecError(f"DiffusionProposer guide must be one of {DIFFUSION_GUIDES}, got {guide!r}")
         self.guide = guide
@@ -777,13 +789,22 @@ class DiffusionProposer(PoolProposer):
             "finetune_steps": self.finetune_steps,
             # only when not the original guide, so studies stored before the choice existed still match
             **({"guide": self.guide} if self.guide != "mean" else {}),
+            **({"checkpoint": self.checkpoint} if self.checkpoint is not None else {}),
         }
+
+    def check(self, space: Any) -> None:
+        """Load ``checkpoint`` for ``space`` now, so a wrong file fails before the first label."""
+        if self.checkpoint is not None:
+            try:
+                self.generator(space, checkpoint=self.checkpoint)
+            except NagenError as e:
+                raise InvalidSpecError(f"DiffusionProposer checkpoint: {e}") from None
 
     def tuned(self, ctx: ProposalContext) -> Any:
         """The generator fine-tuned on the labels up to the last multiple of ``finetune_every``."""
         import copy
 
-        base = self.generator(ctx.space)
+        base = self.generator(ctx.space, checkpoint=self.checkpoint)
         if self.finetune_every <= 0:
             return base
         n = (len(ctx.archs) // self.finetune_every) * self.finetune_every
@@ -804,14 +825,19 @@ class DiffusionProposer(PoolProposer):
         return self._tuned[key]
 
     @staticmethod
-    def generator(space: Any, seed: int = 0) -> Any:
-        """The unconditional diffusion generator for ``space`` (cached per process)."""
+    def generator(space: Any, seed: int = 0, checkpoint: str | None = None) -> Any:
+        """The unconditional diffusion generator for ``space``: ``checkpoint``'s, else the shipped or a
+        newly trained one (cached per process; a checkpoint per file version)."""
         import nagen.spaces
+        from nagen.generators.diffusion import DiffusionGenerator
 
+        if checkpoint is not None:
+            ckey = (nagen.spaces.cache_key(space), os.path.realpath(checkpoint), os.path.getmtime(checkpoint))
+            if ckey not in _DIFFUSION_CACHE:
+                _DIFFUSION_CACHE[ckey] = DiffusionGenerator.load(checkpoint, space)
+            return _DIFFUSION_CACHE[ckey]
         key = (nagen.spaces.cache_key(space), int(seed))
         if key not in _DIFFUSION_CACHE:
-            from nagen.generators.diffusion import DiffusionGenerator
-
             try:
                 if not DiffusionGenerator.has_pretrained(space):  # (nor has a user's space of a shipped name)
                     raise NagenError(f"no shipped checkpoint for space {space.name!r}")
@@ -820,7 +846,10 @@ class DiffusionProposer(PoolProposer):
                 # the first round would otherwise sit silent for minutes (as nagen.generate warns too)
                 warnings.warn(
                     f"no shipped diffusion checkpoint for space {space.name!r}: the diffusion proposer trains one now "
-                    "(3,000 steps, minutes on one CPU core), once per process; studies run in the same process reuse it",
+                    "(3,000 steps, minutes on one CPU core), once per process; studies run in the same process reuse it. "
+                    f"To train it once: 'nagen train --space {space.name} --hidden 64 --layers 3 --out {space.name}.pt' "
+                    f"(with --plugin for your own space), then DiffusionProposer(checkpoint='{space.name}.pt') "
+                    f"(CLI: nagen search --method diffusion --checkpoint {space.name}.pt)",
                     stacklevel=2,
                 )
                 _DIFFUSION_CACHE[key] = DiffusionGenerator(space, seed=seed).fit()

@@ -120,3 +120,34 @@ def test_a_table_of_a_space_too_large_to_count_confines_the_search() -> None:
         st = Study(sp, "acc", TableLabeller(tab, "acc"), proposer=method, storage=":memory:", seed=0, executor="inline")
         st.optimize(12)
         assert [t.state for t in st.trials] == ["complete"] * 12 and all(sp.parse(t.arch) in tab for t in st.trials)
+
+
+def test_the_diffusion_proposer_takes_a_checkpoint_of_the_users_space(tmp_path) -> None:
+    # it always trained its own model (minutes) on a space without a shipped checkpoint
+    import warnings
+
+    import nagen
+    from nagen.errors import InvalidSpecError
+    from nagen.generators.diffusion import DiffusionGenerator
+    from nagen.study import DiffusionProposer
+
+    sp = nagen.spaces.from_spec(dict(SPEC, name="ckpt_tiny"))
+    path = tmp_path / "tiny.pt"
+    DiffusionGenerator(sp, hidden=8, layers=1, heads=1, seed=0).fit(steps=20, batch_size=16).save(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st = Study(sp, "acc", CallableLabeller(score), proposer=DiffusionProposer(checkpoint=path, pool_size=40, finetune_every=0),
+                   storage=f"sqlite:///{tmp_path}/d.db", name="d", executor="inline", n_initial=2, seed=0)
+        st.optimize(4)
+    assert len(st.history) == 4
+    assert not [w for w in caught if "trains one now" in str(w.message)]
+    again = load_study("d", storage=f"sqlite:///{tmp_path}/d.db", labeller=CallableLabeller(score), executor="inline")
+    assert again.proposer.checkpoint == str(path)
+    other = tmp_path / "nb201.pt"
+    DiffusionGenerator("nb201", hidden=8, layers=1, heads=1, seed=0).fit(steps=2, batch_size=16).save(other)
+    with pytest.raises(InvalidSpecError, match="DiffusionProposer checkpoint"):
+        Study(sp, "acc", CallableLabeller(score), proposer=DiffusionProposer(checkpoint=other), storage="sqlite://")
+    with pytest.raises(InvalidSpecError, match="no such file"):
+        DiffusionProposer(checkpoint=tmp_path / "missing.pt")
+    with pytest.raises(InvalidSpecError, match="goes with method='diffusion'"):
+        nagen.search("nb201", "cifar10_valid_12ep", budget=2, method="re", checkpoint=other)
