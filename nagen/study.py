@@ -1821,7 +1821,9 @@ class Study:
             raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
         if self.labeller is None:
             raise StudyError(
-                f"study {self.name!r} has no labeller; pass labeller=... (only table labellers are stored with a study)"
+                f"study {self.name!r} has no labeller; pass labeller=... (only a labeller of a registered table is stored "
+                "with a study; a CSV table, a training or a callable labeller is not: pass the same one again, e.g. "
+                "TableLabeller(Benchmark.from_csv(path, space), metric))"
             )
         from nagen.executors import get_executor
 
