@@ -99,7 +99,8 @@ def _resolve_generator(space: Any, method: str, seed: int, progress: bool, gener
             warnings.warn(
                 f"no shipped diffusion checkpoint for space {space.name!r}: training one now (3,000 steps, "
                 "about 1.5 min for nb101, 3 min for mbv3 on one CPU core). To train the same model once and reuse it: "
-                f"'nagen train --space {space.name} --hidden 64 --layers 3 --out {space.name}.pt', then pass --checkpoint {space.name}.pt "
+                f"'nagen train --space {space.name} --hidden 64 --layers 3 --out {space.name}.pt' (plus --plugin for your own space), "
+                f"then pass --checkpoint {space.name}.pt "
                 f"(Python: generator='{space.name}.pt')",
                 stacklevel=3,
             )

@@ -142,18 +142,30 @@ def _cmd_info(args: argparse.Namespace) -> None:
     example = space.sample(1, 0)[0]
     info["example"] = space.format(example)
     info["example_cost"] = space.cost(example)
-    tables = [t for t in map(nagen.benchmarks.load, nagen.benchmarks.names()) if t.space is space]
+    given = _benchmark_arg(args.benchmark, args.space)
+    if given is not None:  # a user's CSV: its metric names (and why a column is not one) are what to look up
+        table = nagen.benchmarks.load(given)
+        if not nagen.spaces.same_space(table.space, space):
+            raise InvalidArgumentError(f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}")
+        tables = [table]
+    else:
+        tables = [t for t in map(nagen.benchmarks.load, nagen.benchmarks.names()) if t.space is space]
     info["benchmarks"] = [t.name for t in tables]
     # the names --guide/--objective/--constraint take: otherwise found only by typing a wrong one
     info["metrics"] = {t.name: {m: t.direction(m) for m in t.metrics} for t in tables}
+    skipped = {f"{t.name}: {c}": why for t in tables for c, why in t.skipped_columns.items()}
+    if skipped:
+        info["not_metrics"] = skipped
 
     def text(d: dict[str, Any]) -> str:
-        lines = [f"{k:<20} {v}" for k, v in d.items() if k != "metrics"]
+        lines = [f"{k:<20} {v}" for k, v in d.items() if k not in ("metrics", "not_metrics")]
         for table, metrics in d["metrics"].items():
             for k, line in enumerate(_metric_lines(metrics)):
                 lines.append(f"{'metrics ' + table if k == 0 else '':<20} {line}")
         if not d["metrics"]:
             lines.append(f"{'metrics':<20} none: no benchmark table (params and flops are computed exactly, as example_cost)")
+        for k, (col, why) in enumerate(d.get("not_metrics", {}).items()):
+            lines.append(f"{'not metrics' if k == 0 else '':<20} {col}: {why}")
         return "\n".join(lines)
 
     _emit(info, args.json, text)
@@ -696,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("info", help="describe one search space", epilog="example: nagen info --space nb201")
     sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
+    sp.add_argument("--benchmark", help="list this table's metrics instead of the space's own tables: " + _BENCHMARK_HELP)
     sp.add_argument("--json", action="store_true", help="one JSON object")
     sp.set_defaults(func=_cmd_info)
 

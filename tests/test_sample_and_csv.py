@@ -136,3 +136,15 @@ def test_a_table_not_read_from_a_file_skips_nothing() -> None:
     assert nb.skipped_columns == {}
     with pytest.raises(UnknownMetricError, match="did you mean 'cifar10_test'"):
         nb.values("cifar10_tset")
+
+
+def test_info_lists_a_users_table_and_why_a_column_is_no_metric(tmp_path, capsys, cells) -> None:
+    # nagen info showed only the space's own tables: a CSV's metric names could not be looked up
+    p = tmp_path / "mine.csv"
+    rows = [f"{a},{70 + k},{k + 1}" for k, a in enumerate(cells)]
+    rows[5] = f"{cells[5]},N/A,6"
+    _write(p, "arch,acc,lat_ms", rows)
+    assert nagen.cli.main(["info", "--space", "nb201", "--benchmark", str(p), "--json"]) in (0, None)
+    info = json.loads(capsys.readouterr().out)
+    assert info["benchmarks"] == ["mine"] and info["metrics"] == {"mine": {"lat_ms": "min"}}
+    assert "line 7 has 'N/A'" in info["not_metrics"]["mine: acc"]
