@@ -1232,20 +1232,18 @@ class Study:
         if not isinstance(labeller, TableLabeller):
             return
         table = labeller.table
-        # a column with no value returned an empty "result" (a partial table) or failed every label
-        empty = [m for m in self.objectives if m in table.metrics and not np.isfinite(np.asarray(table.values(m), dtype=float)).any()]
-        if empty:
-            raise InvalidSpecError(
-                f"table {table.name!r} has no measured value of {empty} (every cell is empty or NaN): nothing to search"
-            )
         # a space too large to count has no complete table: every table of it is partial
         if self.space.size is not None and len(table) >= self.space.size:
             return
         rows = table.measured_classes(self.objectives)
         if not rows:
-            raise InvalidSpecError(
-                f"table {table.name!r} has no row measuring every objective {self.objectives} at once: nothing to search"
+            # the search would return an empty "result"; which rows are measured is read here for the
+            # domain anyway (a complete table's column is never read before its labels are paid)
+            empty = [m for m in self.objectives if not np.isfinite(np.asarray(table.values(m), dtype=float)).any()]
+            why = f"no measured value of {empty} (every cell is empty or NaN)" if empty else (
+                f"no row measuring every objective {self.objectives} at once"
             )
+            raise InvalidSpecError(f"table {table.name!r} has {why}: nothing to search")
         self._domain, self._domain_rows = (list(rows.values()), list(rows)), rows
 
     def _match_stored(self, stored: SQLiteStorage, name: str | None, labeller: Labeller | None) -> None:
