@@ -303,7 +303,9 @@ def generate(
             it (its sharpness is ``OPGFNGenerator(beta=...)``), so it and ``constraint_scale`` are
             refused for methods that are not steered (``opgfn``, ``random``, ...).
         constraint_scale: guidance weight of each constraint, diffusion only (default 1; the hard
-            filter applies regardless).
+            filter applies regardless). Not in the units of ``scale``: a counted cost (params, FLOPs)
+            guides through the denoised estimate, whose gradient is much larger than a noise-aware
+            predictor's early in sampling and smaller at the end, so the two weights are tuned apart.
             It matters for tight bounds: NB201, guide ``cifar10_test``, 200 samples, seeds 0-1,
             ``params <= 0.3M``: weight 1 returns all 200 from 216 draws, filter-only (0) only
             143-160 from ~4,200 draws (mean test accuracy 82.1 / 88.9 vs 88.7 / 88.8). For a loose
@@ -565,7 +567,8 @@ def generate(
             )
         kind = "cost" if table.direction(metric) == "min" else "gnn"
         cells = [a for a, keep in zip(labelled, ok) if keep]
-        fitted[metric] = P.get(kind, sp, noise=VPSchedule(), seed=rng_seed, progress=progress).fit(cells, y[ok])
+        schedule = getattr(gen, "schedule", None) or VPSchedule()
+        fitted[metric] = P.get(kind, sp, noise=schedule, seed=rng_seed, progress=progress).fit(cells, y[ok])
         return fitted[metric]
 
     def latency_predictor(metric: str) -> Any:
@@ -583,6 +586,8 @@ def generate(
 
     order_guided = generator is None and _order_guided(_method_class(method), None)  # a given generator is used as is
     order_metrics = named if order_guided else []  # the OP-GFN reward's columns, not predictors
+    # resolved first: its noise schedule is the one the noise-aware guide predictors must be trained on
+    gen = None if order_metrics else _resolve_generator(sp, method, rng_seed, progress, generator)
     guides: list[Guide] = []
     for g in guide_items:
         if isinstance(g, Guide):
@@ -615,8 +620,6 @@ def generate(
                 "(all tied or mutually non-dominated): OP-GFN has no order to learn and samples uniformly",
                 stacklevel=2,
             )
-    else:
-        gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     options = {"steps": steps} if steps is not None else {}  # _check_method refused steps for non-diffusion
     archs = gen.sample(n, seed=rng_seed, guides=guides, unique=bool(unique), **options)
     st = gen.last_stats
