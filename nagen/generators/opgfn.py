@@ -133,6 +133,10 @@ __all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "search_ke
 _REWARDS = ("order", "raw", "uniform")
 #: ``log R`` of an invalid terminal (variable-DAG spaces whose rules the masks may not cover)
 _INVALID_LOG_REWARD = -25.0
+#: least ``log R`` of a cell within its cost level above one outside it (non-additive costs, no masks)
+_IN_LEVEL_MARGIN = 5.0
+#: random cells probed for the best ``f`` within a cost level no labelled cell fits
+_LEVEL_PROBE = 2000
 
 
 def _min_nodes(space: Any) -> int:
@@ -1344,7 +1348,23 @@ class OPGFNGenerator(Generator):
                 f_lab = model(slots)  # [n]
             feas = self._fit_matrix(self._costs(slots))  # [K, n] labelled cell belongs to level k
             top = torch.where(feas, f_lab[None, :], torch.tensor(float("-inf"))).max(1).values  # [K]
-            # a budget no labelled cell fits: measure against the best labelled cell overall
+            if self._additive() is None and not bool(torch.isfinite(top).all()):
+                # a budget no labelled cell fits, with a cost the masks cannot enforce (mbv3, nb101): measured
+                # against the best labelled cell overall (dearer), its cells' log R fell below the out-of-level
+                # penalty, so its GFlowNet sampled only *outside* the level. The best of free random cells
+                # within it (exact costs and f need no label) is its own top instead.
+                probe = self.slots(self.space.sample(_LEVEL_PROBE, self.seed + 7))
+                with torch.no_grad():
+                    f_probe = model(probe)
+                in_level = self._fit_matrix(self._costs(probe))  # [K, M]
+                top_probe = torch.where(in_level, f_probe[None, :], torch.tensor(float("-inf"))).max(1).values
+                top = torch.where(torch.isfinite(top), top, top_probe)
+                # none probed either (a rare cheap level): a level's conditional target does not depend on its
+                # top (its own log Z_k absorbs it), but its weight against the cells outside does: the worst
+                # labelled f keeps the level's cells above the out-of-level penalty
+                top = torch.where(torch.isfinite(top), top, f_lab.min())
+            # a budget no labelled cell fits (additive costs: the masks keep samples within it anyway):
+            # measure against the best labelled cell overall
             top = torch.where(torch.isfinite(top), top, f_lab.max())
             # spread of f among the labelled cells within each budget: beta then sets how sharply
             # sampling concentrates *among the cells that budget allows*, at every budget alike
@@ -1368,7 +1388,14 @@ class OPGFNGenerator(Generator):
         ok = self._fits(self._costs(s), lv)  # [B] within the level: exact, never learned
         with torch.no_grad():
             r = beta * (model(s) - top[lv]) / scale[lv] if model is not None else torch.zeros(len(s))
-        return torch.where(ok, r, torch.full_like(r, _INVALID_LOG_REWARD))
+        out = _INVALID_LOG_REWARD
+        if self._additive() is None:
+            # no masks keep samples in their level: every cell within it must outrank every cell outside,
+            # and all the cells outside together must weigh less than one within, or the level's
+            # target lies outside it (with additive costs the masks make this moot)
+            out = min(_INVALID_LOG_REWARD, -(self.n_slots * math.log(max(self.n_tokens, 2)) + _IN_LEVEL_MARGIN))
+            r = r.clamp(min=out + _IN_LEVEL_MARGIN)
+        return torch.where(ok, r, torch.full_like(r, out))
 
     def _guard_validity(self, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         """Variable DAG with masks that may miss some of the space's rules: ``log R`` of an

@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 import nagen.spaces
 from nagen.errors import InvalidArgumentError
@@ -196,3 +197,35 @@ def test_search_exclude_takes_plain_canonical_hashes_with_exact_objectives(tiny)
     hist = opgfn_search(tiny, objective, 12, seed=0, n_init=4, batch_size=4, directions=["max", "min"],
                         exact_objectives={1: op_cost}, exclude=banned, refit_gfn_steps=3, refit_reward_steps=3, **FAST)
     assert len(hist) == 12 and not {a.canonical_hash() for a, _ in hist} & banned
+
+
+def test_a_cost_level_without_labels_ranks_its_cells_above_those_outside_a_non_additive_cost() -> None:
+    """nb101's params are not additive over slots, so no mask keeps a sample in its level: a level no labelled
+    cell fitted was measured against the best (dearer) labelled cell, its own cells fell below the
+    out-of-level penalty, and its GFlowNet target lay entirely outside the level."""
+    import nagen.spaces
+    from nagen.generators.opgfn import OPGFNGenerator
+    from nagen.predictors.cost import ExactCostPredictor
+
+    sp = nagen.spaces.get("nb101")
+    cost = ExactCostPredictor(sp, "params").exact
+    archs = sp.sample(120, 0)
+    c = cost(archs)
+    acc = np.log(c) + np.random.default_rng(0).normal(0, 0.1, len(c))
+    g = OPGFNGenerator(sp, seed=0, budget_cost=cost, budget_column=1, gfn_steps=0, reward_steps=100)
+    g.fit(archs, np.column_stack([acc, c]), ["max", "min"])
+    assert g._additive() is None
+    U = g.slots(sp.sample(3000, 5))
+    cu, cl = g._costs(U), g._costs(g.slots(archs))
+    unlabelled = 0
+    for lv in range(len(g.budget_levels) - 1):
+        L = torch.full((len(U),), lv)
+        inside = g._fits(cu, L)
+        if not inside.any() or inside.all():
+            continue
+        unlabelled += int(not g._fits(cl, torch.full((len(cl),), lv)).any())
+        r = g._log_reward(U, L)
+        assert r[inside].min() > r[~inside].max(), lv
+        # all the cells outside weigh less than the best one inside: the level's target lies within it
+        assert float(r[~inside].max()) + len(g.slots(archs)[0]) * np.log(g.n_tokens) < float(r[inside].max())
+    assert unlabelled >= 1  # the case of the bug is exercised
