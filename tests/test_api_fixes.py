@@ -332,3 +332,19 @@ def test_a_bound_the_space_meets_but_the_generator_misses_says_so() -> None:
 
     with pytest.raises(InvalidGuidanceError, match=r"\d+% of 200 random architectures meet them, so the 'random' generator"):
         nagen.generate(n=2, generator=Fixated("nb201").fit(), constraints={"params": 0.8e6})
+
+
+def test_the_same_guide_is_fitted_once_per_process(monkeypatch) -> None:
+    # every generate call refitted its guide GNN (2-3 s, 80% of a call) on the same seeded data
+    from nagen.predictors.base import Predictor
+
+    fits = []
+    real = Predictor.fit
+    monkeypatch.setattr(Predictor, "fit", lambda self, *a, **k: fits.append(type(self).__name__) or real(self, *a, **k))
+    monkeypatch.setattr(nagen.api, "_GUIDE_FITS", {})
+    a = nagen.generate(n=3, guide="cifar10_valid_12ep", guide_labels=20, seed=5, steps=5)
+    b = nagen.generate(n=3, guide="cifar10_valid_12ep", guide_labels=20, seed=5, steps=5)
+    assert [x.string for x in a] == [x.string for x in b] and a.labels_used == b.labels_used == 20  # still paid per call
+    assert len(fits) == 1
+    nagen.generate(n=3, guide="cifar10_valid_12ep", guide_labels=20, seed=6, steps=5)  # other cells: another fit
+    assert len(fits) == 2
