@@ -23,7 +23,7 @@ Compared with ``qLogNoisyExpectedHypervolumeImprovement`` on two GPs (what a mul
 :class:`~nagen.study.Study` does), this never models the cost (it is exact), covers every level
 of the staircase, not only the part above a hypervolume reference, and evaluates in closed form
 over the whole space in well under a second, so a 200-label NB201 run (95 rounds of 2) takes
-about 2 minutes on one core.
+about 45 s on one core.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def levelwise_bo(
         direction: ``"max"`` or ``"min"`` for that column.
         batch_size: labels per round (one fit per model per round). On the tuning seeds of
             ``benchmarks/gflownet.py`` 2 beat 5 and 5 beat 10 at every budget (one model);
-            rounds of 2 cost about 2 minutes for 200 NB201 labels on one core (4 with
+            rounds of 2 cost about 45 s for 200 NB201 labels on one core (more with
             ``transform="both"``; rounds of 5 less than half of that).
         n_initial: first labels: the best by the zero-cost proxy (synflow) among ``20 *
             n_initial`` random cells where the proxies are free and ``direction`` is ``"max"``,
