@@ -401,3 +401,22 @@ def test_a_table_column_without_any_value_is_refused(nb201) -> None:
                       {"acc": np.r_[np.full(10, np.nan), np.ones(10)], "cost": np.r_[np.ones(10), np.full(10, np.nan)]})
     with pytest.raises(InvalidSpecError, match="no row measuring every objective"):
         Study("nb201", ["acc", "cost:min"], TableLabeller(apart, ["acc", "cost"]), storage="sqlite://")
+
+
+def test_a_deep_kernel_surrogate_is_refused_for_several_objectives() -> None:
+    # each objective's deep GP learned its own embedding, but the joint acquisition fed every model the first one's
+    with pytest.raises(InvalidSpecError, match="embeds each objective's architectures with its own network"):
+        Study("nb201", ["cifar10_test", "params:min"], TableLabeller("nb201", ["cifar10_test", "params"]), surrogate="gp_deep",
+              storage="sqlite://")
+    assert Study("nb201", "cifar10_test", TableLabeller("nb201", "cifar10_test"), surrogate="gp_deep", storage="sqlite://")
+
+
+def test_surrogates_with_other_inputs_cannot_share_an_acquisition(nb201) -> None:
+    import nagen.predictors as P
+    from nagen.predictors.acquisition import AcquisitionPredictor
+
+    archs = nb201.archs[:40]
+    a = P.get("gp", "nb201", encoding="deep", seed=0).fit(archs, nb201.query_many(archs, "cifar10_test"))
+    b = P.get("gp", "nb201", encoding="deep", seed=0).fit(archs, -nb201.query_many(archs, "params"))
+    with pytest.raises(InvalidArgumentError, match="embed architectures differently"):
+        AcquisitionPredictor.from_surrogates([a, b], archs, ref_point=[0.0, -2e6])

@@ -216,9 +216,17 @@ class AcquisitionPredictor(Predictor):
             self._build_acqf(first, baseline, X_pending, ref_point)
 
     def _build_acqf(self, first: Any, baseline: Sequence[ArchGraph | str], X_pending: Any, ref_point: Any) -> None:
+        X_base = first.features(list(baseline))
+        if any(not torch.equal(s.features(list(baseline)), X_base) for s in self.surrogates[1:]):
+            # every model is fed the first surrogate's inputs: per-objective learned features (a deep
+            # kernel of each objective) would give the others wrong posteriors without a word
+            raise InvalidArgumentError(
+                "the surrogates embed architectures differently (e.g. encoding='deep', one network per objective); "
+                "the joint acquisition needs surrogates with one shared input (onehot, path or wl encodings)"
+            )
         self.acqf = build_acquisition(
             [s.model for s in self.surrogates],
-            first.features(list(baseline)),
+            X_base,
             X_pending=X_pending,
             ref_point=ref_point,
             mc_samples=self.mc_samples,
