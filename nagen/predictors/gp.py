@@ -414,8 +414,12 @@ def marginal_latent(model: Any, X: torch.Tensor) -> Any:
     from gpytorch.models import ExactGP
     from linear_operator.operators import DiagLinearOperator
 
+    def own(Z: torch.Tensor) -> Any:
+        # as BoTorch's posterior() does: a model's input transform is applied to test inputs there, not in __call__
+        return model(model.transform_inputs(Z)) if hasattr(model, "transform_inputs") else model(Z)
+
     if not isinstance(model, ExactGP) or getattr(model, "input_transform", None) is not None or len(X) <= _CHECK_ROWS:
-        return model(X)
+        return own(X)
     probe = model(X[:_CHECK_ROWS])  # also builds the prediction strategy (its caches) in eval mode
     ps = model.prediction_strategy
     try:
@@ -431,13 +435,13 @@ def marginal_latent(model: Any, X: torch.Tensor) -> Any:
             variances.append((kxx - v.pow(2).sum(0)).clamp_min(0))
         mean, var = torch.cat(means), torch.cat(variances)
     except Exception:  # noqa: BLE001 - a model the shortcut does not cover: its own (slower) posterior
-        return model(X)
+        return own(X)
     k = _CHECK_ROWS
     ok = torch.allclose(mean[:k], probe.mean, rtol=1e-6, atol=1e-8) and torch.allclose(
         var[:k], probe.variance.clamp_min(0), rtol=1e-4, atol=1e-8
     )
     if not ok:
-        return model(X)
+        return own(X)
     return MultivariateNormal(mean, DiagLinearOperator(var))
 
 

@@ -57,3 +57,21 @@ def test_a_model_the_shortcut_does_not_describe_gets_its_own_posterior(nb201) ->
         model.train(), model.eval()  # drop the prediction caches of the plain forward
         joint, fast = model(X), marginal_latent(model, X)
     assert torch.allclose(fast.mean, joint.mean) and torch.allclose(fast.variance, joint.variance.clamp_min(0), atol=1e-10)
+
+
+def test_a_model_with_an_input_transform_gets_its_transformed_posterior() -> None:
+    # the fallback called model(X), which skips the input transform BoTorch applies only in posterior()
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.input import Normalize
+    from botorch.posteriors import GPyTorchPosterior
+
+    g = torch.Generator().manual_seed(0)
+    train_X = torch.rand(30, 3, generator=g, dtype=torch.float64) * 10
+    train_Y = torch.sin(train_X.sum(-1, keepdim=True))
+    model = SingleTaskGP(train_X, train_Y, input_transform=Normalize(d=3)).eval()
+    X = torch.rand(40, 3, generator=g, dtype=torch.float64) * 10
+    with torch.no_grad():
+        post = model.posterior(X)
+        fast = marginal_latent(model, X)
+    untransformed = model.outcome_transform.untransform_posterior(GPyTorchPosterior(fast))
+    assert torch.allclose(untransformed.mean.squeeze(-1), post.mean.squeeze(-1), atol=1e-8)
