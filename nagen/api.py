@@ -605,8 +605,10 @@ def generate(
 
     order_guided = generator is None and _order_guided(_method_class(method), None)  # a given generator is used as is
     order_metrics = named if order_guided else []  # the OP-GFN reward's columns, not predictors
-    # resolved first: its noise schedule is the one the noise-aware guide predictors must be trained on
-    gen = None if order_metrics else _resolve_generator(sp, method, rng_seed, progress, generator)
+    # a given generator first: its noise schedule is the one the noise-aware guide predictors must be
+    # trained on (the shipped or a newly trained one has the default schedule, and training one takes
+    # minutes: that waits until the guides, which may still be refused, are fitted)
+    gen = _resolve_generator(sp, method, rng_seed, progress, generator) if generator is not None and not order_metrics else None
     guides: list[Guide] = []
     for g in guide_items:
         if isinstance(g, Guide):
@@ -639,6 +641,8 @@ def generate(
                 "(all tied or mutually non-dominated): OP-GFN has no order to learn and samples uniformly",
                 stacklevel=2,
             )
+    elif gen is None:
+        gen = _resolve_generator(sp, method, rng_seed, progress, generator)
     options = {"steps": steps} if steps is not None else {}  # _check_method refused steps for non-diffusion
     archs = gen.sample(n, seed=rng_seed, guides=guides, unique=bool(unique), **options)
     st = gen.last_stats
