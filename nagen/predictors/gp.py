@@ -230,7 +230,7 @@ class GPPredictor(Predictor):
         if self.encoding == "wl":
             from nagen.predictors._gp_modules import WLKernel
 
-            return ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights))
+            return ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, private_last=True))
         base = get_covar_module_with_dim_scaled_prior(dim, use_rbf_kernel=self.kernel == "rbf")
         return ScaleKernel(base)
 
@@ -545,7 +545,7 @@ class AugmentedGP(GPPredictor):
         from nagen.predictors._gp_modules import WLKernel
 
         d = sum(self._wl_blocks)
-        wl = ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, active_dims=tuple(range(d))))
+        wl = ScaleKernel(WLKernel(self._wl_blocks, learn_weights=self.learn_wl_weights, private_last=True, active_dims=tuple(range(d))))
         e = dim - d
         extra = get_covar_module_with_dim_scaled_prior(e, use_rbf_kernel=False, active_dims=tuple(range(d, dim)))
         return wl + ScaleKernel(extra)

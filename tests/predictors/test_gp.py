@@ -236,3 +236,22 @@ def test_a_warped_gps_prediction_pickles_with_its_quantiles(fitted, split) -> No
     pred = fitted["onehot"].predict(split[2][:20])
     back = pickle.loads(pickle.dumps(pred))
     np.testing.assert_allclose(back.interval(0.8)[0], pred.interval(0.8)[0])
+
+
+def test_wl_out_of_vocabulary_labels_are_private_to_each_graph(split) -> None:
+    """One shared out-of-vocabulary column per WL iteration made any two new graphs look alike by the
+    product of their norms, distorting the joint posterior of a batch's picks; a graph's own norm and its
+    similarity to the training graphs (all a single pick uses) are unchanged."""
+    train, ytr, test, _ = split
+    gp = GPPredictor("nb201", encoding="wl", seed=0).fit(train[:30], ytr[:30])
+    X_new, X_train = gp._features(test[:40]), gp._features(train[:30])
+    private = gp.model.covar_module.base_kernel
+    shared = WLKernel(private.block_sizes)
+    shared.load_state_dict(private.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(private(X_new, X_train).to_dense(), shared(X_new, X_train).to_dense())
+        assert torch.allclose(private(X_new, diag=True), shared(X_new, diag=True))
+        K_priv, K_shared = private(X_new).to_dense(), shared(X_new).to_dense()
+    off = ~torch.eye(40, dtype=torch.bool)
+    assert (K_priv[off] <= K_shared[off] + 1e-12).all() and (K_priv[off] < K_shared[off] - 1e-3).any()
+    assert torch.linalg.eigvalsh(K_priv).min() > -1e-9  # still a kernel
