@@ -994,6 +994,9 @@ class TransferTask:
             raise InvalidArgumentError(
                 f"TransferTask.study/search set {clash} themselves: " + "; ".join(f"{k} is {fixed[k]}" for k in clash)
             )
+        # a misspelt option: before the proposer computes the prior (a leave-one-source-out choice or a
+        # meta-training), not after
+        check_options(Study, options, "TransferTask.study/search (Study options)", exclude=tuple(fixed))
         if labeller is None:
             labeller = TableLabeller(self._table_name or self.table, self.target)
         options.setdefault("n_initial", 0)

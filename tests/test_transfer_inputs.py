@@ -210,3 +210,14 @@ def test_valid_generate_arguments_still_generate(tmp_path):
     assert len(res) == 3 and all(r.predicted["params"] <= 1.5e6 for r in res)
     assert task.cache_path.is_file()
     assert len(nagen.generate("nb201", 2, guide=TARGET, transfer_from=task, seed=2)) == 2
+
+
+def test_an_unknown_study_option_is_refused_before_the_prior(tmp_path, monkeypatch) -> None:
+    # it was refused by Study only after proposer() had computed the leave-one-source-out choice
+    from nagen.errors import UnknownOptionError
+    from nagen.transfer import SourceConsensus, TransferTask
+
+    monkeypatch.setattr(SourceConsensus, "choose", lambda self: (_ for _ in ()).throw(AssertionError("prior computed")))
+    task = TransferTask(["cifar100_valid_12ep", "imagenet16_valid_12ep"], "cifar10_valid_12ep", cache_dir=tmp_path)
+    with pytest.raises(UnknownOptionError, match="n_inital"):
+        task.search(2, n_inital=3)
