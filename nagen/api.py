@@ -392,14 +392,10 @@ def generate(
     constraint_scale = 1.0 if constraint_scale is None else constraint_scale
     check_int(n, "n", 0)
     check_int(seed, "seed", 0)  # numpy's seeding refuses negative seeds, late and with a bare ValueError
-    if not isinstance(unique, (bool, np.bool_)):
-        raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
-    if unique and sp.size is not None and n > sp.size:
-        # known before any model is trained (Generator.sample refuses it too, but only after a fit)
-        raise InvalidArgumentError(
-            f"space {sp.name!r} has only {sp.size:,} architectures, so unique=True cannot return {n:,}; "
-            f"ask for at most {sp.size:,} (equivalent ones count once, so possibly fewer come back)"
-        )
+    from nagen.generators.base import check_unique_count
+
+    # known before any model is trained (Generator.sample refuses it too, but only after a fit)
+    check_unique_count(sp, n, unique)
     for label, value in (("scale", scale), ("constraint_scale", constraint_scale)):
         # NumPy scalars are numbers too (float32 is no float subclass); an infinite weight makes NaN gradients
         check_real(value, label, 0.0, error=InvalidGuidanceError)

@@ -969,11 +969,9 @@ class TransferTask:
         # the checks that depend on what n=0 leaves out: the count, and the transfer guide itself
         # (a generator= that cannot be guided; the stand-in is only named in the message)
         nagen.api._check_method(self.space, "diffusion", options.get("generator"), ["transfer_score"], options.get("steps"))
-        if unique and self.space.size is not None and n > self.space.size:
-            raise InvalidArgumentError(
-                f"space {self.space.name!r} has only {self.space.size:,} architectures, so unique=True cannot return {n:,}; "
-                f"ask for at most {self.space.size:,} (equivalent ones count once, so possibly fewer come back)"
-            )
+        from nagen.generators.base import check_unique_count
+
+        check_unique_count(self.space, n, unique)
         guide = Guide(self.guide_predictor(labels, progress), float(scale), "max", name="transfer_score")
         return nagen.api.generate(
             self.space, n, method="diffusion", guide=[guide], constraints=constraints, seed=seed,

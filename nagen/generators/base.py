@@ -43,6 +43,24 @@ def user_seed(seed: int) -> int:
     return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0])
 
 
+def check_unique_count(space: SearchSpace, n: int, unique: Any) -> None:
+    """Refuse ``unique`` that is not a bool, and ``unique=True`` with more than the space's ``size``
+    architectures: otherwise every round redraws ever more duplicates (seconds to minutes) to return
+    what could be known at once, that a space cannot hold ``n`` distinct architectures.
+
+    Raises:
+        InvalidArgumentError: either case.
+    """
+    if not isinstance(unique, (bool, np.bool_)):
+        raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
+    size = getattr(space, "size", None)
+    if unique and isinstance(size, (int, np.integer)) and n > size:
+        raise InvalidArgumentError(
+            f"space {space.name!r} has only {size:,} architectures, so unique=True cannot return {n:,}; "
+            f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
+        )
+
+
 def arch_list(archs: Any, space: SearchSpace, error: type[Exception], what: str = "archs") -> list[Any]:
     """``archs`` as a list, or ``error`` saying it must be a sequence of architectures of
     ``space`` (a lone architecture or string would be iterated item by item, a number not at all)."""
@@ -141,16 +159,8 @@ class Generator(ABC):
         """
         n = check_int(n, "n")
         check_int(max_rounds, "max_rounds", 1)  # 0 rounds would silently return nothing
-        if not isinstance(unique, (bool, np.bool_)):
-            raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
+        check_unique_count(self.space, n, unique)
         size = getattr(self.space, "size", None)
-        if unique and isinstance(size, int) and n > size:
-            # otherwise every round redraws ever more duplicates (seconds to minutes) to return what
-            # could be known at once: a space cannot hold n distinct architectures
-            raise InvalidArgumentError(
-                f"space {self.space.name!r} has only {size:,} architectures, so unique=True cannot return {n:,}; "
-                f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
-            )
         # torch keeps a seed's low 32 bits: hashed first, so seeds 0 and 2**32 do not sample alike
         base_seed = user_seed(self.seed if seed is None else check_int(seed, "seed"))
         if guides is None or isinstance(guides, Guide):
