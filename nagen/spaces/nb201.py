@@ -40,6 +40,8 @@ NB201_OP_NAMES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_p
 NB201_EDGES = ((0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 6), (3, 6), (4, 7), (5, 7), (6, 7))
 #: (source cell node, target cell node) of each edge-op node 1..6
 _CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+#: the inputs of cell nodes 1..3, in string order: ``[[0], [0, 1], [0, 1, 2]]``
+_NODE_SOURCES = [[s for s, t in _CELL_EDGES if t == node] for node in (1, 2, 3)]
 #: one ``op~k`` token; ASCII digits only (``str.isdigit`` also accepts e.g. superscripts)
 _TOKEN = re.compile(r"(.*)~([0-9]+)", re.ASCII)
 #: what ``parse`` expects, said by each of its errors: the cell string ``format`` writes, with an example
@@ -133,6 +135,7 @@ class NB201Space(SearchSpace):
                     f"malformed NB201 node {node!r} in {text!r} (each node is '|op~k|...|', nodes joined by '+'); "
                     f"{_FORMAT_HINT}"
                 )
+            group_sources.append([])
             for tok in node[1:-1].split("|"):
                 m = _TOKEN.fullmatch(tok.strip())
                 if m is None:
@@ -140,10 +143,10 @@ class NB201Space(SearchSpace):
                         f"malformed NB201 token {tok!r} in {text!r} (each token is 'op~k'); {_FORMAT_HINT}"
                     )
                 parsed.append((m.group(1), int(m.group(2))))
-            group_sources.append([s for _, s in parsed[len(parsed) - len(node[1:-1].split("|")):]])
+                group_sources[-1].append(int(m.group(2)))
         # per group, not flattened: '|a~0|b~0|+|c~1|+|...|' has the right sources in the wrong
         # nodes and would otherwise parse as a different cell
-        if group_sources != [[0], [0, 1], [0, 1, 2]]:
+        if group_sources != _NODE_SOURCES:
             raise InvalidArchitectureError(
                 f"{text!r} is not an NB201 cell string (3 nodes with inputs ~0 | ~0 ~1 | ~0 ~1 ~2); {_FORMAT_HINT}"
             )
