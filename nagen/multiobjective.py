@@ -571,10 +571,10 @@ def pareto(
 
         if exact_metrics and "exact_objectives" not in method_options:
             exact = _exact_cost_fns(sp, metrics, exact_metrics)
-            from nagen.generators.opgfn import _REWARDS
+            from nagen.generators.opgfn import _ENGINES, _REWARDS
 
             # an unknown value is its own error (below, from opgfn_search), not a clash with exact costs
-            if method_options.get("engine", "torch") not in ("torch", "torchgfn") or method_options.get("reward", "order") not in _REWARDS:
+            if method_options.get("engine", "torch") not in _ENGINES or method_options.get("reward", "order") not in _REWARDS:
                 exact = {}
             if exact and (method_options.get("engine", "torch") != "torch" or method_options.get("reward") == "raw"):
                 # the cost-level conditioning behind exact costs exists only in the torch engine's order reward;

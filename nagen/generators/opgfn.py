@@ -131,6 +131,7 @@ from nagen.graph import ArchGraph
 __all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "search_key", "RewardModel"]
 
 _REWARDS = ("order", "raw", "uniform")
+_ENGINES = ("torch", "torchgfn")
 #: ``log R`` of an invalid terminal (variable-DAG spaces whose rules the masks may not cover)
 _INVALID_LOG_REWARD = -25.0
 #: least ``log R`` of a cell within its cost level above one outside it (non-additive costs, no masks)
@@ -675,7 +676,7 @@ class OPGFNGenerator(Generator):
         self.epsilon = check_real(epsilon, "epsilon", 0.0, 1.0)
         self.lr = check_real(lr, "lr", 0.0, low_open=True)
         self.warm_start = bool(warm_start)
-        if engine not in ("torch", "torchgfn"):
+        if engine not in _ENGINES:
             raise InvalidArgumentError(f"engine must be 'torch' or 'torchgfn', got {engine!r}")
         self.engine = engine
         if pareto_order not in ("dominance", "rank"):
