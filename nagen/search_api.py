@@ -228,7 +228,7 @@ def search(
         if benchmark is not None:
             # the given table measures the device latencies too: the study's default measurer is the
             # space's own table, which would have judged the bound on another table's latencies
-            from nagen.constraints import parse_constraints
+            from nagen.constraints import device_of, parse_constraints
             from nagen.errors import UnknownMetricError
 
             measurers = dict(options.get("measurers") or {})
@@ -236,9 +236,10 @@ def search(
                 if c.device is None or c.metric in measurers:
                     continue
                 if c.metric not in table.metrics:
+                    devices = [m for m in table.metrics if device_of(m)]
                     raise UnknownMetricError(
                         f"constraint {c}: benchmark {table.name!r} has no column {c.metric!r} to measure it; its device "
-                        f"latencies are {choices_hint([m for m in table.metrics if m.startswith('lat_')]) or 'none'}"
+                        f"latencies are {choices_hint(devices) if devices else 'none'}"
                     )
                 measurers[c.metric] = TableLabeller(source, c.metric)
             if measurers:
