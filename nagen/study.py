@@ -1540,7 +1540,7 @@ class Study:
 
         import nagen.benchmarks
 
-        if self.space.name not in nagen.benchmarks.names():
+        if not _has_table(self.space):
             return
         for c in self.constraints:
             if c.device is not None and c.metric not in self._latency_models:
@@ -1556,7 +1556,7 @@ class Study:
 
             feas: list[Any] = []
             table = None
-            if any(c.device is not None for c in self.constraints) and self.space.name in nagen.benchmarks.names():
+            if any(c.device is not None for c in self.constraints) and _has_table(self.space):
                 table = nagen.benchmarks.load(self.space.name)
             for c in self.constraints:
                 if c.device is None:
