@@ -2237,20 +2237,14 @@ class Study:
         import torch
         from botorch.optim import optimize_acqf_discrete
 
-        from nagen.predictors.acquisition import build_acquisition
+        from nagen.predictors.acquisition import build_acquisition, shared_inputs
 
         first = ctx.surrogates[0]
         X = first.features(pool)  # [n_pool, d] float64
-        X_base = first.features(ctx.archs)
-        for p in ctx.surrogates[1:]:
-            # one input for all the models (a user's GP whose features are learned per objective would be
-            # fed the first objective's): refused here rather than acquired on silently wrong posteriors
-            other = p.features(ctx.archs)
-            if other.shape != X_base.shape or not torch.equal(other, X_base):
-                raise StudyError(
-                    f"study {self.name!r}: surrogate {self.surrogate!r} gives each objective other inputs, and the joint "
-                    "acquisition needs one shared input; use a surrogate whose features do not depend on the labels"
-                )
+        try:  # refused rather than acquired on silently wrong posteriors (a user's per-objective features)
+            X_base = shared_inputs(ctx.surrogates, ctx.archs)
+        except InvalidArgumentError as e:
+            raise StudyError(f"study {self.name!r}: surrogate {self.surrogate!r}: {e}") from None
         idx = self._prefilter(ctx, pool, X)
         choices = X[idx]
         X_pending = first.features(ctx.pending) if ctx.pending else None

@@ -32,7 +32,7 @@ from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor
 
-__all__ = ["AcquisitionPredictor", "build_acquisition"]
+__all__ = ["AcquisitionPredictor", "build_acquisition", "shared_inputs"]
 
 
 @contextmanager
@@ -45,6 +45,23 @@ def _quiet_jitter() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumericalWarning)
         yield
+
+
+def shared_inputs(surrogates: Sequence[Any], archs: Sequence[ArchGraph | str]) -> torch.Tensor:
+    """The GP inputs of ``archs`` (``n x d``) that every surrogate's model reads: a joint acquisition
+    feeds all its models one input, so surrogates whose features are learned per objective (a deep
+    kernel each) would give all but the first a wrong posterior without a word.
+
+    Raises:
+        InvalidArgumentError: the surrogates give ``archs`` different inputs.
+    """
+    X = surrogates[0].features(list(archs))
+    if any(not torch.equal(s.features(list(archs)), X) for s in surrogates[1:]):
+        raise InvalidArgumentError(
+            "the surrogates embed architectures differently (e.g. encoding='deep', one network per objective); "
+            "the joint acquisition needs surrogates with one shared input (onehot, path or wl encodings)"
+        )
+    return X
 
 
 def build_acquisition(
@@ -213,20 +230,12 @@ class AcquisitionPredictor(Predictor):
         # building the acquisition draws from the global torch RNG (its samplers and the
         # baseline's pruning); a fit must leave a caller's seeded stream where it was
         with torch.random.fork_rng(devices=[]):
-            self._build_acqf(first, baseline, X_pending, ref_point)
+            self._build_acqf(baseline, X_pending, ref_point)
 
-    def _build_acqf(self, first: Any, baseline: Sequence[ArchGraph | str], X_pending: Any, ref_point: Any) -> None:
-        X_base = first.features(list(baseline))
-        if any(not torch.equal(s.features(list(baseline)), X_base) for s in self.surrogates[1:]):
-            # every model is fed the first surrogate's inputs: per-objective learned features (a deep
-            # kernel of each objective) would give the others wrong posteriors without a word
-            raise InvalidArgumentError(
-                "the surrogates embed architectures differently (e.g. encoding='deep', one network per objective); "
-                "the joint acquisition needs surrogates with one shared input (onehot, path or wl encodings)"
-            )
+    def _build_acqf(self, baseline: Sequence[ArchGraph | str], X_pending: Any, ref_point: Any) -> None:
         self.acqf = build_acquisition(
             [s.model for s in self.surrogates],
-            X_base,
+            shared_inputs(self.surrogates, baseline),
             X_pending=X_pending,
             ref_point=ref_point,
             mc_samples=self.mc_samples,
