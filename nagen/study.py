@@ -2155,24 +2155,21 @@ class Study:
         scores = []
         with torch.no_grad():
             for p in ctx.surrogates:
-                means, stds = [], []
-                exact = isinstance(p.model, ExactGP)
-                for i in range(0, len(X), 1024):
-                    if exact:
-                        # model.posterior(chunk) row by row: its joint covariance, of which only the
-                        # diagonal is read, was most of a round's time (see marginal_latent)
-                        with gpt_posterior_settings():
-                            post = GPyTorchPosterior(marginal_latent(p.model, X[i : i + 1024]))
-                        if getattr(p.model, "outcome_transform", None) is not None:
-                            post = p.model.outcome_transform.untransform_posterior(post, X=X[i : i + 1024])
-                    else:
-                        # one joint posterior per chunk, of which only the diagonal is read. A batch of
-                        # 1 x d posteriors instead would make GPyTorch rebuild the training kernel once
-                        # per candidate: 10x slower at 100 labels.
-                        post = p.model.posterior(X[i : i + 1024])
-                    means.append(post.mean.reshape(-1))
-                    stds.append(post.variance.clamp_min(0).sqrt().reshape(-1))
-                mu, sd = torch.cat(means), torch.cat(stds)
+                if isinstance(p.model, ExactGP):
+                    # model.posterior(X) row by row, in one call (marginal_latent blocks the rows itself):
+                    # the joint covariance, of which only the diagonal is read, was most of a round's time
+                    with gpt_posterior_settings():
+                        post = GPyTorchPosterior(marginal_latent(p.model, X))
+                    if getattr(p.model, "outcome_transform", None) is not None:
+                        post = p.model.outcome_transform.untransform_posterior(post, X=X)
+                    posts: Iterable[Any] = [post]
+                else:
+                    # one joint posterior per chunk (made one at a time), of which only the diagonal is
+                    # read. A batch of 1 x d posteriors instead would make GPyTorch rebuild the training
+                    # kernel once per candidate: 10x slower at 100 labels.
+                    posts = (p.model.posterior(X[i : i + 1024]) for i in range(0, len(X), 1024))
+                moments = [(post.mean.reshape(-1), post.variance.clamp_min(0).sqrt().reshape(-1)) for post in posts]
+                mu, sd = (torch.cat(m) for m in zip(*moments))
                 scores.append([mu + beta * sd for beta in (0.0, 0.5, 1.0, 2.0, 3.0)])
         if k > 1:
             return self._prefilter_fronts(ctx, scores)
