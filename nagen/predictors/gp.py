@@ -313,20 +313,15 @@ class GPPredictor(Predictor):
 
         assert self.model is not None
         X = self._features(archs)
-        means, stds = [], []
-        mus, sds = [], []  # the predictive in the model's (warped, standardised) units, where it is Gaussian
         with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_cholesky_size), gpt_posterior_settings():
-            for chunk in X.split(MARGINAL_CHUNK):
-                # what model.posterior(chunk, observation_noise=True) computes, row by row, keeping the
-                # Gaussian before the outcome transform: the warped quantiles need it, at no second GP pass
-                own = self.model.likelihood(marginal_latent(self.model, chunk), chunk)  # predictive, not latent
-                post = self.model.outcome_transform.untransform_posterior(GPyTorchPosterior(own), X=chunk)
-                means.append(post.mean.squeeze(-1))
-                stds.append(post.variance.squeeze(-1).clamp_min(0).sqrt())
-                mus.append(own.mean)
-                sds.append(own.variance.clamp_min(0).sqrt())
-        quantile = _WarpedQuantile(self.model.outcome_transform, mus, sds) if self.warp else None
-        return Prediction(torch.cat(means).numpy(), torch.cat(stds).numpy(), quantile)
+            # what model.posterior(X, observation_noise=True) computes, row by row (marginal_latent blocks the
+            # rows itself), keeping the Gaussian before the outcome transform: the warped quantiles need it,
+            # at no second GP pass
+            own = self.model.likelihood(marginal_latent(self.model, X), X)  # predictive, not latent
+            post = self.model.outcome_transform.untransform_posterior(GPyTorchPosterior(own), X=X)
+            mean, std = post.mean.squeeze(-1), post.variance.squeeze(-1).clamp_min(0).sqrt()
+        quantile = _WarpedQuantile(self.model.outcome_transform, [own.mean], [own.variance.clamp_min(0).sqrt()]) if self.warp else None
+        return Prediction(mean.numpy(), std.numpy(), quantile)
 
     def state_features(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """The GP input (:meth:`features`) of a continuous state, differentiable in ``X``: ``batch x d`` float64.
@@ -405,7 +400,8 @@ def marginal_latent(model: Any, X: torch.Tensor) -> Any:
 
     The shortcut assumes ``forward(x) = MVN(mean_module(x), covar_module(x))`` on untransformed
     inputs (BoTorch's ``SingleTaskGP`` without an input transform); it is compared with
-    ``model(X)`` on a few rows first, and any other model gets ``model(X)`` unchanged.
+    ``model(X)`` on a few rows first, and any other model gets the diagonal of its own posterior,
+    computed in blocks of ``MARGINAL_CHUNK`` rows.
 
     Returns:
         ``gpytorch.distributions.MultivariateNormal`` of ``n`` points with a diagonal covariance.
@@ -415,8 +411,11 @@ def marginal_latent(model: Any, X: torch.Tensor) -> Any:
     from linear_operator.operators import DiagLinearOperator
 
     def own(Z: torch.Tensor) -> Any:
-        # as BoTorch's posterior() does: a model's input transform is applied to test inputs there, not in __call__
-        return model(model.transform_inputs(Z)) if hasattr(model, "transform_inputs") else model(Z)
+        # the model's own posterior, block by block (a whole pool at once would be an n x n covariance);
+        # as BoTorch's posterior() does, a model's input transform is applied to test inputs there, not in __call__
+        Z = model.transform_inputs(Z) if hasattr(model, "transform_inputs") else Z
+        parts = [model(z) for z in Z.split(MARGINAL_CHUNK)]
+        return MultivariateNormal(torch.cat([q.mean for q in parts]), DiagLinearOperator(torch.cat([q.variance for q in parts])))
 
     if not isinstance(model, ExactGP) or getattr(model, "input_transform", None) is not None or len(X) <= _CHECK_ROWS:
         return own(X)
