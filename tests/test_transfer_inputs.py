@@ -3,9 +3,11 @@ bad generate arguments. Nothing may be half-written (no storage file or study ro
 
 from __future__ import annotations
 
-import os
+import errno
+import re
 import sqlite3
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -61,15 +63,23 @@ def test_cli_search_with_an_unusable_nagen_cache_is_one_error_line(tmp_path, mon
     assert not db.exists()
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 @pytest.mark.parametrize("method", ["consensus", "meta"])
 @pytest.mark.parametrize("call", ["search", "generate", "proposer"])
-def test_a_cache_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path, no_work, method, call):
+def test_a_cache_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path, monkeypatch, no_work, method, call):
     db = tmp_path / "t.db"
-    with pytest.raises(InvalidSpecError, match=r"'/proc/nagen-test' cannot be used as the cache folder: .*writable"):
-        # /proc takes no new folder, although it looks writable to root: only creating one tells
-        # (as another user, the task itself refuses it: /proc is not writable)
-        task = TransferTask(SOURCES, TARGET, cache_dir="/proc/nagen-test", method=method, epochs=2, meta_options=SMALL)
+    # as under Linux's /proc, which takes no new folder although it looks writable to root: only
+    # creating one tells (here on every system: its creation fails, in a writable parent)
+    folder = tmp_path / "nagen-test"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *a, **k):
+        if self == folder:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        return real_mkdir(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with pytest.raises(InvalidSpecError, match=re.escape(f"'{folder}' cannot be used as the cache folder: No such file") + ".*writable"):
+        task = TransferTask(SOURCES, TARGET, cache_dir=folder, method=method, epochs=2, meta_options=SMALL)
         if call == "search":
             task.search(2, storage=f"sqlite:///{db}")
         elif call == "generate":
