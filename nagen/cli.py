@@ -146,7 +146,10 @@ def _cmd_info(args: argparse.Namespace) -> None:
     if given is not None:  # a user's CSV: its metric names (and why a column is not one) are what to look up
         table = nagen.benchmarks.load(given)
         if not nagen.spaces.same_space(table.space, space):
-            raise InvalidArgumentError(f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}")
+            raise InvalidArgumentError(
+                f"benchmark {table.name!r} labels space {table.space.name!r}, not {space.name!r}"
+                + nagen.spaces.same_name_note(table.space, space)
+            )
         tables = [table]
     else:
         tables = [t for t in map(nagen.benchmarks.load, nagen.benchmarks.names()) if t.space is space]
