@@ -138,6 +138,8 @@ _INVALID_LOG_REWARD = -25.0
 _IN_LEVEL_MARGIN = 5.0
 #: random cells probed for the best ``f`` within a cost level no labelled cell fits
 _LEVEL_PROBE = 2000
+#: share of conditional-TB trajectories replayed from known in-level cells (non-additive costs)
+_REPLAY_SHARE = 0.25
 
 
 def _min_nodes(space: Any) -> int:
@@ -723,6 +725,9 @@ class OPGFNGenerator(Generator):
         self._levels: np.ndarray | None = None  # [K] budgets, the last one +inf (no budget)
         self._level_cut: np.ndarray | None = None  # [K] the same, last one finite (to map a user's budget)
         self._cost_cache: dict[tuple[int, ...], float] = {}
+        self._probe: torch.Tensor | None = None  # [M, L] free random cells (see _probe_slots)
+        #: known cells per cost level for conditional TB to replay: (cells [M, L], fits [K, M]) or None
+        self._replay: tuple[torch.Tensor, torch.Tensor] | None = None
         self._op_mask = _op_mask_fn(self.space)
         self.n_ops = len(self.space.ops)
         self._op_index = {op: k for k, op in enumerate(self.space.ops)}
@@ -1354,7 +1359,7 @@ class OPGFNGenerator(Generator):
                 # against the best labelled cell overall (dearer), its cells' log R fell below the out-of-level
                 # penalty, so its GFlowNet sampled only *outside* the level. The best of free random cells
                 # within it (exact costs and f need no label) is its own top instead.
-                probe = self.slots(self.space.sample(_LEVEL_PROBE, self.seed + 7))
+                probe = self._probe_slots()
                 with torch.no_grad():
                     f_probe = model(probe)
                 in_level = self._fit_matrix(self._costs(probe))  # [K, M]
@@ -1398,6 +1403,56 @@ class OPGFNGenerator(Generator):
             r = r.clamp(min=out + _IN_LEVEL_MARGIN)
         return torch.where(ok, r, torch.full_like(r, out))
 
+    def _probe_slots(self) -> torch.Tensor:
+        """``[M, L]`` slots of ``_LEVEL_PROBE`` random cells of the space (free: their exact costs and
+        ``f`` need no label), drawn once per generator."""
+        if self._probe is None:
+            self._probe = self.slots(self.space.sample(_LEVEL_PROBE, self.seed + 7))
+        return self._probe
+
+    def _level_replay(self, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Known cells of each cost level for ``_mix_replay``: the labelled ``slots`` and the free
+        probed cells, with which levels each fits; ``None`` unless the cost is non-additive.
+
+        Why: with a non-additive cost no mask keeps a rollout within its level, and a level holding
+        a small share of the space (0.2% of nb101 below its cheapest labelled cell) was never hit by
+        on-policy rollouts, so its policy never learned where its reward lies. Trajectory balance
+        holds for any trajectories with full support, so replaying known in-level cells beside the
+        rollouts leaves the target (``P(x | level) ~ R(x | level)``) as it was.
+        """
+        if self.budget_cost is None or self._additive() is not None:
+            return None
+        cells = torch.cat([slots, self._probe_slots()]) if len(slots) else self._probe_slots()  # [M, L]
+        cells = cells[self._reachable(cells)]  # a replayed trajectory the masks forbid has log P_F = -inf
+        fits = self._fit_matrix(self._costs(cells))  # [K, M]
+        return (cells, fits) if bool(fits.any()) else None
+
+    def _reachable(self, cells: torch.Tensor) -> torch.Tensor:
+        """``[M]`` bool: the masks allow every decision of each ``[M, L]`` cell's trajectory
+        (non-additive costs, whose masks do not depend on the level)."""
+        M, L = cells.shape
+        if self._dag is not None:
+            masks = self._dag.masks(cells)  # [M, D, A]
+            return masks.gather(2, cells[:, :, None])[:, :, 0].all(1)
+        ok = torch.ones(M, dtype=torch.bool)
+        for t in range(L):
+            prefix = torch.where(torch.arange(L)[None, :] < t, cells, torch.full_like(cells, -1))
+            ok &= self._op_mask(prefix).gather(1, cells[:, t : t + 1])[:, 0]
+        return ok
+
+    def _mix_replay(self, x: torch.Tensor, levels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``x`` ``[T, L]`` (rollouts at ``levels``) with a ``_REPLAY_SHARE`` of its rows replaced by
+        known cells of their level (see ``_level_replay``), chosen uniformly among them."""
+        cells, fits = self._replay
+        known = fits[levels]  # [T, M]
+        swap = (torch.rand(len(x), generator=gen) < _REPLAY_SHARE) & known.any(1)  # [T]
+        if not bool(swap.any()):
+            return x
+        pick = torch.multinomial(known[swap].float(), 1, generator=gen)[:, 0]
+        x = x.clone()
+        x[swap] = cells[pick]
+        return x
+
     def _guard_validity(self, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         """Variable DAG with masks that may miss some of the space's rules: ``log R`` of an
         invalid terminal is ``_INVALID_LOG_REWARD`` (reward ~ 0), so TB learns to avoid it."""
@@ -1433,6 +1488,8 @@ class OPGFNGenerator(Generator):
             live = self._nonempty_levels().nonzero()[:, 0]  # [K']
             lv = live[torch.randint(len(live), (self.trajectories,), generator=gen)]  # [T]
             x = self._rollout(self.trajectories, gen, self.epsilon, lv)  # [T, L]
+            if self._replay is not None:
+                x = self._mix_replay(x, lv, gen)
             return (self._logZ[lv] + self._trajectory_log_pf(x, lv) - self._log_reward(x, lv)).pow(2).mean()
 
         self._run_tb(opt, loss_fn, steps, progress, f"fit opgfn ({self.reward_kind})")
@@ -1539,6 +1596,7 @@ class OPGFNGenerator(Generator):
                 if self.reward_kind != "uniform":
                     self._fit_reward(slots, vals, dirs, gen, reward_steps)
             self._log_reward = self._guard_validity(self._make_log_reward(slots, beta))
+            self._replay = self._level_replay(slots)
             self._train_gfn(gfn_steps, progress, gen)
         self.fitted = True
         return self
