@@ -20,7 +20,8 @@ Guarantees (as Optuna's RDB storage, ``optuna/storages/_rdb``):
   architecture impossible, so no architecture is labelled twice;
 * finished trials (``complete``/``failed``) are immutable;
 * a ``running`` trial whose owning process died (same host, pid gone) holds no label; a
-  resumed study takes it over (:meth:`SQLiteStorage.adopt_stale`) and labels it.
+  resumed study takes it over (:meth:`SQLiteStorage.adopt_stale`) and labels it, unless its
+  process died :data:`MAX_DEATHS` times with it (then it is failed, with the reason).
 
 The schema carries a version; opening a database written by another schema version fails with
 the exact fix (:class:`StorageVersionError`).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -141,26 +143,49 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if fields is not None and len(fields) > 19 else None
 
 
+#: deaths of a trial's process (while it ran) after which the trial is failed, not adopted again
+MAX_DEATHS = 3
+_DEATHS = re.compile(r"adopted after its process died: (\d+) time")
+
 #: the owner of a trial whose process gave it up (interrupted) before labelling it: adoptable by anyone
 RELEASED = "released"
 
 
+def _pid_namespace() -> str:
+    """The inode of this process's PID namespace (Linux), else ``""``.
+
+    Why: two containers may share a host name (``--network host``) and one database yet number
+    their processes apart; a pid read in the other's namespace names another process or none.
+    """
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def owner_id() -> str:
-    """``host:pid:start`` of this process (``start``: its start time where the OS tells, see
-    :func:`_start_ticks`): the owner recorded on the trials it reserves."""
+    """``host:pid:start@ns`` of this process (``start``: its start time where the OS tells, see
+    :func:`_start_ticks`; ``@ns``: its PID namespace, where known): the owner recorded on the
+    trials it reserves."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or 0}"
+    ns = _pid_namespace()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or 0}" + (f"@{ns}" if ns else "")
 
 
 def _owner_alive(owner: str) -> bool:
     """False when ``owner`` is a process of this host that no longer runs: gone, a zombie, or
     its pid now belongs to a later process; also False for :data:`RELEASED`.
 
-    Owners on other hosts cannot be checked and are assumed alive. ``host:pid`` owners (written
-    before start times were recorded) are checked by pid only.
+    Owners on other hosts, or in another PID namespace of this host (another container), cannot
+    be checked and are assumed alive. ``host:pid`` owners (written before start times were
+    recorded) are checked by pid only, ``host:pid:start`` ones (before namespaces were) as of this
+    namespace.
     """
     if owner == RELEASED:
         return False
+    owner, _, ns = owner.partition("@")  # a host name holds no '@'
+    if ns and ns != _pid_namespace():
+        return True
     parts = owner.split(":")
     if len(parts) >= 3 and parts[-1].isdigit() and parts[-2].isdigit():
         host, pid, start = ":".join(parts[:-2]), parts[-2], parts[-1]
@@ -182,6 +207,16 @@ def _owner_alive(owner: str) -> bool:
         return False
     now = fields[19] if len(fields) > 19 else None
     return not (start != "0" and now is not None and now != start)
+
+
+def unchecked_host(owner: str) -> str | None:
+    """The host of ``owner`` when this process cannot tell whether it lives (another machine, or
+    another PID namespace of this one: :func:`_owner_alive` assumes it alive), else None."""
+    if owner == RELEASED:
+        return None
+    base, _, ns = owner.partition("@")
+    host = base.split(":")[0]
+    return host if host != socket.gethostname() or (ns and ns != _pid_namespace()) else None
 
 
 _SCHEMA = """
@@ -243,7 +278,23 @@ def _parse_url(url: str | os.PathLike[str]) -> str:
     path = rest[1:]
     if not path:
         raise StorageError(f"SQLite URL {text!r} names no file; write 'sqlite:///nagen.db'")
+    if "?" in path:
+        # sqlite3 would create a file named 'q.db?timeout=10': SQLAlchemy's query options are not read here
+        raise StorageError(
+            f"SQLite URL {text!r} carries query options ({path[path.index('?'):]!r}), which nagen does not read; "
+            "drop them (a lock timeout is SQLiteStorage(url, timeout=...))"
+        )
     return path if path == ":memory:" else os.path.expanduser(path)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End ``conn``'s open transaction, if any, discarding it (never raises: the caller is
+    already handling the error or interrupt that got here)."""
+    try:
+        if getattr(conn, "in_transaction", True):  # a wrapped connection may not say: ROLLBACK anyway
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:  # e.g. "no transaction is active"
+        pass
 
 
 def storage_exists(url: str | os.PathLike[str]) -> bool:
@@ -326,6 +377,12 @@ class SQLiteStorage:
                     f"{self.url!r} is not a nagen study database (it holds other tables: {sorted(tables)[:5]}); "
                     "give a new file or one nagen created"
                 )
+            if "nagen_schema" in tables:
+                # before WAL and CREATE TABLE: a file of another schema version is refused untouched
+                row = conn.execute("SELECT version FROM nagen_schema").fetchone()
+                if row is not None and int(row[0]) != SCHEMA_VERSION:
+                    conn.close()
+                    self._refuse_version(int(row[0]))
             if not self.in_memory:
                 _enable_wal(conn, self.timeout)  # readers never block the writer
             conn.execute("PRAGMA synchronous=FULL")  # a committed label survives a crash
@@ -344,17 +401,19 @@ class SQLiteStorage:
                     version = int(row[0])
         except sqlite3.Error as e:
             raise StorageError(f"cannot open study database {self.url!r}: {e}") from e
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION:  # another process wrote the version between the two reads
             self.close()
-            if version < SCHEMA_VERSION:
-                fix = (
-                    f"back it up, then run: python -c \"import nagen.storage as s; s.upgrade({self.url!r})\""
-                )
-            else:
-                fix = "upgrade nagen (pip install -U nagen) or open it with the nagen version that wrote it"
-            raise StorageVersionError(
-                f"study database {self.url!r} has schema version {version}, this nagen reads version {SCHEMA_VERSION}; {fix}"
-            )
+            self._refuse_version(version)
+
+    def _refuse_version(self, version: int) -> None:
+        """Raise the :class:`StorageVersionError` of a database of schema ``version``, with its fix."""
+        if version < SCHEMA_VERSION:
+            fix = f"back it up, then run: python -c \"import nagen.storage as s; s.upgrade({self.url!r})\""
+        else:
+            fix = "upgrade nagen (pip install -U nagen) or open it with the nagen version that wrote it"
+        raise StorageVersionError(
+            f"study database {self.url!r} has schema version {version}, this nagen reads version {SCHEMA_VERSION}; {fix}"
+        )
 
     def close(self) -> None:
         """Close the connection (the object re-opens it when pickled and loaded elsewhere)."""
@@ -385,13 +444,15 @@ class SQLiteStorage:
         with self._lock:
             conn = self._check_open()
             try:
-                conn.execute("BEGIN IMMEDIATE")
                 try:
+                    # inside the guard: an interrupt (Ctrl-C) that lands while BEGIN waits for another
+                    # process's lock is raised once BEGIN has taken the lock, and must not leave it held
+                    conn.execute("BEGIN IMMEDIATE")
                     yield conn
+                    conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
-                conn.execute("COMMIT")
             except sqlite3.Error as e:
                 raise StorageError(f"{what} in {self.url!r} failed: {e}") from e
 
@@ -511,8 +572,8 @@ class SQLiteStorage:
         with self._lock:
             conn = self._check_open()
             try:
-                conn.execute("BEGIN")  # one snapshot for the study row and its trials
                 try:
+                    conn.execute("BEGIN")  # one snapshot for the study row and its trials
                     row = conn.execute("SELECT created FROM studies WHERE name = ?", (study,)).fetchone()
                     if row is None:
                         self._kept.pop(study, None)
@@ -532,7 +593,7 @@ class SQLiteStorage:
                         args += [study, *kept.open]
                     rows = conn.execute(sql, args).fetchall()
                 finally:
-                    conn.execute("COMMIT")
+                    _rollback(conn)  # a read-only snapshot: ending it commits nothing
             except sqlite3.Error as e:
                 raise StorageError(f"reading the trials of study {study!r} in {self.url!r} failed: {e}") from e
             running: dict[int, TrialRecord] = {}
@@ -599,9 +660,22 @@ class SQLiteStorage:
         return out
 
     def finish(
-        self, study: str, number: int, state: TrialState, values: Mapping[str, float] | None = None, reason: str = ""
-    ) -> None:
-        """Record the outcome of a running trial (committed before this returns).
+        self,
+        study: str,
+        number: int,
+        state: TrialState,
+        values: Mapping[str, float] | None = None,
+        reason: str = "",
+        *,
+        labeller_of: str | None = None,
+    ) -> bool:
+        """Record the outcome of a running trial (committed before this returns); returns whether
+        it was recorded.
+
+        Args:
+            labeller_of: the owner that labelled it. Given, a trial another process finished
+                meanwhile (it took this owner for dead and labelled the trial too) is left as
+                recorded, with a warning, and ``False`` is returned, instead of an error.
 
         Raises:
             StorageError: the trial is not running (finished trials are immutable) or unknown.
@@ -619,29 +693,61 @@ class SQLiteStorage:
             if row is None:
                 raise StorageError(f"study {study!r} has no trial {number}")
             if row[0] != "running":
-                raise StorageError(f"trial {number} of study {study!r} is already {row[0]}; finished trials are immutable")
+                if labeller_of is None:
+                    raise StorageError(f"trial {number} of study {study!r} is already {row[0]}; finished trials are immutable")
+                import warnings
+
+                warnings.warn(
+                    f"trial {number} of study {study!r} was recorded ({row[0]}) meanwhile by another process, which took "
+                    f"this one ({labeller_of}) for dead and labelled it too; the first record stands",
+                    stacklevel=2,
+                )
+                return False
             c.execute(
                 "UPDATE trials SET state = ?, value_json = ?, reason = ?, finished = ? WHERE study = ? AND number = ?",
                 (state, vj, str(reason), time.time(), study, number),
             )
+        return True
 
     def adopt_stale(self, study: str, owner: str | None = None, *, own: bool = False) -> list[TrialRecord]:
         """Take over ``running`` trials whose owner process is gone (same host); returns them.
 
         Such a trial was reserved but its label was never recorded (its process was killed).
         The caller labels it now, so a resumed study finishes exactly the batch the killed one
-        started, and ends where an uninterrupted run would. ``own=True``: ``owner``'s own running
+        started, and ends where an uninterrupted run would. A trial whose process died
+        :data:`MAX_DEATHS` times while it was running is marked ``failed`` instead (with the
+        reason): a label that crashes its process must not stop the study for good. ``own=True``: ``owner``'s own running
         trials too (the caller knows that none of its labels is in flight: an interrupt hit
         between reserving and labelling, and the process lived on).
         """
         owner = owner or owner_id()
         with self._write(f"adopting stale trials of study {study!r}") as c:
             rows = c.execute(
-                "SELECT number, owner FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
+                "SELECT number, owner, reason FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
             ).fetchall()
-            dead = [n for n, o in rows if (own and o == owner) or (o != owner and not _owner_alive(o))]
-            for n in dead:
-                c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
+            dead = []
+            for n, o, reason in rows:
+                if (own and o == owner) or o == RELEASED:  # handed back by a live process: no death
+                    dead.append(n)
+                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
+                elif o != owner and not _owner_alive(o):
+                    # a label that kills its process (a segfault or out-of-memory inside the labeller, run
+                    # inline) would kill every resumed run again: count the deaths, give up after a few
+                    m = _DEATHS.search(reason or "")
+                    deaths = (int(m.group(1)) if m else 0) + 1
+                    if deaths >= MAX_DEATHS:
+                        c.execute(
+                            "UPDATE trials SET state = 'failed', reason = ?, finished = ? WHERE study = ? AND number = ?",
+                            (f"its process died while it was being labelled, {deaths} times (a crash inside the labeller, "
+                             "e.g. out of memory or a segfault, or the run was killed each time); not retried", time.time(),
+                             study, n),
+                        )
+                        continue
+                    dead.append(n)
+                    c.execute(
+                        "UPDATE trials SET owner = ?, reason = ? WHERE study = ? AND number = ?",
+                        (owner, f"adopted after its process died: {deaths} time(s)", study, n),
+                    )
         if not dead:
             return []
         return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
@@ -731,20 +837,40 @@ def upgrade(url: str | os.PathLike[str]) -> int:
 
 
 def cache_dir() -> Path:
-    """``$NAGEN_CACHE`` or ``<tmp>/nagen-cache``: where meta-trained models are kept."""
-    import tempfile
+    """``$NAGEN_CACHE``, else ``$XDG_CACHE_HOME/nagen``, else ``~/.cache/nagen``: where
+    meta-trained models are kept.
 
-    return Path(os.environ.get("NAGEN_CACHE") or Path(tempfile.gettempdir()) / "nagen-cache")
+    Per user, never a shared temporary folder: cached models are pickles, and loading one that
+    another user planted in ``/tmp`` would run their code.
+    """
+    env = os.environ.get("NAGEN_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "nagen"
+    try:
+        return Path.home() / ".cache" / "nagen"
+    except RuntimeError:  # no home folder to be found: a per-user name in the temporary folder
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / f"nagen-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
-def save_atomic(obj: Any, path: Path, writer: Callable[[Any, str], None] | None = None) -> None:
+def save_atomic(obj: Any, path: Path, writer: Callable[[Any, str], None] | None = None, *, mode: int | None = None) -> None:
     """Write ``obj`` to ``path`` through a temporary file and a rename, so concurrent processes
-    never read a half-written file. ``writer(obj, file name)`` does the writing (default
-    ``torch.save``)."""
+    never read a half-written file and a crash leaves the old file or the new one. ``writer(obj,
+    file name)`` does the writing (default ``torch.save``); ``mode``: the file's permissions
+    (default: the temporary file's, owner only).
+
+    The data reaches the disk before the rename (``fsync``), or a power cut could leave the new
+    name on an empty file. A process killed mid-write leaves its ``.<name>.*.tmp`` file behind
+    (nothing can remove it), named after the file it was writing.
+    """
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         if writer is None:
@@ -752,6 +878,10 @@ def save_atomic(obj: Any, path: Path, writer: Callable[[Any, str], None] | None 
 
             writer = torch.save
         writer(obj, tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1951,16 +1951,14 @@ class Study:
         return self
 
     def _warn_foreign_running(self) -> None:
-        """Say so when trials reserved on other machines still count toward the budget unlabelled:
-        their processes cannot be checked from here, and if they are gone only the user knows."""
-        import socket
+        """Say so when trials reserved on other machines (or in another container of this one)
+        still count toward the budget unlabelled: their processes cannot be checked from here, and
+        if they are gone only the user knows."""
         import warnings
 
-        from nagen.storage import RELEASED
+        from nagen.storage import unchecked_host
 
-        here = socket.gethostname()
-        running = [t.owner.split(":")[0] for t in self.trials if t.state == "running" and t.owner != RELEASED]
-        hosts = sorted(set(running) - {here})
+        hosts = sorted({h for t in self.trials if t.state == "running" and (h := unchecked_host(t.owner)) is not None})
         if hosts:
             warnings.warn(
                 f"study {self.name!r} has trials still running on {hosts}, counted toward the budget; if no process "
@@ -1980,12 +1978,14 @@ class Study:
         if not reserved:
             return
 
+        me = owner_id()
+
         def commit(i: int, o: Any) -> None:
             t = reserved[i]
             if o.ok:
-                self.storage.finish(self.name, t.number, "complete", o.values)
+                self.storage.finish(self.name, t.number, "complete", o.values, labeller_of=me)
             else:
-                self.storage.finish(self.name, t.number, "failed", reason=o.reason)
+                self.storage.finish(self.name, t.number, "failed", reason=o.reason, labeller_of=me)
 
         archs = [t.arch for t in reserved]
         try:
