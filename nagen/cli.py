@@ -451,8 +451,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
     import nagen.search_api
 
     _check_ints(args, {"budget": 1, "batch_size": 1, "seed": 0, "device_samples": 2})
-    if args.study is not None and not (args.storage or "").strip():
-        raise InvalidArgumentError("--study needs --storage (e.g. --storage sqlite:///nagen.db) to be resumable")
+    if args.study is not None and (not (args.storage or "").strip() or nagen.search_api._in_memory(args.storage)):
+        raise InvalidArgumentError("--study needs a --storage file (e.g. --storage sqlite:///nagen.db) to be resumable, not one in memory")
     _latency_flag_check(args.constraint, args.device_samples)
     model: dict[str, Any] = {}
     if args.surrogate is not None or args.surrogate_options is not None:

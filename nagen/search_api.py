@@ -91,6 +91,18 @@ class SearchResult:
         return json.dumps(self.to_dict(), **dumps_options)
 
 
+def _in_memory(storage: Any) -> bool:
+    """True when ``storage`` names an in-memory database (a bad URL is left to ``get_storage`` to name)."""
+    from nagen.storage import SQLiteStorage, StorageError, _parse_url
+
+    if isinstance(storage, SQLiteStorage):
+        return storage.in_memory
+    try:
+        return _parse_url(storage) == ":memory:"
+    except StorageError:
+        return False
+
+
 def search(
     space: Any = "nb201",
     objective: str = "cifar10_test",
@@ -166,9 +178,12 @@ def search(
     if isinstance(storage, str) and not storage.strip():
         # "" would silently mean "in memory": a user who passed it meant a file
         raise InvalidArgumentError(f"storage must be None (in memory) or a URL such as 'sqlite:///nagen.db', got {storage!r}")
-    if study is not None and storage is None:
+    if study is not None and (storage is None or _in_memory(storage)):
         # an in-memory study is gone when the call returns: naming it promises a resume that cannot happen
-        raise InvalidArgumentError(f"study={study!r} needs storage (e.g. storage='sqlite:///nagen.db') to be resumable")
+        raise InvalidArgumentError(
+            f"study={study!r} needs a storage file (e.g. storage='sqlite:///nagen.db') to be resumable, got "
+            f"{'none' if storage is None else repr(storage) + ' (in memory)'}"
+        )
     if method == "evolution":  # nagen pareto's name of the same regularised evolution
         method = "re"
     if method not in METHODS:

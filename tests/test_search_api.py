@@ -79,7 +79,7 @@ def test_malformed_arguments_raise_named_errors():
         with pytest.raises(InvalidArgumentError, match="study must be None or a non-empty name"):
             search(budget=2, method="random", study=bad, storage="sqlite:///:memory:")
     # a name promises a resume an in-memory study cannot give; "" would silently mean memory
-    with pytest.raises(InvalidArgumentError, match="needs storage"):
+    with pytest.raises(InvalidArgumentError, match="needs a storage file"):
         search(budget=2, method="random", study="mine")
     with pytest.raises(InvalidArgumentError, match="storage must be None"):
         search(budget=2, method="random", storage="  ")
