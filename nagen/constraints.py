@@ -462,7 +462,7 @@ def meta_latency_model(table: Any, metric: str, seed: int = 0, progress: bool = 
     """A ``LatencyPredictor`` meta-trained on HELP's source devices other than ``metric``'s device,
     with HELP's validation devices (minus it) for model selection. Unadapted; do not change it.
 
-    Cached in memory and on disk (``$NAGEN_CACHE``, default ``<tmp>/nagen-cache``): meta-training
+    Cached in memory and on disk (``$NAGEN_CACHE``, default ``~/.cache/nagen``): meta-training
     takes about a minute of one CPU core, and a cached model is the same model (same seed).
     Only the shipped tables are cached on disk (a user's table may change under the same name).
     """

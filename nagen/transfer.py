@@ -73,7 +73,7 @@ _LOSO_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$NAGEN_CACHE`` or ``<tmp>/nagen-cache``: where meta-trained models are kept."""
+    """``$NAGEN_CACHE``, else ``~/.cache/nagen`` (see :func:`nagen.storage.cache_dir`): where meta-trained models are kept."""
     return _cache_dir()
 
 

@@ -528,8 +528,7 @@ class DiffusionGenerator(Generator):
         Raises:
             InvalidArgumentError: ``path`` is a folder, or its folder does not exist.
         """
-        import os
-        import tempfile
+        from nagen.storage import save_atomic
 
         p = Path(path)
         folder = p.parent if str(p.parent) else Path(".")
@@ -552,15 +551,7 @@ class DiffusionGenerator(Generator):
             "structure": _structure(self.space),
             "state_dict": self.net.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(blob, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_atomic(blob, p, mode=0o644)  # a checkpoint is shared: readable by all, as a plain file is
         return p
 
     @classmethod
