@@ -711,7 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("info", help="describe one search space", epilog="example: nagen info --space nb201")
     sp.add_argument("--space", required=True, help="space name (see 'nagen spaces')")
-    sp.add_argument("--benchmark", help="list this table's metrics instead of the space's own tables: " + _BENCHMARK_HELP)
+    sp.add_argument("--benchmark", help="list the metrics of this table (a table name or the path of a CSV of your measurements: an 'arch' column, one numeric column per metric) instead of the space's own tables")
     sp.add_argument("--json", action="store_true", help="one JSON object")
     sp.set_defaults(func=_cmd_info)
 
@@ -838,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="table metrics, comma-separated or repeated, read for the best architecture only after the search",
     )
     sp.add_argument("--quiet", action="store_true", help="no progress bar (the results are still printed)")
-    sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best": ...}')
+    sp.add_argument("--json", action="store_true", help='one JSON object: {"history": [{"arch", "value"}], "best", "space", "objective", "direction", "method", "seed", "setup"}; with --report, best has "report": {metric: value}')
     sp.add_argument("--benchmark", help=_BENCHMARK_HELP)
     sp.set_defaults(func=_cmd_search)
 

@@ -737,8 +737,10 @@ class DiffusionProposer(PoolProposer):
     ``finetune_every * floor(n / finetune_every)`` labels, so a resumed study rebuilds the same one.
 
     Args:
-        pool_size: candidates per round. guidance: guidance scale. steps: reverse-diffusion steps
-            (None: the generator's default). finetune_every: labels between fine-tunings (0: never).
+        pool_size: candidates per round. parents: how many of the best labelled architectures
+            are mutated into the pool beside the samples. guidance: guidance scale. steps:
+            reverse-diffusion steps (None: the generator's default). finetune_every: labels
+            between fine-tunings (0: never).
         finetune_steps: optimiser steps of one fine-tuning.
         guide: ``"mean"`` or ``"acquisition"`` (above).
         checkpoint: path of a diffusion checkpoint trained on the study's space (stored with the
@@ -978,7 +980,8 @@ class Study:
             ``"ray"`` or an ``Executor``.
         timeout: seconds allowed per label (None: no limit; with an ``Executor`` object, give it
             to its constructor).
-        n_initial: random labels before the first surrogate fit (>= 2 for surrogate methods).
+        n_initial: labels before the first surrogate fit, chosen as ``initial`` says (random, or
+            by a zero-cost proxy; >= 2 for surrogate methods).
             ``n_initial``, ``surrogate`` and ``initial`` apply only to the surrogate methods
             (``"bo"``, ``"opgfn"``, ``"diffusion"``): the direct ones (``"re"``, ``"random"``,
             transfer) ignore them, so a non-default value warns (``IgnoredSettingWarning``); they

@@ -296,7 +296,7 @@ def test_pareto_refuses_a_bool_or_text_reference_and_batch_size_for_random() -> 
     from nagen.errors import InvalidArgumentError
     from nagen.multiobjective import InvalidObjectiveError
 
-    for ref in ([True, 1e6], {"cifar10_test": "80", "params": 1e6}):
+    for ref in ([True, 1e6], {"cifar10_valid_12ep": "80", "params": 1e6}):
         with pytest.raises(InvalidObjectiveError, match="ref_point values must be numbers"):
             nagen.pareto(budget=5, ref_point=ref)
     with pytest.raises(InvalidArgumentError, match="batch_size does not apply to method 'random'"):

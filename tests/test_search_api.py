@@ -23,7 +23,9 @@ def test_json_contract_and_determinism(method, nb201):
         assert nb201.query(item["arch"], "cifar10_test") == item["value"]  # label = table value
     assert out["best"] == max(out["history"], key=lambda h: h["value"])
     json.dumps(out)
-    assert search(budget=6, seed=2, method=method).to_dict() == out
+    assert search(objective="cifar10_test", budget=6, seed=2, method=method).to_dict() == out
+    # the default searches the cheap proxy, never the test column a search only reports
+    assert search(budget=2, seed=2, method=method).objective == "cifar10_valid_12ep"
 
 
 def test_bo_search_with_storage_resumes(tmp_path):
