@@ -124,7 +124,8 @@ def draw_arch(
         arch: an ``ArchGraph`` or a string of ``space`` (NB201 strings are recognised by default).
         space: the space that parses ``arch`` when it is a string.
         ax: draw into these axes (default: a new figure).
-        title: axes title (default: the architecture's string, shortened).
+        title: axes title (default: the architecture's string), wrapped at 80 characters; its
+            newlines are not kept, so to put text on separate lines call ``ax.set_title`` afterwards.
         pruned: draw the computationally equivalent pruned graph (dead nodes removed).
 
     Nodes with a zero op (``graph.ZERO_OPS``) are drawn dashed: they add nothing to the output.
@@ -184,6 +185,7 @@ def op_distribution(
     Args:
         space: the space (name or object); its ``ops`` are the bars.
         samples: ``{label: archs}`` (or one list, labelled "generated").
+        ax: draw into these axes (default: a new figure).
         reference: add the whole space's frequencies (enumerated when the space is finite,
             otherwise 5,000 uniform samples) as the first group.
 
@@ -304,6 +306,7 @@ def search_traces(
 
     Args:
         traces: ``{method: [values of seed 0 in label order, values of seed 1, ...]}``.
+        ax: draw into these axes (default: a new figure).
         maximize: direction of the objective (False: best = running minimum).
         optimum: the table's optimum, drawn as a dashed line (or subtracted with ``regret``).
         ylabel: the y-axis label (without ``regret``).
@@ -395,6 +398,7 @@ def search_runs(
             ``SearchResult`` objects, or paths of such JSON files.
         sources: a name per run, for messages and as the group name of a run without a method
             (default: the path, or ``runs[k]``).
+        ax: draw into these axes (default: a new figure).
         maximize: None (default) follows the runs' ``"direction"`` (max when none has one, e.g.
             old files); True/False must agree with it.
         optimum, regret: as in :func:`search_traces`.
@@ -583,6 +587,8 @@ def pareto_front(
         names: axis labels (default ``("objective 1", "objective 2")``).
         ref_point: the hypervolume reference point (drawn as a cross, with the dominated region shaded).
         true_front: ``m x 2`` values of the space's true front, for comparison.
+        ax: draw into these axes (default: a new figure).
+        label: legend prefix of the drawn points (``"<label>: front (k)"``, ``"<label>: dominated (k)"``).
         objectives: with a result only: the two of its objectives to draw (``"acc:max,params:min"``
             or a list of specs); needed when it has more than two.
 

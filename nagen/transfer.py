@@ -150,6 +150,11 @@ class MetaProposer(_GreedyProposer):
         meta: a meta-trained ``MetaPredictor``.
         info: JSON settings recorded in the study config (sources, seed, epochs).
         pool_size: candidates scored in spaces too large to enumerate.
+        generated: in spaces too large to enumerate, samples of ``generator`` guided by the
+            adapted meta-predictor added to each round's random pool (0: none; enumerable spaces
+            ignore it).
+        generator: a guidable generator (a fitted ``DiffusionGenerator`` of the space) for those
+            samples; None: the space's shipped one, else one trained once per process.
     """
 
     def __init__(self, meta: Any, info: dict[str, Any] | None = None, pool_size: int = 5000, generated: int = 0, generator: Any = None) -> None:
@@ -354,6 +359,11 @@ class ConsensusProposer(_GreedyProposer):
         fallback: a callable returning the meta-predictor-based proposer, used for the zero-shot
             score of architectures without any source value (called only when one is met).
         pool_size: candidates scored in spaces too large to enumerate.
+        generated: in spaces too large to enumerate, samples of ``generator`` guided by the
+            meta-predictor (from ``fallback``, which must then be given) added to each round's
+            random pool (0: none; enumerable spaces ignore it).
+        generator: a guidable generator (a fitted ``DiffusionGenerator`` of the space) for those
+            samples; None: the space's shipped one, else one trained once per process.
     """
 
     def __init__(self, consensus: SourceConsensus, gp: dict[str, float], info: dict[str, Any] | None = None,

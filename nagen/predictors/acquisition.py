@@ -205,6 +205,8 @@ class AcquisitionPredictor(Predictor):
                 one's features feed them all, as in a study).
             baseline: the labelled architectures (the noisy incumbent's candidates).
             pending: architectures being labelled. ref_point: as in :func:`build_acquisition`.
+            mc_samples: quasi-MC samples of the acquisition (fixed Sobol draws, as in :func:`build_acquisition`).
+            seed: seeds the acquisition's Sobol draws (the surrogates are already fitted).
 
         Raises:
             InvalidArgumentError: no surrogate, an unfitted one, or surrogates of other spaces.

@@ -166,6 +166,9 @@ class MBConvLayer(nn.Module):
     (+ SE), 1x1 projection conv + BN. All convs are bias-free.
 
     Args:
+        kernel_size: the depthwise conv's ``k``, odd (the space uses :data:`KERNEL_SIZES`), so
+            padding ``k // 2`` keeps the size at stride 1.
+        use_se: add a :class:`SEModule` after the depthwise conv's activation.
         mid: hidden width; defaults to ``round(in_channels * expand_ratio)`` like OFA (the
             space passes :func:`mid_channels`).
 

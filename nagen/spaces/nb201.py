@@ -200,12 +200,16 @@ class NB201Space(SearchSpace):
 
         Args:
             ids: ``n x 6`` integer op ids in 0..4.
+            num_classes: classes of the network's classifier (default 10, NB201's CIFAR-10 network).
+            input_shape: ``(3, height, width)`` of one input, height and width multiples of 4
+                (default ``(3, 32, 32)``); it changes the FLOPs, not the params.
         Returns:
-            ``n x 2`` int64 array of (params, flops).
+            ``n x 2`` int64 array of (params, flops), as :meth:`cost` gives for each cell.
 
         Raises:
             InvalidArgumentError: ``ids`` is not an ``n x 6`` integer array with entries in 0..4
-                (a negative id would otherwise index from the end and give a wrong cost).
+                (a negative id would otherwise index from the end and give a wrong cost), or
+                ``num_classes`` / ``input_shape`` is not as described above.
         """
         try:
             arr = np.asarray(ids)
