@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from nagen.errors import EncodingError, check_int
+from nagen.errors import EncodingError, InvalidArgumentError, check_int
 from nagen.graph import ZERO_OPS, ArchGraph, adjacency_lists
 from nagen.predictors.base import check_state
 from nagen.spaces.base import SearchSpace
@@ -37,6 +37,8 @@ __all__ = [
     "onehot",
     "onehot_from_state",
     "path",
+    "path_is_degenerate",
+    "check_path_encoding",
     "path_vocabulary",
     "wl",
     "wl_labels",
@@ -171,6 +173,32 @@ def _path_index(space: SearchSpace) -> dict[tuple[str, ...], int] | None:
     return {seq: k for k, seq in enumerate(seqs)}
 
 
+@functools.lru_cache(maxsize=64)
+def path_is_degenerate(space: SearchSpace) -> bool:
+    """True when the path encoding of ``space`` carries no similarity: its one shared DAG has a
+    single input->output path (a chain, e.g. mbv3) and its sequences are too many to list, so
+    each architecture is one hashed column and two architectures share a feature only by a
+    hash collision."""
+    if not space.fixed_topology or _path_index(space) is not None:
+        return False
+    dag = space.sample(1, rng=0)[0]
+    count = [0] * dag.num_nodes
+    count[0] = 1
+    for i, j in dag.edges:  # sorted by source: count[i] is final when read
+        count[j] += count[i]
+    return count[-1] <= 1
+
+
+def check_path_encoding(space: SearchSpace, error: type[Exception] = InvalidArgumentError) -> None:
+    """Raise ``error`` when :func:`path_is_degenerate` (the path encoding would be noise)."""
+    if path_is_degenerate(space):
+        raise error(
+            f"the path encoding is meaningless on space {space.name!r}: every architecture is one input->output path of "
+            f"{space.max_nodes - 2} ops, hashed into {PATH_HASH_DIMS} columns, so architectures share no feature (a "
+            "predictor on it cannot learn even the parameter count); use encoding='onehot' (or 'wl' for a GP)"
+        )
+
+
 def path_vocabulary(space: SearchSpace) -> tuple[tuple[str, ...], ...] | None:
     """The op sequence of each :func:`path` column, or None when sequences are hashed.
 
@@ -194,7 +222,11 @@ def path(space: SearchSpace, archs: Sequence[ArchGraph | str]) -> np.ndarray:
 
     Returns:
         ``n x P`` float64 path counts, ``P = len(path_vocabulary(space))`` or ``PATH_HASH_DIMS``.
+
+    Raises:
+        InvalidArgumentError: the encoding is degenerate on ``space`` (:func:`path_is_degenerate`).
     """
+    check_path_encoding(space)
     archs = _archs(space, archs)
     index = _path_index(space)
     out = np.zeros((len(archs), PATH_HASH_DIMS if index is None else len(index)))

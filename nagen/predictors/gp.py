@@ -125,6 +125,10 @@ class GPPredictor(Predictor):
             raise InvalidSpecError(f"unknown GP encoding {encoding!r}; choose one of {choices_hint(ENCODINGS)}")
         if kernel not in KERNELS:
             raise InvalidSpecError(f"unknown GP kernel {kernel!r}; choose one of {choices_hint(KERNELS)}")
+        if encoding == "path":
+            from nagen.predictors.features import check_path_encoding
+
+            check_path_encoding(self.space, InvalidSpecError)
         self.encoding = encoding
         self.kernel = kernel
         self.wl_iterations = check_int(wl_iterations, "wl_iterations", 0)

@@ -19,7 +19,7 @@ from nagen.errors import InvalidArgumentError, check_int, check_real
 from nagen.graph import ArchGraph
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor
-from nagen.predictors.features import onehot, path
+from nagen.predictors.features import check_path_encoding, onehot, path, path_is_degenerate
 
 __all__ = ["MLPPredictor", "ENCODINGS"]
 
@@ -29,11 +29,13 @@ ENCODINGS = {"path": path, "onehot": onehot}
 
 @register("mlp")
 class MLPPredictor(Predictor):
-    """Feed-forward regressor on the path (default) or onehot encoding, trained with MAE.
+    """Feed-forward regressor on the path or onehot encoding, trained with MAE.
 
     Args:
         space: the search space.
-        encoding: ``"path"`` (BANANAS) or ``"onehot"``.
+        encoding: ``"path"`` (BANANAS) or ``"onehot"``; ``None``: path, except onehot on a space
+            whose path encoding is degenerate (a chain such as mbv3, see
+            :func:`~nagen.predictors.features.path_is_degenerate`).
         layers: hidden layers (default 10). width: their width (default 20).
         epochs: full-batch-size-32 epochs (default 200). lr: Adam learning rate (default 0.01).
         seed: seeds initialisation and minibatches.
@@ -45,7 +47,7 @@ class MLPPredictor(Predictor):
         self,
         space,
         *,
-        encoding: str = "path",
+        encoding: str | None = None,
         layers: int = 10,
         width: int = 20,
         epochs: int = 200,
@@ -53,8 +55,13 @@ class MLPPredictor(Predictor):
         seed: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
+        if encoding is None:
+            # a chain's path encoding is a hash of the whole architecture (path_is_degenerate): onehot there
+            encoding = "onehot" if path_is_degenerate(self.space) else "path"
         if encoding not in ENCODINGS:
             raise InvalidArgumentError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
+        if encoding == "path":
+            check_path_encoding(self.space)
         self.encoding = encoding
         self.layers, self.width = check_int(layers, "layers", 1), check_int(width, "width", 1)
         self.epochs, self.lr = check_int(epochs, "epochs", 1), check_real(lr, "lr", 0, low_open=True)
