@@ -515,7 +515,9 @@ class TransferTask:
         benchmark: the table providing source values (and, by default, target labels).
         seed: seeds meta-training and the study.
         epochs: meta-training epochs (``MetaPredictor.meta_fit``).
-        task_encoding: the meta-predictor's task encoding (``"pairs"``: few-shot, no data needed).
+        task_encoding: the meta-predictor's task encoding: ``"pairs"`` (few-shot, no data needed), the
+            only one a task of table columns can use (``"data"``/``"both"`` need data samples: use
+            :class:`~nagen.predictors.meta.MetaPredictor` with ``Task(..., data=...)``).
         cache_dir: folder for cached meta-trained models (default :func:`default_cache_dir`). It
             is created, and must be writable, only when something is to be cached in it (a
             read-only folder that already holds the task's files is fine).
@@ -605,6 +607,18 @@ class TransferTask:
                 raise UnknownMetricError(unknown_metric_message(self.table.name, m, self.table.metrics))
         if target in self.sources:
             raise InvalidSpecError(f"target {target!r} is also a source; a transfer task must not see the target's table")
+        target_dir = self.table.direction(target)
+        if all(self.table.direction(m) != target_dir for m in self.sources):
+            import warnings
+
+            # a maximised accuracy cannot tell which cells are fast: the zero-shot guide would rank by the
+            # sources alone, so a latency target guided by accuracies heads for the slowest cells
+            warnings.warn(
+                f"target {target!r} is {'maximised' if target_dir == 'max' else 'minimised'} but every source "
+                f"({', '.join(self.sources)}) is {'minimised' if target_dir == 'max' else 'maximised'}: they likely "
+                "measure another kind of thing, and transfer assumes the sources rank cells as the target does",
+                stacklevel=2,
+            )
         # int() would quietly turn seed=1.5 into 1 (or True into 1), another study than asked for
         self.seed = check_int(seed, "seed", 0, InvalidSpecError)
         self.epochs = check_int(epochs, "epochs", 1, InvalidSpecError)
@@ -631,6 +645,14 @@ class TransferTask:
 
             if task_encoding not in _ENCODINGS:
                 raise InvalidSpecError(f"task_encoding must be one of {list(_ENCODINGS)}, got {task_encoding!r}")
+            if task_encoding != "pairs":
+                # the source tasks are table columns, which hold no data samples, and TransferTask takes
+                # none: every meta-training would fail with "task ... has no data" after it started
+                raise InvalidSpecError(
+                    f"task_encoding={task_encoding!r} needs data samples of every source and of the target, which "
+                    "TransferTask's table columns do not have; use 'pairs' here, or MetaPredictor directly with "
+                    "Task(..., data=...) objects"
+                )
             check_options(MetaPredictor, self.meta_options, "meta_options (MetaPredictor)", exclude=("task_encoding", "seed"))
         if method not in ("consensus", "meta"):
             raise InvalidSpecError(f"method must be 'consensus' or 'meta', got {method!r}")

@@ -231,3 +231,24 @@ def test_an_unknown_study_option_is_refused_before_the_prior(tmp_path, monkeypat
     task = TransferTask(["cifar100_valid_12ep", "imagenet16_valid_12ep"], "cifar10_valid_12ep", cache_dir=tmp_path)
     with pytest.raises(UnknownOptionError, match="n_inital"):
         task.search(2, n_inital=3)
+
+
+def test_data_task_encodings_are_refused_and_sources_of_the_other_direction_warned() -> None:
+    """task_encoding='data'/'both' was accepted, then every meta-training failed ("task ... has no data"):
+    table columns hold no data samples. A latency target with accuracy sources ranked by accuracy."""
+    import warnings
+
+    import pytest
+
+    from nagen.errors import InvalidSpecError
+    from nagen.transfer import TransferTask
+
+    for enc in ("data", "both"):
+        with pytest.raises(InvalidSpecError, match=f"task_encoding='{enc}' needs data samples"):
+            TransferTask(["cifar100_test", "imagenet16_test"], "cifar10_test", task_encoding=enc)
+    with pytest.warns(UserWarning, match="'lat_pixel3_ms' is minimised but every source"):
+        TransferTask(["cifar100_test", "imagenet16_test"], "lat_pixel3_ms")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TransferTask(["lat_pixel2_ms", "cifar100_test"], "lat_pixel3_ms")  # one source of its kind: no warning
+        TransferTask(["cifar100_test", "imagenet16_test"], "cifar10_test")

@@ -707,8 +707,9 @@ class MetaPredictor(Predictor):
         The task is embedded from no labelled pair (with ``"data"``/``"both"`` encodings, from
         its data samples), no ridge correction is solved, and predictions are *standardised*
         (``y_mean = 0``, ``y_std = 1``): a ranking and a guidance signal, not values in a
-        metric's units. This is the conditional prior DiffusionNAG and MetaD2A generate from
-        before any target architecture is trained. A later ``fit`` replaces it.
+        metric's units. DiffusionNAG and MetaD2A condition this prior on the target's data; with
+        the ``"pairs"`` encoding and no data it is conditioned on nothing of the target: the same
+        ranking for every target, the one the source tasks agree on. A later ``fit`` replaces it.
 
         Raises:
             NotFittedError: before ``meta_fit``.

@@ -403,6 +403,16 @@ def _check_data(
 
 
 def _input_shape(space: SearchSpace, input_shape: Sequence[int] | None, options: Mapping[str, Any]) -> tuple[int, ...]:
+    shape = _given_input_shape(space, input_shape, options)
+    check = getattr(space, "_cost_shape", None)
+    if check is not None and len(shape) == 3:
+        # the network's own rule (NB201: sides multiples of 4; channels = in_channels), as space.cost
+        # checks it: a 30 x 30 batch ran into a bare torch size mismatch inside synflow
+        check(shape, options.get("in_channels"))
+    return shape
+
+
+def _given_input_shape(space: SearchSpace, input_shape: Sequence[int] | None, options: Mapping[str, Any]) -> tuple[int, ...]:
     if input_shape is not None:
         if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray, torch.Size)):
             raise InvalidArgumentError(f"input_shape must be one sample's shape, e.g. (3, 32, 32), got {input_shape!r}")
@@ -456,6 +466,8 @@ def compute_proxies(
     Raises:
         UnknownProxyError: an unknown proxy name.
         InvalidTrainingDataError: a data-dependent proxy without ``data``, or a malformed batch.
+        InvalidArgumentError: an ``input_shape`` (or batch) the network cannot run, e.g. NB201
+            sides that are not multiples of 4, or channels other than ``in_channels``.
     """
     import nagen.spaces
 

@@ -214,3 +214,26 @@ def test_in_channels_build_option_is_checked_and_none_keeps_the_default_shape(sp
     model = zc.ZeroCostPredictor(custom, build_options={"in_channels": None, "C": 2, "N": 1})
     assert model.input_shape == tuple(custom.default_input_shape)
     assert np.isfinite(model.features(custom.sample(1, 0))).all()
+
+
+def test_an_input_shape_the_network_cannot_run_is_a_named_error_not_a_torch_size_mismatch() -> None:
+    """A 30 x 30 (or 1-channel) NB201 input passed the positive-integers check and failed inside synflow
+    with "The size of tensor a (7) must match ... (8)"; space.cost refused the same shape cleanly."""
+    import pytest
+    import torch
+
+    import nagen.spaces
+    from nagen.errors import InvalidArgumentError
+    from nagen.predictors.zero_cost import compute_proxies
+
+    sp = nagen.spaces.get("nb201")
+    arch = sp.sample(1, 0)[0]
+    for shape in ((3, 30, 30), (3, 31, 31)):
+        with pytest.raises(InvalidArgumentError, match="multiples of 4"):
+            compute_proxies(sp, arch, proxies=["synflow"], input_shape=shape, C=4, N=1)
+    x, y = torch.zeros(4, 3, 30, 30), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(InvalidArgumentError, match="multiples of 4"):
+        compute_proxies(sp, arch, data=(x, y), proxies=["snip"], C=4, N=1)
+    with pytest.raises(InvalidArgumentError, match="in_channels"):
+        compute_proxies(sp, arch, proxies=["synflow"], input_shape=(1, 32, 32), C=4, N=1)
+    assert compute_proxies(sp, arch, proxies=["synflow"], input_shape=(1, 32, 32), C=4, N=1, in_channels=1)["synflow"] > 0
