@@ -9,6 +9,7 @@ that adds its own directory to ``sys.path``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable
 
@@ -53,12 +54,19 @@ def nonneg_int(text: str) -> int:
 
 
 def names(parser: argparse.ArgumentParser, flag: str, spec: str, allowed: Iterable[str]) -> list[str]:
-    """The comma-separated names of ``spec``; a usage error naming the first one not in ``allowed``."""
+    """The comma-separated names of ``spec``; a usage error naming the first one not in ``allowed``
+    (an empty ``spec`` included: it does not mean "the default"), or the first one given twice (it
+    would print the same row twice)."""
     allowed = list(allowed)
+    if not spec.strip():
+        parser.error(f"argument {flag}: no name given; choose from {', '.join(allowed)}")
     got = spec.split(",")
     bad = [x for x in got if x not in allowed]
     if bad:
         parser.error(f"argument {flag}: unknown {bad[0]!r}; choose from {', '.join(allowed)}")
+    twice = [x for i, x in enumerate(got) if x in got[:i]]
+    if twice:
+        parser.error(f"argument {flag}: {twice[0]!r} given twice")
     return got
 
 
@@ -79,19 +87,28 @@ def ints(parser: argparse.ArgumentParser, flag: str, spec: str, minimum: int = 1
 
 def floats(parser: argparse.ArgumentParser, flag: str, spec: str, low: float | None = None, high: float | None = None,
            low_open: bool = False) -> list[float]:
-    """The comma-separated numbers of ``spec``, each in the given bounds; else a usage error naming the bad one."""
+    """The comma-separated finite numbers of ``spec``, each in the given bounds; else a usage error naming the bad one
+    (nan and inf included)."""
     out = []
     for x in spec.split(","):
         try:
             v = float(x)
         except ValueError:
             v = float("nan")
-        ok = v == v and (low is None or (v > low if low_open else v >= low)) and (high is None or v <= high)
+        ok = math.isfinite(v) and (low is None or (v > low if low_open else v >= low)) and (high is None or v <= high)
         if not ok:
             bounds = " and ".join(
                 b for b in ((f"{'>' if low_open else '>='} {low:g}" if low is not None else ""),
                             (f"<= {high:g}" if high is not None else "")) if b
             )
-            parser.error(f"argument {flag}: {x!r} is not a number{' ' + bounds if bounds else ''} (comma-separated list expected)")
+            parser.error(f"argument {flag}: {x!r} is not a finite number{' ' + bounds if bounds else ''} (comma-separated list expected)")
         out.append(v)
     return out
+
+
+def number(parser: argparse.ArgumentParser, flag: str, text: str, low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> float:
+    """The one finite number of ``text`` in the given bounds (:func:`floats` of a single value); else a usage error."""
+    if "," in text:
+        parser.error(f"argument {flag}: one number expected, got {text!r}")
+    return floats(parser, flag, text, low, high, low_open)[0]

@@ -11,8 +11,9 @@
 2. Throughput of the shipped checkpoint (batch 1,000), unguided and guided by one GNN
    predictor; median of 3 runs.
 3. Guidance: per dataset and seed, a noise-aware GNN is fitted on 100 random labelled cells and
-   guides 100 samples; reported: mean true 200-epoch test accuracy and the share of samples in
-   the table's top 1% for that column, next to unguided diffusion and uniform random sampling.
+   guides 100 samples; reported: mean true 200-epoch test accuracy (mean ± std over seeds, population
+   std) and the share of samples in the table's top 1% for that column, next to unguided diffusion
+   and uniform random sampling.
    Two label columns are shown: the issue's setting (predictor fitted on the 200-epoch test
    column that is also reported) and the honest one (fitted on the 12-epoch validation column;
    the test column is read only after sampling).
@@ -81,13 +82,13 @@ def throughput(gen: DiffusionGenerator, guide: Guide, steps: int) -> tuple[float
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the three tables."""
+    """Print the three tables, in the order 1, 2, 3 (section 3 is computed before 2: its first guide is 2's)."""
     ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--seeds", type=_cli.positive_int, default=5,
         help="guidance seeds per dataset and label column (section 3: each draws the labelled cells, the predictor and the samples)",
     )
-    ap.add_argument("--scale", type=float, default=20.0, help="guidance weight")
+    ap.add_argument("--scale", default="20.0", help="guidance weight, a finite number >= 0 (default 20)")
     ap.add_argument("--steps", type=_cli.positive_int, default=20, help="reverse-diffusion (DDIM) steps")
     ap.add_argument("--train-steps", type=_cli.positive_int, default=3000, help="steps of the 50%% quality model")
     ap.add_argument(
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-guidance", action="store_true", help="only sections 1-2 (throughput uses one GNN guide)")
     ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     args = ap.parse_args(argv)
+    args.scale = _cli.number(ap, "--scale", args.scale, low=0.0)  # nan / inf used to fail after section 1
     torch.set_num_threads(args.threads)
     nb = nagen.benchmarks.load("nb201")
     gen = DiffusionGenerator.pretrained("nb201")
@@ -133,14 +135,24 @@ def main(argv: list[str] | None = None) -> None:
                     res[f"{key}_top"].append(float((acc >= top1).mean()))
                 res["g_uniq"].append(len({a.canonical_hash() for a in guided}) / max(len(guided), 1))  # classes, as in section 1
             rows.append((ds, fit_col, res))
-            print(f"  done {ds} / {fit_col}", flush=True)
+            print(f"  done {ds} / {fit_col}", file=sys.stderr, flush=True)  # progress: the tables go to stdout
 
     if args.skip_guidance:
         labelled = nb.space.sample(args.labels, 1000)
         pred = P.get("gnn", "nb201", noise=VPSchedule(), seed=0).fit(labelled, nb.query_many(labelled, "cifar10_test"))
         tput_guide = Guide(pred, args.scale, "max", name="cifar10_test")
+    # section 2 uses a guide of section 3 (computed above, in this order), but is printed before it
+    assert tput_guide is not None
+    unguided, guided = throughput(gen, tput_guide, args.steps)
+    print(f"\n## 2. throughput (shipped model, batch 1,000, {args.steps} steps, median of 3)\n")
+    print("| unguided archs/s | guided archs/s (one GNN guide) |")
+    print("|---|---|")
+    print(f"| {unguided:,.0f} | {guided:,.0f} |")
+
     if rows:
-        print(f"\n## 3. guidance: 100 samples, predictor fitted on {args.labels} random labelled cells, scale {args.scale}, {args.seeds} seeds\n")
+        print(f"\n## 3. guidance: 100 samples, predictor fitted on {args.labels} random labelled cells, scale {args.scale}, "
+              f"{args.seeds} seeds (0..{args.seeds - 1})\n")
+        print("accuracies: mean ± std over seeds (population std, ddof=0) of each seed's mean; top-1% and unique: mean over seeds\n")
         print("| dataset | predictor fitted on | reported | guided mean acc | guided top-1% | guided unique (classes) | unguided mean acc | unguided top-1% | random mean acc | random top-1% |")
         print("|---|---|---|---|---|---|---|---|---|---|")
     for ds, fit_col, r in rows:
@@ -154,13 +166,6 @@ def main(argv: list[str] | None = None) -> None:
             f"| {ds} | {fit_col} | {ds}_test | {ms('g_acc')} | {pct('g_top')} | {np.mean(r['g_uniq']):.2f} | "
             f"{ms('u_acc')} | {pct('u_top')} | {ms('r_acc')} | {pct('r_top')} |"
         )
-
-    assert tput_guide is not None
-    unguided, guided = throughput(gen, tput_guide, args.steps)
-    print(f"\n## 2. throughput (shipped model, batch 1,000, {args.steps} steps, median of 3)\n")
-    print("| unguided archs/s | guided archs/s (one GNN guide) |")
-    print("|---|---|")
-    print(f"| {unguided:,.0f} | {guided:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,19 @@ issue asks; a real search would optimise a validation column and only report the
 
 For each dataset, method and budget 25/50/100 it prints the mean +- std (over seeds) of the
 best test accuracy among the first ``budget`` labels, and the median number of labels until
-the first architecture in the table's top 0.1% (16 best of 15,625 cells) was labelled
-(">100" when the median run did not get there within 100 labels; with ``--quick`` only the
-budgets up to 50 are shown and ">50"). Runs are sequential
+the first architecture in the table's top 0.1% was labelled: a value at least the column's 16th best
+of 15,625 cells (ties: 17 CIFAR-100 cells reach it) (">100" when the median run did not get there
+within 100 labels; with ``--quick`` only the budgets up to 50 are shown and ">50"). Runs are sequential
 (``batch_size=1``), so the prefix of one 100-label run *is* the 25- and 50-label run; a run
 stops early once it has labelled the table's optimum, since no later label can change any
 reported number. Transfer rows (other two datasets as sources) give the number of labels to
-the target's optimum and the share of seeds that find it within 5 labels.
+the target's optimum and the share of seeds that find it within 5 labels. A row capped below a
+budget (``--transfer-budget 40``) prints "–" for best@b beyond its cap, unless every run labelled
+the optimum within the cap: then no later label can change best@b, the cell is the optimum, marked
+``†``, and a footnote under the table says by which label every run had it.
+
+A seed that fails is reported (a line in the table, one on stderr) and the next seed runs; the
+script then exits with status 1, so a failure cannot pass as a smaller ``n``.
 """
 
 from __future__ import annotations
@@ -113,19 +119,44 @@ def run_transfer(metric: str, seed: int, budget: int, epochs: int, method: str =
     return values
 
 
+#: marks a best@b cell beyond a row's label cap that holds the optimum because every run labelled it (:func:`reached_note`)
+REACHED = "†"
+
+
+def optimum_reached_by(runs: list[list[float]], metric: str) -> int | None:
+    """The label by which *every* run had labelled the table's optimum of ``metric`` (the largest
+    such label over the runs); None when some run never labelled it (or there are no runs)."""
+    opt = float(np.max(nagen.benchmarks.load("nb201").values(metric)))
+    firsts = [next((i + 1 for i, v in enumerate(r) if v >= opt), None) for r in runs]
+    return max(firsts) if runs and all(f is not None for f in firsts) else None
+
+
+def reached_note(metric: str, label: str, runs: list[list[float]], budget: int, cols: list[str]) -> str | None:
+    """The footnote of a row whose best@b beyond its ``budget`` cap :func:`summarise` filled with the
+    optimum (None when no such cell is among the table's ``cols``)."""
+    by = optimum_reached_by(runs, metric)
+    if by is None or not any(f"best@{b}" in cols for b in BUDGETS if b > budget):
+        return None
+    return (f"{REACHED} {metric} / {label}: every run labelled the table's optimum by label {by} (cap {budget}); "
+            "later labels cannot improve a run's best, so best@b beyond the cap is the optimum")
+
+
 def summarise(runs: list[list[float]], metric: str, budget: int = max(BUDGETS)) -> dict[str, str]:
-    """The cells of one row (:func:`columns`) for runs of at most ``budget`` labels: best@b only
-    for the budgets b <= ``budget``, a median not reached within the run is ``">budget"``."""
+    """The cells of one row (:func:`columns`) for runs of at most ``budget`` labels: best@b for the
+    budgets b <= ``budget``, and for larger b only when every run labelled the table's optimum
+    within its ``budget`` (then best@b is the optimum, whatever the budget: marked :data:`REACHED`;
+    otherwise the cell is absent); a median not reached within the run is ``">budget"``."""
     nb = nagen.benchmarks.load("nb201")
     col = np.sort(nb.values(metric))[::-1]
     top = col[int(math.ceil(0.001 * len(col))) - 1]  # the 16th best value: top 0.1%
     opt = col[0]
+    reached = optimum_reached_by(runs, metric) is not None
     out = {}
     for b in BUDGETS:
-        if b > budget:
+        if b > budget and not reached:
             continue
-        bests = [np.nanmax(r[:b]) for r in runs]
-        out[f"best@{b}"] = f"{np.mean(bests):.2f} ± {np.std(bests):.2f}"
+        bests = [np.nanmax(r[:b]) for r in runs]  # beyond the cap: every run's best is already the optimum
+        out[f"best@{b}"] = f"{np.mean(bests):.2f} ± {np.std(bests):.2f}" + (REACHED if b > budget else "")
     firsts = [next((i + 1 for i, v in enumerate(r) if v >= top), math.inf) for r in runs]
     med = float(np.median(firsts))
     out["labels to top 0.1%"] = f">{budget}" if not math.isfinite(med) else f"{med:g}"
@@ -185,17 +216,30 @@ def print_dump(paths: list[str], datasets: list[str], methods: list[str]) -> Non
                     r = json.loads(line)
                     runs.setdefault(_dump_key(r), {})[int(r["seed"])] = r["values"]
     rows = [k for metric in datasets for m in methods for k in runs if k[:2] == (metric, m)]
-    top = max((k[2] for k in rows), default=max(BUDGETS))
+    # a row capped below a budget still fills best@b when every run labelled the optimum (summarise)
+    shown = {k: max(BUDGETS) if optimum_reached_by(list(runs[k].values()), k[0]) is not None else k[2] for k in rows}
+    top = max(shown.values(), default=max(BUDGETS))
     cols = columns(top)
     print(HEADER + "\n")
     print("| dataset | method | n | " + " | ".join(cols) + " | seeds |")
     print("|" + "---|" * (len(cols) + 4))
+    notes = []
     for key in rows:
         metric, m, budget, tm, tb, me = key
         got = runs[key]
-        row = summarise([got[s] for s in sorted(got)], metric, budget)
+        seed_runs = [got[s] for s in sorted(got)]
+        row = summarise(seed_runs, metric, budget)
         label = row_label(m, tm, tb, me)
         print(f"| {metric} | {label} | {len(got)} | " + " | ".join(row.get(c, "–") for c in cols) + f" | {min(got)}-{max(got)} |")
+        notes.append(reached_note(metric, label, seed_runs, budget, cols))
+    print_notes(notes)
+
+
+def print_notes(notes: list[str | None]) -> None:
+    """The footnotes under a table (:func:`reached_note`), if any."""
+    notes = [n for n in notes if n]
+    if notes:
+        print("\n" + "\n".join(notes), flush=True)
 
 
 def transfer_ceiling(datasets: list[str]) -> str:
@@ -278,17 +322,26 @@ def transfer_aggregates(source_families: list[str], target_families: list[str], 
 
 def main(argv: list[str] | None = None) -> None:
     ap = _cli.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=_cli.nonneg_int, default=20, help="seeds for re, random")
-    ap.add_argument("--bo-seeds", type=_cli.nonneg_int, default=None, help="seeds for the BO and transfer rows (default: --seeds)")
-    ap.add_argument("--quick", action="store_true", help="3 seeds, budget 50, only the rows " + ", ".join(QUICK_METHODS))
+    ap.add_argument(
+        "--seeds", type=_cli.positive_int, default=None,
+        help="seeds of every row (default 20); --bo-seeds overrides it for the rows other than re and random",
+    )
+    ap.add_argument(
+        "--bo-seeds", type=_cli.positive_int, default=None,
+        help="seeds of the rows other than re and random: BO, opgfn, diffusion, transfer (default: --seeds)",
+    )
+    ap.add_argument(
+        "--quick", action="store_true",
+        help="3 seeds (not combinable with --seeds; --bo-seeds still applies), budget 50, only the rows " + ", ".join(QUICK_METHODS),
+    )
     ap.add_argument(
         "--datasets", default=",".join(DATASETS),
-        help="comma-separated NB201 test columns to search (each is searched and reported): " + ", ".join(DATASETS),
+        help="comma-separated NB201 test columns to search (each is searched and reported, each once): " + ", ".join(DATASETS),
     )
     ap.add_argument(
         "--methods",
         default=None,
-        help="rows (default: " + ",".join(DEFAULT_METHODS) + "; with --quick: " + ",".join(QUICK_METHODS) + "): "
+        help="rows, each named once (default: " + ",".join(DEFAULT_METHODS) + "; with --quick: " + ",".join(QUICK_METHODS) + "): "
         "bo (Study defaults), bo-gp (onehot GP), bo+zc (gp+zc, zc initial), bo-wl (gp_wl), "
         "bo-wl+zc (gp_wl+zc, zc initial), bo-gnn (ensemble of 5 GNNs, zc initial), bananas (5 path MLPs, 10 random first), bananas+zc (the same, zc initial), opgfn, opgfn-wl+zc, diffusion, diffusion-acq (guided by the acquisition), re, "
         "random, transfer",
@@ -301,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--dump", default=None,
         help="append each finished run as a JSON line (dataset, method, seed, values, budget; transfer runs also "
-        "transfer_method, transfer_budget, meta_epochs) to this file",
+        "transfer_method, transfer_budget, meta_epochs) to this file (checked to be appendable before any run)",
     )
     ap.add_argument("--transfer-budget", type=_cli.positive_int, default=None, help="labels per transfer run (default: the budget)")
     ap.add_argument("--first-seed", type=_cli.nonneg_int, default=0, help="first seed (to split a row's seeds over processes)")
@@ -322,7 +375,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     # every argument is checked here, before any table is loaded or any run starts
     datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
-    methods = _cli.names(ap, "--methods", args.methods or ",".join(DEFAULT_METHODS), METHODS)
+    # an empty --methods= is refused by names(), not replaced by the default rows
+    methods = _cli.names(ap, "--methods", ",".join(DEFAULT_METHODS) if args.methods is None else args.methods, METHODS)
+    if args.quick and args.seeds is not None:
+        ap.error("argument --seeds: --quick runs 3 seeds; drop --quick to choose --seeds (--bo-seeds may be combined with it)")
     if args.quick and not (args.transfer_aggregates or args.transfer_ceiling or args.from_dump):  # --quick shapes a search run only
         if args.methods is None:  # the default rows that --quick runs
             methods = [m for m in methods if m in QUICK_METHODS]
@@ -350,14 +406,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.from_dump:
         print_dump(dumps, datasets, methods)
         return
-    seeds = 3 if args.quick else args.seeds
+    if args.dump:  # a run's dump write must not fail after the run: check the file can be appended to now
+        try:
+            open(args.dump, "a").close()
+        except OSError as e:
+            ap.error(f"argument --dump: cannot append to {args.dump!r}: {type(e).__name__}: {e.strerror or e}")
+    seeds = 3 if args.quick else (20 if args.seeds is None else args.seeds)
     bo_seeds = seeds if args.bo_seeds is None else args.bo_seeds
     budget = 50 if args.quick else max(BUDGETS)
+    first = args.first_seed
     print(HEADER)
-    print(f"seeds: re/random {seeds}, bo/transfer {bo_seeds}; budget {budget}; batch_size 1\n")
+    print(
+        f"seeds: re/random {seeds} ({first}..{first + seeds - 1}), other rows {bo_seeds} ({first}..{first + bo_seeds - 1}); "
+        f"budget {budget}; batch_size 1\n"
+    )
     cols = columns(budget)
     print("| dataset | method | n | " + " | ".join(cols) + " | s/run |")
     print("|" + "---|" * (len(cols) + 4))
+    failed: list[str] = []
+    notes: list[str | None] = []
     for metric in datasets:
         for m in methods:
             if m == "opgfn":
@@ -373,17 +440,20 @@ def main(argv: list[str] | None = None) -> None:
             for s in range(args.first_seed, args.first_seed + n):
                 try:
                     if m == "transfer":
-                        runs.append(run_transfer(metric, s, run_budget, args.meta_epochs, args.transfer_method))
+                        values = run_transfer(metric, s, run_budget, args.meta_epochs, args.transfer_method)
                     else:
                         proposer, opts = VARIANTS[m]
-                        runs.append(run(metric, s, budget, proposer() if callable(proposer) else proposer, **opts))
-                    if args.dump:
-                        rec = dump_record(metric, m, s, runs[-1], run_budget, args.transfer_method, args.transfer_budget, args.meta_epochs)
-                        with open(args.dump, "a") as f:
-                            f.write(json.dumps(rec) + "\n")
-                except Exception as e:  # noqa: BLE001 - one broken method must not lose the table
+                        values = run(metric, s, budget, proposer() if callable(proposer) else proposer, **opts)
+                except Exception as e:  # noqa: BLE001 - one failed seed must not lose the table; exit status 1 below
                     print(f"| {metric} | {m} | seed {s} failed: {type(e).__name__}: {e} |", flush=True)
-                    break
+                    print(f"{metric} / {m} seed {s} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+                    failed.append(f"{metric} / {m} seed {s}")
+                    continue
+                runs.append(values)
+                if args.dump:  # outside the try: a failed write is an error of the script, not of the seed
+                    rec = dump_record(metric, m, s, values, run_budget, args.transfer_method, args.transfer_budget, args.meta_epochs)
+                    with open(args.dump, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
             if not runs:
                 continue
             row = summarise(runs, metric, run_budget)
@@ -391,6 +461,12 @@ def main(argv: list[str] | None = None) -> None:
             # the same label as the row of these runs printed from their dump
             label = row_label(m, args.transfer_method, args.transfer_budget, args.meta_epochs)
             print(f"| {metric} | {label} | {len(runs)} | " + " | ".join(row.get(c, "–") for c in cols) + f" | {per:.0f} |", flush=True)
+            notes.append(reached_note(metric, label, runs, run_budget, cols))
+    print_notes(notes)
+    if failed:  # after the table, the last line a reader sees; a failure must not pass as a smaller n
+        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        print(f"{len(failed)} seed(s) FAILED (missing from their rows' n; errors above): {shown}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

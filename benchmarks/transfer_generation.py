@@ -220,14 +220,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = _cli.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=_cli.positive_int, default=5, help="seeds per target (each meta-trains its own predictor)")
     ap.add_argument("--n", type=_cli.positive_int, default=100, help="distinct architectures generated per run")
-    ap.add_argument("--scale", type=float, default=2.0, help="guidance weight of the meta-predictor (TransferTask.generate's default)")
+    ap.add_argument(
+        "--scale", default="2.0", help="guidance weight of the meta-predictor, a finite number >= 0 (default 2: TransferTask.generate's)"
+    )
     ap.add_argument("--labels", type=_cli.nonneg_int, default=10, help="target labels for the adapted row (0: no such row)")
     ap.add_argument("--gnn-labels", type=_cli.at_least_two, default=100, help="target labels of the plain GNN-guided row")
     ap.add_argument("--epochs", type=_cli.positive_int, default=30, help="meta-training epochs (TransferTask's default)")
     ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated targets among " + ", ".join(DATASETS))
     ap.add_argument("--cache-dir", default=None, help="meta-model cache folder (default: nagen's)")
     ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads")
-    ap.add_argument("--parts", default="generate", help="comma-separated: generate (default), pool")
+    ap.add_argument("--parts", default="generate", help="comma-separated: generate (default), pool, latency")
     ap.add_argument("--pool-size", type=_cli.positive_int, default=500, help="part pool: random candidates per round")
     ap.add_argument("--generated", type=_cli.positive_int, default=200, help="part pool: conditional-generator candidates per round")
     ap.add_argument("--budget", type=_cli.positive_int, default=20, help="part pool: target labels per search")
@@ -235,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bound", type=float, default=18.0, help="part latency: the latency bound in ms (default 18)")
     ap.add_argument("--device-samples", type=_cli.at_least_two, default=10, help="part latency: measurements on the device (default 10)")
     args = ap.parse_args(argv)
+    args.scale = _cli.number(ap, "--scale", args.scale, low=0.0)  # nan / inf used to fail after meta-training
     targets = _cli.names(ap, "--datasets", args.datasets, DATASETS)
     parts = _cli.names(ap, "--parts", args.parts, ("generate", "pool", "latency"))
     if not args.bound > 0:
