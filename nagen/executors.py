@@ -6,7 +6,7 @@ labeller that raises, returns NaN or runs out of time gives a failed outcome wit
 
 * ``"process"`` (default): a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn``
   start method (safe with torch and threads). A label past its timeout has its worker killed
-  and the pool is restarted, so a hung training run cannot block the study.
+  (with the processes the label started, on POSIX) and the pool is restarted, so a hung training run cannot block the study.
 * ``"inline"``: in the calling process, one at a time (no start-up cost; for table lookups).
   A timeout is checked after the label returns; the label cannot be interrupted.
 * ``"ray"``: Ray tasks (``address=None`` starts a local Ray with ``num_cpus`` CPUs, else
@@ -23,9 +23,13 @@ import multiprocessing
 import operator
 import os
 import pickle
+import re
+import signal
+import socket
 import sys
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -72,6 +76,10 @@ class _WorkerError(Exception):
     """An error a worker process reported as text."""
 
 
+class _StartTimeout(Exception):
+    """The workers of a new pool did not load the labeller within the start grace (the message says so)."""
+
+
 class _Slots(list):
     """One outcome slot per architecture of a batch; each outcome is reported once, when first set,
     so a caller can commit it while the rest of the batch still runs."""
@@ -115,6 +123,11 @@ class Executor(ABC):
     @abstractmethod
     def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         """Outcomes for ``archs`` (strings of ``space``), in order."""
+
+    def _grace(self) -> float | None:
+        """Seconds a label (or a pool's start) may take to start, loading the labeller; None (no
+        timeout): no limit. Generous: a spawned interpreter can take many seconds to import torch."""
+        return None if self.timeout is None else max(_START_GRACE, 10 * self.timeout)
 
     def check(self, labeller: Labeller, space: SpaceRef) -> None:
         """Raise a named error, before anything is labelled, if ``labeller`` cannot label ``space`` here.
@@ -228,9 +241,13 @@ _worker: dict[str, Any] = {"starts": None, "key": None, "labeller": None}
 
 
 def _init_worker(starts: Any) -> None:
-    """Pool initializer: keep the queue on which each label reports that its clock starts, and
-    watch the parent (:func:`_exit_with_parent`)."""
+    """Pool initializer: keep the queue on which each label reports that its clock starts, lead
+    a process group of its own (POSIX), and watch the parent (:func:`_exit_with_parent`)."""
     _worker["starts"] = starts
+    if hasattr(os, "setsid"):
+        # the processes a label starts (a labeller running `subprocess.run(["python", "train.py"])`) join
+        # this group, so killing the worker on a timeout kills them too instead of leaving them to init
+        os.setsid()
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="nagen-parent-watch", daemon=True).start()
 
 
@@ -247,6 +264,8 @@ def _exit_with_parent(parent: int) -> None:
     """
     while os.getppid() == parent:
         time.sleep(PARENT_POLL)
+    if hasattr(os, "killpg") and os.getpgrp() == os.getpid():  # our own group (see _init_worker): the label's children too
+        os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(1)
 
 
@@ -262,7 +281,9 @@ def _warm(labeller: Labeller) -> None:
     try:
         if warm is not None:
             warm()
-    except (Exception, SystemExit):  # noqa: BLE001 - each label will fail with the same error, as a reason
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - each label will fail with the same error, as a reason
         pass
 
 
@@ -293,11 +314,19 @@ def _prepare(key: str, blob: bytes, space: SpaceRef) -> tuple[str, str] | None:
     return None
 
 
-def _label_task(token: int, key: str, blob: bytes, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
-    """One label in a worker; its clock starts (reported as ``token``) once the labeller is loaded."""
+def _label_task(token: int, key: str, blob: bytes | None, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome | None:
+    """One label in a worker; its clock starts (reported as ``token``) once the labeller is loaded.
+
+    ``blob`` is None when the worker is expected to hold the labeller ``key`` already (loaded by
+    :func:`_prepare`); one that does not returns None, and the caller sends the task again with the blob.
+    """
+    if blob is None and _worker["key"] != key:
+        return None
     try:
-        labeller = _worker_labeller(key, blob)
-    except Exception as e:  # noqa: BLE001 - the pool's warm-up loaded it, so this is unexpected
+        labeller = _worker_labeller(key, blob)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the pool's warm-up loaded it, so this is unexpected
         return LabelOutcome(None, f"could not unpickle the labeller in a worker process: {type(e).__name__}: {e}")
     if _worker["starts"] is not None:
         _worker["starts"].put(token)
@@ -348,12 +377,22 @@ class ProcessExecutor(Executor):
             )
         key, blob = self._pickle(labeller)
         for _ in range(2):  # a worker killed once (by the OS, say) gets a second, fresh pool
-            if self._get_pool(labeller, key, blob, space) is not None:
-                return
+            try:
+                if self._get_pool(labeller, key, blob, space) is not None:
+                    return
+            except _StartTimeout as e:
+                raise InvalidArgumentError(f"{e}; nothing was labelled. executor='inline' runs the labeller in this process") from None
             self._kill_pool()
+        guard = ""
+        if isinstance(main, str):
+            # the usual culprit: spawned workers re-import the main script, and an unguarded one starts its study again there
+            guard = (
+                f" If {os.path.basename(main)!r} starts the study at its top level, put that code under "
+                "`if __name__ == \"__main__\":` (worker processes re-import the main script)."
+            )
         raise InvalidArgumentError(
             f"worker processes died twice while starting or loading the labeller {labeller!r} ({_DIED}); nothing was "
-            "labelled. Their error is printed above; executor='inline' runs the labeller in this process"
+            f"labelled.{guard} Their error is printed above; executor='inline' runs the labeller in this process"
         )
 
     def _pickle(self, labeller: Labeller) -> tuple[str, bytes]:
@@ -364,7 +403,12 @@ class ProcessExecutor(Executor):
         return hashlib.blake2b(blob, digest_size=16).hexdigest(), blob
 
     def _get_pool(self, labeller: Labeller, key: str, blob: bytes, space: SpaceRef) -> cf.ProcessPoolExecutor | None:
-        """The pool, its workers ready for this labeller; None when a worker died loading it."""
+        """The pool, its workers ready for this labeller; None when a worker died loading it.
+
+        Raises:
+            InvalidArgumentError: a worker cannot resolve the space or unpickle the labeller.
+            _StartTimeout: the workers did not load the labeller within the start grace (pool killed).
+        """
         if self._pool is not None and self._ready == (key, space):
             return self._pool
         if self._pool is None:
@@ -379,7 +423,18 @@ class ProcessExecutor(Executor):
             futures = [self._pool.submit(_prepare, key, blob, space) for _ in range(self.workers)]
         except BrokenProcessPool:
             return None
-        cf.wait(futures)
+        grace = self._grace()
+        try:
+            _, late = cf.wait(futures, timeout=grace)
+        except KeyboardInterrupt:  # as in _run: Ctrl-C does not reach the workers themselves
+            self._kill_pool()
+            raise
+        if late:  # a warm_up() that hangs (a stalled download) would block the study for ever
+            self._kill_pool()
+            raise _StartTimeout(
+                f"worker processes did not load the labeller {labeller!r} within {grace:g} s (the start grace: "
+                "max(60 s, 10 x timeout)); does its warm_up() or unpickling hang?"
+            )
         for f in futures:
             if f.exception() is not None:
                 return None
@@ -402,16 +457,36 @@ class ProcessExecutor(Executor):
         pool, self._pool, self._starts, self._ready = self._pool, None, None, None
         if pool is None:
             return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        if hasattr(os, "killpg"):
+            # each worker leads its own process group (_init_worker): kill the processes its label started too
+            own = os.getpgrp()
+            for p in procs:
+                try:
+                    if p.pid is not None and p.pid != own and os.getpgid(p.pid) == p.pid:
+                        os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass  # gone already, or not yet in its own group (it has started nothing)
         kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
         if kill is not None:
             kill()
         else:
             # Python < 3.14 has no public way to stop a running task; kill its worker processes
-            for p in list((getattr(pool, "_processes", None) or {}).values()):
+            for p in procs:
                 p.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
+        try:
+            return self._run_rounds(labeller, archs, space, objectives)
+        except KeyboardInterrupt:
+            # workers lead their own process groups (_init_worker), so a terminal's Ctrl-C does not
+            # reach them: stop their labels here, or the interpreter's exit would wait for them
+            self._kill_pool()
+            raise
+
+    def _run_rounds(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
+        """:meth:`_run`: rounds on fresh pools until every label has an outcome."""
         key, blob = self._pickle(labeller)
         out: list[LabelOutcome | None] = self._slots(len(archs))
         todo = list(range(len(archs)))
@@ -451,23 +526,33 @@ class ProcessExecutor(Executor):
 
         Ends early, killing the pool, when a worker dies or a label runs out of time.
         """
-        pool = self._get_pool(labeller, key, blob, space)
+        try:
+            pool = self._get_pool(labeller, key, blob, space)
+        except _StartTimeout as e:
+            for i in indices:
+                out[i] = LabelOutcome(None, str(e))
+            return [], []
         if pool is None:
             self._kill_pool()
             for i in indices:
                 out[i] = LabelOutcome(None, f"worker process died while loading the labeller ({_DIED})")
             return [], []
         timeout = self.timeout
-        grace = None if timeout is None else max(_START_GRACE, 10 * timeout)
+        grace = self._grace()
         waiting = deque(indices)
+        # labels to send with the pickled labeller: their worker did not hold it (see _label_task)
+        resend: set[int] = set()
         flight: dict[cf.Future, tuple[int, int, float]] = {}  # future -> (index, start token, submitted at)
         started: dict[int, float] = {}  # token -> when its start report arrived
         while waiting or flight:
             broken = False
             while waiting and len(flight) < self.workers:
                 token = next(self._tokens)
+                # only the key: every worker loaded the labeller at pool start, and a large one
+                # (a dataset, a table) would otherwise be pickled to a worker again for every label
+                payload = blob if waiting[0] in resend else None
                 try:
-                    f = pool.submit(_label_task, token, key, blob, archs[waiting[0]], space, objectives)
+                    f = pool.submit(_label_task, token, key, payload, archs[waiting[0]], space, objectives)
                 except BrokenProcessPool:
                     broken = True
                     break
@@ -487,18 +572,28 @@ class ProcessExecutor(Executor):
                         continue
                     i, _, _ = flight.pop(f)
                     try:
-                        out[i] = f.result()
-                    except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
-                        out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {e}")
+                        result = f.result()
                     except KeyboardInterrupt:
                         # raised by the labeller inside its worker; a user's Ctrl-C interrupts this process
                         # itself (its own signal), so this one fails only the trial
                         out[i] = LabelOutcome(None, "labeller raised KeyboardInterrupt in its worker process")
+                        continue
+                    # any BaseException (asyncio.CancelledError, a custom one), not only Exception: raised
+                    # here it would stop the study, and the trial would be proposed and raise again
+                    except BaseException as e:  # noqa: BLE001 - e.g. a result that could not be sent back
+                        last = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                        out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {last}".rstrip(": "))
+                        continue
+                    if result is None:  # this worker did not hold the labeller: send it along this time
+                        resend.add(i)
+                        waiting.appendleft(i)
+                    else:
+                        out[i] = result
             if broken:
                 # every label in flight may have killed the worker; one that finished first keeps its outcome
                 suspects = []
                 for f, (i, _, _) in flight.items():
-                    if f.done() and not f.cancelled() and f.exception() is None:
+                    if f.done() and not f.cancelled() and f.exception() is None and f.result() is not None:
                         out[i] = f.result()
                     else:
                         suspects.append(i)
@@ -554,6 +649,50 @@ class _StartClock:
         return {t: now - self.started[t] for t in tokens if t in self.started}
 
 
+def _ray_prepare(labeller: Labeller, space: SpaceRef) -> tuple[str, str] | None:
+    """Preflight task: import nagen and resolve the space in a Ray worker (Ray has loaded the
+    labeller as the argument). None when ready, else ``("space", why)``."""
+    _warm_up()
+    import nagen.spaces
+
+    try:
+        nagen.spaces.get(space)
+    except Exception as e:  # noqa: BLE001 - reported to the caller as a named error, before any label
+        return "space", f"{type(e).__name__}: {e}"
+    return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _ray_reason(ray: Any, e: BaseException) -> str:
+    """One line for a failed Ray task: a task error's cause (not Ray's coloured, multi-line traceback)."""
+    cause = getattr(e, "cause", None) if isinstance(e, ray.exceptions.RayTaskError) else None
+    err = cause if isinstance(cause, BaseException) else e
+    text = _ANSI.sub("", str(err)).strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return f"ray task failed: {type(err).__name__}: {first}" if first else f"ray task failed: {type(err).__name__}"
+
+
+#: seconds to wait for a Ray cluster's host:port to accept a connection before giving up on it
+CONNECT_TIMEOUT = 5.0
+
+
+def _probe(address: str) -> None:
+    """Raise ExecutorConnectionError now if ``host:port`` accepts no connection (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # not host:port: Ray's own parser says what is wrong
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        raise ExecutorConnectionError(
+            f'executor="ray" could not connect to the Ray cluster at address {address!r}: no connection to it within '
+            f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}: {e}); is a cluster running there (ray start --head), and is "
+            "the address right ('auto', 'host:6379', 'ray://host:10001')? address=None starts a local one"
+        ) from e
+
+
 def _ray_label_task(clock: Any, token: int, labeller: Labeller, arch: str, space: SpaceRef, objectives: list[str]) -> LabelOutcome:
     """One label in a Ray worker; its clock starts (reported to ``clock``) once nagen and the labeller are loaded."""
     _warm_up()
@@ -571,30 +710,70 @@ class RayExecutor(Executor):
     Each label's timeout counts from when its task starts running (after Ray scheduled it and
     its worker loaded nagen and warmed up the labeller), not from when it was submitted.
 
+    A label task that has not started ``max(60 s, 10 x timeout)`` after its batch last made
+    progress (no free CPU on the cluster) fails, as on the process pool.
+
     Args:
-        address: ``None`` starts a local Ray instance with ``num_cpus`` CPUs; otherwise a
-            cluster address for ``ray.init`` (``"auto"``, ``"ray://host:10001"``).
-        num_cpus: CPUs of the local instance (ignored when connecting).
+        address: ``None`` starts a new local Ray instance with ``num_cpus`` CPUs (even when a
+            cluster runs on this machine or ``RAY_ADDRESS`` is set); otherwise a cluster address
+            for ``ray.init`` (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``).
+        num_cpus: CPUs of the local instance (default 2; not allowed when connecting).
         timeout: seconds per label; late tasks are cancelled.
 
     Raises:
-        MissingDependencyError: Ray is not installed.
+        MissingDependencyError: Ray is not installed (or Ray Client, for a ``ray://`` address).
         ExecutorConnectionError: Ray could not start, or could not reach ``address``.
+        InvalidArgumentError: ``num_cpus`` is not a positive integer, or ``address`` not a string.
+
+    Warns:
+        UserWarning: ``address``/``num_cpus`` are ignored: Ray is already initialised in this
+            process, or ``num_cpus`` was given with an ``address``.
     """
 
-    def __init__(self, address: str | None = None, num_cpus: int = 2, timeout: float | None = None) -> None:
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, timeout: float | None = None) -> None:
         super().__init__(timeout)
         try:
             import ray
         except ImportError as e:
             raise MissingDependencyError('executor="ray" needs Ray: pip install "ray[default]"') from e
         self._ray = ray
-        if not ray.is_initialized():
+        if num_cpus is not None:
+            num_cpus = check_int(num_cpus, "num_cpus", 1)
+        if ray.is_initialized():
+            given = [f"{k}={v!r}" for k, v in (("address", address), ("num_cpus", num_cpus)) if v is not None]
+            if given:
+                warnings.warn(
+                    f"RayExecutor: Ray is already initialised in this process, so it labels on that Ray instance and "
+                    f"ignores {', '.join(given)}; call ray.shutdown() first for a new one",
+                    stacklevel=2,
+                )
+            self._started = False
+        else:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
             if address is None:
-                kwargs["num_cpus"] = check_int(num_cpus, "num_cpus", 1)
+                # "local": a new instance, never a cluster already running here or named by RAY_ADDRESS
+                # (ray.init() would join that, and refuse num_cpus)
+                kwargs.update(address="local", num_cpus=2 if num_cpus is None else num_cpus)
             else:
+                if not isinstance(address, str) or not address.strip():
+                    raise InvalidArgumentError(f"RayExecutor: address must be a Ray address string or None, got {address!r}")
+                if num_cpus is not None:  # Ray itself refuses it when connecting
+                    warnings.warn(
+                        f"RayExecutor: num_cpus={num_cpus} sizes a local Ray instance (address=None) and is ignored: "
+                        f"the cluster at address {address!r} has its own CPUs",
+                        stacklevel=2,
+                    )
                 kwargs["address"] = address
+                if address.startswith("ray://"):
+                    import importlib.util
+
+                    if importlib.util.find_spec("grpc") is None:
+                        raise MissingDependencyError(
+                            f'executor="ray" with address {address!r} (a "ray://" address) needs Ray Client: '
+                            'pip install "ray[client]"; or use the cluster\'s "host:6379" address on one of its nodes'
+                        )
+                elif address not in ("auto", "local") and "://" not in address:
+                    _probe(address)
             try:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:  # Ray's own: a page of text
@@ -608,21 +787,52 @@ class RayExecutor(Executor):
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 raise ExecutorConnectionError(f'executor="ray" could not connect to {where}: {type(e).__name__}: {first}{hint}') from e
             self._started = True
-        else:
-            self._started = False
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_label_task)
+        self._preflight = ray.remote(num_cpus=1, max_retries=0)(_ray_prepare)  # a label's resources: it must start as one would
+        self._prepared: list[tuple[Any, SpaceRef]] = []  # (labeller, space) pairs whose preflight passed
         self._clock: Any = None
         self._tokens = itertools.count()
         self._inflight: list[Any] = []
 
     def check(self, labeller: Labeller, space: SpaceRef) -> None:
-        """As :meth:`Executor.check`, and the labeller must serialise for Ray.
+        """As :meth:`Executor.check`, the labeller must serialise for Ray, and one Ray worker must
+        load it and resolve the space (a preflight task, as a label would run).
 
         Raises:
-            InvalidArgumentError: the labeller's own check failed, or Ray cannot serialise it.
+            InvalidArgumentError: the labeller's own check failed, Ray cannot serialise it, or a
+                worker cannot load it or does not know the space (registered only in this process).
+            ExecutorConnectionError: no worker started the preflight task within the start grace
+                (``max(60 s, 10 x timeout)``; no limit without a timeout), e.g. a cluster without free CPUs.
         """
         super().check(labeller, space)
-        self._put(labeller)
+        ref = self._put(labeller)
+        if any(lab is labeller and sp == space for lab, sp in self._prepared):
+            return
+        ray = self._ray
+        task = self._preflight.remote(ref, space)
+        grace = self._grace()
+        try:
+            failure = ray.get(task, timeout=grace)
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(task, force=True)
+            raise ExecutorConnectionError(
+                f"no Ray worker ran a first task (loading the labeller {labeller!r}) within {grace:g} s (the start "
+                "grace: max(60 s, 10 x timeout)); does the Ray cluster have a free CPU for label tasks (each takes one)?"
+            ) from None
+        except ray.exceptions.RayError as e:  # the labeller could not be deserialised (or its worker died)
+            raise InvalidArgumentError(
+                f"labeller {labeller!r} could not be loaded in a Ray worker ({_ray_reason(ray, e).removeprefix('ray task failed: ')}); "
+                "its class or function must be importable on the workers (a module-level one in an installed or "
+                "shipped module, see Ray's runtime_env), or pass executor='inline'"
+            ) from None
+        if failure is not None:
+            name = getattr(space, "name", space)
+            raise InvalidArgumentError(
+                f"space {name!r} is not known in a Ray worker ({failure[1]}): a space registered in a notebook or a "
+                "script's __main__ is not registered in the workers. Define and register it in an importable module "
+                "(imported by the labeller's module), or use executor='inline'"
+            )
+        self._prepared.append((labeller, space))
 
     def _put(self, labeller: Labeller) -> Any:
         try:
@@ -630,7 +840,12 @@ class RayExecutor(Executor):
             self._ray.cloudpickle.dumps(labeller)
             return self._ray.put(labeller)
         except Exception as e:  # noqa: BLE001 - PicklingError, TypeError, Ray's wrappers
-            raise InvalidArgumentError(_unpicklable(labeller, e, "cannot be serialised for Ray")) from e
+            # Ray serialises lambdas and nested functions; what fails is something the labeller holds
+            raise InvalidArgumentError(
+                f"labeller {labeller!r} cannot be serialised for Ray: {type(e).__name__}: {_ANSI.sub('', str(e)).strip()[:500]}; "
+                "something it holds (a lock, an open file or connection, a generator, a CUDA context) cannot be "
+                "pickled: hold plain data and open such resources in warm_up(), or pass executor='inline'"
+            ) from e
 
     def _run(self, labeller: Labeller, archs: list[str], space: SpaceRef, objectives: list[str]) -> list[LabelOutcome]:
         ray = self._ray
@@ -644,14 +859,33 @@ class RayExecutor(Executor):
         out: list[LabelOutcome | None] = self._slots(len(archs))
         pending = list(refs)
         self._inflight = pending  # abort() cancels what is still pending
+        grace = self._grace()
+        # all tasks are submitted at once and queue for CPUs, so a task's start grace counts from the
+        # batch's last progress (a start or an end), not from its submission
+        progress, n_started = time.monotonic(), 0
         while pending:
             wait_for = None
             if clock is not None:
                 running = ray.get(clock.elapsed.remote([tokens[index[r]] for r in pending]))
+                now = time.monotonic()
+                if len(running) > n_started:
+                    progress = now
+                n_started = len(running)
                 late = [r for r in pending if running.get(tokens[index[r]], 0.0) >= self.timeout]
                 for r in late:
                     ray.cancel(r, force=True)
                     out[index[r]] = LabelOutcome(None, f"label exceeded the {self.timeout:g} s timeout", float(self.timeout))
+                if grace is not None and now - progress >= grace:
+                    # nothing started or ended for the whole grace: no worker will take these (no free CPU)
+                    stuck = [r for r in pending if r not in late and tokens[index[r]] not in running]
+                    for r in stuck:
+                        ray.cancel(r, force=True)
+                        out[index[r]] = LabelOutcome(
+                            None,
+                            f"label did not start within {grace:g} s (no Ray worker with a free CPU took it?)",
+                            float(self.timeout),
+                        )
+                    late += stuck
                 pending = [r for r in pending if r not in late]
                 if not pending:
                     break
@@ -660,10 +894,13 @@ class RayExecutor(Executor):
                 wait_for = min(left) if len(left) == len(pending) else min([_POLL * 4, *left])
             ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, wait_for) if wait_for is not None else None)
             for r in ready:
+                progress = time.monotonic()
                 try:
                     out[index[r]] = ray.get(r)
-                except Exception as e:  # noqa: BLE001 - worker death, cancellation
-                    out[index[r]] = LabelOutcome(None, f"ray task failed: {type(e).__name__}: {e}")
+                except BaseException as e:  # noqa: BLE001 - worker death, cancellation, a labeller's BaseException
+                    if isinstance(e, KeyboardInterrupt) and not isinstance(e, ray.exceptions.RayError):
+                        raise  # the user's own Ctrl-C, not a task's error
+                    out[index[r]] = LabelOutcome(None, _ray_reason(ray, e))
             self._inflight = pending
         self._inflight = []
         return _filled(out)

@@ -146,13 +146,18 @@ def run_labeller(labeller: Labeller, arch_text: str, space_name: Any, objectives
     try:
         space = nagen.spaces.get(space_name)
         raw = labeller.label(space.parse(arch_text), space)
-    # SystemExit too: a labeller's sys.exit() fails its trial; Ctrl-C (KeyboardInterrupt) still stops the study
-    except (Exception, SystemExit) as e:  # noqa: BLE001 - a failing labeller must not stop the study
+    except KeyboardInterrupt:  # Ctrl-C still stops the study
+        raise
+    # every other BaseException too (sys.exit(), asyncio.CancelledError, GeneratorExit, a custom one):
+    # escaping, it would stop the study and leave the trial to be proposed, and raise, again
+    except BaseException as e:  # noqa: BLE001 - a failing labeller must not stop the study
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return LabelOutcome(None, f"labeller raised {last}", time.perf_counter() - start)
     try:
         values, reason = _normalise(raw, objectives)
-    except Exception as e:  # noqa: BLE001 - e.g. a Mapping whose lookups raise: the trial fails, the study goes on
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - e.g. a Mapping whose lookups raise: the trial fails, the study goes on
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         values, reason = None, f"labeller's return value could not be read: {last}"
     return LabelOutcome(values, reason, time.perf_counter() - start)
@@ -562,6 +567,13 @@ class TrainingLabeller(Labeller):
         if self._checked_space == space.name:
             return
         _check_device(self.device)
+        for what, data in (("train", self.train), ("valid", self.valid)):
+            try:
+                y = torch.as_tensor(data[0][1])
+            except Exception:  # noqa: BLE001 - an item that cannot be read here: the trial will tell
+                continue
+            if y.numel() != 1:  # e.g. one-hot rows: accuracy would compare every prediction with every label
+                raise InvalidArgumentError(_label_shape_message(what, f"each item's label has shape {tuple(y.shape)}"))
         takes, open_ended = _build_options_of(space)
         unknown = sorted(set(self.build_options) - takes)
         if unknown and not open_ended:
@@ -650,6 +662,7 @@ class TrainingLabeller(Labeller):
                 net.train()
                 for _ in range(self.epochs):
                     for x, y in loader:
+                        y = _class_indices(y, "train")
                         loss = loss_fn(net(x.to(self.device, dtype)), y.to(self.device, torch.long))
                         if not torch.isfinite(loss):
                             raise FloatingPointError(f"training loss became {float(loss)}")
@@ -661,6 +674,8 @@ class TrainingLabeller(Labeller):
                 correct = total = 0
                 with torch.no_grad():
                     for x, y in DataLoader(self.valid, batch_size=256):
+                        # (B, 1) would broadcast against the (B,) predictions: B*B pairs, accuracy far over 100 %
+                        y = _class_indices(y, "valid")
                         correct += int((net(x.to(self.device, dtype)).argmax(1).cpu() == y).sum())
                         total += len(y)
         finally:
@@ -676,7 +691,12 @@ def _check_device(device: Any) -> None:
     import torch
 
     kind = torch.device(device).type
-    ok = {"cpu": True, "meta": True, "cuda": torch.cuda.is_available()}.get(kind)
+    if kind == "meta":  # tensors without data: building passes, and every label fails reading its accuracy
+        raise InvalidArgumentError(
+            f"TrainingLabeller: device {str(device)!r} holds no data, so nothing can be trained on it; "
+            "use a device that computes, e.g. 'cpu' or 'cuda'"
+        )
+    ok = {"cpu": True, "cuda": torch.cuda.is_available()}.get(kind)
     if kind == "mps":
         ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if ok is None:  # xpu, hpu, ...: ask the backend module when it has one
@@ -702,6 +722,22 @@ def _labels_of(data: Any) -> Any:
     return targets if targets is not None and hasattr(targets, "__len__") else None
 
 
+def _label_shape_message(what: str, found: str) -> str:
+    return (
+        f"TrainingLabeller: {what} needs one class index per example (labels of shape (N,) or (N, 1)), but {found}; "
+        "give class indices, e.g. labels.argmax(1) for one-hot rows"
+    )
+
+
+def _class_indices(y: Any, what: str) -> Any:
+    """A batch's labels as shape (B,): a (B, 1) column is flattened, any other shape refused."""
+    if y.dim() == 2 and y.shape[1] == 1:
+        return y.reshape(-1)
+    if y.dim() != 1:
+        raise InvalidArgumentError(_label_shape_message(what, f"a batch's labels have shape {tuple(y.shape)}"))
+    return y
+
+
 def _check_label_range(data: Any, num_classes: int, what: str) -> None:
     """Refuse integer labels outside ``[0, num_classes)`` where reading them is free; datasets
     whose labels come only from loading items are not checked (that could cost an epoch)."""
@@ -714,7 +750,11 @@ def _check_label_range(data: Any, num_classes: int, what: str) -> None:
         y = torch.as_tensor(labels)
     except Exception:  # noqa: BLE001 - labels of an unusual kind: the trial will tell
         return
-    if y.numel() == 0 or y.is_floating_point() or y.dtype == torch.bool or y.dim() != 1:
+    if y.dim() == 2 and y.shape[1] == 1:  # a column of labels, as pandas or scikit-learn often give
+        y = y.reshape(-1)
+    if y.dim() != 1:
+        raise InvalidArgumentError(_label_shape_message(what, f"its labels have shape {tuple(y.shape)}"))
+    if y.numel() == 0 or y.is_floating_point() or y.dtype == torch.bool:
         return
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= num_classes:
