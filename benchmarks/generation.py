@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--skip-quality", action="store_true", help="skip section 1 (training the 50%% model and its sample quality)")
     ap.add_argument("--skip-guidance", action="store_true", help="only sections 1-2 (throughput uses one GNN guide)")
-    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads outside nagen's own fits and sampling, which always run on one (nagen._threads: the same seed gives the same result on any machine)")
     args = ap.parse_args(argv)
     args.scale = _cli.number(ap, "--scale", args.scale, low=0.0)  # nan / inf used to fail after section 1
     torch.set_num_threads(args.threads)

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         "--gnn-epochs", type=_cli.positive_int, default=300, help="training epochs of the single-task `gnn on k` baseline"
     )
     ap.add_argument("--quick", action="store_true", help="2 seeds, 6 meta-training epochs, 100 gnn epochs")
-    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads (torch.set_num_threads); OpenMP reads OMP_NUM_THREADS when torch is imported, so set that in the environment")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads outside nagen's own fits and sampling, which always run on one (nagen._threads: the same seed gives the same result on any machine)")
     ap.add_argument("--select", action="store_true", help="first print the validation grid of the additive model")
     args = ap.parse_args(argv)
     ks = _cli.ints(ap, "--ks", args.ks, 2)  # checked before any work; an adaptation needs 2 measurements

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         "--epochs", type=_cli.positive_int, default=10, help="meta-training epochs (50 steps each), same for every device"
     )
     ap.add_argument("--seed", type=_cli.nonneg_int, default=0, help="meta-training seed")
-    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads (torch.set_num_threads); OpenMP reads OMP_NUM_THREADS when torch is imported, so set that in the environment")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads outside nagen's own fits and sampling, which always run on one (nagen._threads: the same seed gives the same result on any machine)")
     args = ap.parse_args(argv)
     weights = _cli.floats(ap, "--weights", args.weights, low=0.0, high=1.0)  # checked before any work
     ks = _cli.ints(ap, "--ks", args.ks, 2)  # an adaptation needs 2 measurements

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         "--models", default="gnn,gp_onehot,gp_path,gp_wl,gp_deep,zero_cost,meta",
         help="comma-separated rows: " + ", ".join([*factories, "meta"]),
     )
-    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads outside nagen's own fits and sampling, which always run on one (nagen._threads: the same seed gives the same result on any machine)")
     args = ap.parse_args(argv)
     # every argument is checked here, before the table is loaded
     datasets = _cli.names(ap, "--datasets", args.datasets, DATASETS)

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=_cli.positive_int, default=30, help="meta-training epochs (TransferTask's default)")
     ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated targets among " + ", ".join(DATASETS))
     ap.add_argument("--cache-dir", default=None, help="meta-model cache folder (default: nagen's)")
-    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch threads")
+    ap.add_argument("--threads", type=_cli.positive_int, default=1, help="torch intra-op threads outside nagen's own fits and sampling, which always run on one (nagen._threads: the same seed gives the same result on any machine)")
     ap.add_argument("--parts", default="generate", help="comma-separated: generate (default), pool, latency")
     ap.add_argument("--pool-size", type=_cli.positive_int, default=500, help="part pool: random candidates per round")
     ap.add_argument("--generated", type=_cli.positive_int, default=200, help="part pool: conditional-generator candidates per round")

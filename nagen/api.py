@@ -39,6 +39,7 @@ from nagen.errors import (
 )
 from nagen.constraints import EXACT_COSTS as _EXACT_COSTS  # counted on the built network, never labelled
 from nagen.graph import ArchGraph
+from nagen._threads import single_threaded
 
 __all__ = ["generate", "Generated", "GenerationResult", "MissingSourceDevicesError"]
 
@@ -263,6 +264,7 @@ def _transfer_generate(sp: Any, n: int, method: str, guide: Any, transfer_from: 
 
 
 @named_options("nagen.generate")
+@single_threaded
 def generate(
     space: Any = "nb201",
     n: int = 100,

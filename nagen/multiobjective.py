@@ -34,6 +34,7 @@ from nagen.errors import (
     is_real,
     keyword_parameters,
 )
+from nagen._threads import single_threaded
 
 __all__ = [
     "pareto",
@@ -402,6 +403,7 @@ class ParetoResult:
         return json.dumps(self.to_dict(), **dumps_options)
 
 
+@single_threaded
 def pareto(
     space: Any = "nb201",
     objectives: str | Sequence[str | Objective] = ("cifar10_valid_12ep:max", "params:min"),

@@ -106,14 +106,11 @@ def _torch_round(seed: int) -> Iterator[None]:
     """
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    from nagen._threads import one_thread
+
+    with one_thread(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _non_dominated(Y: np.ndarray) -> np.ndarray:

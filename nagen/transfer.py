@@ -63,6 +63,7 @@ from nagen.graph import ArchGraph
 from nagen.storage import cache_dir as _cache_dir
 from nagen.storage import save_atomic
 from nagen.study import ProposalContext, Proposer, Study
+from nagen._threads import single_threaded
 
 __all__ = ["TransferTask", "MetaProposer", "ConsensusProposer", "SourceConsensus", "default_cache_dir"]
 
@@ -931,6 +932,7 @@ class TransferTask:
         sign = 1.0 if self.table.direction(self.target) == "max" else -1.0
         return model.fit(archs, sign * np.asarray(values))
 
+    @single_threaded
     def generate(
         self,
         n: int = 100,

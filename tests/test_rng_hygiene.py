@@ -58,3 +58,34 @@ def test_acquisition_fit_and_empty_score() -> None:
     X, A = space.encode(archs[:2])
     assert acq.score(X[:0], A[:0]).shape == (0,)  # an empty batch once failed in a reshape
     assert acq.score(X, A).shape == (2,)
+
+
+def test_generate_and_fits_do_not_depend_on_the_torch_thread_count() -> None:
+    """A noise-aware GNN guide fitted with two threads differed by up to 0.28 points from one fitted with
+    one, so `nagen generate` gave other architectures on a machine with more cores (and the guide cache
+    kept whichever came first). Fits and sampling now run with one thread, restoring the caller's."""
+    import numpy as np
+    import torch
+
+    import nagen
+    import nagen.api
+    import nagen.predictors as P
+
+    before = torch.get_num_threads()
+    sp = nagen.spaces.get("nb201")
+    archs = sp.sample(20, rng=0)
+    values = np.array([nagen.benchmarks.load("nb201").query(a, "cifar10_valid_12ep") for a in archs])
+    outs, preds = [], []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            nagen.api._GUIDE_FITS.clear()
+            out = nagen.generate(space="nb201", n=8, method="diffusion", guide="cifar10_valid_12ep", seed=0, guide_labels=20)
+            outs.append([(r.string, r.predicted) for r in out])
+            assert torch.get_num_threads() == threads  # the caller's count is restored
+            gnn = P.get("gnn", sp, seed=0, epochs=30).fit(archs, values)
+            preds.append(gnn.predict(archs).mean)
+    finally:
+        torch.set_num_threads(before)
+    assert outs[0] == outs[1]
+    assert np.array_equal(preds[0], preds[1])

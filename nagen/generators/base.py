@@ -19,6 +19,7 @@ from nagen.errors import InvalidArgumentError, InvalidGuidanceError, check_int
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
+from nagen._threads import single_threaded
 
 __all__ = ["Generator", "SampleStats"]
 
@@ -130,6 +131,7 @@ class Generator(ABC):
     def _sample(self, n: int, seed: int, guides: Sequence[Guide], **options: Any) -> list[ArchGraph]:
         """Draw up to ``n`` valid architectures (recording ``self.last_stats``)."""
 
+    @single_threaded
     def sample(
         self,
         n: int,

@@ -51,6 +51,7 @@ from nagen.generators.base import Generator, arch_list, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ZERO_OPS, ArchGraph
 from nagen.noise import VPSchedule
+from nagen._threads import single_threaded
 
 __all__ = ["DiffusionGenerator", "ScoreNetwork"]
 
@@ -205,6 +206,7 @@ class DiffusionGenerator(Generator):
         mask[-1, -1] = 0.0
         return mask
 
+    @single_threaded
     def fit(
         self,
         archs: Sequence[ArchGraph | str] | None = None,

@@ -127,6 +127,7 @@ from nagen.generators import register
 from nagen.generators.base import Generator, arch_list, torch_seed
 from nagen.generators.guidance import Guide
 from nagen.graph import ArchGraph
+from nagen._threads import single_threaded
 
 __all__ = ["OPGFNGenerator", "UnsupportedSpaceError", "opgfn_search", "search_key", "RewardModel"]
 
@@ -1533,6 +1534,7 @@ class OPGFNGenerator(Generator):
             bar.close()
 
     # ------------------------------------------------------------------ protocol
+    @single_threaded
     def fit(
         self,
         archs: Sequence[ArchGraph | str] | None = None,

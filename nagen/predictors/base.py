@@ -35,6 +35,7 @@ from nagen.errors import (
 )
 from nagen.graph import ArchGraph
 from nagen.spaces.base import SearchSpace
+from nagen._threads import single_threaded
 
 __all__ = ["Predictor", "Prediction", "as_values", "check_state", "check_noise", "check_options", "check_level"]
 
@@ -188,6 +189,7 @@ class Predictor(ABC):
         )
 
     # ------------------------------------------------------------------ public API
+    @single_threaded
     def fit(self, archs: Sequence[ArchGraph | str], values: Sequence[float] | np.ndarray) -> Predictor:
         """Fit on architectures and their measured values; returns ``self``.
 

@@ -78,6 +78,7 @@ from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor, check_noise
 from nagen.predictors.gnn import DAGEncoder
 from nagen.predictors.meta import _rank_mse_loss, _support_range
+from nagen._threads import single_threaded
 
 __all__ = [
     "LatencyPredictor",
@@ -363,6 +364,7 @@ class LatencyPredictor(Predictor):
             raise InvalidTrainingDataError(f"{role} devices contain duplicates: {list(devices)} (columns {columns})")
         return out
 
+    @single_threaded
     def meta_fit(
         self,
         benchmark: Any,

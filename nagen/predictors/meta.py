@@ -51,6 +51,7 @@ from nagen.noise import VPSchedule
 from nagen.predictors import register
 from nagen.predictors.base import Prediction, Predictor, as_values, check_noise
 from nagen.predictors.gnn import DAGEncoder
+from nagen._threads import single_threaded
 
 __all__ = ["MetaPredictor", "Task", "SetEncoder", "data_features"]
 
@@ -458,6 +459,7 @@ class MetaPredictor(Predictor):
             out.append(_Source(task.name, X, A, y_t, z_t, archs, feats, data))
         return out
 
+    @single_threaded
     def meta_fit(self, tasks: Sequence[Task], epochs: int = 30, progress: bool = False) -> MetaPredictor:
         """Episodic meta-training on source tasks (weights are re-initialised); returns ``self``.
 
