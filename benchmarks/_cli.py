@@ -112,3 +112,8 @@ def number(parser: argparse.ArgumentParser, flag: str, text: str, low: float | N
     if "," in text:
         parser.error(f"argument {flag}: one number expected, got {text!r}")
     return floats(parser, flag, text, low, high, low_open)[0]
+
+
+def shown_failures(failed: list[str]) -> str:
+    """The first three of ``failed`` (run names), and how many more: a script's last line after failures."""
+    return ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")

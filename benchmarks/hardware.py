@@ -660,8 +660,7 @@ def only_pairs(records: list[dict], spec: str | None) -> list[dict]:
 
 def failure_summary(failed: list[str], ran: int) -> str:
     """The last line of a run with failures: how many of the ``ran`` runs failed, and the first ones."""
-    shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
-    return f"{len(failed)} of {ran} runs FAILED (missing from the tables above; their errors are printed above): {shown}"
+    return f"{len(failed)} of {ran} runs FAILED (missing from the tables above; their errors are printed above): {_cli.shown_failures(failed)}"
 
 
 def print_tables(records: list[dict], parts: Sequence[int | str], variants: Sequence[str] = tuple(VARIANTS)) -> None:

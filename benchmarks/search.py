@@ -464,8 +464,8 @@ def main(argv: list[str] | None = None) -> None:
             notes.append(reached_note(metric, label, runs, run_budget, cols))
     print_notes(notes)
     if failed:  # after the table, the last line a reader sees; a failure must not pass as a smaller n
-        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
-        print(f"{len(failed)} seed(s) FAILED (missing from their rows' n; errors above): {shown}", file=sys.stderr, flush=True)
+        print(f"{len(failed)} seed(s) FAILED (missing from their rows' n; errors above): {_cli.shown_failures(failed)}",
+              file=sys.stderr, flush=True)
         raise SystemExit(1)
 
 

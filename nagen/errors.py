@@ -40,6 +40,7 @@ __all__ = [
     "NotDifferentiableError",
     "InvalidArgumentError",
     "UnknownOptionError",
+    "IgnoredSettingWarning",
     "choices_hint",
     "check_int",
     "check_real",
@@ -295,3 +296,8 @@ def named_options(what: str) -> Any:
         return wrapper
 
     return deco
+
+
+class IgnoredSettingWarning(UserWarning):
+    """A setting the chosen method or backend does not use (e.g. ``surrogate=`` for ``"re"``, or
+    ``num_cpus=`` for a Ray instance that already runs)."""

@@ -37,6 +37,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Union
 
 from nagen.errors import (
+    IgnoredSettingWarning,
     InvalidArgumentError,
     InvalidSpecError,
     MissingDependencyError,
@@ -714,9 +715,10 @@ class RayExecutor(Executor):
     progress (no free CPU on the cluster) fails, as on the process pool.
 
     Args:
-        address: ``None`` starts a new local Ray instance with ``num_cpus`` CPUs (even when a
-            cluster runs on this machine or ``RAY_ADDRESS`` is set); otherwise a cluster address
-            for ``ray.init`` (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``).
+        address: a cluster address for ``ray.init`` (``"auto"``, ``"host:6379"``,
+            ``"ray://host:10001"``); ``None``: the cluster ``RAY_ADDRESS`` names when it is set (as
+            ``ray job submit`` does), else a new local Ray instance with ``num_cpus`` CPUs (even
+            when a cluster runs on this machine).
         num_cpus: CPUs of the local instance (default 2; not allowed when connecting).
         timeout: seconds per label; late tasks are cancelled.
 
@@ -726,7 +728,7 @@ class RayExecutor(Executor):
         InvalidArgumentError: ``num_cpus`` is not a positive integer, or ``address`` not a string.
 
     Warns:
-        UserWarning: ``address``/``num_cpus`` are ignored: Ray is already initialised in this
+        IgnoredSettingWarning: ``address``/``num_cpus`` are ignored: Ray is already initialised in this
             process, or ``num_cpus`` was given with an ``address``.
     """
 
@@ -745,14 +747,18 @@ class RayExecutor(Executor):
                 warnings.warn(
                     f"RayExecutor: Ray is already initialised in this process, so it labels on that Ray instance and "
                     f"ignores {', '.join(given)}; call ray.shutdown() first for a new one",
+                    IgnoredSettingWarning,
                     stacklevel=2,
                 )
             self._started = False
         else:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+            if address is None and os.environ.get("RAY_ADDRESS", "").strip():
+                # Ray's own convention (`ray job submit` names the cluster to its driver this way): join it
+                address = os.environ["RAY_ADDRESS"].strip()
             if address is None:
-                # "local": a new instance, never a cluster already running here or named by RAY_ADDRESS
-                # (ray.init() would join that, and refuse num_cpus)
+                # "local": a new instance, never a cluster that merely runs on this machine (ray.init() would
+                # join it, and refuse num_cpus)
                 kwargs.update(address="local", num_cpus=2 if num_cpus is None else num_cpus)
             else:
                 if not isinstance(address, str) or not address.strip():
@@ -761,6 +767,7 @@ class RayExecutor(Executor):
                     warnings.warn(
                         f"RayExecutor: num_cpus={num_cpus} sizes a local Ray instance (address=None) and is ignored: "
                         f"the cluster at address {address!r} has its own CPUs",
+                        IgnoredSettingWarning,
                         stacklevel=2,
                     )
                 kwargs["address"] = address

@@ -1,7 +1,8 @@
 """Multi-objective search: objective specs, Pareto dominance, fronts, hypervolume, ``pareto``.
 
 >>> import nagen
->>> res = nagen.pareto("nb201", ["cifar10_test:max", "params:min"], budget=200, seed=0)  # doctest: +SKIP
+>>> res = nagen.pareto("nb201", ["cifar10_valid_12ep:max", "params:min"], budget=200, seed=0,
+...                    report="cifar10_test")                                                 # doctest: +SKIP
 >>> res.hypervolume, len(res.front), res.to_dict()["history"][0]                              # doctest: +SKIP
 
 Hypervolume is only meaningful with a stated reference point. Unless one is given, a maximised

@@ -96,8 +96,9 @@ class TrialRecord:
         hash: its canonical hash (equal for equivalent architectures).
         state: ``"running"``, ``"complete"`` or ``"failed"``.
         values: objective name -> value (empty unless complete).
-        reason: why a failed trial failed (empty otherwise).
-        owner: ``host:pid`` of the process that reserved it.
+        reason: why a failed trial failed; for a running one adopted after its process died,
+            how many times that happened (see :data:`MAX_DEATHS`); empty otherwise.
+        owner: ``host:pid:start@ns`` of the process that reserved it (see :func:`owner_id`).
         started, finished: UNIX timestamps (``finished`` is None while running).
     """
 
@@ -210,13 +211,17 @@ def _owner_alive(owner: str) -> bool:
 
 
 def unchecked_host(owner: str) -> str | None:
-    """The host of ``owner`` when this process cannot tell whether it lives (another machine, or
-    another PID namespace of this one: :func:`_owner_alive` assumes it alive), else None."""
+    """Where ``owner`` runs when this process cannot tell whether it lives, as
+    :meth:`SQLiteStorage.release_host` takes it: ``host`` for another machine, ``host@ns`` for
+    another PID namespace (container) of this one (:func:`_owner_alive` assumes both alive);
+    else None."""
     if owner == RELEASED:
         return None
     base, _, ns = owner.partition("@")
     host = base.split(":")[0]
-    return host if host != socket.gethostname() or (ns and ns != _pid_namespace()) else None
+    if host != socket.gethostname():
+        return host
+    return f"{host}@{ns}" if ns and ns != _pid_namespace() else None
 
 
 _SCHEMA = """
@@ -726,15 +731,23 @@ class SQLiteStorage:
                 "SELECT number, owner, reason FROM trials WHERE study = ? AND state = 'running' ORDER BY number", (study,)
             ).fetchall()
             dead = []
-            for n, o, reason in rows:
+            charged: set[str] = set()
+            for n, o, reason in rows:  # in trial-number order
                 if (own and o == owner) or o == RELEASED:  # handed back by a live process: no death
                     dead.append(n)
                     c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
                 elif o != owner and not _owner_alive(o):
                     # a label that kills its process (a segfault or out-of-memory inside the labeller, run
-                    # inline) would kill every resumed run again: count the deaths, give up after a few
+                    # inline) would kill every resumed run again: count the deaths, give up after a few. Only
+                    # the owner's lowest running trial is charged: a batch is labelled in number order and
+                    # commits each label, so that is the one it died on; the later ones may never have started
                     m = _DEATHS.search(reason or "")
-                    deaths = (int(m.group(1)) if m else 0) + 1
+                    deaths = (int(m.group(1)) if m else 0) + (o not in charged)
+                    charged.add(o)
+                    if not deaths:
+                        dead.append(n)
+                        c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
+                        continue
                     if deaths >= MAX_DEATHS:
                         c.execute(
                             "UPDATE trials SET state = 'failed', reason = ?, finished = ? WHERE study = ? AND number = ?",
@@ -758,16 +771,27 @@ class SQLiteStorage:
 
         A process on another machine cannot be checked, so its trials are assumed to be in work
         for ever; when that machine's run is known to be gone (a killed job resumed elsewhere),
-        this hands them to the next :meth:`adopt_stale`, which labels them.
+        this hands them to the next :meth:`adopt_stale`, which labels them. ``host@ns`` releases
+        only the trials of PID namespace ``ns`` of ``host`` (a gone container that shared the host
+        name with live ones; the study's warning names it so).
 
         Raises:
             InvalidArgumentError: ``host`` is not a non-empty host name.
         """
         if not isinstance(host, str) or not host or ":" in host:
-            raise InvalidArgumentError(f"host must be a machine name as in a trial's owner 'host:pid:start', got {host!r}")
+            raise InvalidArgumentError(
+                f"host must be a machine name as in a trial's owner 'host:pid:start@ns', or 'host@ns' for one PID "
+                f"namespace (container) of it, got {host!r}"
+            )
+        name, _, ns = host.partition("@")
+
+        def matches(o: str) -> bool:
+            base, _, o_ns = o.partition("@")
+            return base.split(":")[0] == name and (not ns or o_ns == ns)
+
         with self._write(f"releasing the trials of host {host!r} in study {study!r}") as c:
             rows = c.execute("SELECT number, owner FROM trials WHERE study = ? AND state = 'running'", (study,)).fetchall()
-            mine = [n for n, o in rows if o != RELEASED and o.split(":")[0] == host]
+            mine = [n for n, o in rows if o != RELEASED and matches(o)]
             for n in mine:
                 c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (RELEASED, study, n))
         return len(mine)
@@ -851,10 +875,26 @@ def cache_dir() -> Path:
         return Path(xdg) / "nagen"
     try:
         return Path.home() / ".cache" / "nagen"
-    except RuntimeError:  # no home folder to be found: a per-user name in the temporary folder
-        import tempfile
+    except RuntimeError:  # no home folder to be found: a private folder in the temporary one
+        return _private_tmp_cache()
 
-        return Path(tempfile.gettempdir()) / f"nagen-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+def _private_tmp_cache() -> Path:
+    """``<tmp>/nagen-cache-<uid>``, created owner-only; when it exists but another user owns it
+    or others may write to it (planted before us), a fresh private folder for this process."""
+    import tempfile
+
+    if not hasattr(os, "getuid"):
+        return Path(tempfile.gettempdir()) / "nagen-cache"
+    path = Path(tempfile.gettempdir()) / f"nagen-cache-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+        if path.is_dir() and not path.is_symlink() and st.st_uid == os.getuid() and not st.st_mode & 0o022:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="nagen-cache-"))
 
 
 def save_atomic(obj: Any, path: Path, writer: Callable[[Any, str], None] | None = None, *, mode: int | None = None) -> None:

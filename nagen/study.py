@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from nagen.errors import (
+    IgnoredSettingWarning,
     InvalidArgumentError,
     InvalidSpecError,
     NagenError,
@@ -80,9 +81,6 @@ __all__ = [
 class StudyError(NagenError, RuntimeError):
     """A study cannot continue (no labeller to resume with, search space exhausted, ...)."""
 
-
-class IgnoredSettingWarning(UserWarning):
-    """A ``Study`` argument that the chosen method does not use (e.g. ``surrogate=`` for ``"re"``)."""
 
 
 class SpaceExhaustedError(StudyError):
@@ -1961,7 +1959,8 @@ class Study:
         hosts = sorted({h for t in self.trials if t.state == "running" and (h := unchecked_host(t.owner)) is not None})
         if hosts:
             warnings.warn(
-                f"study {self.name!r} has trials still running on {hosts}, counted toward the budget; if no process "
+                f"study {self.name!r} has trials still running on {hosts} ('host@ns': another PID namespace, a "
+                "container, of that host), counted toward the budget; if no process "
                 f"there works on this study any more (its run was killed), study.release_host({hosts[0]!r}) hands them "
                 "back to be labelled (while one does, releasing them would label them twice)",
                 stacklevel=3,
@@ -1969,7 +1968,8 @@ class Study:
 
     def release_host(self, host: str) -> int:
         """Hand back the trials reserved by processes on machine ``host`` (a run there is known to
-        be gone); the next :meth:`optimize` labels them. Returns how many."""
+        be gone; ``host@ns``: in one PID namespace, a container, of it); the next :meth:`optimize`
+        labels them. Returns how many."""
         return self.storage.release_host(self.name, host)
 
     def _label(self, executor: Any, reserved: Sequence[TrialRecord]) -> None:

@@ -252,6 +252,12 @@ try:
     RayExecutor(address="127.0.0.1:1")
 except ExecutorConnectionError as e:
     print("refused in", round(time.monotonic() - t), "s:", e)
+import os
+os.environ["RAY_ADDRESS"] = "127.0.0.1:2"  # as `ray job submit` names the cluster: address=None joins it
+try:
+    RayExecutor()
+except ExecutorConnectionError as e:
+    print("env:", e)
 """
 
 
@@ -263,6 +269,7 @@ def test_an_unreachable_ray_address_is_refused_at_once():
     r = subprocess.run([sys.executable, "-c", UNREACHABLE], capture_output=True, text=True, timeout=60, env=env)
     assert "refused in" in r.stdout and "'127.0.0.1:1'" in r.stdout and "ray start --head" in r.stdout, r.stdout + r.stderr[-2000:]
     assert int(r.stdout.split("refused in")[1].split()[0]) < 10
+    assert "env: " in r.stdout and "'127.0.0.1:2'" in r.stdout.split("env: ")[1]
 
 
 # 4, 5, 8, (a), (b), 1 on Ray ------------------------------------------------------------------
@@ -276,7 +283,7 @@ from nagen.labellers import CallableLabeller
 import test_executor_robustness as R
 import test_executors_review as T
 
-ex = RayExecutor(timeout=0.3)  # address=None: a new local instance, whatever RAY_ADDRESS says
+ex = RayExecutor(timeout=0.3)  # address=None and no RAY_ADDRESS: a new local instance
 print("started", ex._started)
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
@@ -331,9 +338,8 @@ class Locked(Labeller):
 def test_ray_executor_preflight_start_grace_and_local_address():
     pytest.importorskip("ray")
     spec = os.path.join(os.path.dirname(TESTS), "examples", "spaces", "tiny_dag.json")
-    # a cluster named by RAY_ADDRESS (here one Ray Client cannot even reach) made address=None fail
-    env = dict(os.environ, OMP_NUM_THREADS="1", RAY_ADDRESS="ray://127.0.0.1:1",
-               PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("RAY_ADDRESS", None)
     r = subprocess.run([sys.executable, "-c", RAY.format(spec=spec)], capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)

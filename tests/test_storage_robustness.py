@@ -86,13 +86,17 @@ def test_an_owner_in_another_pid_namespace_is_never_taken_for_dead(tmp_path) -> 
     # another container sharing this host name and database: its pids are not ours to look up
     other_ns = f"{host_pid_start}@{int(ns) + 1}"
     assert storage._owner_alive(other_ns)
-    assert storage.unchecked_host(other_ns) == socket.gethostname()
     assert storage.unchecked_host(dead) is None and storage.unchecked_host("elsewhere:1:1@5") == "elsewhere"
+    assert storage.unchecked_host(other_ns) == f"{socket.gethostname()}@{int(ns) + 1}"
     store = SQLiteStorage(f"sqlite:///{tmp_path / 'n.db'}")
     store.create_study("s", {})
     store.reserve("s", [("a", "h1")], owner=other_ns)
     store.reserve("s", [("b", "h2")], owner=dead)
     assert [t.arch for t in store.adopt_stale("s")] == ["b"]
+    # the warning's 'host@ns' releases that container's trials only, not this namespace's live ones
+    store.reserve("s", [("c", "h3")], owner=storage.owner_id())
+    assert store.release_host("s", storage.unchecked_host(other_ns)) == 1
+    assert {t.arch: t.owner for t in store.trials("s", ["running"])}["c"] == storage.owner_id()
 
 
 def test_a_trial_whose_process_dies_max_deaths_times_is_failed_not_adopted_again(tmp_path) -> None:
@@ -107,6 +111,15 @@ def test_a_trial_whose_process_dies_max_deaths_times_is_failed_not_adopted_again
     assert store.adopt_stale("s") == []
     (t,) = store.trials("s")
     assert t.state == "failed" and f"died while it was being labelled, {storage.MAX_DEATHS} times" in t.reason
+    # a batch dies on its first label: only that trial is charged, the later ones may never have started
+    store.create_study("batch", {})
+    store.reserve("batch", [("c", "h3"), ("d", "h4"), ("e", "h5")], owner=_dead_owner())
+    for _ in range(storage.MAX_DEATHS):
+        adopted = store.adopt_stale("batch", owner="adopter:1:1")
+        store._conn.execute("UPDATE trials SET owner = ? WHERE study = 'batch' AND state = 'running'", (_dead_owner(),))
+    states = {t.arch: (t.state, t.reason) for t in store.trials("batch")}
+    assert states["c"][0] == "failed" and [states[a][0] for a in "de"] == ["running", "running"]
+    assert all("died" not in states[a][1] for a in "de")
     # handed back by a live process (an interrupt): no death is counted
     store.reserve("s", [("b", "h2")], owner="me:1:1")
     for _ in range(storage.MAX_DEATHS + 1):
@@ -156,6 +169,15 @@ def test_the_cache_folder_is_per_user(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     # not a shared temporary folder: the cached models are pickles, which run code when loaded
     assert storage.cache_dir() == tmp_path / "home" / ".cache" / "nagen"
+    # no home at all: a private folder in the temporary one, never one someone else made there first
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = storage._private_tmp_cache()
+    assert mine == tmp_path / f"nagen-cache-{os.getuid()}" and (mine.stat().st_mode & 0o777) == 0o700
+    mine.chmod(0o777)  # as if planted, writable by all
+    other = storage._private_tmp_cache()
+    assert other != mine and other.parent == tmp_path and (other.stat().st_mode & 0o777) == 0o700
 
 
 def test_save_atomic_sets_the_mode_and_names_its_temporary_file_after_the_target(tmp_path, monkeypatch) -> None:

@@ -357,6 +357,7 @@ class DiffusionGenerator(Generator):
         return gx, ga * self.net.upper
 
     @torch.no_grad()
+    @single_threaded
     def sample_state(
         self,
         n: int,

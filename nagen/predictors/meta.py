@@ -703,6 +703,7 @@ class MetaPredictor(Predictor):
         with torch.no_grad():
             return net.task(h, z_t, self._target_data(data))[0]
 
+    @single_threaded
     def fit_prior(self, data: Any = None) -> MetaPredictor:
         """Zero-shot: adapt to a target of which no architecture is labelled; returns ``self``.
 
