@@ -88,6 +88,10 @@ class SpaceExhaustedError(StudyError):
     (every label paid so far is stored)."""
 
 
+#: bytes one batch of acquisition rows may hold in training-point features (see ``Study._acquire``)
+_ACQ_BATCH_BYTES = 256 * 2**20
+
+
 # ---------------------------------------------------------------------------------- helpers
 def round_seed(seed: int, n_trials: int, salt: int = 0) -> int:
     """The seed of the round that starts with ``n_trials`` trials in the study (a 31-bit int)."""
@@ -1900,11 +1904,13 @@ class Study:
                             f"study {self.name!r}: no unlabelled architecture meets the constraints "
                             f"{[str(c) for c in self.constraints]}; {why}"
                         )
-                    where = (
-                        f"the table labels {len(self._domain[0])} distinct architectures of space {self.space.name!r}"
-                        if self._domain is not None
-                        else f"space {self.space.name!r} exhausted?"
-                    )
+                    classes = _enumerated(self.space) if self._domain is None else None
+                    if self._domain is not None:
+                        where = f"the table labels {len(self._domain[0])} distinct architectures of space {self.space.name!r}"
+                    elif classes is not None and len(trials) >= len(classes[0]):
+                        where = f"space {self.space.name!r} is exhausted: all {len(classes[0])} of its distinct architectures are among them"
+                    else:
+                        where = f"space {self.space.name!r} exhausted?"
                     raise SpaceExhaustedError(
                         f"study {self.name!r}: the proposer found no unlabelled architecture after {len(trials)} trials "
                         f"({where}); the budget was {budget}"
@@ -2249,8 +2255,14 @@ class Study:
         acq = build_acquisition(
             [p.model for p in ctx.surrogates], X_base, X_pending=X_pending, ref_point=ref, mc_samples=ctx.mc_samples, seed=ctx.seed
         )
+        # each batch row of the acquisition joins every training point to itself ([rows, n + q, d] WL
+        # features, copied again by the kernel): 256 rows at 600 labels peaked at 7 GB. The rows per
+        # batch keep that under ~256 MB a copy; below ~150 labels on NB201 it stays 256 (the values
+        # do not depend on the batching)
+        width = (len(X_base) + q + (len(X_pending) if X_pending is not None else 0)) * max(int(X.shape[1]), 1) * 8
+        rows_per_batch = int(min(256, max(1, _ACQ_BATCH_BYTES // width)))
         with torch.no_grad():
-            cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=256, unique=True)
+            cand, _ = optimize_acqf_discrete(acq, q=q, choices=choices, max_batch_size=rows_per_batch, unique=True)
         rows = {tuple(r): int(i) for i, r in zip(idx.tolist(), choices.tolist())}
         out = []
         for r in cand.tolist():

@@ -44,6 +44,10 @@ def user_seed(seed: int) -> int:
     return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0])
 
 
+#: ``unique=True`` asks above this many are checked against the space's distinct architectures (enumerated once)
+_DISTINCT_CHECK_FROM = 1000
+
+
 def check_unique_count(space: SearchSpace, n: int, unique: Any) -> None:
     """Refuse ``unique`` that is not a bool, and ``unique=True`` with more than the space's ``size``
     architectures: otherwise every round redraws ever more duplicates (seconds to minutes) to return
@@ -60,6 +64,17 @@ def check_unique_count(space: SearchSpace, n: int, unique: Any) -> None:
             f"space {space.name!r} has only {size:,} architectures, so unique=True cannot return {n:,}; "
             f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
         )
+    if unique and isinstance(size, (int, np.integer)) and n > _DISTINCT_CHECK_FROM:
+        # equivalent cells count once: NB201's 15,625 cells hold 8,765 distinct ones, and asking for 9,000
+        # spent every redraw round (hours with diffusion) on what enumeration tells at once
+        from nagen.study import _enumerated
+
+        classes = _enumerated(space)
+        if classes is not None and n > len(classes[0]):
+            raise InvalidArgumentError(
+                f"space {space.name!r} has {size:,} architectures but only {len(classes[0]):,} distinct ones "
+                f"(equivalent architectures count once), so unique=True cannot return {n:,}; ask for at most {len(classes[0]):,}"
+            )
 
 
 def arch_list(archs: Any, space: SearchSpace, error: type[Exception], what: str = "archs") -> list[Any]:

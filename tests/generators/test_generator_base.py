@@ -146,3 +146,24 @@ def test_unique_beyond_the_space_size_is_refused_at_once() -> None:
     assert len(out) == 2 and out[0] != out[1]
     assert gen.last_stats.drawn < 100  # stops once every architecture of the space is in hand
     assert len(gen.sample(50, seed=0)) == 50  # repeats allowed: any n
+
+
+def test_unique_asks_beyond_the_distinct_architectures_are_refused_at_once() -> None:
+    """NB201's 15,625 cells hold 8,765 distinct ones: 9,000 passed the size check, then diffusion spent
+    every redraw round (hours) on it, random 3 s to return 8,764 with a warning."""
+    import nagen
+
+    with pytest.raises(InvalidArgumentError, match="only 8,765 distinct ones .* cannot return 9,000; ask for at most 8,765"):
+        nagen.generate(space="nb201", n=9000, method="random", unique=True, seed=0)
+    assert len(nagen.generate(space="nb201", n=1200, method="random", unique=True, seed=0)) == 1200
+
+
+def test_an_exhausted_space_says_so_without_a_question_mark(chain_space) -> None:
+    from nagen.labellers import CallableLabeller
+    from nagen.study import SpaceExhaustedError, Study
+
+    sp = chain_space("chain_exhausted")
+    st = Study(sp, "acc", CallableLabeller(len), proposer="random", storage="sqlite:///:memory:", executor="inline")
+    with pytest.raises(SpaceExhaustedError, match=r"space 'chain_exhausted' is exhausted: all 27 of its distinct architectures are among them"):
+        st.optimize(40)
+    assert len(st.trials) == 27
