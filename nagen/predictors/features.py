@@ -238,7 +238,12 @@ def path(space: SearchSpace, archs: Sequence[ArchGraph | str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- Weisfeiler-Lehman
-@functools.lru_cache(maxsize=65536)
+#: architectures whose WL labels stay cached: all of NB201 (15,625), while a study that featurises
+#: 2,000 new nb101 cells a round no longer keeps 65,536 graphs alive (~13 MB more per label)
+_WL_CACHE = 32768
+
+
+@functools.lru_cache(maxsize=_WL_CACHE)
 def _wl_labels(arch: ArchGraph, iterations: int, prune: bool) -> tuple[tuple[int, ...], ...]:
     """Per WL iteration ``h = 0..iterations``, the 64-bit stable label of every node."""
     g = arch.pruned() if prune else arch
@@ -260,11 +265,14 @@ def _wl_labels(arch: ArchGraph, iterations: int, prune: bool) -> tuple[tuple[int
 # Process-wide ids of (iteration, label) pairs, so a histogram is two small arrays that are
 # computed once per architecture and a batch of them is featurised with array operations.
 _WL_IDS: dict[tuple[int, int], int] = {}
-_WL_ID_LIMIT = 4_000_000  # past this many distinct labels the table (and what refers to it) starts over
+# past this many distinct labels the table (and what refers to it) starts over: every batch allocates a
+# lookup array as long as the table, and a long study in a large space (nb101: 2,000 new cells a round)
+# kept growing it; results do not depend on it (columns come from the vocabulary, not these ids)
+_WL_ID_LIMIT = 1_000_000
 _WL_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=_WL_CACHE)
 def _wl_sparse(arch: ArchGraph, iterations: int, prune: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(ids, iterations, counts)`` of ``arch``'s WL label histogram (ids index ``_WL_IDS``)."""
     ids, iters, counts = [], [], []
