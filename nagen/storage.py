@@ -164,6 +164,13 @@ def _pid_namespace() -> str:
         return ""
 
 
+def _owner_parts(owner: str) -> tuple[str, str, str]:
+    """``(host, host:pid:start, ns)`` of an owner id (``ns`` empty when not recorded; a host name
+    holds no '@')."""
+    base, _, ns = owner.partition("@")
+    return base.split(":")[0], base, ns
+
+
 def owner_id() -> str:
     """``host:pid:start@ns`` of this process (``start``: its start time where the OS tells, see
     :func:`_start_ticks`; ``@ns``: its PID namespace, where known): the owner recorded on the
@@ -184,7 +191,7 @@ def _owner_alive(owner: str) -> bool:
     """
     if owner == RELEASED:
         return False
-    owner, _, ns = owner.partition("@")  # a host name holds no '@'
+    _, owner, ns = _owner_parts(owner)
     if ns and ns != _pid_namespace():
         return True
     parts = owner.split(":")
@@ -217,8 +224,7 @@ def unchecked_host(owner: str) -> str | None:
     else None."""
     if owner == RELEASED:
         return None
-    base, _, ns = owner.partition("@")
-    host = base.split(":")[0]
+    host, _, ns = _owner_parts(owner)
     if host != socket.gethostname():
         return host
     return f"{host}@{ns}" if ns and ns != _pid_namespace() else None
@@ -733,34 +739,30 @@ class SQLiteStorage:
             dead = []
             charged: set[str] = set()
             for n, o, reason in rows:  # in trial-number order
-                if (own and o == owner) or o == RELEASED:  # handed back by a live process: no death
-                    dead.append(n)
-                    c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
-                elif o != owner and not _owner_alive(o):
-                    # a label that kills its process (a segfault or out-of-memory inside the labeller, run
-                    # inline) would kill every resumed run again: count the deaths, give up after a few. Only
-                    # the owner's lowest running trial is charged: a batch is labelled in number order and
-                    # commits each label, so that is the one it died on; the later ones may never have started
-                    m = _DEATHS.search(reason or "")
-                    deaths = (int(m.group(1)) if m else 0) + (o not in charged)
+                handed_back = (own and o == owner) or o == RELEASED  # by a live process: no death
+                if not handed_back and (o == owner or _owner_alive(o)):
+                    continue
+                # a label that kills its process (a segfault or out-of-memory inside the labeller, run
+                # inline) would kill every resumed run again: count the deaths, give up after a few. Only
+                # a dead owner's lowest running trial is charged: a batch is labelled in number order and
+                # commits each label, so that is the one it died on; the later ones may never have started
+                m = _DEATHS.search(reason or "")
+                deaths = (int(m.group(1)) if m else 0) + (not handed_back and o not in charged)
+                if not handed_back:
                     charged.add(o)
-                    if not deaths:
-                        dead.append(n)
-                        c.execute("UPDATE trials SET owner = ? WHERE study = ? AND number = ?", (owner, study, n))
-                        continue
-                    if deaths >= MAX_DEATHS:
-                        c.execute(
-                            "UPDATE trials SET state = 'failed', reason = ?, finished = ? WHERE study = ? AND number = ?",
-                            (f"its process died while it was being labelled, {deaths} times (a crash inside the labeller, "
-                             "e.g. out of memory or a segfault, or the run was killed each time); not retried", time.time(),
-                             study, n),
-                        )
-                        continue
-                    dead.append(n)
+                if deaths >= MAX_DEATHS:
                     c.execute(
-                        "UPDATE trials SET owner = ?, reason = ? WHERE study = ? AND number = ?",
-                        (owner, f"adopted after its process died: {deaths} time(s)", study, n),
+                        "UPDATE trials SET state = 'failed', reason = ?, finished = ? WHERE study = ? AND number = ?",
+                        (f"its process died while it was being labelled, {deaths} times (a crash inside the labeller, "
+                         "e.g. out of memory or a segfault, or the run was killed each time); not retried", time.time(),
+                         study, n),
                     )
+                    continue
+                dead.append(n)
+                c.execute(
+                    "UPDATE trials SET owner = ?, reason = ? WHERE study = ? AND number = ?",
+                    (owner, f"adopted after its process died: {deaths} time(s)" if deaths else reason, study, n),
+                )
         if not dead:
             return []
         return [t for t in self.trials(study, ["running"]) if t.number in set(dead)]
@@ -786,8 +788,8 @@ class SQLiteStorage:
         name, _, ns = host.partition("@")
 
         def matches(o: str) -> bool:
-            base, _, o_ns = o.partition("@")
-            return base.split(":")[0] == name and (not ns or o_ns == ns)
+            o_host, _, o_ns = _owner_parts(o)
+            return o_host == name and (not ns or o_ns == ns)
 
         with self._write(f"releasing the trials of host {host!r} in study {study!r}") as c:
             rows = c.execute("SELECT number, owner FROM trials WHERE study = ? AND state = 'running'", (study,)).fetchall()
