@@ -64,6 +64,8 @@ EXECUTORS = ("process", "inline", "ray")  # a Study also takes "auto" (its defau
 # a submitted label that has not started after this long is stuck unpickling or warming up its
 # labeller (a worker is always free for it: at most `workers` labels are in flight)
 _START_GRACE = 60.0
+#: the start grace as messages state it (:meth:`Executor._grace`)
+_GRACE_RULE = f"max({_START_GRACE:g} s, 10 x timeout)"
 # how often to look for start reports while a submitted label has not started yet
 _POLL = 0.05
 _DIED = "os._exit, a signal or out of memory?"
@@ -434,7 +436,7 @@ class ProcessExecutor(Executor):
             self._kill_pool()
             raise _StartTimeout(
                 f"worker processes did not load the labeller {labeller!r} within {grace:g} s (the start grace: "
-                "max(60 s, 10 x timeout)); does its warm_up() or unpickling hang?"
+                f"{_GRACE_RULE}); does its warm_up() or unpickling hang?"
             )
         for f in futures:
             if f.exception() is not None:
@@ -582,8 +584,7 @@ class ProcessExecutor(Executor):
                     # any BaseException (asyncio.CancelledError, a custom one), not only Exception: raised
                     # here it would stop the study, and the trial would be proposed and raise again
                     except BaseException as e:  # noqa: BLE001 - e.g. a result that could not be sent back
-                        last = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                        out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {last}".rstrip(": "))
+                        out[i] = LabelOutcome(None, f"worker process failed: {type(e).__name__}: {_first_line(e)}".rstrip(": "))
                         continue
                     if result is None:  # this worker did not hold the labeller: send it along this time
                         resend.add(i)
@@ -666,12 +667,18 @@ def _ray_prepare(labeller: Labeller, space: SpaceRef) -> tuple[str, str] | None:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def _first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message, without terminal colour codes ("" when it has none):
+    failure reasons stay one line where Ray and tracebacks give pages."""
+    text = _ANSI.sub("", str(e)).strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
 def _ray_reason(ray: Any, e: BaseException) -> str:
     """One line for a failed Ray task: a task error's cause (not Ray's coloured, multi-line traceback)."""
     cause = getattr(e, "cause", None) if isinstance(e, ray.exceptions.RayTaskError) else None
     err = cause if isinstance(cause, BaseException) else e
-    text = _ANSI.sub("", str(err)).strip()
-    first = text.splitlines()[0].strip() if text else ""
+    first = _first_line(err)
     return f"ray task failed: {type(err).__name__}: {first}" if first else f"ray task failed: {type(err).__name__}"
 
 
@@ -791,7 +798,7 @@ class RayExecutor(Executor):
                     if address is not None
                     else ""
                 )
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                first = _first_line(e)
                 raise ExecutorConnectionError(f'executor="ray" could not connect to {where}: {type(e).__name__}: {first}{hint}') from e
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_label_task)
@@ -824,7 +831,7 @@ class RayExecutor(Executor):
             ray.cancel(task, force=True)
             raise ExecutorConnectionError(
                 f"no Ray worker ran a first task (loading the labeller {labeller!r}) within {grace:g} s (the start "
-                "grace: max(60 s, 10 x timeout)); does the Ray cluster have a free CPU for label tasks (each takes one)?"
+                f"grace: {_GRACE_RULE}); does the Ray cluster have a free CPU for label tasks (each takes one)?"
             ) from None
         except ray.exceptions.RayError as e:  # the labeller could not be deserialised (or its worker died)
             raise InvalidArgumentError(

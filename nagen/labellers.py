@@ -729,12 +729,13 @@ def _label_shape_message(what: str, found: str) -> str:
     )
 
 
-def _class_indices(y: Any, what: str) -> Any:
-    """A batch's labels as shape (B,): a (B, 1) column is flattened, any other shape refused."""
+def _class_indices(y: Any, what: str, whose: str = "a batch's labels") -> Any:
+    """Labels as shape (B,): a (B, 1) column, as pandas or scikit-learn often give, is flattened;
+    any other shape refused."""
     if y.dim() == 2 and y.shape[1] == 1:
         return y.reshape(-1)
     if y.dim() != 1:
-        raise InvalidArgumentError(_label_shape_message(what, f"a batch's labels have shape {tuple(y.shape)}"))
+        raise InvalidArgumentError(_label_shape_message(what, f"{whose} have shape {tuple(y.shape)}"))
     return y
 
 
@@ -750,10 +751,7 @@ def _check_label_range(data: Any, num_classes: int, what: str) -> None:
         y = torch.as_tensor(labels)
     except Exception:  # noqa: BLE001 - labels of an unusual kind: the trial will tell
         return
-    if y.dim() == 2 and y.shape[1] == 1:  # a column of labels, as pandas or scikit-learn often give
-        y = y.reshape(-1)
-    if y.dim() != 1:
-        raise InvalidArgumentError(_label_shape_message(what, f"its labels have shape {tuple(y.shape)}"))
+    y = _class_indices(y, what, "its labels")
     if y.numel() == 0 or y.is_floating_point() or y.dtype == torch.bool:
         return
     low, high = int(y.min()), int(y.max())
