@@ -59,12 +59,14 @@ def check_unique_count(space: SearchSpace, n: int, unique: Any) -> None:
     if not isinstance(unique, (bool, np.bool_)):
         raise InvalidArgumentError(f"unique must be True or False, got {unique!r}")
     size = getattr(space, "size", None)
-    if unique and isinstance(size, (int, np.integer)) and n > size:
+    if not unique or not isinstance(size, (int, np.integer)):
+        return
+    if n > size:
         raise InvalidArgumentError(
             f"space {space.name!r} has only {size:,} architectures, so unique=True cannot return {n:,}; "
             f"ask for at most {size:,} (equivalent ones count once, so possibly fewer come back)"
         )
-    if unique and isinstance(size, (int, np.integer)) and n > _DISTINCT_CHECK_FROM:
+    if n > _DISTINCT_CHECK_FROM:
         # equivalent cells count once: NB201's 15,625 cells hold 8,765 distinct ones, and asking for 9,000
         # spent every redraw round (hours with diffusion) on what enumeration tells at once
         from nagen.study import _enumerated

@@ -1424,22 +1424,10 @@ class OPGFNGenerator(Generator):
         if self.budget_cost is None or self._additive() is not None:
             return None
         cells = torch.cat([slots, self._probe_slots()]) if len(slots) else self._probe_slots()  # [M, L]
-        cells = cells[self._reachable(cells)]  # a replayed trajectory the masks forbid has log P_F = -inf
+        with torch.no_grad():  # a replayed trajectory the masks forbid has log P_F = -inf: leave it out
+            cells = cells[torch.isfinite(self._trajectory_log_pf(cells))]
         fits = self._fit_matrix(self._costs(cells))  # [K, M]
         return (cells, fits) if bool(fits.any()) else None
-
-    def _reachable(self, cells: torch.Tensor) -> torch.Tensor:
-        """``[M]`` bool: the masks allow every decision of each ``[M, L]`` cell's trajectory
-        (non-additive costs, whose masks do not depend on the level)."""
-        M, L = cells.shape
-        if self._dag is not None:
-            masks = self._dag.masks(cells)  # [M, D, A]
-            return masks.gather(2, cells[:, :, None])[:, :, 0].all(1)
-        ok = torch.ones(M, dtype=torch.bool)
-        for t in range(L):
-            prefix = torch.where(torch.arange(L)[None, :] < t, cells, torch.full_like(cells, -1))
-            ok &= self._op_mask(prefix).gather(1, cells[:, t : t + 1])[:, 0]
-        return ok
 
     def _mix_replay(self, x: torch.Tensor, levels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """``x`` ``[T, L]`` (rollouts at ``levels``) with a ``_REPLAY_SHARE`` of its rows replaced by
